@@ -1,0 +1,120 @@
+"""`ImageDataset`: the one data type every loader returns and every method consumes."""
+
+import dataclasses
+
+import numpy as np
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.validation import check_images_labels
+
+
+@kerasimb_export("kerasimb.data.ImageDataset", serializable=False)
+@dataclasses.dataclass(frozen=True)
+class ImageDataset:
+    """Train / validation / test splits of an image classification task, validated on creation.
+
+    Each split is a pair `(images, labels)`: images `(N, H, W, C)` uint8 (0-255) or float, labels
+    int64 `(N,)` in `[0, num_classes)`. All splits share height, width and channels.
+
+    Args:
+        train: `(images, labels)`. The training split; `class_counts` is counted from it and every
+            class must appear in it.
+        val: `(images, labels)`. The validation split (used for model selection).
+        test: `(images, labels)`. The test split (used for the reported figures).
+        class_names: list of str, one per class.
+        name: str. A short name, e.g. `"digits-lt"` or `"medmnist:pneumoniamnist"`.
+        ordinal: bool. Whether labels are ordered grades (e.g. retinopathy 0-4), which makes the
+            quadratic kappa and Kendall tau meaningful. Defaults to `False`.
+
+    Attributes:
+        num_classes: int. `len(class_names)`.
+        class_counts: list of int. Training examples per class.
+        image_shape: tuple `(H, W, C)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.zeros((6, 8, 8, 1), "uint8"); y = np.array([0, 0, 0, 0, 1, 1])
+    >>> ds = ImageDataset((x, y), (x[:2], y[:2]), (x[:2], y[:2]), ["a", "b"], name="toy")
+    >>> ds.class_counts
+    [4, 2]
+    """
+
+    train: tuple
+    val: tuple
+    test: tuple
+    class_names: list
+    name: str = "dataset"
+    ordinal: bool = False
+
+    def __post_init__(self):
+        class_names = [str(c) for c in self.class_names]
+        if len(class_names) < 2:
+            raise ValueError(
+                "Invalid value received for argument `class_names`. Expected at least 2 classes. "
+                f"Received: class_names={self.class_names!r}"
+            )
+        if len(set(class_names)) != len(class_names):
+            raise ValueError(
+                "Invalid value received for argument `class_names`. Expected unique names. "
+                f"Received: class_names={class_names!r}"
+            )
+        object.__setattr__(self, "class_names", class_names)
+        shape = None
+        for split in ("train", "val", "test"):
+            pair = getattr(self, split)
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(
+                    f"Invalid value received for argument `{split}`. Expected a pair "
+                    f"(images, labels). Received: {type(pair).__name__}"
+                )
+            x, y = check_images_labels(
+                pair[0], pair[1], len(class_names), f"{split} images", f"{split} labels"
+            )
+            if len(x) == 0:
+                raise ValueError(f"Invalid value received for argument `{split}`. Expected at "
+                                 "least one example. Received: an empty split")
+            if shape is None:
+                shape = x.shape[1:]
+            elif x.shape[1:] != shape:
+                raise ValueError(
+                    f"Expected every split to share one image shape. Received: train images "
+                    f"{shape} and {split} images {x.shape[1:]}"
+                )
+            object.__setattr__(self, split, (x, y))
+        counts = np.bincount(self.train[1], minlength=len(class_names))
+        missing = [class_names[i] for i in np.flatnonzero(counts == 0)]
+        if missing:
+            raise ValueError(
+                "Invalid value received for argument `train`. Every class needs at least one "
+                f"training example. Received: no examples for classes {missing}"
+            )
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def class_counts(self):
+        return np.bincount(self.train[1], minlength=self.num_classes).astype(int).tolist()
+
+    @property
+    def image_shape(self):
+        return tuple(int(d) for d in self.train[0].shape[1:])
+
+    @property
+    def imbalance_ratio(self):
+        """Largest over smallest training class count."""
+        counts = self.class_counts
+        return max(counts) / min(counts)
+
+    def summary(self):
+        """Returns a short multi-line description: splits, image shape and class counts."""
+        lines = [
+            f"{self.name}: {self.num_classes} classes, images {self.image_shape}, "
+            f"train/val/test = {len(self.train[1])}/{len(self.val[1])}/{len(self.test[1])}, "
+            f"imbalance ratio {self.imbalance_ratio:.1f}" + (", ordinal" if self.ordinal else "")
+        ]
+        for name, count in zip(self.class_names, self.class_counts):
+            lines.append(f"  {name}: {count}")
+        return "\n".join(lines)

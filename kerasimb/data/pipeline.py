@@ -1,0 +1,82 @@
+"""The plain tf.data pipeline: shuffled (instance-sampled) or in-order batches of one split."""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.validation import check_images_labels, check_int
+
+
+def to_model_inputs(images):
+    """Casts a batch to float32, scaling uint8 pixels to [0, 1]; float images pass unchanged."""
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    return tf.cast(images, tf.float32)
+
+
+@kerasimb_export("kerasimb.data.classification_dataset", serializable=False)
+def classification_dataset(
+    x,
+    y,
+    num_classes,
+    batch_size=32,
+    shuffle=True,
+    repeat=False,
+    drop_remainder=False,
+    seed=None,
+):
+    """Batches `(x, y)` as `(images float32, one-hot labels float32)`: instance-based sampling.
+
+    Each epoch visits every example once, in a new seeded order when `shuffle=True` (this is
+    "instance-based sampling", q = 1). Only an index array is shuffled; the images are gathered
+    per batch, so memory stays one copy of the images. uint8 pixels are scaled to [0, 1]; float
+    images are passed through unchanged.
+
+    Args:
+        x: images `(N, H, W, C)`, uint8 or float.
+        y: integer labels `(N,)` in `[0, num_classes)`.
+        num_classes: int >= 2.
+        batch_size: int >= 1. Defaults to `32`.
+        shuffle: bool. Reshuffle every epoch. Defaults to `True`.
+        repeat: bool. Repeat forever (pass `steps_per_epoch` to `fit`). Defaults to `False`.
+        drop_remainder: bool. Drop the last partial batch. Defaults to `False`.
+        seed: int or `None`. Shuffle seed; the same seed gives the same batches. Defaults to `None`.
+
+    Returns:
+        A `tf.data.Dataset` of `(images (B, H, W, C) float32, labels (B, num_classes) float32)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.zeros((10, 4, 4, 1), "uint8"); y = np.arange(10) % 2
+    >>> images, labels = next(iter(classification_dataset(x, y, 2, batch_size=4, seed=0)))
+    >>> tuple(images.shape), tuple(labels.shape)
+    ((4, 4, 4, 1), (4, 2))
+    """
+    num_classes = check_int(num_classes, "num_classes", minimum=2)
+    x, y = check_images_labels(x, y, num_classes)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if len(x) == 0:
+        raise ValueError("Invalid value received for argument `x`. Expected at least one example. Received: 0")
+    images = tf.convert_to_tensor(x)
+    labels = tf.convert_to_tensor(y, tf.int32)
+    ds = tf.data.Dataset.range(len(x))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def gather(index):
+        return (
+            to_model_inputs(tf.gather(images, index)),
+            tf.one_hot(tf.gather(labels, index), num_classes, dtype=tf.float32),
+        )
+
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_examples, batch_size):
+    """Batches needed to see `num_examples` once: ceil(num_examples / batch_size)."""
+    return int(np.ceil(num_examples / batch_size))

@@ -1,0 +1,1 @@
+"""experiment.compare: being written (issue 2)."""

@@ -1,0 +1,1 @@
+"""kerasimb.inference: filled in by its issue (see DESIGN.md)."""

@@ -1,0 +1,6 @@
+"""Named training methods: `methods.get("ce")`, `methods.names()`, `@methods.register(...)`."""
+
+from kerasimb.methods import baselines  # noqa: F401  (registers "ce" and "reweight")
+from kerasimb.methods.registry import Method, get, names, register, unregister
+
+__all__ = ["Method", "get", "names", "register", "unregister"]

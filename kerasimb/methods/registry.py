@@ -1,0 +1,231 @@
+"""The registry of named training methods.
+
+A *method* bundles everything that distinguishes one way of training on imbalanced data from
+another: how training batches are drawn, the loss, the model head, the callbacks, the extra
+arguments to `fit` and how predictions are made. `experiment.compare` and the tuner run every
+method through the same `Method.train` / `Method.predict` calls, so that a new paper's method is
+one subclass and one `@register` line away from every comparison.
+
+Example:
+
+>>> from kerasimb import methods
+>>> "ce" in methods.names()
+True
+>>> methods.get("reweight").params
+{'weighting': 'inverse', 'beta': 0.9999}
+"""
+
+import copy
+
+import keras
+import numpy as np
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
+from kerasimb.utils.validation import check_int
+
+_REGISTRY = {}
+
+
+@kerasimb_export("kerasimb.methods.Method", serializable=False)
+class Method:
+    """Base class of training methods: instance sampling, cross-entropy, a linear head.
+
+    Subclasses override only the hooks they change:
+
+    - `train_dataset(dataset, batch_size, seed)` -> `(tf.data.Dataset, steps_per_epoch)`.
+    - `build_model(model_fn, dataset)` -> a `keras.Model` that outputs logits.
+    - `loss(dataset)` -> a Keras loss taking one-hot (or soft) targets and logits.
+    - `callbacks(dataset, epochs)` -> list of Keras callbacks.
+    - `fit_kwargs(dataset)` -> extra keyword arguments for `model.fit` (e.g. `class_weight`).
+    - `predict(model, x, batch_size)` -> class probabilities `(N, C)`.
+    - `train(...)` runs them all; override it for methods with several stages.
+
+    Hyperparameters are the keys of the class attribute `defaults`; an instance holds its values
+    in `params` (validated by `validate_params`). `hyperparameters(hp)` declares them for Keras
+    Tuner.
+
+    Args:
+        **params: values overriding `defaults`. Unknown names raise `ValueError`.
+    """
+
+    name = None
+    description = ""
+    reference = ""
+    defaults = {}
+
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"Invalid argument received for method `{self.name}`: {unknown}. Expected "
+                f"parameters: {sorted(self.defaults) or 'none'}. Received: {params}"
+            )
+        self.params = self.validate_params({**copy.deepcopy(self.defaults), **params})
+
+    def validate_params(self, params):
+        """Checks hyperparameter values; returns them (normalised). Override to add checks."""
+        return params
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+    # --- Hooks -------------------------------------------------------------------------------
+
+    def train_dataset(self, dataset, batch_size, seed):
+        """Returns `(tf.data.Dataset, steps_per_epoch)` of training batches (one-hot labels)."""
+        x, y = dataset.train
+        ds = classification_dataset(x, y, dataset.num_classes, batch_size, shuffle=True, seed=seed)
+        return ds, steps_per_epoch(len(y), batch_size)
+
+    def build_model(self, model_fn, dataset):
+        """Returns the model to train: `model_fn(input_shape, num_classes)` (logits out)."""
+        return model_fn(dataset.image_shape, dataset.num_classes)
+
+    def loss(self, dataset):
+        """Returns the training loss; targets are one-hot or soft, predictions logits."""
+        return keras.losses.CategoricalCrossentropy(from_logits=True)
+
+    def callbacks(self, dataset, epochs):
+        """Returns the method's own callbacks (the caller may add more)."""
+        return []
+
+    def fit_kwargs(self, dataset):
+        """Returns extra keyword arguments for `model.fit`."""
+        return {}
+
+    def compile(self, model, dataset, learning_rate, jit_compile="auto"):
+        """Compiles `model` with Adam, `self.loss(dataset)` and accuracy."""
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=self.loss(dataset),
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+
+    def predict(self, model, x, batch_size=256):
+        """Returns class probabilities `(N, C)` for images `x` (uint8 or float)."""
+        x = np.asarray(x)
+        inputs = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+    def train(
+        self,
+        dataset,
+        model_fn,
+        epochs=10,
+        batch_size=32,
+        learning_rate=1e-3,
+        seed=0,
+        callbacks=(),
+        verbose=0,
+    ):
+        """Builds, compiles and fits a model on `dataset.train`; returns `(model, history)`.
+
+        Validation runs on `dataset.val` after every epoch.
+
+        Args:
+            dataset: `ImageDataset`.
+            model_fn: callable `(input_shape, num_classes) -> keras.Model` with logits output.
+            epochs: int >= 1. Defaults to `10`.
+            batch_size: int >= 1. Defaults to `32`.
+            learning_rate: float. Adam learning rate. Defaults to `1e-3`.
+            seed: int. Seeds weights and batches. Defaults to `0`.
+            callbacks: extra Keras callbacks, run after the method's own.
+            verbose: `fit` verbosity. Defaults to `0`.
+        """
+        epochs = check_int(epochs, "epochs", minimum=1)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        keras.utils.set_random_seed(seed)
+        model = self.build_model(model_fn, dataset)
+        self.compile(model, dataset, learning_rate)
+        train_ds, steps = self.train_dataset(dataset, batch_size, seed)
+        x_val, y_val = dataset.val
+        val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
+        history = model.fit(
+            train_ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            callbacks=[*self.callbacks(dataset, epochs), *callbacks],
+            verbose=verbose,
+            **self.fit_kwargs(dataset),
+        )
+        return model, history
+
+
+@kerasimb_export("kerasimb.methods.register", serializable=False)
+def register(name, cls=None):
+    """Registers a `Method` subclass under `name`; usable as a decorator.
+
+    Args:
+        name: str. The method's name, e.g. `"ce"`; lowercase letters, digits, `_` and `-`.
+        cls: the `Method` subclass, or `None` to return a decorator.
+
+    Raises:
+        ValueError: the name is taken by another class, or malformed.
+        TypeError: `cls` is not a `Method` subclass.
+
+    Example:
+
+    >>> @register("my-ce")
+    ... class MyCE(Method):
+    ...     description = "cross-entropy, but mine"
+    >>> get("my-ce").name
+    'my-ce'
+    >>> unregister("my-ce")
+    """
+    if not isinstance(name, str) or not name or not all(ch.islower() or ch.isdigit() or ch in "_-" for ch in name):
+        raise ValueError(
+            "Invalid value received for argument `name`. Expected lowercase letters, digits, "
+            f"'_' or '-'. Received: name={name!r}"
+        )
+
+    def decorator(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"Expected a subclass of `kerasimb.methods.Method`. Received: {cls!r}")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"A method named {name!r} is already registered: {_REGISTRY[name]!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator if cls is None else decorator(cls)
+
+
+def unregister(name):
+    """Removes a registered method (for tests and interactive use)."""
+    _REGISTRY.pop(name, None)
+
+
+@kerasimb_export("kerasimb.methods.get", serializable=False)
+def get(identifier, **params):
+    """Returns a `Method` instance from a name, a `Method` subclass or an instance.
+
+    Args:
+        identifier: str (a registered name), a `Method` subclass, or a `Method` instance.
+        **params: hyperparameters, for names and classes.
+
+    Raises:
+        ValueError: an unknown name (the message lists the registered ones).
+    """
+    if isinstance(identifier, Method):
+        if params:
+            raise ValueError(f"Parameters {params} cannot be applied to an existing instance {identifier!r}.")
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Method):
+        return identifier(**params)
+    if isinstance(identifier, str) and identifier in _REGISTRY:
+        return _REGISTRY[identifier](**params)
+    raise ValueError(
+        "Invalid value received for argument `identifier`. Expected a registered method name, "
+        f"one of {names()}, or a Method. Received: identifier={identifier!r}"
+    )
+
+
+@kerasimb_export("kerasimb.methods.names", serializable=False)
+def names():
+    """Returns the registered method names, sorted."""
+    return sorted(_REGISTRY)

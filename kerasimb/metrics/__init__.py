@@ -1,0 +1,1 @@
+"""kerasimb.metrics: being written (issue 2)."""

@@ -1,0 +1,1 @@
+"""kerasimb.models: backbones and model builders."""

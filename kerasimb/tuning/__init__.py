@@ -1,0 +1,1 @@
+"""kerasimb.tuning: filled in by its issue (see DESIGN.md)."""
