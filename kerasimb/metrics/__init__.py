@@ -1,1 +1,23 @@
-"""kerasimb.metrics: being written (issue 2)."""
+"""Imbalance-aware classification metrics.
+
+Streaming Keras metrics for `model.compile`, all computed from one accumulated confusion matrix
+(`ConfusionMatrixMetric`), and `report()`, every figure at once for numpy predictions.
+"""
+
+from kerasimb.metrics.balanced_accuracy import BalancedAccuracy
+from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
+from kerasimb.metrics.macro_f1 import MacroF1
+from kerasimb.metrics.matthews_correlation import MatthewsCorrelation
+from kerasimb.metrics.quadratic_kappa import QuadraticKappa
+from kerasimb.metrics.report import report
+from kerasimb.metrics.smallest_class_recall import SmallestClassRecall
+
+__all__ = [
+    "BalancedAccuracy",
+    "ConfusionMatrixMetric",
+    "MacroF1",
+    "MatthewsCorrelation",
+    "QuadraticKappa",
+    "SmallestClassRecall",
+    "report",
+]
