@@ -151,6 +151,7 @@ class Method:
             validation_data=val_ds,
             callbacks=[*self.callbacks(dataset, epochs), *callbacks],
             verbose=verbose,
+            shuffle=False,  # the tf.data pipeline shuffles; Keras warns if asked to as well
             **self.fit_kwargs(dataset),
         )
         return model, history

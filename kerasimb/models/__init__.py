@@ -1,1 +1,19 @@
-"""kerasimb.models: backbones and model builders."""
+"""kerasimb.models: `SmallCNN`, `keras.applications` backbones and `model_fn(name)`."""
+
+from kerasimb.models.backbones import (
+    BACKBONES,
+    build_backbone,
+    build_classifier,
+    model_fn,
+    names,
+)
+from kerasimb.models.small_cnn import SmallCNN
+
+__all__ = [
+    "BACKBONES",
+    "SmallCNN",
+    "build_backbone",
+    "build_classifier",
+    "model_fn",
+    "names",
+]

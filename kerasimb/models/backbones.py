@@ -1,0 +1,239 @@
+"""Backbones from `keras.applications`, a logits classifier on top, and `model_fn(name)`.
+
+Every architecture the papers use is addressable by name (case-insensitive; `_` and `-` are
+ignored, so `"MobileNetV2"`, `"mobilenet_v2"` and `"mobilenetv2"` are the same):
+
+| name | constructor | smallest height / width |
+|---|---|---|
+| mobilenetv2 | `keras.applications.MobileNetV2` | 32 |
+| resnet50 | `keras.applications.ResNet50` | 32 |
+| densenet121 | `keras.applications.DenseNet121` | 32 |
+| densenet169 | `keras.applications.DenseNet169` | 32 |
+| inceptionv3 | `keras.applications.InceptionV3` | 75 |
+| vgg16 | `keras.applications.VGG16` | 32 |
+| xception | `keras.applications.Xception` | 71 |
+
+Weights are `None` (random initialisation, no download) by default. Grey images:
+
+- `weights=None`: the backbone is built for the input's own channels (its first convolution
+  takes 1 channel), which costs nothing and needs no conversion.
+- `weights="imagenet"` or a weights file: ImageNet weights need 3 channels, so the backbone is
+  built for `(H, W, 3)` and wrapped behind an `ImageNetInputs` layer that repeats a grey channel
+  to RGB and applies the architecture's ImageNet input scaling to the [0, 1] images kerasimb
+  pipelines yield.
+
+Smaller images (MedMNIST is 28x28) must be resized first, e.g. with
+`load_dataset(..., image_size=32)`.
+"""
+
+import inspect
+
+import keras
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.models.imagenet_inputs import ImageNetInputs
+from kerasimb.models.small_cnn import SmallCNN, _check_input_shape
+from kerasimb.utils.validation import check_choice, check_float, check_int
+
+# name -> (keras.applications constructor, smallest height and width it accepts)
+BACKBONES = {
+    "mobilenetv2": (keras.applications.MobileNetV2, 32),
+    "resnet50": (keras.applications.ResNet50, 32),
+    "densenet121": (keras.applications.DenseNet121, 32),
+    "densenet169": (keras.applications.DenseNet169, 32),
+    "inceptionv3": (keras.applications.InceptionV3, 75),
+    "vgg16": (keras.applications.VGG16, 32),
+    "xception": (keras.applications.Xception, 71),
+}
+
+# name -> the `mode` of the architecture's `keras.applications.*.preprocess_input`
+INPUT_MODES = {
+    "mobilenetv2": "tf",
+    "resnet50": "caffe",
+    "densenet121": "torch",
+    "densenet169": "torch",
+    "inceptionv3": "tf",
+    "vgg16": "caffe",
+    "xception": "tf",
+}
+
+SMALL_CNN = "small_cnn"
+
+
+def _normalise(name):
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def _check_backbone_name(name, argument="name"):
+    """Returns the canonical backbone name for `name` (case-insensitive)."""
+    if isinstance(name, str) and _normalise(name) in BACKBONES:
+        return _normalise(name)
+    raise ValueError(
+        f"Invalid value received for argument `{argument}`. Expected one of {sorted(BACKBONES)} "
+        f"(case-insensitive). Received: {argument}={name!r}"
+    )
+
+
+def _check_weights(weights):
+    if weights is None or isinstance(weights, str):
+        return weights
+    raise TypeError(
+        "Invalid type received for argument `weights`. Expected `None`, `'imagenet'` or the path "
+        f"of a weights file. Received: weights={weights!r}"
+    )
+
+
+@kerasimb_export("kerasimb.models.build_backbone", serializable=False)
+def build_backbone(name, input_shape, weights=None, pooling="avg"):
+    """Builds a `keras.applications` feature extractor (no classifier) by name.
+
+    Args:
+        name: str. One of `BACKBONES` (case-insensitive), e.g. `"mobilenetv2"`.
+        input_shape: tuple `(height, width, channels)`; height and width at least the
+            architecture's minimum (32 for most, 75 for InceptionV3, 71 for Xception).
+        weights: `None` (random initialisation), `"imagenet"` (downloads) or the path of a
+            weights file for the 3-channel architecture. Defaults to `None`.
+        pooling: `"avg"`, `"max"` or `None` (feature maps). Defaults to `"avg"`.
+
+    Returns:
+        A `keras.Model` taking `(batch, *input_shape)` float images in [0, 1] and returning
+        `(batch, features)` (or feature maps with `pooling=None`). With `weights`, grey inputs
+        are repeated to RGB and scaled for ImageNet inside the model (see the module docstring).
+
+    Raises:
+        ValueError: an unknown name, an input smaller than the architecture's minimum, or
+            pretrained weights with neither 1 nor 3 channels.
+
+    Example:
+
+    >>> backbone = build_backbone("mobilenetv2", (32, 32, 1))
+    >>> tuple(backbone.output.shape)
+    (None, 1280)
+    """
+    key = _check_backbone_name(name)
+    input_shape = _check_input_shape(input_shape)
+    weights = _check_weights(weights)
+    check_choice(pooling, "pooling", ("avg", "max", None))
+    constructor, min_size = BACKBONES[key]
+    if min(input_shape[:2]) < min_size:
+        raise ValueError(
+            f"Invalid value received for argument `input_shape`. Expected height and width of at "
+            f"least {min_size} for backbone {key!r} (resize the images, e.g. "
+            f"`load_dataset(..., image_size={min_size})`). Received: input_shape={input_shape}"
+        )
+    if weights is None:
+        return constructor(
+            include_top=False, weights=None, input_shape=input_shape, pooling=pooling
+        )
+    if input_shape[-1] not in (1, 3):
+        raise ValueError(
+            "Invalid value received for argument `input_shape`. Expected 1 (grey) or 3 (RGB) "
+            f"channels for pretrained weights. Received: input_shape={input_shape}"
+        )
+    features = constructor(
+        include_top=False, weights=weights, input_shape=(*input_shape[:2], 3), pooling=pooling
+    )
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = ImageNetInputs(INPUT_MODES[key], name="imagenet_inputs")(inputs)
+    return keras.Model(inputs, features(x), name=f"{key}_backbone")
+
+
+@kerasimb_export("kerasimb.models.build_classifier", serializable=False)
+def build_classifier(backbone_name, input_shape, num_classes, weights=None, dropout=0.0):
+    """Builds `backbone -> global average pooling -> dropout -> Dense(num_classes)` logits model.
+
+    Args:
+        backbone_name: str. One of `BACKBONES` (case-insensitive).
+        input_shape: tuple `(height, width, channels)`.
+        num_classes: int >= 2.
+        weights: `None`, `"imagenet"` or a weights file path. Defaults to `None`.
+        dropout: float in [0, 1). Dropout before the classifier. Defaults to `0.0`.
+
+    Returns:
+        A functional `keras.Model` named `"<backbone>_classifier"` whose output layer `"logits"`
+        is float32 (so logits stay float32 under mixed precision).
+
+    Example:
+
+    >>> model = build_classifier("mobilenetv2", (32, 32, 1), num_classes=5)
+    >>> tuple(model.output.shape)
+    (None, 5)
+    """
+    key = _check_backbone_name(backbone_name, "backbone_name")
+    input_shape = _check_input_shape(input_shape)
+    num_classes = check_int(num_classes, "num_classes", minimum=2)
+    dropout = check_float(dropout, "dropout", 0.0, 1.0, max_inclusive=False)
+    backbone = build_backbone(key, input_shape, weights=weights, pooling="avg")
+    inputs = keras.Input(shape=input_shape, name="images")
+    x = backbone(inputs)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, outputs, name=f"{key}_classifier")
+
+
+@kerasimb_export("kerasimb.models.names", serializable=False)
+def names():
+    """Returns the names `model_fn` accepts: `"small_cnn"` and the backbones, sorted."""
+    return [SMALL_CNN, *sorted(BACKBONES)]
+
+
+class _ModelFn:
+    """The callable `model_fn` returns; its `repr` records the name and arguments."""
+
+    def __init__(self, name, kwargs):
+        self.name = name
+        self.kwargs = dict(kwargs)
+
+    def __call__(self, input_shape, num_classes):
+        if self.name == SMALL_CNN:
+            return SmallCNN(input_shape, num_classes, **self.kwargs)
+        return build_classifier(self.name, input_shape, num_classes, **self.kwargs)
+
+    def __repr__(self):
+        args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
+        return f"model_fn({self.name!r}{args})"
+
+
+@kerasimb_export("kerasimb.models.model_fn", serializable=False)
+def model_fn(name="small_cnn", **kwargs):
+    """Returns a callable `(input_shape, num_classes) -> keras.Model` (logits) for `Method.train`.
+
+    Args:
+        name: str. `"small_cnn"` (`SmallCNN`) or a backbone name (`build_classifier`);
+            case-insensitive. Defaults to `"small_cnn"`.
+        **kwargs: fixed arguments for `SmallCNN` (`width`, `depth`, `dropout`) or for
+            `build_classifier` (`weights`, `dropout`). Checked now, not at the first call.
+
+    Raises:
+        ValueError: an unknown name (the message lists `names()`).
+        TypeError: an argument the model does not take.
+
+    Example:
+
+    >>> make = model_fn("small_cnn", width=8)
+    >>> make
+    model_fn('small_cnn', width=8)
+    >>> make((28, 28, 1), 3).name
+    'small_cnn'
+    """
+    if not isinstance(name, str) or _normalise(name) not in {_normalise(n) for n in names()}:
+        raise ValueError(
+            f"Invalid value received for argument `name`. Expected one of {names()} "
+            f"(case-insensitive). Received: name={name!r}"
+        )
+    key = SMALL_CNN if _normalise(name) == _normalise(SMALL_CNN) else _normalise(name)
+    target = SmallCNN.__init__ if key == SMALL_CNN else build_classifier
+    parameters = inspect.signature(target).parameters
+    fixed = ("self", "input_shape", "num_classes", "backbone_name")
+    allowed = [
+        p for p, parameter in parameters.items()
+        if p not in fixed and parameter.kind != inspect.Parameter.VAR_KEYWORD
+    ]
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"Invalid argument received for model {key!r}: {unknown}. Expected some of "
+            f"{allowed}. Received: {kwargs}"
+        )
+    return _ModelFn(key, kwargs)

@@ -1,0 +1,190 @@
+"""Plots for experiment reports: class distribution, per-class recall, confusion matrix.
+
+Figures are built with `matplotlib.figure.Figure` and rendered by the Agg canvas, without
+`pyplot`: nothing is displayed, no global backend is switched, and the functions are safe in
+scripts, tests and servers. Each function returns the `Figure` (Jupyter shows it) and, given
+`path`, also writes a PNG there.
+"""
+
+import numpy as np
+
+from kerasimb.api_export import kerasimb_export
+
+__all__ = ["plot_class_distribution", "plot_confusion_matrix", "plot_per_class_recall"]
+
+
+def _new_figure(figsize):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path, dpi=120):
+    if path is not None:
+        figure.savefig(str(path), dpi=dpi)
+    return figure
+
+
+def _check_names(class_names, num_classes):
+    if class_names is None:
+        return [str(i) for i in range(num_classes)]
+    class_names = [str(c) for c in class_names]
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"Invalid value received for argument `class_names`. Expected {num_classes} names. "
+            f"Received: {len(class_names)} names, class_names={class_names}"
+        )
+    return class_names
+
+
+@kerasimb_export("kerasimb.utils.plotting.plot_class_distribution", serializable=False)
+def plot_class_distribution(class_counts, class_names=None, path=None, log_scale=False, title=None):
+    """Bar chart of examples per class, each bar labelled with its count.
+
+    Args:
+        class_counts: list of int, one per class (e.g. `dataset.class_counts`).
+        class_names: list of str or `None` (`"0"`, `"1"`, ...). Defaults to `None`.
+        path: str, path-like or `None`. Where to write a PNG. Defaults to `None`.
+        log_scale: bool. Logarithmic count axis, which shows tail classes of a long-tailed
+            training set. Defaults to `False`.
+        title: str or `None`. Defaults to `"Training examples per class"`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Example:
+
+    >>> figure = plot_class_distribution([100, 10, 1], ["a", "b", "c"], log_scale=True)
+    >>> figure.axes[0].get_yscale()
+    'log'
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any():
+        raise ValueError(
+            "Invalid value received for argument `class_counts`. Expected a non-empty list of "
+            f"non-negative integers. Received: class_counts={class_counts!r}"
+        )
+    names = _check_names(class_names, counts.size)
+    figure = _new_figure((max(4.0, 0.45 * counts.size + 2.0), 3.2))
+    ax = figure.add_subplot()
+    positions = np.arange(counts.size)
+    bars = ax.bar(positions, counts, color="#4c72b0")
+    ax.bar_label(bars, labels=[str(c) for c in counts], fontsize=8, padding=1)
+    long_names = max(map(len, names)) > 3
+    ax.set_xticks(positions, names, rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.set_xlabel("class")
+    ax.set_ylabel("examples" + (" (log scale)" if log_scale else ""))
+    if log_scale:
+        ax.set_yscale("log")
+        ax.set_ylim(0.8, max(2.0, counts.max() * 2.0))
+    ax.set_title(title or "Training examples per class")
+    return _save(figure, path)
+
+
+@kerasimb_export("kerasimb.utils.plotting.plot_per_class_recall", serializable=False)
+def plot_per_class_recall(recalls, class_names=None, errors=None, path=None, title=None):
+    """Grouped bars: the recall of every class (x axis) for every method (one colour each).
+
+    Args:
+        recalls: dict `method -> list of float` (one recall per class, in `class_names` order).
+        class_names: list of str or `None`. Defaults to `None`.
+        errors: dict `method -> list of float` (e.g. standard deviations over seeds) drawn as
+            error bars, or `None`. Defaults to `None`.
+        path: str, path-like or `None`. Where to write a PNG. Defaults to `None`.
+        title: str or `None`. Defaults to `"Recall per class"`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Example:
+
+    >>> figure = plot_per_class_recall({"ce": [0.9, 0.1], "reweight": [0.8, 0.5]}, ["a", "b"])
+    >>> len(figure.axes[0].patches)
+    4
+    """
+    if not isinstance(recalls, dict) or not recalls:
+        raise ValueError(
+            "Invalid value received for argument `recalls`. Expected a non-empty dict "
+            f"method -> per-class recalls. Received: recalls={recalls!r}"
+        )
+    values = {m: np.asarray(v, dtype=np.float64) for m, v in recalls.items()}
+    sizes = {v.shape for v in values.values()}
+    if len(sizes) != 1 or len(next(iter(sizes))) != 1:
+        raise ValueError(
+            "Invalid value received for argument `recalls`. Expected one flat list per method, "
+            f"all of the same length. Received shapes: { {m: v.shape for m, v in values.items()} }"
+        )
+    num_classes = next(iter(values.values())).size
+    names = _check_names(class_names, num_classes)
+    figure = _new_figure((max(5.0, 0.25 * num_classes * len(values) + 3.0), 3.4))
+    ax = figure.add_subplot()
+    positions = np.arange(num_classes)
+    width = 0.8 / len(values)
+    for i, (method, recall) in enumerate(values.items()):
+        yerr = None if errors is None or method not in errors else np.asarray(errors[method])
+        ax.bar(positions + (i - (len(values) - 1) / 2) * width, recall, width, yerr=yerr,
+               capsize=2 if yerr is not None else 0, label=method)
+    long_names = max(map(len, names)) > 3
+    ax.set_xticks(positions, names, rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel("class")
+    ax.set_ylabel("recall")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method")
+    ax.set_title(title or "Recall per class")
+    return _save(figure, path)
+
+
+@kerasimb_export("kerasimb.utils.plotting.plot_confusion_matrix", serializable=False)
+def plot_confusion_matrix(confusion_matrix, class_names=None, path=None, title=None):
+    """Confusion matrix: rows true classes, columns predictions; colour = row-normalised rate.
+
+    Cells show the counts (for up to 20 classes); the colour is the fraction of the true class,
+    so tail classes with few examples are as visible as head classes.
+
+    Args:
+        confusion_matrix: square array of counts `(C, C)`, `[true, predicted]`.
+        class_names: list of str or `None`. Defaults to `None`.
+        path: str, path-like or `None`. Where to write a PNG. Defaults to `None`.
+        title: str or `None`. Defaults to `"Confusion matrix"`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Example:
+
+    >>> figure = plot_confusion_matrix([[5, 1], [2, 2]], ["a", "b"])
+    >>> figure.axes[0].get_title()
+    'Confusion matrix'
+    """
+    cm = np.asarray(confusion_matrix, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(
+            "Invalid value received for argument `confusion_matrix`. Expected a square matrix. "
+            f"Received: shape {cm.shape}"
+        )
+    num_classes = cm.shape[0]
+    names = _check_names(class_names, num_classes)
+    rows = cm.sum(axis=1, keepdims=True)
+    rates = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    size = min(12.0, 2.0 + 0.45 * num_classes)
+    figure = _new_figure((size + 1.0, size))
+    ax = figure.add_subplot()
+    image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=ax, label="fraction of the true class")
+    if num_classes <= 20:
+        for i in range(num_classes):
+            for j in range(num_classes):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    positions = np.arange(num_classes)
+    ax.set_xticks(positions, names, rotation=90 if max(map(len, names)) > 3 else 0)
+    ax.set_yticks(positions, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or "Confusion matrix")
+    return _save(figure, path)

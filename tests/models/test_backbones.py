@@ -1,0 +1,148 @@
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+
+from kerasimb import models
+from kerasimb.models import BACKBONES, build_backbone, build_classifier, model_fn
+from kerasimb.models.imagenet_inputs import ImageNetInputs
+from kerasimb.testing import TestCase
+
+
+class BackboneTest(TestCase):
+    def test_mobilenetv2_grey_32_builds_and_outputs_logits(self):
+        model = build_classifier("mobilenetv2", (32, 32, 1), num_classes=5, dropout=0.2)
+        x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+        logits = model.predict(x, verbose=0)
+        self.assertEqual(logits.shape, (2, 5))
+        self.assertEqual(logits.dtype, np.float32)
+        self.assertEqual(model.get_layer("logits").dtype_policy.compute_dtype, "float32")
+        self.assertEqual(model.get_layer("head_dropout").rate, 0.2)
+        # weights=None builds the network for one channel: no conversion layer, 1-channel kernel.
+        backbone = model.layers[1]
+        first_conv = next(l for l in backbone.layers if isinstance(l, keras.layers.Conv2D))
+        self.assertEqual(first_conv.kernel.shape[2], 1)
+        self.assertFalse(any(isinstance(l, ImageNetInputs) for l in backbone.layers))
+
+    def test_backbone_features_and_pooling(self):
+        features = build_backbone("MobileNet_V2", (32, 32, 1))  # names are case-insensitive
+        self.assertEqual(tuple(features.output.shape), (None, 1280))
+        maps = build_backbone("mobilenetv2", (32, 32, 3), pooling=None)
+        self.assertEqual(tuple(maps.output.shape), (None, 1, 1, 1280))
+
+    def test_grey_input_with_weights_file_goes_through_imagenet_inputs(self):
+        # The offline stand-in for weights="imagenet": a weights file of the 3-channel network.
+        source = keras.applications.MobileNetV2(include_top=False, weights=None,
+                                                input_shape=(32, 32, 3), pooling="avg")
+        path = os.path.join(self.get_temp_dir(), "mobilenetv2.weights.h5")
+        source.save_weights(path)
+        backbone = build_backbone("mobilenetv2", (32, 32, 1), weights=path)
+        self.assertEqual(tuple(backbone.input.shape), (None, 32, 32, 1))
+        adapter = backbone.get_layer("imagenet_inputs")
+        self.assertEqual(adapter.mode, "tf")
+        x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+        rgb = np.repeat(x, 3, axis=-1) * 2.0 - 1.0  # MobileNetV2 scales to [-1, 1]
+        self.assertAllClose(backbone.predict(x, verbose=0), source.predict(rgb, verbose=0),
+                            atol=1e-4, rtol=1e-4)
+
+    def get_temp_dir(self):
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        return directory
+
+    def test_model_fn_small_cnn(self):
+        make = model_fn("small_cnn", width=4, depth=2)
+        self.assertEqual(repr(make), "model_fn('small_cnn', width=4, depth=2)")
+        model = make((16, 16, 1), 3)
+        self.assertIsInstance(model, models.SmallCNN)
+        self.assertEqual(model.width, 4)
+        self.assertEqual(tuple(model.output.shape), (None, 3))
+
+    def test_model_fn_backbone(self):
+        model = model_fn("MobileNetV2", dropout=0.1)((32, 32, 1), 4)
+        self.assertEqual(model.name, "mobilenetv2_classifier")
+        self.assertEqual(tuple(model.output.shape), (None, 4))
+
+    def test_names(self):
+        self.assertEqual(models.names(), ["small_cnn", *sorted(BACKBONES)])
+        self.assertEqual(set(BACKBONES), {"mobilenetv2", "resnet50", "densenet121", "densenet169",
+                                          "inceptionv3", "vgg16", "xception"})
+
+
+@pytest.mark.parametrize("name, min_size", [(n, s) for n, (_, s) in BACKBONES.items()])
+def test_input_below_minimum_raises_with_the_minimum(name, min_size):
+    with pytest.raises(ValueError, match=f"at least {min_size} for backbone '{name}'"):
+        build_backbone(name, (min_size - 1, min_size, 1))
+    with pytest.raises(ValueError, match=f"at least {min_size}"):
+        build_classifier(name.upper(), (min_size, min_size - 1, 3), 3)
+
+
+def test_minimum_sizes_match_keras():
+    expected = {"mobilenetv2": 32, "resnet50": 32, "densenet121": 32, "densenet169": 32,
+                "inceptionv3": 75, "vgg16": 32, "xception": 71}
+    assert {n: s for n, (_, s) in BACKBONES.items()} == expected
+    assert BACKBONES["xception"][0] is keras.applications.Xception
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: build_backbone("resnet18", (32, 32, 1)), ValueError, "Received: name='resnet18'"),
+        (lambda: build_backbone(None, (32, 32, 1)), ValueError, "mobilenetv2"),
+        (lambda: build_backbone("vgg16", (32, 32)), ValueError, "tuple of 3 integers"),
+        (lambda: build_backbone("vgg16", (32, 32, 1), pooling="sum"), ValueError, "pooling='sum'"),
+        (lambda: build_backbone("vgg16", (32, 32, 1), weights=3), TypeError, "weights=3"),
+        (lambda: build_backbone("vgg16", (32, 32, 2), weights="x.h5"), ValueError, "3 .RGB."),
+        (lambda: build_classifier("nope", (32, 32, 1), 3), ValueError, "backbone_name='nope'"),
+        (lambda: build_classifier("vgg16", (32, 32, 1), 1), ValueError, "num_classes=1"),
+        (lambda: build_classifier("vgg16", (32, 32, 1), 3, dropout=1.5), ValueError, "dropout"),
+        (lambda: model_fn("resnet18"), ValueError, "small_cnn"),
+        (lambda: model_fn("small_cnn", weights=None), TypeError, r"\['weights'\]"),
+        (lambda: model_fn("vgg16", width=3), TypeError, r"\['width'\]"),
+    ],
+)
+def test_invalid_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("mode, module", [
+    ("tf", keras.applications.mobilenet_v2),
+    ("torch", keras.applications.densenet),
+    ("caffe", keras.applications.resnet50),
+])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_imagenet_inputs_match_keras_preprocess_input(mode, module, channels):
+    x = np.random.default_rng(channels).random((2, 4, 5, channels)).astype("float32")
+    rgb255 = np.repeat(x, 3 // channels, axis=-1) * 255.0
+    expected = module.preprocess_input(rgb255.copy())
+    actual = keras.ops.convert_to_numpy(ImageNetInputs(mode)(x))
+    np.testing.assert_allclose(actual, expected, atol=1e-3, rtol=1e-5)
+
+
+def test_imagenet_inputs_serialization_and_errors():
+    case = TestCase()
+    case.run_serialization_test(ImageNetInputs("caffe"))
+    case.run_keras_file_test(ImageNetInputs("torch"), input_shape=(4, 4, 1))
+    with pytest.raises(ValueError, match="mode='bgr'"):
+        ImageNetInputs("bgr")
+    with pytest.raises(ValueError, match="1 or 3"):
+        ImageNetInputs()(np.zeros((1, 4, 4, 2), "float32"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_backbone_builds_at_its_minimum_grey(name):
+    size = max(BACKBONES[name][1], 32)
+    model = build_classifier(name, (size, size, 1), num_classes=3)
+    logits = model.predict(np.zeros((1, size, size, 1), "float32"), verbose=0)
+    assert logits.shape == (1, 3) and logits.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_classifier_keras_file_round_trip():
+    model = build_classifier("mobilenetv2", (32, 32, 1), num_classes=3)
+    TestCase().run_keras_file_test(model)

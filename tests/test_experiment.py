@@ -1,0 +1,222 @@
+import json
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from kerasimb import experiment, methods
+from kerasimb.data import ImageDataset
+from kerasimb.experiment import DEFAULT_METRICS, ComparisonResult, compare
+from kerasimb.models import model_fn
+
+SEEDS = [0, 1]
+
+
+def tiny_dataset():
+    rng = np.random.default_rng(0)
+
+    def split(per_class):
+        y = np.repeat(np.arange(3), per_class)
+        x = rng.integers(0, 80, (len(y), 8, 8, 1)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, :, 2 * c: 2 * c + 3, 0] += 170  # a bright stripe whose position is the class
+        return x, y
+
+    return ImageDataset(split([12, 5, 2]), split([4, 4, 4]), split([6, 6, 6]),
+                        ["head", "middle", "tail"], name="tiny")
+
+
+TINY_MODEL = model_fn("small_cnn", width=4, depth=2)
+
+
+@pytest.fixture(scope="module")
+def result():
+    return compare(tiny_dataset(), ["ce", "reweight"], backbone=TINY_MODEL, epochs=1,
+                   seeds=SEEDS, batch_size=8, learning_rate=1e-2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def saved(result, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("compare")
+    return directory, result.save(directory)
+
+
+def sklearn_figures(y_true, probs):
+    y_pred = probs.argmax(axis=1)
+    recall = skm.recall_score(y_true, y_pred, labels=[0, 1, 2], average=None, zero_division=0)
+    return {
+        "balanced_accuracy": skm.balanced_accuracy_score(y_true, y_pred),
+        "accuracy": skm.accuracy_score(y_true, y_pred),
+        "macro_f1": skm.f1_score(y_true, y_pred, labels=[0, 1, 2], average="macro",
+                                 zero_division=0),
+        "mcc": skm.matthews_corrcoef(y_true, y_pred),
+        "quadratic_kappa": skm.cohen_kappa_score(y_true, y_pred, weights="quadratic"),
+        "smallest_class_recall": recall[2],  # "tail" has the fewest training images
+        "auc": skm.roc_auc_score(y_true, probs, multi_class="ovr"),
+        "recall": recall,
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=[0, 1, 2]),
+    }
+
+
+def parse_table(text):
+    lines = text.strip().splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header[1:], cells[1:]))
+    return header, rows
+
+
+def test_runs_and_reports(result):
+    assert isinstance(result, ComparisonResult)
+    assert result.methods == ["ce", "reweight"]
+    assert result.seeds == SEEDS
+    assert set(result.reports) == {(m, s) for m in ("ce", "reweight") for s in SEEDS}
+    assert result.dataset["class_counts"] == [12, 5, 2]
+    assert result.settings["epochs"] == 1 and result.settings["seeds"] == SEEDS
+    assert result.settings["methods"]["reweight"]["params"]["weighting"] == "inverse"
+    for run in result.runs:
+        assert len(run["history"]["loss"]) == 1
+    for probs in result.probabilities.values():
+        assert probs.shape == (18, 3)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_table_is_mean_and_sample_std_of_sklearn_figures(result, saved):
+    directory, _ = saved
+    header, rows = parse_table(result.table())
+    assert header == ["method", *DEFAULT_METRICS]
+    assert list(rows) == ["ce", "reweight"]
+    stored = np.load(os.path.join(directory, "predictions.npz"))
+    y_true = stored["y_true"]
+    np.testing.assert_array_equal(y_true, np.repeat([0, 1, 2], 6))
+    summary = result.summary()
+    for method in ("ce", "reweight"):
+        per_seed = [sklearn_figures(y_true, stored[f"{method}/seed{s}"]) for s in SEEDS]
+        for metric in DEFAULT_METRICS:
+            values = np.array([f[metric] for f in per_seed], dtype=np.float64)
+            mean, std = values.mean(), values.std(ddof=1)
+            cell = rows[method][metric]
+            assert re.fullmatch(r"-?\d\.\d{3} ± \d\.\d{3}", cell), cell
+            shown_mean, shown_std = (float(v) for v in cell.split(" ± "))
+            assert abs(shown_mean - mean) <= 5e-4 + 1e-9, (method, metric, cell, mean)
+            assert abs(shown_std - std) <= 5e-4 + 1e-9, (method, metric, cell, std)
+            assert math.isclose(summary[method][metric]["mean"], mean, abs_tol=1e-6)
+            assert math.isclose(summary[method][metric]["std"], std, abs_tol=1e-6)
+
+
+def test_saved_confusion_matrices_and_recalls_match_predictions(saved):
+    directory, _ = saved
+    stored = np.load(os.path.join(directory, "predictions.npz"))
+    with open(os.path.join(directory, "metrics.json")) as f:
+        saved_json = json.load(f)
+    assert len(saved_json["runs"]) == 4
+    for run in saved_json["runs"]:
+        figures = sklearn_figures(stored["y_true"], stored[f"{run['method']}/seed{run['seed']}"])
+        np.testing.assert_array_equal(run["report"]["confusion_matrix"],
+                                      figures["confusion_matrix"])
+        recall = run["report"]["per_class_recall"]
+        np.testing.assert_allclose([recall[c] for c in ("head", "middle", "tail")],
+                                   figures["recall"], atol=1e-9)
+
+
+def test_save_writes_every_file(result, saved):
+    directory, paths = saved
+    expected = {"metrics.json", "report.md", "predictions.npz", "class_distribution.png",
+                "per_class_recall.png", "confusion_ce.png", "confusion_reweight.png"}
+    assert set(paths) == expected
+    for name in expected:
+        assert os.path.getsize(os.path.join(directory, name)) > 0
+    for name in expected:
+        if name.endswith(".png"):
+            with open(os.path.join(directory, name), "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(os.path.join(directory, "metrics.json")) as f:
+        saved_json = json.load(f)
+    assert saved_json["dataset"]["name"] == "tiny"
+    assert saved_json["settings"]["learning_rate"] == 1e-2
+    assert set(saved_json["summary"]) == {"ce", "reweight"}
+    with open(os.path.join(directory, "report.md"), encoding="utf-8") as f:
+        report = f.read()
+    assert "# Comparison on tiny" in report
+    assert result.table() in report
+    assert result.per_class_recall_table() in report
+    assert "| tail | 2 | 4 | 6 |" in report  # class counts: train / val / test
+    assert "epochs: 1, batch size: 8" in report and "learning rate 0.01" in report
+    assert "seeds: [0, 1]" in report
+    for name in ("class_distribution.png", "per_class_recall.png", "confusion_ce.png"):
+        assert f"({name})" in report
+
+
+def test_to_json_is_strict_json(result):
+    text = json.dumps(result.to_json(), allow_nan=False)
+    assert json.loads(text)["settings"]["backbone"] == "model_fn('small_cnn', width=4, depth=2)"
+    default = compare(tiny_dataset(), "ce", epochs=1, progress=False)
+    assert default.settings["backbone"] == "small_cnn"
+
+
+def test_table_options(result):
+    header, rows = parse_table(result.table(metrics=["accuracy"], digits=2))
+    assert header == ["method", "accuracy"]
+    assert re.fullmatch(r"\d\.\d{2} ± \d\.\d{2}", rows["ce"]["accuracy"])
+    with pytest.raises(ValueError, match="confusion_matrix"):
+        result.table(metrics=["confusion_matrix"])
+    with pytest.raises(ValueError, match="nope"):
+        result.table(metrics=["nope"])
+
+
+def test_single_seed_shows_no_std_and_is_deterministic():
+    dataset = tiny_dataset()
+    first = compare(dataset, "ce", backbone=TINY_MODEL, epochs=1, seeds=[3], batch_size=8,
+                    progress=False)
+    again = compare(dataset, "ce", backbone=TINY_MODEL, epochs=1, seeds=[3], batch_size=8,
+                    progress=False)
+    np.testing.assert_array_equal(first.probabilities[("ce", 3)], again.probabilities[("ce", 3)])
+    _, rows = parse_table(first.table())
+    assert re.fullmatch(r"-?\d\.\d{3}", rows["ce"]["balanced_accuracy"])
+    assert first.summary()["ce"]["balanced_accuracy"]["std"] is None
+
+
+def test_same_method_with_other_parameters_gets_a_label():
+    dataset = tiny_dataset()
+    result = compare(dataset, [methods.get("reweight"),
+                               methods.get("reweight", weighting="sqrt_inverse")],
+                     backbone=TINY_MODEL, epochs=1, batch_size=8, progress=False)
+    assert result.methods == ["reweight", "reweight(weighting='sqrt_inverse')"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"epochs": 0}, ValueError, "epochs=0"),
+        ({"epochs": 1.5}, TypeError, "epochs"),
+        ({"seeds": []}, ValueError, "non-empty"),
+        ({"seeds": [0, 0]}, ValueError, "distinct"),
+        ({"seeds": 0}, TypeError, "seeds"),
+        ({"seeds": [0.5]}, TypeError, "seeds"),
+        ({"seeds": [-1]}, ValueError, "seeds=-1"),
+        ({"methods": ["nope"]}, ValueError, r"\['ce', 'reweight'"),
+        ({"methods": []}, ValueError, "at least one method"),
+        ({"methods": ["ce", "ce"]}, ValueError, "duplicates"),
+        ({"backbone": "nope"}, ValueError, "small_cnn"),
+        ({"backbone": 3}, TypeError, "backbone"),
+        ({"batch_size": 0}, ValueError, "batch_size=0"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate=0.0"),
+        ({"dataset": 42}, TypeError, "ImageDataset"),
+        ({"dataset": "no-such-data"}, ValueError, "no-such-data"),
+    ],
+)
+def test_invalid_arguments(kwargs, error, message):
+    arguments = {"dataset": tiny_dataset(), "methods": ["ce"], "epochs": 1, "progress": False,
+                 **kwargs}
+    with pytest.raises(error, match=message):
+        compare(**arguments)
+
+
+def test_public_api():
+    assert experiment.compare is compare
+    assert DEFAULT_METRICS[0] == "balanced_accuracy"
