@@ -62,6 +62,38 @@ def _positive_float(text):
     return value
 
 
+def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_size=DEFAULT_BATCH_SIZE,
+                      learning_rate=DEFAULT_LEARNING_RATE, backbone=DEFAULT_BACKBONE):
+    """Adds the flags shared by `kerasimb compare` and every recipe to `parser`.
+
+    --dataset, --backbone, --epochs, --seeds, --batch-size, --learning-rate, --image-size,
+    --data-dir, --download, --output, --verbose, --no-progress. Recipes pass their own defaults.
+    """
+    parser.add_argument("--dataset", default=DEFAULT_DATASET,
+                         help="dataset name (see `kerasimb list`)")
+    parser.add_argument("--backbone", default=backbone,
+                         help="model: small_cnn or a keras.applications backbone")
+    parser.add_argument("--epochs", type=_positive_int, default=epochs)
+    parser.add_argument("--seeds", type=_non_negative_int, nargs="+", metavar="SEED",
+                         default=list(seeds))
+    parser.add_argument("--batch-size", type=_positive_int, default=batch_size)
+    parser.add_argument("--learning-rate", type=_positive_float, default=learning_rate,
+                         help="Adam learning rate")
+    parser.add_argument("--image-size", type=_positive_int, default=None,
+                         help="resize images to this height and width when loading "
+                              "(backbones need at least 32)")
+    parser.add_argument("--data-dir", default=None,
+                         help="where the dataset's files are (for medmnist: and tfds:)")
+    parser.add_argument("--download", action="store_true",
+                         help="download the dataset if missing (medmnist:, tfds:; needs network)")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                         help="output folder (default: runs/<command>-<dataset>-<timestamp>)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+                         help="Keras fit verbosity")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
 def build_parser():
     """Returns the `argparse.ArgumentParser` of the `kerasimb` command."""
     parser = argparse.ArgumentParser(
@@ -84,31 +116,19 @@ def build_parser():
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    compare.add_argument("--dataset", default=DEFAULT_DATASET,
-                         help="dataset name (see `kerasimb list`)")
     compare.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                          help="methods to compare (default: every registered method)")
-    compare.add_argument("--backbone", default=DEFAULT_BACKBONE,
-                         help="model: small_cnn or a keras.applications backbone")
-    compare.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS)
-    compare.add_argument("--seeds", type=_non_negative_int, nargs="+", metavar="SEED",
-                         default=list(DEFAULT_SEEDS))
-    compare.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
-    compare.add_argument("--learning-rate", type=_positive_float, default=DEFAULT_LEARNING_RATE,
-                         help="Adam learning rate")
-    compare.add_argument("--image-size", type=_positive_int, default=None,
-                         help="resize images to this height and width when loading "
-                              "(backbones need at least 32)")
-    compare.add_argument("--data-dir", default=None,
-                         help="where the dataset's files are (for medmnist: and tfds:)")
-    compare.add_argument("--download", action="store_true",
-                         help="download the dataset if missing (medmnist:, tfds:; needs network)")
-    compare.add_argument("--output", default=None, metavar="DIR",
-                         help="output folder (default: runs/compare-<dataset>-<timestamp>)")
-    compare.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
-                         help="Keras fit verbosity")
-    compare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_run_arguments(compare)
     compare.set_defaults(subparser=compare)
+    run = commands.add_parser(
+        "run",
+        help="run a recipe script from recipes/ (pass its own flags after the name)",
+        description="Run recipes/<NAME>.py with the remaining arguments, e.g. "
+        "`kerasimb run balanced_mixup --dataset medmnist:pneumoniamnist`.",
+    )
+    run.add_argument("recipe", metavar="NAME", help="recipe name (see `kerasimb list`)")
+    run.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")
+    run.set_defaults(subparser=run)
     return parser
 
 
@@ -180,23 +200,22 @@ def _loader(name, data):
     return None
 
 
-def _default_output(dataset_name):
+def default_output(command, dataset_name):
+    """Returns `runs/<command>-<dataset>-<timestamp>`."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset_name)
-    return os.path.join("runs", f"compare-{safe}-{stamp}")
+    return os.path.join("runs", f"{command}-{safe}-{stamp}")
 
 
-def run_compare(args, parser):
-    """Runs `experiment.compare` with the parsed arguments; prints and saves the results."""
-    from kerasimb import data, experiment, methods, models
+def dataset_from_args(args, error):
+    """Checks the shared run flags and loads the dataset they name; returns the `ImageDataset`.
 
-    error = args.subparser.error
-    if args.methods is not None:
-        unknown = [m for m in args.methods if m not in methods.names()]
-        if unknown:
-            error(f"argument --methods: unknown method(s) {unknown}; registered: {methods.names()}")
-        if len(set(args.methods)) != len(args.methods):
-            error(f"argument --methods: a method is named twice: {args.methods}")
+    Args:
+        args: `argparse.Namespace` from a parser built with `add_run_arguments`.
+        error: callable taking a message, e.g. `parser.error` (exits with status 2).
+    """
+    from kerasimb import data, models
+
     if len(set(args.seeds)) != len(args.seeds):
         error(f"argument --seeds: expected distinct seeds, received {args.seeds}")
     try:
@@ -228,7 +247,22 @@ def run_compare(args, parser):
             error(f"argument --backbone: {args.backbone} needs images of at least "
                   f"{min_size}x{min_size}; {dataset.name} has {dataset.image_shape[:2]}. "
                   f"Add --image-size {min_size}.")
-    output = args.output or _default_output(dataset.name)
+    return dataset
+
+
+def run_compare(args, parser):
+    """Runs `experiment.compare` with the parsed arguments; prints and saves the results."""
+    from kerasimb import experiment, methods
+
+    error = args.subparser.error
+    if args.methods is not None:
+        unknown = [m for m in args.methods if m not in methods.names()]
+        if unknown:
+            error(f"argument --methods: unknown method(s) {unknown}; registered: {methods.names()}")
+        if len(set(args.methods)) != len(args.methods):
+            error(f"argument --methods: a method is named twice: {args.methods}")
+    dataset = dataset_from_args(args, error)
+    output = args.output or default_output("compare", dataset.name)
 
     print(dataset.summary())
     print()
@@ -261,6 +295,27 @@ def run_compare(args, parser):
     return 0
 
 
+def run_recipe(args):
+    """Runs `recipes/<name>.py` as `__main__` with the remaining arguments; returns its status."""
+    import runpy
+
+    available = dict(_recipes())
+    if args.recipe not in available:
+        args.subparser.error(
+            f"argument NAME: unknown recipe {args.recipe!r}; available: {sorted(available) or 'none'}"
+        )
+    path = os.path.join(_recipes_dir(), args.recipe + ".py")
+    saved = sys.argv
+    sys.argv = [path, *args.recipe_args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = saved
+    return 0
+
+
 def main(argv=None):
     """Runs the `kerasimb` command with `argv` (defaults to `sys.argv[1:]`); returns 0.
 
@@ -270,6 +325,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "list":
         return run_list()
+    if args.command == "run":
+        return run_recipe(args)
     return run_compare(args, parser)
 
 

@@ -48,7 +48,7 @@ def test_compare_tiny(tmp_path, capsys):
 
 
 def test_default_output_folder_name():
-    path = cli._default_output("medmnist:data/x.npz")
+    path = cli.default_output("compare", "medmnist:data/x.npz")
     assert path.startswith(os.path.join("runs", "compare-medmnist_data_x.npz-"))
 
 
@@ -121,3 +121,25 @@ def test_default_compare_end_to_end(tmp_path, capsys, monkeypatch):
         # Chance is 0.1 on 10 balanced test classes; a trained model is far above it.
         assert figures["balanced_accuracy"]["mean"] > 0.5, method
     assert "| method | balanced_accuracy |" in capsys.readouterr().out
+
+
+def test_run_executes_a_recipe_with_its_own_arguments(tmp_path, monkeypatch):
+    recipe = tmp_path / "echo_args.py"
+    recipe.write_text(
+        '"""Writes its arguments to a file."""\n'
+        "import sys, pathlib\n"
+        "if __name__ == '__main__':\n"
+        "    pathlib.Path(sys.argv[2]).write_text(' '.join(sys.argv[1:]))\n"
+    )
+    monkeypatch.setattr(cli, "_recipes_dir", lambda: str(tmp_path))
+    out = tmp_path / "out.txt"
+    assert cli.main(["run", "echo_args", "--output", str(out)]) == 0
+    assert out.read_text() == f"--output {out}"
+
+
+def test_run_unknown_recipe_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_recipes_dir", lambda: str(tmp_path))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "nope"])
+    assert e.value.code == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
