@@ -19,8 +19,10 @@ from kerasimb import metrics  # noqa: E402,F401
 from kerasimb import models  # noqa: E402,F401
 from kerasimb import methods  # noqa: E402,F401
 from kerasimb import experiment  # noqa: E402,F401
+from kerasimb.models.quadsnet import QuadSNet  # noqa: E402,F401
 
 __all__ = [
+    "QuadSNet",
     "__version__",
     "callbacks",
     "data",

@@ -182,6 +182,7 @@ def run_list():
     _print_section("Methods (--methods):",
                    [(name, methods.get(name).description) for name in methods.names()])
     model_rows = [("small_cnn", "SmallCNN: 3 conv blocks + linear head, fast on CPU (default)")]
+    model_rows.append(("quadsnet", "QuadSNet (Ali et al., 2021): 4 conv/separable streams, images >= 16x16"))
     for name in sorted(models.BACKBONES):
         constructor, min_size = models.BACKBONES[name]
         model_rows.append(

@@ -7,10 +7,12 @@ from kerasimb.models.backbones import (
     model_fn,
     names,
 )
+from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.small_cnn import SmallCNN
 
 __all__ = [
     "BACKBONES",
+    "QuadSNet",
     "SmallCNN",
     "build_backbone",
     "build_classifier",

@@ -5,6 +5,7 @@ ignored, so `"MobileNetV2"`, `"mobilenet_v2"` and `"mobilenetv2"` are the same):
 
 | name | constructor | smallest height / width |
 |---|---|---|
+| mobilenet | `keras.applications.MobileNet` (v1) | 32 |
 | mobilenetv2 | `keras.applications.MobileNetV2` | 32 |
 | resnet50 | `keras.applications.ResNet50` | 32 |
 | densenet121 | `keras.applications.DenseNet121` | 32 |
@@ -22,8 +23,12 @@ Weights are `None` (random initialisation, no download) by default. Grey images:
   to RGB and applies the architecture's ImageNet input scaling to the [0, 1] images kerasimb
   pipelines yield.
 
-Smaller images (MedMNIST is 28x28) must be resized first, e.g. with
-`load_dataset(..., image_size=32)`.
+Smaller images (MedMNIST is 28x28) raise a `ValueError` by default: resize them first, e.g.
+with `load_dataset(..., image_size=32)`, or ask for a `keras.layers.Resizing` layer inside the
+model with `resize_to_min=True` (each side below the minimum is raised to it) or
+`input_size=N` (bilinear resizing to N x N).
+
+`model_fn("quadsnet")` builds `kerasimb.models.QuadSNet` (not a `keras.applications` model).
 """
 
 import inspect
@@ -32,11 +37,13 @@ import keras
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.models.imagenet_inputs import ImageNetInputs
+from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.small_cnn import SmallCNN, _check_input_shape
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
 # name -> (keras.applications constructor, smallest height and width it accepts)
 BACKBONES = {
+    "mobilenet": (keras.applications.MobileNet, 32),
     "mobilenetv2": (keras.applications.MobileNetV2, 32),
     "resnet50": (keras.applications.ResNet50, 32),
     "densenet121": (keras.applications.DenseNet121, 32),
@@ -48,6 +55,7 @@ BACKBONES = {
 
 # name -> the `mode` of the architecture's `keras.applications.*.preprocess_input`
 INPUT_MODES = {
+    "mobilenet": "tf",
     "mobilenetv2": "tf",
     "resnet50": "caffe",
     "densenet121": "torch",
@@ -58,6 +66,7 @@ INPUT_MODES = {
 }
 
 SMALL_CNN = "small_cnn"
+QUADSNET = "quadsnet"
 
 
 def _normalise(name):
@@ -84,7 +93,8 @@ def _check_weights(weights):
 
 
 @kerasimb_export("kerasimb.models.build_backbone", serializable=False)
-def build_backbone(name, input_shape, weights=None, pooling="avg"):
+def build_backbone(name, input_shape, weights=None, pooling="avg", resize_to_min=False,
+                   input_size=None):
     """Builds a `keras.applications` feature extractor (no classifier) by name.
 
     Args:
@@ -94,6 +104,11 @@ def build_backbone(name, input_shape, weights=None, pooling="avg"):
         weights: `None` (random initialisation), `"imagenet"` (downloads) or the path of a
             weights file for the 3-channel architecture. Defaults to `None`.
         pooling: `"avg"`, `"max"` or `None` (feature maps). Defaults to `"avg"`.
+        resize_to_min: bool. When the input is smaller than the architecture's minimum, resize
+            it inside the model (bilinear `keras.layers.Resizing`), raising each side below the
+            minimum to it, instead of raising an error. Defaults to `False`.
+        input_size: `None` or int >= the architecture's minimum. Resize every input to
+            `input_size x input_size` inside the model. Defaults to `None`.
 
     Returns:
         A `keras.Model` taking `(batch, *input_shape)` float images in [0, 1] and returning
@@ -101,25 +116,43 @@ def build_backbone(name, input_shape, weights=None, pooling="avg"):
         are repeated to RGB and scaled for ImageNet inside the model (see the module docstring).
 
     Raises:
-        ValueError: an unknown name, an input smaller than the architecture's minimum, or
-            pretrained weights with neither 1 nor 3 channels.
+        ValueError: an unknown name, an input smaller than the architecture's minimum (without
+            `resize_to_min` or `input_size`), an `input_size` below it, or pretrained weights
+            with neither 1 nor 3 channels.
 
     Example:
 
     >>> backbone = build_backbone("mobilenetv2", (32, 32, 1))
     >>> tuple(backbone.output.shape)
     (None, 1280)
+    >>> resized = build_backbone("mobilenetv2", (28, 28, 1), resize_to_min=True)
+    >>> tuple(resized.get_layer("resize").output.shape)
+    (None, 32, 32, 1)
     """
     key = _check_backbone_name(name)
     input_shape = _check_input_shape(input_shape)
     weights = _check_weights(weights)
     check_choice(pooling, "pooling", ("avg", "max", None))
     constructor, min_size = BACKBONES[key]
+    if input_size is not None:
+        input_size = check_int(input_size, "input_size", minimum=min_size)
+        target = (input_size, input_size, input_shape[-1])
+    elif resize_to_min:
+        target = (max(input_shape[0], min_size), max(input_shape[1], min_size), input_shape[-1])
+    else:
+        target = input_shape
+    if target != input_shape:
+        inner = build_backbone(key, target, weights=weights, pooling=pooling)
+        inputs = keras.Input(shape=input_shape, name="images")
+        x = keras.layers.Resizing(target[0], target[1], interpolation="bilinear",
+                                  name="resize")(inputs)
+        return keras.Model(inputs, inner(x), name=f"{key}_resized_backbone")
     if min(input_shape[:2]) < min_size:
         raise ValueError(
             f"Invalid value received for argument `input_shape`. Expected height and width of at "
             f"least {min_size} for backbone {key!r} (resize the images, e.g. "
-            f"`load_dataset(..., image_size={min_size})`). Received: input_shape={input_shape}"
+            f"`load_dataset(..., image_size={min_size})`, or pass `resize_to_min=True`). "
+            f"Received: input_shape={input_shape}"
         )
     if weights is None:
         return constructor(
@@ -139,7 +172,8 @@ def build_backbone(name, input_shape, weights=None, pooling="avg"):
 
 
 @kerasimb_export("kerasimb.models.build_classifier", serializable=False)
-def build_classifier(backbone_name, input_shape, num_classes, weights=None, dropout=0.0):
+def build_classifier(backbone_name, input_shape, num_classes, weights=None, dropout=0.0,
+                     resize_to_min=False, input_size=None):
     """Builds `backbone -> global average pooling -> dropout -> Dense(num_classes)` logits model.
 
     Args:
@@ -148,6 +182,8 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
         num_classes: int >= 2.
         weights: `None`, `"imagenet"` or a weights file path. Defaults to `None`.
         dropout: float in [0, 1). Dropout before the classifier. Defaults to `0.0`.
+        resize_to_min: bool. See `build_backbone`. Defaults to `False`.
+        input_size: `None` or int. See `build_backbone`. Defaults to `None`.
 
     Returns:
         A functional `keras.Model` named `"<backbone>_classifier"` whose output layer `"logits"`
@@ -163,7 +199,8 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
     input_shape = _check_input_shape(input_shape)
     num_classes = check_int(num_classes, "num_classes", minimum=2)
     dropout = check_float(dropout, "dropout", 0.0, 1.0, max_inclusive=False)
-    backbone = build_backbone(key, input_shape, weights=weights, pooling="avg")
+    backbone = build_backbone(key, input_shape, weights=weights, pooling="avg",
+                              resize_to_min=resize_to_min, input_size=input_size)
     inputs = keras.Input(shape=input_shape, name="images")
     x = backbone(inputs)
     if dropout > 0:
@@ -174,8 +211,8 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
 
 @kerasimb_export("kerasimb.models.names", serializable=False)
 def names():
-    """Returns the names `model_fn` accepts: `"small_cnn"` and the backbones, sorted."""
-    return [SMALL_CNN, *sorted(BACKBONES)]
+    """Returns the names `model_fn` accepts: `"small_cnn"`, `"quadsnet"` and the backbones."""
+    return [SMALL_CNN, QUADSNET, *sorted(BACKBONES)]
 
 
 class _ModelFn:
@@ -188,6 +225,8 @@ class _ModelFn:
     def __call__(self, input_shape, num_classes):
         if self.name == SMALL_CNN:
             return SmallCNN(input_shape, num_classes, **self.kwargs)
+        if self.name == QUADSNET:
+            return QuadSNet(input_shape, num_classes, **self.kwargs)
         return build_classifier(self.name, input_shape, num_classes, **self.kwargs)
 
     def __repr__(self):
@@ -200,10 +239,11 @@ def model_fn(name="small_cnn", **kwargs):
     """Returns a callable `(input_shape, num_classes) -> keras.Model` (logits) for `Method.train`.
 
     Args:
-        name: str. `"small_cnn"` (`SmallCNN`) or a backbone name (`build_classifier`);
-            case-insensitive. Defaults to `"small_cnn"`.
-        **kwargs: fixed arguments for `SmallCNN` (`width`, `depth`, `dropout`) or for
-            `build_classifier` (`weights`, `dropout`). Checked now, not at the first call.
+        name: str. `"small_cnn"` (`SmallCNN`), `"quadsnet"` (`QuadSNet`) or a backbone name
+            (`build_classifier`); case-insensitive. Defaults to `"small_cnn"`.
+        **kwargs: fixed arguments for `SmallCNN` (`width`, `depth`, `dropout`), `QuadSNet`
+            (`filters`, `classifier_units`, ...) or `build_classifier` (`weights`, `dropout`,
+            `resize_to_min`, `input_size`). Checked now, not at the first call.
 
     Raises:
         ValueError: an unknown name (the message lists `names()`).
@@ -223,7 +263,8 @@ def model_fn(name="small_cnn", **kwargs):
             f"(case-insensitive). Received: name={name!r}"
         )
     key = SMALL_CNN if _normalise(name) == _normalise(SMALL_CNN) else _normalise(name)
-    target = SmallCNN.__init__ if key == SMALL_CNN else build_classifier
+    targets = {SMALL_CNN: SmallCNN.__init__, QUADSNET: QuadSNet.__init__}
+    target = targets.get(key, build_classifier)
     parameters = inspect.signature(target).parameters
     fixed = ("self", "input_shape", "num_classes", "backbone_name")
     allowed = [

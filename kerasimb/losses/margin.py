@@ -1,0 +1,235 @@
+"""Margin loss (Sabour et al., NIPS 2017) with class weights: the "weighted margin loss" of
+QuadSNet (Ali, Ali and Hussain, IJACSA 2021)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.losses.weights import class_weights as _class_weights
+from kerasimb.utils.validation import check_choice, check_class_counts, check_float
+
+SCORES = ("sigmoid", "softmax")
+WEIGHT_MODES = ("example", "class")
+
+
+def _check_margin_weights(weights, name="class_weights"):
+    if weights is None:
+        return None
+    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a list of floats, one per "
+            f"class. Received: {name}={weights!r}"
+        )
+    values = np.asarray(weights, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a flat list of at least 2 "
+            f"finite floats >= 0, one per class. Received: {name}={np.asarray(weights).tolist()!r}"
+        )
+    return [float(w) for w in values]
+
+
+def _targets(y_true, num_classes):
+    """Float32 targets `(batch, num_classes)` from integer labels or one-hot / soft targets."""
+    y_true = ops.convert_to_tensor(y_true)
+    shape = tuple(y_true.shape)
+    if len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1):
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        return ops.one_hot(labels, num_classes, dtype="float32")
+    if len(shape) == 2 and (shape[-1] is None or shape[-1] == num_classes):
+        return ops.cast(y_true, "float32")
+    raise ValueError(
+        "Invalid value received for argument `y_true`. Expected integer labels of shape (batch,) "
+        f"or (batch, 1), or one-hot / soft targets of shape (batch, {num_classes}). Received: "
+        f"y_true with shape {shape}"
+    )
+
+
+@kerasimb_export("kerasimb.losses.margin_loss", serializable=False)
+def margin_loss(
+    y_true,
+    y_pred,
+    m_plus=0.9,
+    m_minus=0.1,
+    down_weight=0.5,
+    class_weights=None,
+    score="sigmoid",
+    from_logits=True,
+    weight_mode="example",
+):
+    """Per-example (weighted) margin loss.
+
+    L = sum_k T_k * max(0, m+ - p_k)^2 + lambda * (1 - T_k) * max(0, p_k - m-)^2, with T the
+    one-hot (or soft) target, p_k the score of class k, m+ = `m_plus`, m- = `m_minus` and
+    lambda = `down_weight` (Sabour et al., 2017, where p_k is a capsule's length).
+
+    Class score: capsule lengths are per-class values in [0, 1] that do not compete, so the
+    default is `score="sigmoid"` (p_k = sigmoid(z_k), each class scored independently);
+    `score="softmax"` uses p = softmax(z), where the scores sum to 1 (QuadSNet's paper does not
+    say which it uses). With `from_logits=False`, `y_pred` already holds the scores in [0, 1].
+
+    Class weights w_k ("weighted margin loss"): with `weight_mode="example"` (the default, the
+    usual class re-weighting) an example's whole loss is multiplied by sum_k T_k w_k, i.e. by
+    the weight of its true class for one-hot targets; with `weight_mode="class"` each class's term
+    is weighted instead, L = sum_k w_k * (...)_k.
+
+    Computed in float32 whatever the input dtype.
+
+    Args:
+        y_true: integer labels `(batch,)` / `(batch, 1)`, or one-hot / soft targets
+            `(batch, num_classes)`.
+        y_pred: logits `(batch, num_classes)` (scores in [0, 1] with `from_logits=False`).
+        m_plus: float in [0, 1]. Present-class margin. Defaults to `0.9`.
+        m_minus: float in [0, 1]. Absent-class margin. Defaults to `0.1`.
+        down_weight: float >= 0. lambda, the weight of the absent-class terms. Defaults to `0.5`.
+        class_weights: `None` or a list of floats >= 0, one per class. Defaults to `None`.
+        score: `"sigmoid"` or `"softmax"`. How logits become class scores. Defaults to
+            `"sigmoid"`.
+        from_logits: bool. Whether `y_pred` holds logits. Defaults to `True`.
+        weight_mode: `"example"` or `"class"` (see above). Defaults to `"example"`.
+
+    Returns:
+        Float32 tensor `(batch,)`.
+
+    Raises:
+        ValueError: a bad argument value, or shapes that do not match.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = margin_loss(np.array([1]), np.array([[0.0, 0.0]]))  # both scores 0.5
+    >>> round(float(loss[0]), 4)  # (0.9 - 0.5)**2 + 0.5 * (0.5 - 0.1)**2
+    0.24
+    """
+    m_plus = check_float(m_plus, "m_plus", 0.0, 1.0)
+    m_minus = check_float(m_minus, "m_minus", 0.0, 1.0)
+    down_weight = check_float(down_weight, "down_weight", minimum=0.0)
+    check_choice(score, "score", SCORES)
+    check_choice(weight_mode, "weight_mode", WEIGHT_MODES)
+    class_weights = _check_margin_weights(class_weights)
+    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    if len(y_pred.shape) != 2 or y_pred.shape[-1] is None:
+        raise ValueError(
+            "Invalid value received for argument `y_pred`. Expected a tensor of shape "
+            f"(batch, num_classes). Received: y_pred with shape {tuple(y_pred.shape)}"
+        )
+    num_classes = int(y_pred.shape[-1])
+    targets = _targets(y_true, num_classes)
+    if from_logits:
+        p = ops.sigmoid(y_pred) if score == "sigmoid" else ops.softmax(y_pred, axis=-1)
+    else:
+        p = y_pred
+    present = targets * ops.square(ops.relu(m_plus - p))
+    absent = down_weight * (1.0 - targets) * ops.square(ops.relu(p - m_minus))
+    terms = present + absent
+    if class_weights is None:
+        return ops.sum(terms, axis=-1)
+    if len(class_weights) != num_classes:
+        raise ValueError(
+            f"Invalid value received for argument `class_weights`. Expected {num_classes} "
+            f"entries, one per class of `y_pred`. Received: {len(class_weights)} entries"
+        )
+    w = ops.convert_to_tensor(np.asarray(class_weights, np.float32))
+    if weight_mode == "class":
+        return ops.sum(terms * w, axis=-1)
+    return ops.sum(targets * w, axis=-1) * ops.sum(terms, axis=-1)
+
+
+@kerasimb_export("kerasimb.losses.MarginLoss")
+class MarginLoss(keras.losses.Loss):
+    """Weighted margin loss, the training loss of QuadSNet (Ali, Ali and Hussain, 2021).
+
+    Per example, sum_k T_k max(0, m+ - p_k)^2 + lambda (1 - T_k) max(0, p_k - m-)^2 (Sabour et
+    al., 2017), with class weights; see `margin_loss` for the class score (`"sigmoid"` by
+    default, `"softmax"` offered) and for how the weights apply (`weight_mode`).
+
+    Class weights: pass them as `class_weights`, or pass the training `class_counts` and they
+    are computed with `kerasimb.losses.class_weights(class_counts, weighting)`, inverse
+    frequency by default (normalised to sum to the number of classes). Not both.
+
+    Args:
+        m_plus: float in [0, 1]. Defaults to `0.9`.
+        m_minus: float in [0, 1]. Defaults to `0.1`.
+        down_weight: float >= 0. lambda. Defaults to `0.5`.
+        class_weights: `None` or list of floats >= 0, one per class. Defaults to `None`.
+        class_counts: `None` or list of ints, training examples per class. Defaults to `None`.
+        weighting: `"inverse"`, `"sqrt_inverse"` or `"effective"`: how `class_counts` become
+            weights. Defaults to `"inverse"`.
+        score: `"sigmoid"` or `"softmax"`. Defaults to `"sigmoid"`.
+        from_logits: bool. Defaults to `True`.
+        weight_mode: `"example"` or `"class"`. Defaults to `"example"`.
+        name: str. Defaults to `"margin_loss"`.
+        **kwargs: passed to `keras.losses.Loss` (e.g. `reduction`).
+
+    Raises:
+        ValueError: both `class_weights` and `class_counts`, or a bad value.
+
+    Example:
+
+    >>> import numpy as np
+    >>> loss = MarginLoss(class_counts=[3, 1])  # weights [0.5, 1.5]
+    >>> round(float(loss(np.array([1]), np.array([[0.0, 0.0]]))), 4)  # 1.5 * 0.24
+    0.36
+    """
+
+    def __init__(
+        self,
+        m_plus=0.9,
+        m_minus=0.1,
+        down_weight=0.5,
+        class_weights=None,
+        class_counts=None,
+        weighting="inverse",
+        score="sigmoid",
+        from_logits=True,
+        weight_mode="example",
+        name="margin_loss",
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+        self.m_plus = check_float(m_plus, "m_plus", 0.0, 1.0)
+        self.m_minus = check_float(m_minus, "m_minus", 0.0, 1.0)
+        self.down_weight = check_float(down_weight, "down_weight", minimum=0.0)
+        self.score = check_choice(score, "score", SCORES)
+        self.weight_mode = check_choice(weight_mode, "weight_mode", WEIGHT_MODES)
+        self.weighting = check_choice(weighting, "weighting", ("inverse", "sqrt_inverse", "effective"))
+        self.from_logits = bool(from_logits)
+        if class_weights is not None and class_counts is not None:
+            raise ValueError(
+                "Expected at most one of `class_weights` and `class_counts`. Received: "
+                f"class_weights={class_weights!r}, class_counts={class_counts!r}"
+            )
+        self.class_weights = _check_margin_weights(class_weights)
+        self.class_counts = None if class_counts is None else check_class_counts(class_counts)
+        if self.class_counts is not None:
+            self._weights = _class_weights(self.class_counts, self.weighting)
+        else:
+            self._weights = self.class_weights
+
+    @property
+    def effective_class_weights(self):
+        """The per-class weights the loss applies (a list of floats), or `None`."""
+        return None if self._weights is None else list(self._weights)
+
+    def call(self, y_true, y_pred):
+        return margin_loss(
+            y_true, y_pred, m_plus=self.m_plus, m_minus=self.m_minus,
+            down_weight=self.down_weight, class_weights=self._weights, score=self.score,
+            from_logits=self.from_logits, weight_mode=self.weight_mode,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "m_plus": self.m_plus,
+            "m_minus": self.m_minus,
+            "down_weight": self.down_weight,
+            "class_weights": self.class_weights,
+            "class_counts": self.class_counts,
+            "weighting": self.weighting,
+            "score": self.score,
+            "from_logits": self.from_logits,
+            "weight_mode": self.weight_mode,
+        }
