@@ -251,15 +251,25 @@ def dataset_from_args(args, error):
     return dataset
 
 
+def _known_method(methods, name):
+    """Whether `methods.get(name)` accepts `name` (a registered name, or one with a modifier)."""
+    try:
+        methods.get(name)
+    except ValueError:
+        return False
+    return True
+
+
 def run_compare(args, parser):
     """Runs `experiment.compare` with the parsed arguments; prints and saves the results."""
     from kerasimb import experiment, methods
 
     error = args.subparser.error
     if args.methods is not None:
-        unknown = [m for m in args.methods if m not in methods.names()]
+        unknown = [m for m in args.methods if not _known_method(methods, m)]
         if unknown:
-            error(f"argument --methods: unknown method(s) {unknown}; registered: {methods.names()}")
+            error(f"argument --methods: unknown method(s) {unknown}; registered: {methods.names()}"
+                  f" (modifiers: {', '.join('+' + m for m in methods.registry.modifiers())})")
         if len(set(args.methods)) != len(args.methods):
             error(f"argument --methods: a method is named twice: {args.methods}")
     dataset = dataset_from_args(args, error)

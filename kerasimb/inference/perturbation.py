@@ -36,7 +36,7 @@ from kerasimb.utils.validation import check_choice, check_class_counts, check_fl
 __all__ = ["PerturbedPredictor", "perturb_inputs", "perturbation_target", "select_epsilon", "sweep"]
 
 LOSSES = ("ce", "mse", "focal")
-FLIPS = ("horizontal", "vertical", "both")
+FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")  # the names of `predict_tta`
 DEFAULT_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
@@ -168,9 +168,10 @@ class PerturbedPredictor:
     docstring for the formulas. ε and T are arguments of the compiled function, so changing
     them (as `select_epsilon` does) does not recompile.
 
-    With `flips`, each flipped view of the input is perturbed separately and the model outputs
-    on the perturbed views are averaged (test-time flip augmentation; logits are averaged for a
-    logits model, probabilities for a softmax model).
+    With `flips`, each flipped view of the input is perturbed separately and the softmax
+    probabilities on the perturbed views are averaged, as `predict_tta` does; `predict` then
+    returns the mean probabilities for a softmax model and their log (logits whose softmax is
+    the mean) for a logits model.
 
     Args:
         model: a trained `keras.Model` taking float images. It outputs logits, or ends with a
@@ -190,8 +191,8 @@ class PerturbedPredictor:
             detected pre-activation or else log(p) (exact up to a per-row constant, which the
             softmax ignores). Defaults to `"auto"`.
         on_balanced: `"raise"` or `"uniform"`; see `perturbation_target`. Defaults to `"raise"`.
-        flips: `None`, or names among `"horizontal"`, `"vertical"`, `"both"`: extra flipped views
-            averaged with the identity view. Defaults to `None`.
+        flips: `None`, or names among `"horizontal"`, `"vertical"`, `"horizontal_and_vertical"`:
+            extra flipped views averaged with the identity view. Defaults to `None`.
         batch_size: int >= 1. Defaults to `128`.
         jit_compile: bool. Compile with XLA. On CPU it made the step about 10% slower than plain
             `tf.function` for SmallCNN and MobileNetV2 (see `benchmarks/perturbation.py`), so
@@ -255,6 +256,7 @@ class PerturbedPredictor:
         self.final_softmax = kind is not None
         self._logits_fn = self._build_logits_fn(kind, layer)
         self._check_probabilities = self.outputs == "auto" and not self.final_softmax
+        self._probability_outputs = self.final_softmax or self.outputs == "probabilities"
         self._functions = {}
 
     # --- Set-up --------------------------------------------------------------------------------
@@ -345,10 +347,15 @@ class PerturbedPredictor:
                     total, looks = 0.0, tf.constant(False)
                     for view in views:
                         sign, view_looks = self._gradient_sign(view, temperature)
-                        out = self.model(self._step(view, sign, epsilon), training=False)
-                        total += tf.cast(out, tf.float32)
+                        out = tf.cast(self.model(self._step(view, sign, epsilon), training=False),
+                                      tf.float32)
                         looks = tf.logical_or(looks, view_looks)
-                    return total / float(len(views)), looks
+                        if not self.flips:
+                            return out, looks
+                        total += out if self._probability_outputs else tf.nn.softmax(out, axis=-1)
+                    mean = total / float(len(views))  # mean probabilities, as `predict_tta`
+                    return (mean if self._probability_outputs
+                            else tf.math.log(tf.maximum(mean, 1e-30))), looks
             elif name == "sign":
                 def fn(x, temperature):
                     return self._gradient_sign(x, temperature)
@@ -482,7 +489,7 @@ class PerturbedPredictor:
     def probabilities(self, outputs):
         """Converts outputs of `predict` to probabilities (softmax of logits; as-is otherwise)."""
         outputs = np.asarray(outputs, dtype=np.float64)
-        if self.final_softmax or self.outputs == "probabilities":
+        if self._probability_outputs:
             return outputs
         outputs = outputs - outputs.max(axis=-1, keepdims=True)
         e = np.exp(outputs)

@@ -25,6 +25,7 @@ from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
 from kerasimb.utils.validation import check_int
 
 _REGISTRY = {}
+_MODIFIERS = {}  # "perturb" -> factory(base_name, **params), for names like "ce+perturb"
 
 
 @kerasimb_export("kerasimb.methods.Method", serializable=False)
@@ -206,7 +207,8 @@ def get(identifier, **params):
     """Returns a `Method` instance from a name, a `Method` subclass or an instance.
 
     Args:
-        identifier: str (a registered name), a `Method` subclass, or a `Method` instance.
+        identifier: str (a registered name, optionally with a modifier such as `"ce+perturb"`),
+            a `Method` subclass, or a `Method` instance.
         **params: hyperparameters, for names and classes.
 
     Raises:
@@ -220,10 +222,24 @@ def get(identifier, **params):
         return identifier(**params)
     if isinstance(identifier, str) and identifier in _REGISTRY:
         return _REGISTRY[identifier](**params)
+    base, _, modifier = identifier.rpartition("+") if isinstance(identifier, str) else ("", "", "")
+    if base and modifier in _MODIFIERS:  # "<method>+<modifier>", e.g. "ce+perturb"
+        return _MODIFIERS[modifier](base, **params)
     raise ValueError(
         "Invalid value received for argument `identifier`. Expected a registered method name, "
-        f"one of {names()}, or a Method. Received: identifier={identifier!r}"
+        f"one of {names()}, optionally followed by a modifier {['+' + m for m in sorted(_MODIFIERS)]}, "
+        f"or a Method. Received: identifier={identifier!r}"
     )
+
+
+def register_modifier(name, factory):
+    """Registers `factory(base_name, **params) -> Method` for names `"<method>+<name>"`."""
+    _MODIFIERS[name] = factory
+
+
+def modifiers():
+    """Returns the registered modifier names (e.g. `["perturb"]`), sorted."""
+    return sorted(_MODIFIERS)
 
 
 @kerasimb_export("kerasimb.methods.names", serializable=False)

@@ -189,8 +189,12 @@ class FlipsAndSelectionTest(TestCase):
         x = np.random.default_rng(9).uniform(size=(5, 4, 4, 1)).astype("float32")
         plain = PerturbedPredictor(model, COUNTS, epsilon=0.01)
         both = PerturbedPredictor(model, COUNTS, epsilon=0.01, flips=("horizontal", "vertical"))
-        expected = (plain.predict(x) + plain.predict(x[:, :, ::-1]) + plain.predict(x[:, ::-1])) / 3
-        self.assertAllClose(both.predict(x), expected, atol=1e-5)
+        views = [plain.predict(v) for v in (x, x[:, :, ::-1], x[:, ::-1])]
+        expected = np.mean([softmax(v, axis=-1) for v in views], axis=0)
+        self.assertAllClose(softmax(both.predict(x), axis=-1), expected, atol=1e-5)
+        probs_model = keras.Sequential([model, keras.layers.Softmax()])
+        probs = PerturbedPredictor(probs_model, COUNTS, epsilon=0.01, flips=("horizontal", "vertical"))
+        self.assertAllClose(probs.predict(x), expected, atol=1e-5)
 
     def test_sweep_and_select_epsilon(self):
         model, _, _ = linear_model(seed=3)
