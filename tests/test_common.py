@@ -21,7 +21,14 @@ EXAMPLES = {
     "QuadraticKappa": {"num_classes": 3},
     "SmallestClassRecall": {"num_classes": 3, "class_counts": [10, 5, 2]},
     "SmallCNN": {"input_shape": (16, 16, 1), "num_classes": 3, "width": 4, "depth": 2},
+    "QuadSNet": {"input_shape": (16, 16, 1), "num_classes": 2, "filters": (2, 2, 2, 2),
+                 "classifier_units": ()},
+    "QuadSNetBlock": {"filters": 2, "kernel_size": 3},
+    "MarginLoss": {"class_counts": [5, 2, 1]},
 }
+
+# Layers that need more than a (batch, 4) input for `run_keras_file_test`.
+KERAS_FILE_KWARGS = {"QuadSNetBlock": {"input_shape": (8, 8, 2)}}
 
 
 def test_every_public_path_resolves_to_its_symbol():
@@ -49,7 +56,7 @@ def test_round_trip(cls):
     case = TestCase()
     instance = cls(**EXAMPLES[cls.__name__])
     case.run_serialization_test(instance)
-    case.run_keras_file_test(instance)
+    case.run_keras_file_test(instance, **KERAS_FILE_KWARGS.get(cls.__name__, {}))
 
 
 def test_version():
