@@ -15,6 +15,12 @@ from kerasimb.testing import TestCase
 
 EXAMPLES = {
     "BalancedAccuracy": {"num_classes": 3},
+    "ClassBalancedLoss": {"class_counts": [10, 5, 2], "beta": 0.99, "loss_type": "focal"},
+    "CosineClassifier": {"units": 3, "scale": 2.0},
+    "FocalLoss": {"gamma": 1.5, "alpha": [1.0, 2.0, 3.0]},
+    "LDAMLoss": {"class_counts": [10, 5, 2], "class_weights": [0.5, 1.0, 1.5]},
+    "LogitAdjustedLoss": {"class_counts": [10, 5, 2], "tau": 0.5},
+    "LogitAdjustment": {"class_counts": [10, 5, 2, 1], "tau": 1.0},  # input_shape (4,)
     "ConfusionMatrixMetric": {"num_classes": 3},
     "MacroF1": {"num_classes": 3},
     "MatthewsCorrelation": {"num_classes": 3},

@@ -1,5 +1,7 @@
 """kerasimb.layers: filled in by its issue (see DESIGN.md)."""
 
+from kerasimb.layers.cosine_classifier import CosineClassifier
+from kerasimb.layers.logit_adjustment import LogitAdjustment
 from kerasimb.layers.quadsnet_block import QuadSNetBlock
 
-__all__ = ["QuadSNetBlock"]
+__all__ = ["CosineClassifier", "LogitAdjustment", "QuadSNetBlock"]

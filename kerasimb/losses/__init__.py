@@ -2,5 +2,13 @@
 
 from kerasimb.losses.margin import MarginLoss, margin_loss
 from kerasimb.losses.weights import class_weights
+from kerasimb.losses.class_balanced import ClassBalancedLoss, class_balanced_loss
+from kerasimb.losses.focal import FocalLoss, focal_loss
+from kerasimb.losses.ldam import LDAMLoss, ldam_loss, ldam_margins
+from kerasimb.losses.logit_adjusted import LogitAdjustedLoss, logit_adjusted_loss
+from kerasimb.losses.lookup import get
 
-__all__ = ["MarginLoss", "margin_loss", "class_weights"]
+__all__ = [
+    "ClassBalancedLoss", "class_balanced_loss", "FocalLoss", "focal_loss", "LDAMLoss",
+    "ldam_loss", "ldam_margins", "LogitAdjustedLoss", "logit_adjusted_loss", "get",
+    "MarginLoss", "margin_loss", "class_weights"]

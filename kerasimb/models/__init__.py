@@ -7,6 +7,7 @@ from kerasimb.models.backbones import (
     model_fn,
     names,
 )
+from kerasimb.models.heads import feature_extractor, replace_head
 from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.small_cnn import SmallCNN
 
@@ -16,6 +17,8 @@ __all__ = [
     "SmallCNN",
     "build_backbone",
     "build_classifier",
+    "feature_extractor",
     "model_fn",
     "names",
+    "replace_head",
 ]
