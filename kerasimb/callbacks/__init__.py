@@ -1,5 +1,6 @@
 """kerasimb.callbacks: filled in by its issue (see DESIGN.md)."""
 
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
+from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
-__all__ = ["DeferredReweighting"]
+__all__ = ["DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]

@@ -11,11 +11,28 @@ from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.long_tail import long_tailed_counts, make_long_tailed
 from kerasimb.data.medmnist import load_medmnist
 from kerasimb.data.pipeline import classification_dataset
+from kerasimb.data.augment import augment_batch
+from kerasimb.data.mixing import balanced_mixup_dataset, cutmix_dataset, mixup_dataset, remix_dataset
+from kerasimb.data.sampling import (
+    SamplingWeights,
+    class_probabilities,
+    effective_class_distribution,
+    sampled_dataset,
+)
 from kerasimb.data.tfds_loader import load_tfds
 
 __all__ = [
     "ImageDataset",
     "SOURCES",
+    "SamplingWeights",
+    "augment_batch",
+    "balanced_mixup_dataset",
+    "class_probabilities",
+    "cutmix_dataset",
+    "effective_class_distribution",
+    "mixup_dataset",
+    "remix_dataset",
+    "sampled_dataset",
     "classification_dataset",
     "kfold_datasets",
     "stratified_folds",

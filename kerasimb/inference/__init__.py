@@ -7,11 +7,13 @@ from kerasimb.inference.perturbation import (
     select_epsilon,
     sweep,
 )
+from kerasimb.inference.tta import predict_tta
 
 __all__ = [
     "PerturbedPredictor",
     "perturb_inputs",
     "perturbation_target",
+    "predict_tta",
     "select_epsilon",
     "sweep",
 ]

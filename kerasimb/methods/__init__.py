@@ -4,6 +4,7 @@ from kerasimb.methods import baselines  # noqa: F401  (registers "ce" and "rewei
 from kerasimb.methods import losses  # noqa: F401  (focal, cb-*, ldam*, logit-adjusted, balanced-softmax)
 from kerasimb.methods import perturbed  # noqa: F401  (the "+perturb" modifier: "ce+perturb", ...)
 from kerasimb.methods import quadsnet  # noqa: F401  (registers "quadsnet-margin")
+from kerasimb.methods import sampling  # noqa: F401  (class/sqrt/progressive sampling, drs, mixup, cutmix, remix, balanced-mixup)
 from kerasimb.methods.registry import Method, get, names, register, unregister
 
 __all__ = ["Method", "get", "names", "register", "unregister"]
