@@ -7,7 +7,11 @@ from kerasimb.api_export import kerasimb_export
 
 def _classifier_layer(model):
     """Returns the final `Dense` of a functional logits model (preferably the layer `"logits"`)."""
-    if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
+    try:
+        symbolic = isinstance(model, keras.Model) and bool(model.outputs)
+    except (AttributeError, ValueError):
+        symbolic = False
+    if not symbolic:
         raise TypeError(
             "Invalid type received for argument `model`. Expected a functional keras.Model (e.g. "
             f"SmallCNN or build_classifier). Received: model={model!r}"
