@@ -1,0 +1,56 @@
+"""Smoke test of recipes/quadsnet.py and a check of its Table III figures against scikit-learn."""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, recall_score
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_recipe():
+    spec = importlib.util.spec_from_file_location(
+        "quadsnet_recipe", os.path.join(ROOT, "recipes", "quadsnet.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_iii_figures_match_sklearn():
+    recipe = load_recipe()
+    rng = np.random.default_rng(0)
+    for classes in (2, 4):
+        y, p = rng.integers(0, classes, 50), rng.integers(0, classes, 50)
+        cm = confusion_matrix(y, p, labels=range(classes))
+        figures = recipe.table_iii_figures({"confusion_matrix": cm.tolist(), "accuracy": 0.5}, classes)
+        if classes == 2:
+            assert np.isclose(figures["sensitivity"], recall_score(y, p, pos_label=1))
+            assert np.isclose(figures["specificity"], recall_score(y, p, pos_label=0))
+            assert np.isclose(figures["f1"], f1_score(y, p, pos_label=1))
+        else:
+            assert np.isclose(figures["sensitivity"], recall_score(y, p, average="macro"))
+            assert np.isclose(figures["f1"], f1_score(y, p, average="macro"))
+            spec = [recall_score(y != k, p != k) for k in range(classes)]
+            assert np.isclose(figures["specificity"], np.mean(spec))
+
+
+def test_bad_models_argument_exits():
+    recipe = load_recipe()
+    with pytest.raises(SystemExit):
+        recipe.main(["--models", "quadsnet", "quadsnet"])
+    with pytest.raises(SystemExit):
+        recipe.main(["--models", "lenet"])
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end_on_digits(tmp_path):
+    recipe = load_recipe()
+    out = tmp_path / "run"
+    assert recipe.main(["--models", "quadsnet", "quadsnet-ce", "--epochs", "1", "--filters",
+                        "2", "2", "2", "2", "--no-progress", "--output", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "### Table II: trainable parameters" in report
+    assert "| QuadSNet + weighted margin loss |" in report and "| QuadSNet + cross-entropy |" in report
+    assert "5,235,944" in report
