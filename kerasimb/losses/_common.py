@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from kerasimb.utils.validation import check_class_counts, check_float
@@ -55,6 +56,14 @@ def soft_targets(y_true, num_classes):
     shape = tuple(y_true.shape)
     if len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1 and num_classes != 1):
         labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        if tf.executing_eagerly():  # concrete labels: refuse what one_hot would silently zero
+            values = ops.convert_to_numpy(labels)
+            bad = values[(values < 0) | (values >= num_classes)]
+            if bad.size:
+                raise ValueError(
+                    "Invalid value received for argument `y_true`. Expected integer labels in "
+                    f"[0, {num_classes - 1}]. Received: label {int(bad[0])}"
+                )
         return ops.one_hot(labels, num_classes, dtype="float32")
     if len(shape) == 2 and (shape[-1] is None or shape[-1] == num_classes):
         return ops.cast(y_true, "float32")

@@ -80,5 +80,7 @@ class FocalLossTest(TestCase):
             focal_loss(LABELS, LOGITS, alpha=[1.0, 2.0])
         with pytest.raises(ValueError, match="argument `y_true`"):
             focal_loss(np.zeros((16, 3)), LOGITS)
+        with pytest.raises(ValueError, match="Expected integer labels in \\[0, 4\\]. Received: label 5"):
+            focal_loss([0, 5], LOGITS[:2])
         with pytest.raises(ValueError, match="argument `y_pred`"):
             focal_loss(LABELS, LOGITS[:, :, None])
