@@ -31,6 +31,13 @@ EXAMPLES = {
                  "classifier_units": ()},
     "QuadSNetBlock": {"filters": 2, "kernel_size": 3},
     "MarginLoss": {"class_counts": [5, 2, 1]},
+    "CenterLoss": {},
+    "TripletLoss": {"margin": 5.0, "mining": "batch_all", "distance": "squared"},
+    "SupConLoss": {"temperature": 0.1, "base_temperature": 0.07},
+    "ProjectionHead": {"hidden_dim": 8, "output_dim": 4},
+    "TwoStageClassifier": {  # a tiny feature model (batch, 4) -> (batch, 5)
+        "backbone": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
+        "num_classes": 3, "metric_loss": "center"},
 }
 
 # Layers that need more than a (batch, 4) input for `run_keras_file_test`.

@@ -7,8 +7,14 @@ from kerasimb.losses.focal import FocalLoss, focal_loss
 from kerasimb.losses.ldam import LDAMLoss, ldam_loss, ldam_margins
 from kerasimb.losses.logit_adjusted import LogitAdjustedLoss, logit_adjusted_loss
 from kerasimb.losses.lookup import get
+from kerasimb.losses.center import CenterLoss, center_loss, center_update
+from kerasimb.losses.triplet import TripletLoss, triplet_loss
+from kerasimb.losses.supcon import (
+    SupConLoss, contrastive_loss_from_logits, supervised_contrastive_loss)
 
 __all__ = [
     "ClassBalancedLoss", "class_balanced_loss", "FocalLoss", "focal_loss", "LDAMLoss",
     "ldam_loss", "ldam_margins", "LogitAdjustedLoss", "logit_adjusted_loss", "get",
-    "MarginLoss", "margin_loss", "class_weights"]
+    "MarginLoss", "margin_loss", "class_weights",
+    "CenterLoss", "center_loss", "center_update", "TripletLoss", "triplet_loss", "SupConLoss",
+    "contrastive_loss_from_logits", "supervised_contrastive_loss"]

@@ -5,6 +5,7 @@ from kerasimb.methods import losses  # noqa: F401  (focal, cb-*, ldam*, logit-ad
 from kerasimb.methods import perturbed  # noqa: F401  (the "+perturb" modifier: "ce+perturb", ...)
 from kerasimb.methods import quadsnet  # noqa: F401  (registers "quadsnet-margin")
 from kerasimb.methods import sampling  # noqa: F401  (class/sqrt/progressive sampling, drs, mixup, cutmix, remix, balanced-mixup)
+from kerasimb.methods import two_stage  # noqa: F401  (ce/center/triplet/supcon -crw and -crs)
 from kerasimb.methods.registry import Method, get, names, register, unregister
 
 __all__ = ["Method", "get", "names", "register", "unregister"]

@@ -10,11 +10,13 @@ from kerasimb.models.backbones import (
 from kerasimb.models.heads import feature_extractor, replace_head
 from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.small_cnn import SmallCNN
+from kerasimb.models.two_stage import TwoStageClassifier
 
 __all__ = [
     "BACKBONES",
     "QuadSNet",
     "SmallCNN",
+    "TwoStageClassifier",
     "build_backbone",
     "build_classifier",
     "feature_extractor",

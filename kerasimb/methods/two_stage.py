@@ -1,0 +1,218 @@
+"""Metric-learning two-stage training (Zeng et al., 2022) as named methods.
+
+Stage 1 trains `models.TwoStageClassifier` (the features of the model `model_fn` builds, with
+its own linear head) with cross-entropy plus λ · a metric-learning loss, under a learning rate
+that warms up linearly for `warmup_epochs` epochs and then follows a cosine decay (as in the
+paper); stage 2 freezes the features and fine-tunes the head on the training split with class
+re-weighting (cRW) or class-balanced re-sampling (cRS) for `stage2_epochs` epochs
+(`TwoStageClassifier.retrain_classifier`).
+
+| name | stage 1 | stage 2 |
+|---|---|---|
+| `ce-crw` / `ce-crs` | cross-entropy | cRW / cRS (the decoupled baselines) |
+| `center-crw` / `center-crs` | CE + 0.001 · center loss | cRW / cRS |
+| `triplet-crw` / `triplet-crs` | CE + 0.001 · triplet loss (margin 50, batch-hard) | cRW / cRS |
+| `supcon-crw` / `supcon-crs` | CE + 1.0 · SupCon (T = 0.05, 3-layer projection) | cRW / cRS |
+
+Every method takes the same parameters (`metric_loss`, `metric_weight`, `stage2`, ...), so the
+paper's ablation rows are parameter changes: `methods.get("ce-crw", stage2=None)` is plain CE
+(one stage), `methods.get("supcon-crw", stage2=None)` is CE+SC, and
+`methods.get("supcon-crw", ce_weight=0.0)` is SC → cRW.
+
+Example:
+
+>>> from kerasimb import methods
+>>> methods.get("center-crw").params["metric_loss"]
+'center'
+>>> methods.get("supcon-crs").params["stage2"]
+'resample'
+"""
+
+import keras
+
+from kerasimb.data.pipeline import classification_dataset
+from kerasimb.methods.registry import Method, register
+from kerasimb.models.heads import feature_extractor
+from kerasimb.models.two_stage import DEFAULT_METRIC_WEIGHTS, METRIC_LOSSES, TwoStageClassifier
+from kerasimb.utils.validation import check_choice, check_float, check_int
+
+
+def warmup_cosine_schedule(learning_rate, total_steps, warmup_steps):
+    """Linear warm-up from 0 to `learning_rate` over `warmup_steps`, then cosine decay to 0.
+
+    Args:
+        learning_rate: float > 0. The peak learning rate.
+        total_steps: int >= 1. Steps of the whole training.
+        warmup_steps: int in [0, total_steps).
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+
+    Example:
+
+    >>> schedule = warmup_cosine_schedule(0.1, total_steps=10, warmup_steps=2)
+    >>> [round(float(schedule(s)), 3) for s in (0, 1, 2, 6, 10)]
+    [0.0, 0.05, 0.1, 0.05, 0.0]
+    """
+    learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
+    total_steps = check_int(total_steps, "total_steps", minimum=1)
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0, maximum=total_steps - 1)
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, total_steps - warmup_steps, warmup_target=learning_rate, warmup_steps=warmup_steps
+    )
+
+
+def penultimate_features(model):
+    """`models.feature_extractor(model)` without a trailing Dropout: the pooled features."""
+    features = feature_extractor(model)
+    last = features.layers[-1]
+    if isinstance(last, keras.layers.Dropout):
+        features = keras.Model(features.inputs, last.input, name=features.name)
+    return features
+
+
+class TwoStageMethod(Method):
+    """Base of the two-stage methods: stage 1 CE + λ·L_M, stage 2 cRW or cRS on the head.
+
+    Params:
+        metric_loss: `"center"`, `"triplet"`, `"supcon"` or `None`.
+        metric_weight: float >= 0 or `None` (Zeng et al.'s λ: 0.001 center / triplet, 1.0
+            supcon).
+        ce_weight: float >= 0. Cross-entropy weight in stage 1. Defaults to `1.0`.
+        stage2: `"reweight"` (cRW), `"resample"` (cRS) or `None` (no stage 2).
+        stage2_epochs: int >= 1. Defaults to `10`.
+        stage2_learning_rate: float > 0 or `None` (= the run's learning rate). Defaults to `None`.
+        weighting: class weights of cRW: `"inverse"`, `"sqrt_inverse"` or `"effective"`.
+            Defaults to `"inverse"`.
+        warmup_epochs: int >= 0. Linear warm-up epochs of stage 1, at most half the epochs.
+            Defaults to `5` (the paper).
+        center_update: `"wen"` or `"gradient"` (see `TwoStageClassifier`). Defaults to `"wen"`.
+        triplet_mining: `"batch_hard"` or `"batch_all"`. Defaults to `"batch_hard"`.
+        temperature: float > 0. SupCon temperature. Defaults to `0.05`.
+    """
+
+    reference = "Zeng et al., arXiv:2207.06975 (2022)"
+    defaults = {
+        "metric_loss": None,
+        "metric_weight": None,
+        "ce_weight": 1.0,
+        "stage2": "reweight",
+        "stage2_epochs": 10,
+        "stage2_learning_rate": None,
+        "weighting": "inverse",
+        "warmup_epochs": 5,
+        "center_update": "wen",
+        "triplet_mining": "batch_hard",
+        "temperature": 0.05,
+    }
+
+    def validate_params(self, params):
+        check_choice(params["metric_loss"], "metric_loss", (*METRIC_LOSSES, None))
+        if params["metric_weight"] is not None:
+            params["metric_weight"] = check_float(params["metric_weight"], "metric_weight",
+                                                  minimum=0.0)
+        params["ce_weight"] = check_float(params["ce_weight"], "ce_weight", minimum=0.0)
+        check_choice(params["stage2"], "stage2", ("reweight", "resample", None))
+        params["stage2_epochs"] = check_int(params["stage2_epochs"], "stage2_epochs", minimum=1)
+        if params["stage2_learning_rate"] is not None:
+            params["stage2_learning_rate"] = check_float(
+                params["stage2_learning_rate"], "stage2_learning_rate", minimum=0.0,
+                min_inclusive=False)
+        check_choice(params["weighting"], "weighting", ("inverse", "sqrt_inverse", "effective"))
+        params["warmup_epochs"] = check_int(params["warmup_epochs"], "warmup_epochs", minimum=0)
+        check_choice(params["center_update"], "center_update", ("wen", "gradient"))
+        check_choice(params["triplet_mining"], "triplet_mining", ("batch_hard", "batch_all"))
+        params["temperature"] = check_float(params["temperature"], "temperature", minimum=0.0,
+                                            min_inclusive=False)
+        if params["ce_weight"] == 0 and params["stage2"] is None:
+            raise ValueError(
+                "Invalid value received for argument `stage2`. Expected a stage 2 when "
+                "ce_weight=0 (the head is only trained in stage 2). Received: stage2=None"
+            )
+        return params
+
+    @property
+    def metric_weight(self):
+        """λ: `params["metric_weight"]`, or the paper's default for the metric loss."""
+        weight = self.params["metric_weight"]
+        return DEFAULT_METRIC_WEIGHTS.get(self.params["metric_loss"], 0.0) if weight is None else weight
+
+    def build_model(self, model_fn, dataset):
+        """`TwoStageClassifier` on the pooled features of `model_fn(input_shape, num_classes)`."""
+        p = self.params
+        backbone = penultimate_features(model_fn(dataset.image_shape, dataset.num_classes))
+        return TwoStageClassifier(
+            backbone, dataset.num_classes, metric_loss=p["metric_loss"],
+            metric_weight=self.metric_weight, ce_weight=p["ce_weight"],
+            center_update=p["center_update"], triplet_mining=p["triplet_mining"],
+            temperature=p["temperature"],
+        )
+
+    def train(self, dataset, model_fn, epochs=10, batch_size=32, learning_rate=1e-3, seed=0,
+              callbacks=(), verbose=0):
+        """Stage 1 (`fit` with `callbacks`), then stage 2 on `dataset.train`.
+
+        Returns `(model, history)`: the stage-1 `History`, with the stage-2 logs added under
+        `stage2_<name>` keys (e.g. `stage2_loss`, `stage2_val_accuracy`).
+        """
+        epochs = check_int(epochs, "epochs", minimum=1)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        keras.utils.set_random_seed(seed)
+        model = self.build_model(model_fn, dataset)
+        train_ds, steps = self.train_dataset(dataset, batch_size, seed)
+        warmup = min(self.params["warmup_epochs"], epochs // 2) * steps
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                warmup_cosine_schedule(learning_rate, epochs * steps, warmup)),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        x_val, y_val = dataset.val
+        val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
+        history = model.fit(
+            train_ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
+            callbacks=[*self.callbacks(dataset, epochs), *callbacks], verbose=verbose,
+            shuffle=False,
+        )
+        if self.params["stage2"] is not None:
+            x, y = dataset.train
+            stage2 = model.retrain_classifier(
+                x, y, method=self.params["stage2"], epochs=self.params["stage2_epochs"],
+                batch_size=batch_size,
+                learning_rate=self.params["stage2_learning_rate"] or learning_rate,
+                weighting=self.params["weighting"], validation_data=dataset.val, seed=seed,
+                verbose=verbose,
+            )
+            history.history.update({f"stage2_{k}": list(v) for k, v in stage2.history.items()})
+        return model, history
+
+
+def _two_stage(name, metric_loss, stage2, description):
+    cls = type(
+        "".join(part.capitalize() for part in name.split("-")),
+        (TwoStageMethod,),
+        {
+            "__doc__": f"{description} (Zeng et al., 2022). See `TwoStageMethod` for the params.",
+            "description": description,
+            "defaults": {**TwoStageMethod.defaults, "metric_loss": metric_loss, "stage2": stage2},
+            "__module__": __name__,
+        },
+    )
+    return register(name)(cls)
+
+
+_STAGE1 = {
+    None: "CE",
+    "center": "CE + 0.001·center loss",
+    "triplet": "CE + 0.001·triplet loss",
+    "supcon": "CE + SupCon",
+}
+_STAGE2 = {"reweight": "cRW (class re-weighting)", "resample": "cRS (class-balanced re-sampling)"}
+
+for _loss, _prefix in ((None, "ce"), ("center", "center"), ("triplet", "triplet"),
+                       ("supcon", "supcon")):
+    for _stage2, _suffix in (("reweight", "crw"), ("resample", "crs")):
+        _two_stage(f"{_prefix}-{_suffix}", _loss, _stage2,
+                   f"two-stage: {_STAGE1[_loss]}, then head-only {_STAGE2[_stage2]}")
