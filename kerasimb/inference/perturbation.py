@@ -194,9 +194,10 @@ class PerturbedPredictor:
         flips: `None`, or names among `"horizontal"`, `"vertical"`, `"horizontal_and_vertical"`:
             extra flipped views averaged with the identity view. Defaults to `None`.
         batch_size: int >= 1. Defaults to `128`.
-        jit_compile: bool. Compile with XLA. On CPU it made the step about 10% slower than plain
-            `tf.function` for SmallCNN and MobileNetV2 (see `benchmarks/perturbation.py`), so
-            it is off by default. Defaults to `False`.
+        jit_compile: bool. Compile with XLA. On a 2-core CPU it made perturbed prediction about
+            3x slower than plain `tf.function` for SmallCNN and over 20x slower for MobileNetV2
+            (see `benchmarks/perturbation.py`), so it is off by default; try it on a GPU.
+            Defaults to `False`.
 
     Raises:
         ValueError: `class_counts` with a zero count, balanced (with `on_balanced="raise"`) or
