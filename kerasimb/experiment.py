@@ -337,7 +337,10 @@ class ComparisonResult:
             f"(learning rate {s['learning_rate']})",
             f"- seeds: {s['seeds']} (each seeds weights and batch order)",
             f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "
-            "scored after every epoch, no model selection (the last epoch is reported)",
+            "scored after every epoch, " + (
+                f"the weights of the epoch with the best validation `{s['select_by']}` are "
+                "reported (`callbacks.BestValidationWeights`)" if s.get("select_by")
+                else "no model selection (the last epoch is reported)"),
             "- methods:",
         ]
         for label, info in s["methods"].items():
@@ -459,6 +462,15 @@ def _versions():
             "tensorflow": tf.__version__, "python": platform.python_version()}
 
 
+def _selection_callbacks(select_by, dataset, method):
+    """`[BestValidationWeights]` for model selection on the validation split, or `[]`."""
+    if select_by is None:
+        return []
+    from kerasimb.callbacks.best_weights import BestValidationWeights
+
+    return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=method.predict)]
+
+
 @kerasimb_export("kerasimb.experiment.compare", serializable=False)
 def compare(
     dataset,
@@ -471,6 +483,7 @@ def compare(
     verbose=0,
     progress=True,
     callbacks=(),
+    select_by=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -478,8 +491,8 @@ def compare(
     model_fn, epochs, batch_size, learning_rate, seed)` (which seeds weights and batches; the
     validation split is scored every epoch), then `method.predict(model, test images)` and
     `metrics.report(...)` on the test split. The model of the last epoch is evaluated (no
-    model selection), the same for every method. Runs are deterministic given the seeds on
-    the same machine and software.
+    model selection) unless `select_by` is given, the same for every method. Runs are
+    deterministic given the seeds on the same machine and software.
 
     Args:
         dataset: an `ImageDataset`, or a name for `data.load_dataset` (e.g. `"digits-lt"`).
@@ -497,6 +510,12 @@ def compare(
         verbose: `fit` verbosity. Defaults to `0`.
         progress: bool. Show a tqdm progress bar over the (method, seed) runs. Defaults to `True`.
         callbacks: extra Keras callbacks passed to every `fit`. Defaults to `()`.
+        select_by: `None` (evaluate the last epoch) or a `metrics.report` key such as `"mcc"`,
+            `"quadratic_kappa"` or `"balanced_accuracy"`: model selection on the validation
+            split. A `callbacks.BestValidationWeights(x_val, y_val, select_by,
+            predict_fn=method.predict)` is added to every run's `fit`, which restores the
+            weights of the epoch with the best validation score before the test split is
+            scored. Defaults to `None`.
 
     Returns:
         A `ComparisonResult`.
@@ -535,6 +554,14 @@ def compare(
             f"(input_shape, num_classes) -> keras.Model. Received: backbone={backbone!r}"
         )
     callbacks = list(callbacks)
+    if select_by is not None:
+        from kerasimb.callbacks.best_weights import SELECTABLE
+
+        if select_by not in SELECTABLE:
+            raise ValueError(
+                "Invalid value received for argument `select_by`. Expected None or one of "
+                f"{list(SELECTABLE)}. Received: select_by={select_by!r}"
+            )
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         from kerasimb.data import load_dataset
 
@@ -554,6 +581,7 @@ def compare(
         "seeds": seeds,
         "evaluated_on": "test",
         "callbacks": [type(c).__name__ for c in callbacks],
+        "select_by": select_by,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -572,7 +600,9 @@ def compare(
                 run_start = time.perf_counter()
                 model, history = method.train(
                     dataset, make_model, epochs=epochs, batch_size=batch_size,
-                    learning_rate=learning_rate, seed=seed, callbacks=callbacks, verbose=verbose,
+                    learning_rate=learning_rate, seed=seed,
+                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method),
+                    verbose=verbose,
                 )
                 probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
                 seconds = time.perf_counter() - run_start

@@ -1,7 +1,8 @@
 """Balanced-MixUp (Galdran et al., MICCAI 2021): Table 1/3 layout, instance / class / sqrt sampling, focal and class-balanced loss, Bal-Mxp alpha 0.1, 0.2, 0.3.
 
 Every row is trained the same way (same model, epochs, batch size, Adam learning rate, seeds,
-no augmentation, last epoch evaluated on the test split); rows differ only in how batches are
+no augmentation, and, as in the paper, the epoch with the best validation score of the task's
+main metric evaluated on the test split, `--select-by`); rows differ only in how batches are
 drawn (or, for the loss rows, in the loss):
 
 - instance sampling: method `ce` (shuffled epochs, q = 1)
@@ -30,6 +31,7 @@ import sys
 import numpy as np
 
 from kerasimb import data, experiment, methods
+from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
 
 ORDINAL_METRICS = ("quadratic_kappa", "mcc", "kendall_tau")
@@ -43,6 +45,10 @@ def build_parser():
                         help="run the table once per backbone (default: --backbone)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.1, 0.2, 0.3],
                         help="Balanced-MixUp alpha values (rows)")
+    parser.add_argument("--select-by", default="main", metavar="METRIC",
+                        help="model selection on the validation split: 'main' (quadratic_kappa "
+                             "for ordinal tasks, mcc otherwise, as the paper), a metrics.report "
+                             "key, or 'none' (evaluate the last epoch)")
     parser.add_argument("--no-loss-rows", action="store_true",
                         help="leave out the focal / class-balanced loss rows")
     return parser
@@ -198,6 +204,12 @@ def main(argv=None):
 
     rows = table_methods(args)
     metrics = ORDINAL_METRICS if dataset.ordinal else NOMINAL_METRICS
+    select_by = {"main": metrics[0], "none": None}.get(args.select_by, args.select_by)
+    if select_by is not None and select_by not in SELECTABLE:
+        parser.error(f"argument --select-by: expected 'main', 'none' or one of {list(SELECTABLE)}, "
+                     f"received {args.select_by!r}")
+    selection = (f"the epoch with the best validation `{select_by}` evaluated"
+                 if select_by else "the last epoch evaluated")
     spread = (f"mean ± std over seeds {args.seeds}" if len(args.seeds) > 1
               else f"seed {args.seeds[0]}")
     sections = [
@@ -208,8 +220,8 @@ def main(argv=None):
         "```",
         "",
         f"Settings: {args.epochs} epochs, batch size {args.batch_size}, Adam lr "
-        f"{args.learning_rate:g}, no augmentation, no test-time augmentation, the last epoch "
-        f"evaluated on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
+        f"{args.learning_rate:g}, no augmentation, no test-time augmentation, {selection} "
+        f"on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
         + ", ".join(f"{row} = `{m.name}`" + (f" (α={m.params['alpha']:g})" if "alpha" in m.params else "")
                     for row, m in rows) + ".",
         "",
@@ -220,7 +232,7 @@ def main(argv=None):
         result = experiment.compare(
             dataset, methods=[m for _, m in rows], backbone=backbone, epochs=args.epochs,
             seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            verbose=args.verbose, progress=not args.no_progress,
+            verbose=args.verbose, progress=not args.no_progress, select_by=select_by,
         )
         folder = os.path.join(output, backbone)
         result.save(folder)

@@ -1,6 +1,7 @@
 """kerasimb.callbacks: filled in by its issue (see DESIGN.md)."""
 
+from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
-__all__ = ["DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]
+__all__ = ["BestValidationWeights", "DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]

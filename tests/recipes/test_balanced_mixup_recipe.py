@@ -65,7 +65,8 @@ def test_tiny_run_writes_report(tmp_path):
     assert (out / "small_cnn" / "metrics.json").exists()
 
 
-def test_bad_alpha_exits_2(tmp_path):
-    with pytest.raises(SystemExit) as info:
-        _module().main(["--alphas", "0", "--output", str(tmp_path)])
-    assert info.value.code == 2
+def test_bad_arguments_exit_2(tmp_path):
+    for argv in (["--alphas", "0"], ["--select-by", "loss"]):
+        with pytest.raises(SystemExit) as info:
+            _module().main([*argv, "--output", str(tmp_path), "--no-progress"])
+        assert info.value.code == 2
