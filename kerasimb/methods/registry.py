@@ -43,8 +43,9 @@ class Method:
     - `train(...)` runs them all; override it for methods with several stages.
 
     Hyperparameters are the keys of the class attribute `defaults`; an instance holds its values
-    in `params` (validated by `validate_params`). `hyperparameters(hp)` declares them for Keras
-    Tuner.
+    in `params` (validated by `validate_params`). `hyperparameters(hp)` declares the ones in the
+    class attribute `search_space` (`{param: spec}`, see `kerasimb.methods.search_space`) for
+    Keras Tuner, with the method's values as defaults.
 
     Args:
         **params: values overriding `defaults`. Unknown names raise `ValueError`.
@@ -54,6 +55,7 @@ class Method:
     description = ""
     reference = ""
     defaults = {}
+    search_space = {}  # {param: spec} for Keras Tuner; see kerasimb.methods.search_space
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))
@@ -67,6 +69,16 @@ class Method:
     def validate_params(self, params):
         """Checks hyperparameter values; returns them (normalised). Override to add checks."""
         return params
+
+    def hyperparameters(self, hp, prefix=None):
+        """Declares `search_space` on a `keras_tuner.HyperParameters`; returns the params drawn.
+
+        Names are `"<prefix>.<param>"` (prefix: the method's name); defaults are `self.params`,
+        so a fresh `hp` returns `self.params` unchanged. See `kerasimb.methods.search_space`.
+        """
+        from kerasimb.methods.search_space import hyperparameters
+
+        return hyperparameters(self, hp, prefix)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
