@@ -26,6 +26,8 @@ class Reweight(Method):
     description = "instance sampling + class-weighted cross-entropy"
     reference = "inverse-frequency re-weighting; effective number: Cui et al., CVPR 2019"
     defaults = {"weighting": "inverse", "beta": 0.9999}
+    search_space = {"weighting": ("choice", ["inverse", "sqrt_inverse", "effective"]),
+                    "beta": ("choice", [0.9, 0.99, 0.999, 0.9999])}
 
     def validate_params(self, params):
         check_choice(params["weighting"], "weighting", ("inverse", "sqrt_inverse", "effective"))

@@ -43,6 +43,7 @@ class Focal(Method):
     description = "instance sampling + softmax focal loss"
     reference = "Lin et al., ICCV 2017"
     defaults = {"gamma": 2.0}
+    search_space = {"gamma": ("float", 0.0, 5.0)}
 
     def validate_params(self, params):
         _gamma(params)
@@ -63,6 +64,7 @@ class ClassBalancedSoftmax(Method):
     description = "instance sampling + class-balanced (effective number) softmax cross-entropy"
     reference = "Cui et al., CVPR 2019"
     defaults = {"beta": 0.9999}
+    search_space = {"beta": ("choice", [0.9, 0.99, 0.999, 0.9999])}
 
     def validate_params(self, params):
         _beta(params)
@@ -87,6 +89,7 @@ class ClassBalancedFocal(Method):
     description = "instance sampling + class-balanced sigmoid focal loss"
     reference = "Cui et al., CVPR 2019"
     defaults = {"beta": 0.9999, "gamma": 2.0}
+    search_space = {"beta": ("choice", [0.9, 0.99, 0.999, 0.9999]), "gamma": ("float", 0.0, 5.0)}
 
     def validate_params(self, params):
         _beta(params)
@@ -117,6 +120,7 @@ class LDAM(Method):
     description = "instance sampling + LDAM loss on a cosine classifier"
     reference = "Cao et al., NeurIPS 2019"
     defaults = {"max_margin": 0.5, "scale": 30.0}
+    search_space = {"max_margin": ("float", 0.1, 1.0), "scale": ("choice", [10.0, 30.0])}
 
     def validate_params(self, params):
         params["max_margin"] = check_float(
@@ -163,6 +167,8 @@ class LDAMDRW(LDAM):
     description = "LDAM on a cosine classifier + deferred effective-number re-weighting"
     reference = "Cao et al., NeurIPS 2019"
     defaults = {"max_margin": 0.5, "scale": 30.0, "drw_start": 0.8, "beta": 0.9999}
+    search_space = {**LDAM.search_space, "drw_start": ("float", 0.5, 0.9),
+                    "beta": ("choice", [0.99, 0.999, 0.9999])}
 
     def validate_params(self, params):
         params = super().validate_params(params)
@@ -200,6 +206,7 @@ class LogitAdjusted(Method):
     description = "instance sampling + logit-adjusted cross-entropy (log prior in the softmax)"
     reference = "Menon et al., ICLR 2021"
     defaults = {"tau": 1.0, "mode": "loss"}
+    search_space = {"tau": ("float", 0.0, 2.0)}
 
     def validate_params(self, params):
         params["tau"] = check_float(params["tau"], "tau", minimum=0.0)

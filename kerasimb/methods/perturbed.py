@@ -30,6 +30,13 @@ PERTURB_DEFAULTS = {
     "flips": None,
 }
 
+# Keras Tuner space (kerasimb.methods.search_space): ε "auto" (chosen on the validation split)
+# or a fixed value, and the temperature T.
+PERTURB_SEARCH_SPACE = {
+    "epsilon": ("choice", ["auto", *DEFAULT_GRID]),
+    "temperature": ("float", 1.0, 1000.0, "log"),
+}
+
 
 def _float_images(x):
     x = np.asarray(x)
@@ -72,6 +79,7 @@ class Perturbed(Method):
         self.name = f"{self.base.name or type(self.base).__name__}+perturb"
         self.description = f"{self.base.description}; predicts on perturbed inputs"
         self.defaults = {**self.base.defaults, **PERTURB_DEFAULTS}
+        self.search_space = {**self.base.search_space, **PERTURB_SEARCH_SPACE}
         self.perturb_params = self.validate_params({**PERTURB_DEFAULTS, **own})
         self.params = {**self.base.params, **self.perturb_params}
         self.fitted = weakref.WeakKeyDictionary()  # model -> {"epsilon", "scores", "predictor"}

@@ -51,6 +51,8 @@ class QuadSNetMargin(Method):
         "score": "sigmoid",
         "weight_mode": "example",
     }
+    search_space = {"m_plus": ("float", 0.7, 0.95), "m_minus": ("float", 0.05, 0.3),
+                    "down_weight": ("float", 0.25, 1.0)}
 
     def validate_params(self, params):
         check_choice(params["model"], "model", ("backbone", "quadsnet"))

@@ -138,6 +138,7 @@ class MixUp(_PipelineMethod):
     description = "MixUp (Beta(a,a), instance stream) + cross-entropy"
     reference = "Zhang et al., ICLR 2018"
     defaults = {"augment": False, "alpha": 1.0, "per_example": False}
+    search_space = {"alpha": ("float", 0.1, 2.0, "log")}
 
     def make_dataset(self, x, y, num_classes, batch_size, seed):
         return mixing.mixup_dataset(x, y, self.params["alpha"], batch_size,
@@ -152,6 +153,7 @@ class CutMix(_PipelineMethod):
     description = "CutMix (instance stream) + cross-entropy"
     reference = "Yun et al., ICCV 2019"
     defaults = {"augment": False, "alpha": 1.0, "per_example": False}
+    search_space = {"alpha": ("float", 0.1, 2.0, "log")}
 
     def make_dataset(self, x, y, num_classes, batch_size, seed):
         return mixing.cutmix_dataset(x, y, self.params["alpha"], batch_size,
@@ -166,6 +168,8 @@ class Remix(_PipelineMethod):
     description = "Remix (kappa=3, tau=0.5) + cross-entropy"
     reference = "Chou et al., ECCV Workshops 2020"
     defaults = {"augment": False, "alpha": 1.0, "kappa": 3.0, "tau": 0.5, "per_example": False}
+    search_space = {"alpha": ("float", 0.1, 2.0, "log"), "kappa": ("float", 1.0, 5.0),
+                    "tau": ("float", 0.0, 1.0)}
 
     def validate_params(self, params):
         params = super().validate_params(params)
@@ -188,6 +192,7 @@ class BalancedMixUp(_PipelineMethod):
     description = "Balanced-MixUp (instance x class batches, Beta(a,1)) + cross-entropy"
     reference = _GALDRAN
     defaults = {"augment": False, "alpha": 0.1, "per_example": False}
+    search_space = {"alpha": ("float", 0.05, 1.0, "log")}  # the paper tries 0.1, 0.2, 0.3
 
     def make_dataset(self, x, y, num_classes, batch_size, seed):
         return mixing.balanced_mixup_dataset(x, y, self.params["alpha"], batch_size,

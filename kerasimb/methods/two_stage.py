@@ -197,6 +197,9 @@ def _two_stage(name, metric_loss, stage2, description):
             "__doc__": f"{description} (Zeng et al., 2022). See `TwoStageMethod` for the params.",
             "description": description,
             "defaults": {**TwoStageMethod.defaults, "metric_loss": metric_loss, "stage2": stage2},
+            "search_space": {} if metric_loss is None else {"metric_weight": {
+                "type": "float", "sampling": "log", "min": 1e-4, "max": 10.0,
+                "default": DEFAULT_METRIC_WEIGHTS[metric_loss]}},
             "__module__": __name__,
         },
     )
