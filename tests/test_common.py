@@ -38,6 +38,10 @@ EXAMPLES = {
     "TwoStageClassifier": {  # a tiny feature model (batch, 4) -> (batch, 5)
         "backbone": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
         "num_classes": 3, "metric_loss": "center"},
+    "UnifiedContrastiveLoss": {"class_counts": [10, 5, 2], "alpha": 0.5, "beta": 1.0},
+    "AdUni": {  # a tiny feature model (batch, 4) -> (batch, 5)
+        "encoder": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
+        "num_classes": 3, "class_counts": [10, 5, 2], "projection_dim": 4},
 }
 
 # Layers that need more than a (batch, 4) input for `run_keras_file_test`.

@@ -1,7 +1,8 @@
 """kerasimb.callbacks: filled in by its issue (see DESIGN.md)."""
 
 from kerasimb.callbacks.best_weights import BestValidationWeights
+from kerasimb.callbacks.alpha_schedule import AlphaSchedule
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
-__all__ = ["BestValidationWeights", "DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]
+__all__ = ["AlphaSchedule", "BestValidationWeights", "DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]

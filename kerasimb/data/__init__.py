@@ -20,6 +20,7 @@ from kerasimb.data.sampling import (
     sampled_dataset,
 )
 from kerasimb.data.tfds_loader import load_tfds
+from kerasimb.data.views import two_view_dataset, view_augment
 
 __all__ = [
     "ImageDataset",
@@ -43,4 +44,6 @@ __all__ = [
     "load_tfds",
     "long_tailed_counts",
     "make_long_tailed",
+    "two_view_dataset",
+    "view_augment",
 ]

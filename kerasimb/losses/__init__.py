@@ -11,10 +11,12 @@ from kerasimb.losses.center import CenterLoss, center_loss, center_update
 from kerasimb.losses.triplet import TripletLoss, triplet_loss
 from kerasimb.losses.supcon import (
     SupConLoss, contrastive_loss_from_logits, supervised_contrastive_loss)
+from kerasimb.losses.unified_contrastive import UnifiedContrastiveLoss, unified_contrastive_loss
 
 __all__ = [
     "ClassBalancedLoss", "class_balanced_loss", "FocalLoss", "focal_loss", "LDAMLoss",
     "ldam_loss", "ldam_margins", "LogitAdjustedLoss", "logit_adjusted_loss", "get",
     "MarginLoss", "margin_loss", "class_weights",
     "CenterLoss", "center_loss", "center_update", "TripletLoss", "triplet_loss", "SupConLoss",
-    "contrastive_loss_from_logits", "supervised_contrastive_loss"]
+    "contrastive_loss_from_logits", "supervised_contrastive_loss", "UnifiedContrastiveLoss",
+    "unified_contrastive_loss"]

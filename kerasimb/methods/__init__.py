@@ -1,6 +1,7 @@
 """Named training methods: `methods.get("ce")`, `methods.names()`, `@methods.register(...)`."""
 
 from kerasimb.methods import baselines  # noqa: F401  (registers "ce" and "reweight")
+from kerasimb.methods import adauni  # noqa: F401  (aduc, paco-batch)
 from kerasimb.methods import losses  # noqa: F401  (focal, cb-*, ldam*, logit-adjusted, balanced-softmax)
 from kerasimb.methods import perturbed  # noqa: F401  (the "+perturb" modifier: "ce+perturb", ...)
 from kerasimb.methods import quadsnet  # noqa: F401  (registers "quadsnet-margin")

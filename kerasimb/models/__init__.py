@@ -1,5 +1,6 @@
 """kerasimb.models: `SmallCNN`, `keras.applications` backbones and `model_fn(name)`."""
 
+from kerasimb.models.adauni import AdUni
 from kerasimb.models.backbones import (
     BACKBONES,
     build_backbone,
@@ -13,6 +14,7 @@ from kerasimb.models.small_cnn import SmallCNN
 from kerasimb.models.two_stage import TwoStageClassifier
 
 __all__ = [
+    "AdUni",
     "BACKBONES",
     "QuadSNet",
     "SmallCNN",

@@ -1,0 +1,128 @@
+"""AdUni (Cong et al., MLMI 2022) and a PaCo-style baseline as named methods.
+
+| name | model | loss | α |
+|---|---|---|---|
+| `aduc` | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, cosine) |
+| `paco-batch` | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
+
+Both train `models.AdUni` on the pooled features of the model `model_fn` builds (its own head
+is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two views
+from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the plain
+logits. Ablations are parameter changes: `methods.get("aduc", schedule=None, alpha=1.0)` is
+"AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule,
+`sampling=0.0` class-balanced sampling of the images (the paper's Table 2).
+
+Example:
+
+>>> from kerasimb import methods
+>>> methods.get("aduc").params["schedule"]
+'cosine'
+>>> methods.get("paco-batch").params["alpha"]
+0.02
+"""
+
+import keras
+
+from kerasimb.callbacks.alpha_schedule import MODES, AlphaSchedule
+from kerasimb.data.pipeline import steps_per_epoch
+from kerasimb.data.views import two_view_dataset
+from kerasimb.methods.registry import Method, register
+from kerasimb.methods.two_stage import penultimate_features
+from kerasimb.models.adauni import AdUni
+from kerasimb.utils.validation import check_choice, check_float, check_int
+
+
+class UnifiedContrastiveMethod(Method):
+    """Base of `aduc` and `paco-batch`: `models.AdUni` trained on two views.
+
+    Params:
+        alpha: float >= 0. α when `schedule` is `None` (constant); ignored otherwise.
+        alpha_max, alpha_min: floats, the ends of the schedule. Defaults `1.0`, `0.01`.
+        schedule: `"cosine"` (the paper), `"compounding"` (the authors' code), `"linear"`,
+            `"step"` or `None` (constant α).
+        beta: float >= 0. Weight of the class positive. Defaults to `1.0`.
+        temperature: float > 0. Defaults to `0.1`.
+        base_temperature: float > 0. Defaults to `0.07`.
+        projection_dim: int >= 1. Defaults to `128`.
+        logit_adjust: bool. Log-prior adjustment of the class logits inside the loss.
+            Defaults to `True`.
+        augment: `True`, `False` or a dict of `data.view_augment` arguments. Defaults to `True`.
+        sampling: `None` (shuffled epochs) or a float q (p_j ∝ n_j^q). Defaults to `None`.
+    """
+
+    reference = "Cong et al., MLMI 2022; Cui et al., ICCV 2021 (PaCo)"
+    defaults = {
+        "alpha": 1.0,
+        "alpha_max": 1.0,
+        "alpha_min": 0.01,
+        "schedule": "cosine",
+        "beta": 1.0,
+        "temperature": 0.1,
+        "base_temperature": 0.07,
+        "projection_dim": 128,
+        "logit_adjust": True,
+        "augment": True,
+        "sampling": None,
+    }
+
+    def validate_params(self, params):
+        for key in ("alpha", "alpha_max", "alpha_min", "beta"):
+            params[key] = check_float(params[key], key, minimum=0.0)
+        if params["alpha_min"] > params["alpha_max"]:
+            raise ValueError(
+                "Invalid value received for argument `alpha_min`. Expected a value <= "
+                f"alpha_max={params['alpha_max']}. Received: alpha_min={params['alpha_min']}"
+            )
+        check_choice(params["schedule"], "schedule", (*MODES, "cosine_compounding", None))
+        for key in ("temperature", "base_temperature"):
+            params[key] = check_float(params[key], key, minimum=0.0, min_inclusive=False)
+        params["projection_dim"] = check_int(params["projection_dim"], "projection_dim",
+                                             minimum=1)
+        params["logit_adjust"] = bool(params["logit_adjust"])
+        if params["sampling"] is not None:
+            params["sampling"] = check_float(params["sampling"], "sampling")
+        return params
+
+    def train_dataset(self, dataset, batch_size, seed):
+        x, y = dataset.train
+        ds = two_view_dataset(x, y, batch_size, augment=self.params["augment"], seed=seed,
+                              num_classes=dataset.num_classes, q=self.params["sampling"])
+        return ds, steps_per_epoch(len(y), batch_size)
+
+    def build_model(self, model_fn, dataset):
+        p = self.params
+        encoder = penultimate_features(model_fn(dataset.image_shape, dataset.num_classes))
+        initial = p["alpha_max"] if p["schedule"] is not None else p["alpha"]
+        return AdUni(
+            encoder, dataset.num_classes,
+            class_counts=dataset.class_counts if p["logit_adjust"] else None,
+            projection_dim=p["projection_dim"], alpha=initial, beta=p["beta"],
+            temperature=p["temperature"], base_temperature=p["base_temperature"],
+        )
+
+    def compile(self, model, dataset, learning_rate, jit_compile="auto"):
+        """Adam and accuracy; the loss is the model's own (`AdUni.unified_loss`)."""
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
+                      jit_compile=jit_compile)
+
+    def callbacks(self, dataset, epochs):
+        p = self.params
+        if p["schedule"] is None:
+            return []
+        return [AlphaSchedule(p["alpha_max"], p["alpha_min"], total_epochs=epochs,
+                              mode=p["schedule"])]
+
+
+@register("aduc")
+class AduC(UnifiedContrastiveMethod):
+    """AdUni with the adaptive unified contrastive loss: α from 1.0 to 0.01 (cosine)."""
+
+    description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule"
+
+
+@register("paco-batch")
+class PaCoBatch(UnifiedContrastiveMethod):
+    """PaCo-style baseline: the same unified loss from the batch (no queue) with constant α."""
+
+    description = "PaCo-style unified contrastive loss from the batch, constant α = 0.02"
+    defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}

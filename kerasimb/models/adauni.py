@@ -1,0 +1,198 @@
+"""`AdUni`: an encoder with a projection head and a classifier, trained end to end on two views
+with the adaptive unified contrastive loss (Cong et al., MLMI 2022)."""
+
+import copy
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.layers.projection_head import ProjectionHead
+from kerasimb.losses.unified_contrastive import UnifiedContrastiveLoss
+from kerasimb.models.two_stage import _output_shape
+from kerasimb.utils.validation import check_class_counts, check_float, check_int
+
+
+@kerasimb_export("kerasimb.models.AdUni")
+class AdUni(keras.Model):
+    """AdUni (Cong et al., 2022): contrastive feature learning and classifier learning at once.
+
+    An `encoder` maps images to feature vectors h; a 2-layer MLP `ProjectionHead`
+    (Dense(hidden) → ReLU → Dense(`projection_dim`) → L2 normalisation) maps h to the features
+    f of the contrastive term, and a linear classifier maps h to the logits g. The custom
+    `train_step` takes batches `((view1, view2), labels)` (`data.two_view_dataset`), runs the two
+    views through the encoder as one batch of 2B (view-major) and minimises the unified loss
+    `losses.UnifiedContrastiveLoss` (logit-adjusted class logits and in-batch feature
+    similarities in one softmax, α on the feature positives, β on the class positive). α is a
+    variable of `unified_loss`; `callbacks.AlphaSchedule` moves it from α_max to α_min.
+
+    Prediction (`call`, `predict`) is the plain logits g of one image: no logit adjustment, no
+    projection (argmax of the plain logits, as the authors' code). `test_step` accepts either
+    two-view batches or plain `(images, labels)` batches (then both views are the image).
+
+    The logs show `loss` (the unified loss) and the compiled metrics on the first view's logits.
+    Compile with an optimizer and metrics only (`model.compile("adam", metrics=["accuracy"])`);
+    a compiled loss is ignored.
+
+    Args:
+        encoder: a `keras.Model` from images to feature vectors `(batch, d)`.
+        num_classes: int >= 2.
+        class_counts: list of int > 0 (the log prior of the loss) or `None` (no adjustment).
+        projection_dim: int >= 1. Defaults to `128`.
+        projection_hidden_dim: int >= 1 or `None` (= d, as the authors' head). Defaults to `None`.
+        alpha: float >= 0. Initial α. Defaults to `1.0` (α_max).
+        beta: float >= 0. Initial β. Defaults to `1.0`.
+        temperature: float > 0. Defaults to `0.1`.
+        base_temperature: float > 0. Defaults to `0.07`.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from kerasimb.data import two_view_dataset
+    >>> from kerasimb.models import SmallCNN, feature_extractor
+    >>> encoder = feature_extractor(SmallCNN((16, 16, 1), 3, width=4, depth=2))
+    >>> model = AdUni(encoder, 3, class_counts=[6, 4, 2], projection_dim=8)
+    >>> model.compile("adam", metrics=["accuracy"])
+    >>> x = np.random.default_rng(0).random((12, 16, 16, 1)).astype("float32")
+    >>> ds = two_view_dataset(x, np.array([0] * 6 + [1] * 4 + [2] * 2), 6, seed=0)
+    >>> history = model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
+    >>> sorted(history.history)
+    ['accuracy', 'loss']
+    >>> model.predict(x, verbose=0).shape
+    (12, 3)
+    """
+
+    def __init__(self, encoder, num_classes, class_counts=None, projection_dim=128,
+                 projection_hidden_dim=None, alpha=1.0, beta=1.0, temperature=0.1,
+                 base_temperature=0.07, **kwargs):
+        if not isinstance(encoder, keras.Model):
+            raise TypeError(
+                "Invalid type received for argument `encoder`. Expected a keras.Model mapping "
+                f"images to feature vectors. Received: encoder={encoder!r}"
+            )
+        feature_shape = _output_shape(encoder)
+        if feature_shape is None or len(feature_shape) != 2 or feature_shape[-1] is None:
+            raise ValueError(
+                "Invalid value received for argument `encoder`. Expected a model whose output "
+                "is a feature vector (batch, features). Received: output shape "
+                f"{feature_shape}"
+            )
+        num_classes = check_int(num_classes, "num_classes", minimum=2)
+        if class_counts is not None:
+            class_counts = check_class_counts(class_counts, num_classes)
+        projection_dim = check_int(projection_dim, "projection_dim", minimum=1)
+        if projection_hidden_dim is not None:
+            projection_hidden_dim = check_int(projection_hidden_dim, "projection_hidden_dim",
+                                              minimum=1)
+        alpha = check_float(alpha, "alpha", minimum=0.0)
+        beta = check_float(beta, "beta", minimum=0.0)
+        kwargs.setdefault("name", "adauni")
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.encoder = encoder
+        self.feature_dim = int(feature_shape[-1])
+        self.projection = ProjectionHead(projection_hidden_dim or self.feature_dim,
+                                         projection_dim, num_layers=2, name="projection")
+        self.classifier = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+        self.unified_loss = UnifiedContrastiveLoss(
+            class_counts, alpha=alpha, beta=beta, temperature=temperature,
+            base_temperature=base_temperature, name="aduc")
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.class_counts = class_counts
+        self.projection_dim = projection_dim
+        self.projection_hidden_dim = projection_hidden_dim
+        self.alpha = alpha
+        self.beta = beta
+        self.temperature = self.unified_loss.temperature
+        self.base_temperature = self.unified_loss.base_temperature
+        self.build(encoder.input_shape)
+
+    def build(self, input_shape):
+        if self.built:
+            return
+        self.classifier.build((None, self.feature_dim))
+        self.projection.build((None, self.feature_dim))
+        self.built = True
+
+    # --- Forward ---------------------------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        return self.classifier(self.encoder(inputs, training=training))
+
+    def _views(self, x):
+        if isinstance(x, (tuple, list)):
+            if len(x) != 2:
+                raise ValueError(
+                    "Invalid value received for argument `x`. Expected two views (view1, "
+                    f"view2) or one batch of images. Received: {len(x)} inputs"
+                )
+            return x[0], x[1]
+        return x, x
+
+    def _forward(self, x, y, training):
+        first, second = self._views(x)
+        batch = ops.shape(first)[0]
+        h = self.encoder(ops.concatenate([first, second], axis=0), training=training)
+        logits = self.classifier(h)
+        projected = self.projection(h, training=training)
+        features = ops.stack([projected[:batch], projected[batch:]], axis=1)  # (B, 2, d)
+        loss = self.unified_loss(y, (features, logits))
+        return loss, logits[:batch]
+
+    def _update_metrics(self, y, logits, sample_weight, loss):
+        for m in self.metrics:
+            if m.name == "loss":
+                m.update_state(loss)
+            else:
+                m.update_state(y, logits, sample_weight=sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            loss, logits = self._forward(x, y, training=True)
+            loss = loss + ops.cast(sum(self.losses), "float32") if self.losses else loss
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, variables) if g is not None])
+        return self._update_metrics(y, logits, sample_weight, loss)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        loss, logits = self._forward(x, y, training=False)
+        return self._update_metrics(y, logits, sample_weight, loss)
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        first, _ = self._views(x)
+        return self(first, training=False)
+
+    # --- Config ----------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_classes": self.num_classes,
+            "class_counts": self.class_counts,
+            "projection_dim": self.projection_dim,
+            "projection_hidden_dim": self.projection_hidden_dim,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "base_temperature": self.base_temperature,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = copy.deepcopy(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
