@@ -199,7 +199,7 @@ def test_same_method_with_other_parameters_gets_a_label():
         ({"seeds": 0}, TypeError, "seeds"),
         ({"seeds": [0.5]}, TypeError, "seeds"),
         ({"seeds": [-1]}, ValueError, "seeds=-1"),
-        ({"methods": ["nope"]}, ValueError, r"\['ce', 'reweight'"),
+        ({"methods": ["nope"]}, ValueError, r"registered method name, one of \[.*'ce'.*'reweight'"),
         ({"methods": []}, ValueError, "at least one method"),
         ({"methods": ["ce", "ce"]}, ValueError, "duplicates"),
         ({"backbone": "nope"}, ValueError, "small_cnn"),
