@@ -1,0 +1,72 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from kerasimb.callbacks import AlphaSchedule
+from kerasimb.losses import UnifiedContrastiveLoss
+
+
+def test_cosine_closed_form():
+    schedule = AlphaSchedule(1.0, 0.01, total_epochs=11)
+    for e in range(11):
+        expected = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * e / 10))
+        assert schedule.alpha_at(e) == pytest.approx(expected, abs=1e-12)
+    assert schedule.alpha_at(0) == 1.0 and schedule.alpha_at(10) == pytest.approx(0.01)
+    values = [schedule.alpha_at(e) for e in range(11)]
+    assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing
+    assert AlphaSchedule(1.0, 0.2, total_epochs=1).alpha_at(0) == 0.2
+
+
+def test_compounding_matches_the_recursion_and_closed_form():
+    # The authors' code: alpha <- a_min + (alpha - a_min) * (1 + cos(pi * epoch / D)) / 2,
+    # applied to the previous epoch's alpha, epochs 1, 2, ...
+    a_max, a_min, total = 1.0, 0.01, 400
+    schedule = AlphaSchedule(a_max, a_min, total_epochs=total, mode="compounding")
+    alpha = a_max
+    for e in range(0, 60):
+        if e > 0:
+            alpha = a_min + (alpha - a_min) * (1 + math.cos(math.pi * e / total)) / 2
+        assert schedule.alpha_at(e) == pytest.approx(alpha, rel=1e-12, abs=1e-15)
+    product = np.prod([(1 + math.cos(math.pi * k / total)) / 2 for k in range(1, 21)])
+    assert schedule.alpha_at(20) == pytest.approx(a_min + (a_max - a_min) * product)
+    # It compounds: near alpha_min well before the smooth cosine schedule gets there.
+    assert schedule.alpha_at(200) - a_min < 1e-3
+    assert AlphaSchedule(a_max, a_min, total_epochs=total).alpha_at(200) > 0.5
+    assert AlphaSchedule(1.0, 0.0, 4, mode="cosine_compounding").mode == "compounding"
+
+
+def test_linear_and_step():
+    linear = AlphaSchedule(1.0, 0.0, total_epochs=5, mode="linear")
+    assert [linear.alpha_at(e) for e in range(5)] == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.0])
+    step = AlphaSchedule(1.0, 0.1, total_epochs=10, mode="step", decay_epochs=3)
+    assert [step.alpha_at(e) for e in range(5)] == [1.0, 1.0, 1.0, 0.1, 0.1]
+
+
+def test_callback_moves_the_loss_variables_and_logs():
+    loss = UnifiedContrastiveLoss(alpha=1.0)
+    schedule = AlphaSchedule(1.0, 0.2, total_epochs=3, mode="linear", loss=loss)
+    schedule.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    logs = {}
+    schedule.on_epoch_begin(1)
+    schedule.on_epoch_end(1, logs)
+    assert loss.alpha == pytest.approx(0.6) and loss.beta == pytest.approx(0.4)  # beta = 1 - alpha
+    assert logs["alpha"] == pytest.approx(0.6) and schedule.alphas == [pytest.approx(0.6)]
+    cosine = AlphaSchedule(1.0, 0.2, total_epochs=3, loss=loss)
+    cosine.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    cosine.on_epoch_begin(2)
+    assert loss.alpha == pytest.approx(0.2) and loss.beta == pytest.approx(0.4)  # beta kept
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="argument `mode`"):
+        AlphaSchedule(mode="exp")
+    with pytest.raises(ValueError, match="argument `alpha_min`"):
+        AlphaSchedule(0.5, 0.9)
+    with pytest.raises(ValueError, match="argument `total_epochs`"):
+        AlphaSchedule(total_epochs=0)
+    schedule = AlphaSchedule()
+    schedule.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    with pytest.raises(ValueError, match="argument `loss`"):
+        schedule.on_epoch_begin(0)
