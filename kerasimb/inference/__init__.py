@@ -1,18 +1,22 @@
 """kerasimb.inference: inference-time corrections for imbalance (see DESIGN.md)."""
 
 from kerasimb.inference.perturbation import (
+    DEFAULT_GRID,
     PerturbedPredictor,
     perturb_inputs,
     perturbation_target,
     select_epsilon,
     sweep,
 )
+from kerasimb.inference.robustness import plot_sweep
 from kerasimb.inference.tta import predict_tta
 
 __all__ = [
+    "DEFAULT_GRID",
     "PerturbedPredictor",
     "perturb_inputs",
     "perturbation_target",
+    "plot_sweep",
     "predict_tta",
     "select_epsilon",
     "sweep",
