@@ -11,6 +11,14 @@ MODES = ("cosine", "compounding", "linear", "step")
 _ALIASES = {"cosine_compounding": "compounding"}
 
 
+def default_decay_epochs(total_epochs, mode):
+    """D when `decay_epochs` is `None`: 2.5·E for `"compounding"` (the authors' run.sh uses
+    `--alpha_decay 1000` for 400 epochs), E // 2 for `"step"` (at least 1)."""
+    if mode == "compounding":
+        return max(int(round(2.5 * total_epochs)), 1)
+    return max(total_epochs // 2, 1)
+
+
 def alpha_at(epoch, alpha_max=1.0, alpha_min=0.01, total_epochs=100, mode="cosine",
              decay_epochs=None):
     """α of (0-indexed) `epoch` under `AlphaSchedule`'s closed forms; see its docstring."""
@@ -22,7 +30,7 @@ def alpha_at(epoch, alpha_max=1.0, alpha_min=0.01, total_epochs=100, mode="cosin
     if mode == "linear":
         progress = 1.0 if total_epochs == 1 else min(epoch / (total_epochs - 1), 1.0)
         return alpha_max - span * progress
-    decay = total_epochs if decay_epochs is None else decay_epochs
+    decay = default_decay_epochs(total_epochs, mode) if decay_epochs is None else decay_epochs
     if mode == "step":
         return alpha_max if epoch < decay else alpha_min
     product = 1.0  # compounding: alpha_e = a_min + (alpha_{e-1} - a_min) (1 + cos(pi e / D)) / 2
@@ -42,12 +50,13 @@ class AlphaSchedule(keras.callbacks.Callback):
       α_max and the last α_min.
     - `"compounding"` (alias `"cosine_compounding"`; the authors' public code): a cosine step
       applied to the previous epoch's α, α_e = α_min + (α_{e−1} − α_min) · (1 + cos(π e / D)) / 2
-      with α_0 = α_max and D = `decay_epochs` (default E); in closed form
-      α_e = α_min + (α_max − α_min) · Π_{k=1..e} (1 + cos(π k / D)) / 2. The factors compound,
-      so α is near α_min after about half of D (their 400-epoch runs reach it near epoch 200).
+      with α_0 = α_max; in closed form α_e = α_min + (α_max − α_min) · Π_{k=1..e} (1 + cos(π k /
+      D)) / 2. D = `decay_epochs`, by default 2.5·E (their run.sh: D = 1000 for E = 400). The
+      factors compound, so α is within about 0.002 of α_min by E / 2 (their 400-epoch runs reach
+      it near epoch 200) and the second half of training is classifier learning.
     - `"linear"` (the code's option): α_e = α_max − (α_max − α_min) · e / (E − 1), and β is set to
       1 − α_e as in the code (`set_beta=False` keeps β).
-    - `"step"` (the code's option): α_max before epoch D = `decay_epochs`, α_min from it on.
+    - `"step"` (the code's option): α_max before epoch D (default E // 2), α_min from it on.
 
     The callback writes into the loss's α variable (`UnifiedContrastiveLoss.set_alpha`), so the
     compiled train step sees the new value without recompiling; the loss is `loss` or, if
@@ -60,8 +69,8 @@ class AlphaSchedule(keras.callbacks.Callback):
         total_epochs: int >= 1. The number of epochs of the run. Defaults to `100`.
         mode: `"cosine"`, `"compounding"` (`"cosine_compounding"`), `"linear"` or `"step"`.
             Defaults to `"cosine"`.
-        decay_epochs: int >= 1 or `None` (= `total_epochs`). D of `"compounding"` and `"step"`.
-            Defaults to `None`.
+        decay_epochs: int >= 1 or `None` (2.5·E for `"compounding"`, E // 2 for `"step"`).
+            D of `"compounding"` and `"step"`. Defaults to `None`.
         set_beta: bool or `None` (= `mode == "linear"`). Also set β = 1 − α. Defaults to `None`.
         loss: a `losses.UnifiedContrastiveLoss` or `None` (the model's `unified_loss`).
 
@@ -73,7 +82,7 @@ class AlphaSchedule(keras.callbacks.Callback):
     >>> schedule = AlphaSchedule(1.0, 0.0, total_epochs=3)
     >>> [round(schedule.alpha_at(e), 3) for e in range(3)]
     [1.0, 0.5, 0.0]
-    >>> schedule = AlphaSchedule(1.0, 0.0, total_epochs=4, mode="compounding")
+    >>> schedule = AlphaSchedule(1.0, 0.0, total_epochs=4, mode="compounding", decay_epochs=4)
     >>> [round(schedule.alpha_at(e), 4) for e in range(3)]
     [1.0, 0.8536, 0.4268]
     """
