@@ -3,6 +3,8 @@
 from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.alpha_schedule import AlphaSchedule
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
+from kerasimb.callbacks.feature_snapshot import FeatureSnapshot
 from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
-__all__ = ["AlphaSchedule", "BestValidationWeights", "DeferredResampling", "DeferredReweighting", "ProgressiveSampling"]
+__all__ = ["AlphaSchedule", "BestValidationWeights", "DeferredResampling", "DeferredReweighting",
+           "FeatureSnapshot", "ProgressiveSampling"]
