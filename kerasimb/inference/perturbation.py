@@ -22,6 +22,13 @@ which case `log p` serves as the logits (exact: the softmax is shift-invariant).
 
 The model is always called with `training=False`: BatchNorm uses its moving statistics (which are
 not updated) and Dropout is off, as at test time.
+
+The authors' public evaluation code agrees with the paper's formulas (target log(n_max / n_c)
+normalised, CE on logits / 1000, x − ε·sign(∇), no clipping). It takes the step on inputs already
+normalised by the ImageNet mean and std, so its ε is in standardised units; kerasimb's
+`keras.applications` backbones normalise inside the model, so here ε is in [0, 1] pixel units
+(the paper's ε = 1e-3 on a channel with std 0.225 is about 2.3e-4 here). `select_epsilon`
+chooses ε on the validation split in the model's own units either way.
 """
 
 import numbers
