@@ -13,6 +13,7 @@ re-weighting (cRW) or class-balanced re-sampling (cRS) for `stage2_epochs` epoch
 | `center-crw` / `center-crs` | CE + 0.001 · center loss | cRW / cRS |
 | `triplet-crw` / `triplet-crs` | CE + 0.001 · triplet loss (margin 50, batch-hard) | cRW / cRS |
 | `supcon-crw` / `supcon-crs` | CE + 1.0 · SupCon (T = 0.05, 3-layer projection) | cRW / cRS |
+| `focal-crw`, `mixup-crw`, `cutmix-crw` | the one-stage baseline's batches and loss | cRW |
 
 Every method takes the same parameters (`metric_loss`, `metric_weight`, `stage2`, ...), so the
 paper's ablation rows are parameter changes: `methods.get("ce-crw", stage2=None)` is plain CE
@@ -31,6 +32,9 @@ Example:
 import keras
 
 from kerasimb.data.pipeline import classification_dataset
+from kerasimb.methods import losses as _losses  # noqa: F401  (registers "focal" first)
+from kerasimb.methods import registry
+from kerasimb.methods import sampling as _sampling  # noqa: F401  (registers "mixup", "cutmix")
 from kerasimb.methods.registry import Method, register
 from kerasimb.models.heads import feature_extractor
 from kerasimb.models.two_stage import DEFAULT_METRIC_WEIGHTS, METRIC_LOSSES, TwoStageClassifier
@@ -64,6 +68,22 @@ def warmup_cosine_schedule(learning_rate, total_steps, warmup_steps):
     )
 
 
+def _check_stage1_method(name):
+    """Returns `name` if it is a registered method with the default model and prediction."""
+    method = registry.get(name) if isinstance(name, str) else None
+    if method is None or isinstance(method, TwoStageMethod) or (
+        type(method).build_model is not Method.build_model
+        or type(method).predict is not Method.predict
+        or type(method).train is not Method.train
+    ):
+        raise ValueError(
+            "Invalid value received for argument `stage1_method`. Expected a registered "
+            "one-stage method that keeps the default model and prediction (e.g. 'ce', 'focal', "
+            f"'mixup', 'cutmix'). Received: stage1_method={name!r}"
+        )
+    return name
+
+
 def penultimate_features(model):
     """`models.feature_extractor(model)` without a trailing Dropout: the pooled features."""
     features = feature_extractor(model)
@@ -91,6 +111,11 @@ class TwoStageMethod(Method):
         center_update: `"wen"` or `"gradient"` (see `TwoStageClassifier`). Defaults to `"wen"`.
         triplet_mining: `"batch_hard"` or `"batch_all"`. Defaults to `"batch_hard"`.
         temperature: float > 0. SupCon temperature. Defaults to `0.05`.
+        stage1_method: str. A registered one-stage method whose batches, loss and callbacks
+            stage 1 uses instead of instance sampling + cross-entropy (e.g. `"focal"`,
+            `"mixup"`, `"cutmix"`); it must use the default model and prediction (so not the
+            LDAM methods, whose head is a cosine classifier). With soft (mixed) labels the
+            metric loss takes the arg-max class. Defaults to `"ce"`.
     """
 
     reference = "Zeng et al., arXiv:2207.06975 (2022)"
@@ -106,6 +131,7 @@ class TwoStageMethod(Method):
         "center_update": "wen",
         "triplet_mining": "batch_hard",
         "temperature": 0.05,
+        "stage1_method": "ce",
     }
 
     def validate_params(self, params):
@@ -126,6 +152,7 @@ class TwoStageMethod(Method):
         check_choice(params["triplet_mining"], "triplet_mining", ("batch_hard", "batch_all"))
         params["temperature"] = check_float(params["temperature"], "temperature", minimum=0.0,
                                             min_inclusive=False)
+        params["stage1_method"] = _check_stage1_method(params["stage1_method"])
         if params["ce_weight"] == 0 and params["stage2"] is None:
             raise ValueError(
                 "Invalid value received for argument `stage2`. Expected a stage 2 when "
@@ -161,19 +188,22 @@ class TwoStageMethod(Method):
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         keras.utils.set_random_seed(seed)
         model = self.build_model(model_fn, dataset)
-        train_ds, steps = self.train_dataset(dataset, batch_size, seed)
+        stage1 = registry.get(self.params["stage1_method"])
+        train_ds, steps = stage1.train_dataset(dataset, batch_size, seed)
         warmup = min(self.params["warmup_epochs"], epochs // 2) * steps
         model.compile(
             optimizer=keras.optimizers.Adam(
                 warmup_cosine_schedule(learning_rate, epochs * steps, warmup)),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+            loss=stage1.loss(dataset),
             metrics=["accuracy"],
         )
         x_val, y_val = dataset.val
         val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
         history = model.fit(
             train_ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
-            callbacks=[*self.callbacks(dataset, epochs), *callbacks], verbose=verbose,
+            callbacks=[*stage1.callbacks(dataset, epochs), *self.callbacks(dataset, epochs),
+                       *callbacks],
+            verbose=verbose,
             shuffle=False,
         )
         if self.params["stage2"] is not None:
@@ -213,6 +243,12 @@ _STAGE1 = {
     "supcon": "CE + SupCon",
 }
 _STAGE2 = {"reweight": "cRW (class re-weighting)", "resample": "cRS (class-balanced re-sampling)"}
+
+for _base in ("focal", "mixup", "cutmix"):
+    if _base in registry.names():  # the two-stage versions of the baselines that exist
+        _cls = _two_stage(f"{_base}-crw", None, "reweight",
+                          f"two-stage: {_base} (its own batches and loss), then head-only cRW")
+        _cls.defaults = {**_cls.defaults, "stage1_method": _base}
 
 for _loss, _prefix in ((None, "ce"), ("center", "center"), ("triplet", "triplet"),
                        ("supcon", "supcon")):

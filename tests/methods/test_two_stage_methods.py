@@ -94,3 +94,18 @@ def test_errors():
         methods.get("supcon-crw", ce_weight=0.0, stage2=None)
     with pytest.raises(ValueError, match="Received: warmup_steps=10"):
         warmup_cosine_schedule(0.1, 10, 10)
+
+
+def test_two_stage_versions_of_the_baselines():
+    from kerasimb.losses import FocalLoss
+
+    for name, base in (("focal-crw", "focal"), ("mixup-crw", "mixup"), ("cutmix-crw", "cutmix")):
+        assert methods.get(name).params["stage1_method"] == base
+        assert methods.get(name).params["metric_loss"] is None
+    model, history = methods.get("focal-crw", stage2_epochs=1).train(
+        tiny_dataset(), model_fn("small_cnn", width=4, depth=2), epochs=1, batch_size=8, seed=0)
+    assert isinstance(model.loss, FocalLoss) and "stage2_loss" in history.history
+    with pytest.raises(ValueError, match="Received: stage1_method='ldam'"):
+        methods.get("ce-crw", stage1_method="ldam")
+    with pytest.raises(ValueError, match="stage1_method='center-crw'"):
+        methods.get("ce-crw", stage1_method="center-crw")
