@@ -19,6 +19,7 @@ from kerasimb import metrics  # noqa: E402,F401
 from kerasimb import models  # noqa: E402,F401
 from kerasimb import methods  # noqa: E402,F401
 from kerasimb import experiment  # noqa: E402,F401
+from kerasimb import tuning  # noqa: E402,F401
 from kerasimb.models.quadsnet import QuadSNet  # noqa: E402,F401
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "methods",
     "metrics",
     "models",
+    "tuning",
 ]

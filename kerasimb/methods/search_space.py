@@ -83,7 +83,8 @@ def declare(hp, name, spec, default):
             the low end of the range (the first choice).
 
     Returns:
-        The value drawn (the default for a fresh `hp`), as the method expects it.
+        The value drawn, as the method expects it: the default for a fresh `hp`, and also where
+        `hp` reports the hyperparameter inactive (`None`, outside its conditional scope).
 
     Raises:
         ValueError: a malformed spec.
@@ -91,6 +92,11 @@ def declare(hp, name, spec, default):
     spec = _spec_dict(name, spec)
     if default is None:
         default = spec.get("default")
+    value = _draw(hp, name, spec, default)
+    return default if value is None else value
+
+
+def _draw(hp, name, spec, default):
     kind = spec["type"]
     if kind == "bool":
         return hp.Boolean(name, default=bool(default) if default is not None else False)
@@ -103,7 +109,7 @@ def declare(hp, name, spec, default):
         if len({type(v) for v in values}) == 1:
             return hp.Choice(name, values, default=default)
         encoded = {repr(v): v for v in values}  # mixed types: offer strings, map back
-        return encoded[hp.Choice(name, list(encoded), default=repr(default))]
+        return encoded.get(hp.Choice(name, list(encoded), default=repr(default)), default)
     low, high = spec["min"], spec["max"]
     if default is None:
         default = low
