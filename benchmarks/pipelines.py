@@ -58,6 +58,46 @@ def generator_balanced_mixup(x, y, alpha, batch_size, seed=0):
     return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(tf.data.AUTOTUNE)
 
 
+def breakdown(x, y, num_classes, batch_size, batches, repeats):
+    """Images/s of Balanced-MixUp's stages: the instance index stream alone, + class index
+    draw, + gathers and uint8->float casts of both batches, + the mix (the full pipeline)."""
+    import tensorflow as tf
+
+    from kerasimb import data
+    from kerasimb.data.mixing import _instance_batches
+    from kerasimb.data.sampling import IndexTable, step_seeds
+
+    images = tf.convert_to_tensor(x)
+    table = IndexTable(y, num_classes)
+    uniform = tf.fill((num_classes,), 1.0 / num_classes)
+
+    def stream(fn):
+        ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), _instance_batches(len(y), batch_size, 0))
+        return ds.map(fn, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    def draw(step, index_i):
+        index_c, _ = table.draw(uniform, batch_size, step_seeds(0, step, 1)[0])
+        return index_i, index_c
+
+    def gather(step, index_i):
+        index_i, index_c = draw(step, index_i)
+        both = tf.cast(tf.gather(images, tf.concat([index_i, index_c], 0)), tf.float32) / 255.0
+        return both[:batch_size], both[batch_size:]
+
+    stages = {
+        "instance index batches only": stream(lambda step, index: index),
+        "+ class index draw (categorical + offsets)": stream(draw),
+        "+ gather and cast both batches": stream(gather),
+        "+ mix images and labels (full pipeline)":
+            data.balanced_mixup_dataset(x, y, 0.1, batch_size, seed=0, num_classes=num_classes),
+    }
+    rates = {name: [] for name in stages}
+    for _ in range(repeats):
+        for name, ds in stages.items():
+            rates[name].append(images_per_second(ds, batches, batch_size))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
 def images_per_second(ds, batches, batch_size):
     it = iter(ds)
     for _ in range(3):
@@ -123,6 +163,13 @@ def main(argv=None):
     for name, values in rates.items():
         med = statistics.median(values)
         print(f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {plain / med:.2f}x |")
+    print()
+    print("Where Balanced-MixUp's time goes (one map call per batch, stages added one by one):")
+    print()
+    print("| stage | images/s (median) |")
+    print("|---|---|")
+    for name, value in breakdown(x, y, num_classes, b, args.batches, args.repeats).items():
+        print(f"| {name} | {value:,.0f} |")
     bmx = statistics.median(rates[list(rates)[2]])
     gen = statistics.median(rates[list(rates)[3]])
     print(f"\nBalanced-MixUp vs generator: {bmx / gen:.1f}x faster")
