@@ -41,10 +41,12 @@ SWEEP_TEMPERATURES = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(parser, epochs=30, seeds=(0,), batch_size=32, learning_rate=1e-3)
-    parser.add_argument("--backbones", nargs="+", default=list(PAPER_BACKBONES), metavar="NAME",
-                        help="models, one table block each (small_cnn allowed); backbones need "
-                             "--image-size 32 or more")
+    add_run_arguments(parser, epochs=30, seeds=(0,), batch_size=32, learning_rate=1e-3,
+                      backbone=None)
+    parser.add_argument("--backbones", nargs="+", default=None, metavar="NAME",
+                        help="models, one table block each (small_cnn allowed; default: "
+                             "--backbone if given, else the paper's resnet50 mobilenetv2 "
+                             "densenet169); backbones need --image-size 32 or more")
     parser.add_argument("--baselines", nargs="+", default=None, metavar="NAME",
                         help="training methods (default: those of ce, class-sampling, reweight, "
                              "focal, drs, ldam-drw that are registered)")
@@ -189,6 +191,8 @@ def main(argv=None):
     logging.getLogger("tensorflow").addFilter(_QuietRetracing())
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.backbones is None:
+        args.backbones = [args.backbone] if args.backbone else list(PAPER_BACKBONES)
     if args.folds == 1 or args.folds < 0:
         parser.error(f"argument --folds: expected 0 or an integer >= 2, received {args.folds}")
     if args.epsilon is not None and args.epsilon < 0:

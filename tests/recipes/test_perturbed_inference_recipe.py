@@ -38,7 +38,8 @@ def test_baselines_follow_the_registry_and_folds():
     rows = module.baselines(args)
     assert rows[0] == ("CE", "ce")
     assert all(name in methods.names() for _, name in rows)
-    assert args.backbones == ["resnet50", "mobilenetv2", "densenet169"]
+    assert args.backbones is None and module.PAPER_BACKBONES == ("resnet50", "mobilenetv2",
+                                                                 "densenet169")
     splits = module.splits(data.load_dataset("digits-lt"), args)
     assert [label for label, _, _ in splits] == ["fold0", "fold1"]
     args = module.build_parser().parse_args(["--baselines", "ce", "--seeds", "3", "4"])
