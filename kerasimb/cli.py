@@ -129,6 +129,28 @@ def build_parser():
     run.add_argument("recipe", metavar="NAME", help="recipe name (see `kerasimb list`)")
     run.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     run.set_defaults(subparser=run)
+    from kerasimb import reproduce
+    from kerasimb.tuning import command as tune_command
+
+    tune = commands.add_parser(
+        "tune",
+        help="Keras Tuner search over methods and their hyperparameters",
+        description="Search methods and hyperparameters on the validation split (random, "
+        "Bayesian or Hyperband), print the leaderboard, retrain the best configuration, score "
+        "it once on the test split and write report.md with the search history plot.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    tune_command.add_arguments(tune)
+    tune.set_defaults(subparser=tune)
+    repro = commands.add_parser(
+        "reproduce",
+        help="run every paper's recipe and judge each paper's headline claim",
+        description="Run each recipe in recipes/ at a budget, then write one report with each "
+        "paper's claim, our figures (mean ± std over seeds) and a verdict.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    reproduce.add_arguments(repro)
+    repro.set_defaults(subparser=repro)
     return parser
 
 
@@ -338,6 +360,14 @@ def main(argv=None):
         return run_list()
     if args.command == "run":
         return run_recipe(args)
+    if args.command == "tune":
+        from kerasimb.tuning import command as tune_command
+
+        return tune_command.run(args, args.subparser.error)
+    if args.command == "reproduce":
+        from kerasimb import reproduce
+
+        return reproduce.run(args, args.subparser.error)
     return run_compare(args, parser)
 
 

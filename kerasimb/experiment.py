@@ -463,12 +463,17 @@ def _versions():
 
 
 def _selection_callbacks(select_by, dataset, method):
-    """`[BestValidationWeights]` for model selection on the validation split, or `[]`."""
+    """`[BestValidationWeights]` for model selection on the validation split, or `[]`.
+
+    Scores with `method.predict`; a method wrapping another (a modifier such as `+perturb`,
+    whose prediction needs state prepared after training) is scored with the wrapped method's.
+    """
     if select_by is None:
         return []
     from kerasimb.callbacks.best_weights import BestValidationWeights
 
-    return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=method.predict)]
+    scorer = getattr(method, "base", method)
+    return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=scorer.predict)]
 
 
 @kerasimb_export("kerasimb.experiment.compare", serializable=False)

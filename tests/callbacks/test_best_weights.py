@@ -67,3 +67,15 @@ def test_compare_select_by_records_setting_and_scores():
     assert result.settings["select_by"] == "balanced_accuracy"
     assert len(result.runs[0]["history"]["val_balanced_accuracy"]) == 2
     assert "best validation `balanced_accuracy`" in result._report_markdown({})
+
+
+def test_selection_with_a_modifier_method_scores_with_the_wrapped_predict():
+    from kerasimb import methods
+    from kerasimb.experiment import _selection_callbacks
+
+    x, y = _toy(12)
+    ds = data.ImageDataset((x, y), (x, y), (x, y), ["a", "b", "c"])
+    wrapped = methods.get("ce+perturb")
+    (callback,) = _selection_callbacks("mcc", ds, wrapped)
+    assert callback.predict_fn == wrapped.base.predict
+    assert _selection_callbacks(None, ds, wrapped) == []
