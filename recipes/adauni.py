@@ -9,10 +9,12 @@ in the model and pipeline:
 - PaCo-style: `paco-batch` (the unified loss from the batch, constant α = 0.02, no schedule)
 - AduC: `aduc` (the unified loss, α from 1.0 to 0.01 by the paper's cosine schedule;
   `--schedule compounding` for the authors' code's schedule)
+- ablation: `aduc` with α = 0 throughout (no feature term; `--no-ablation` leaves it out)
 
 The contrastive rows (`paco-batch`, `aduc`) train on two augmented views per image (flips,
 rotation, crop, colour jitter); the other rows see the images unaugmented, as everywhere in
-`kerasimb compare`.
+`kerasimb compare`. The views' flips follow the paper (horizontal and vertical) except on
+digits-lt, where a flipped digit is another digit (`--flip none` there by default).
 
     python recipes/adauni.py --dataset digits-lt --epochs 15 --seeds 0 1
     python recipes/adauni.py --dataset medmnist:../shared/data/pneumoniamnist_lt.npz \\
@@ -45,6 +47,10 @@ ROWS = (
     ("PaCo-style (batch, α = 0.02)", "paco-batch"),
     ("AduC (AdUni)", "aduc"),
 )
+# Ablation: AdUni's model, views and loss with α = 0 throughout (no feature term): isolates
+# the contrastive feature learning from the augmentation and the logit-adjusted class term.
+ABLATION = ("AdUni, α = 0 (no feature term)", "aduc", {"schedule": None, "alpha": 0.0})
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 # The authors' README (github.com/thomascong121/AdUni): ResNet-18, 384x384, 400 epochs.
 PAPER_FIGURES = (
@@ -63,19 +69,38 @@ def build_parser():
     parser.add_argument("--schedule", default="cosine",
                         choices=("cosine", "compounding", "linear", "step"),
                         help="AduC's α schedule (cosine: the paper; compounding: the authors' code)")
+    parser.add_argument("--flip", default=None, choices=FLIPS,
+                        help="flips of the contrastive views (default: none on digits-lt, "
+                             "horizontal_and_vertical otherwise, as the paper)")
+    parser.add_argument("--no-ablation", action="store_true",
+                        help="leave out the AdUni α = 0 ablation row")
     return parser
 
 
-def table_methods(args):
+def resolve_flip(args, dataset_name):
+    """The flip of the views: `--flip`, or none for digits, both flips (the paper) otherwise."""
+    flip = args.flip
+    if flip is None:
+        flip = "none" if dataset_name.startswith("digits") else "horizontal_and_vertical"
+    return flip
+
+
+def table_methods(args, flip="horizontal_and_vertical"):
     """Returns `[(row label, Method)]` in the paper's order."""
     registered = methods.names()
     wanted = args.rows
+    views = {"augment": {"flip": None if flip == "none" else flip}}
     rows = []
     for label, name in ROWS:
         if name not in registered or (wanted is not None and name not in wanted):
             continue
         params = {"schedule": args.schedule} if name == "aduc" else {}
+        if name in ("aduc", "paco-batch"):
+            params.update(views)
         rows.append((label, methods.get(name, **params)))
+    if not args.no_ablation and (wanted is None or "aduc" in wanted):
+        label, name, params = ABLATION
+        rows.append((label, methods.get(name, **params, **views)))
     if wanted is not None:
         unknown = [n for n in wanted if n not in [name for _, name in ROWS]]
         for name in unknown:
@@ -158,7 +183,8 @@ def main(argv=None):
     print(dataset.summary())
     sys.stdout.flush()
 
-    rows = table_methods(args)
+    flip = resolve_flip(args, dataset.name)
+    rows = table_methods(args, flip)
     spread = (f"mean ± std over seeds {args.seeds}" if len(args.seeds) > 1
               else f"seed {args.seeds[0]}")
     print(f"\n{args.backbone}: {', '.join(row for row, _ in rows)}")
@@ -174,7 +200,7 @@ def main(argv=None):
     print(table)
 
     aduc_label = next((label for (row, m), label in zip(rows, result.methods)
-                       if m.name == "aduc"), None)
+                       if m.name == "aduc" and m.params["schedule"] is not None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
 
@@ -190,10 +216,13 @@ def main(argv=None):
         f"test split ({len(dataset.test[1])} images), {spread}. AduC's α schedule: "
         f"`{args.schedule}` from 1.0 to 0.01 over the run's epochs; τ = 0.1, base τ = 0.07, "
         "β = 1, class logits adjusted by log n_c/N inside the loss, 2-layer projection to 128 "
-        "dimensions, two augmented views per image (flips, ±15° rotation, crop, brightness / "
-        "contrast jitter). The PaCo-style row is the same model, loss and pipeline with a "
+        f"dimensions, two augmented views per image (flips: {flip}; ±15° rotation, crop, "
+        "brightness / contrast jitter). The PaCo-style row is the same model, loss and pipeline with a "
         "constant α = 0.02 (PaCo's CIFAR-LT value) and no queue. The other rows train on "
-        "unaugmented single images.",
+        "unaugmented single images. The last row is an ablation: AdUni's model, views and loss "
+        "with α = 0 throughout (the class term alone, a logit-adjusted cross-entropy with the "
+        "batch in the denominator), which separates the effect of the contrastive feature term "
+        "from that of the augmentation and the logit adjustment.",
         "",
         f"## Test split, {spread}",
         "",

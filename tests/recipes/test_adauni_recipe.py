@@ -35,12 +35,16 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
 
     module = _module()
     args = module.build_parser().parse_args(["--schedule", "compounding"])
-    rows = module.table_methods(args)
+    rows = module.table_methods(args, "none")
     names = [m.name for _, m in rows]
-    assert names[0] == "ce" and names[-2:] == ["paco-batch", "aduc"]
-    assert rows[-1][1].params["schedule"] == "compounding"
+    assert names[0] == "ce" and names[-3:] == ["paco-batch", "aduc", "aduc"]
+    assert rows[-2][1].params["schedule"] == "compounding"
+    assert rows[-2][1].params["augment"] == {"flip": None}
+    assert (rows[-1][1].params["schedule"], rows[-1][1].params["alpha"]) == (None, 0.0)
+    assert module.resolve_flip(args, "digits-lt") == "none"
+    assert module.resolve_flip(args, "pneumoniamnist") == "horizontal_and_vertical"
     assert ("focal" in names) == ("focal" in methods.names())
-    args = module.build_parser().parse_args(["--rows", "aduc", "ce"])
+    args = module.build_parser().parse_args(["--rows", "aduc", "ce", "--no-ablation"])
     assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduc"]
     module.plot_alpha(5, [1.0, 0.8, 0.5, 0.2, 0.01], str(tmp_path / "alpha.png"))
     assert (tmp_path / "alpha.png").exists()
@@ -55,7 +59,7 @@ def test_unknown_row_is_rejected(capsys):
 def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "adauni"
     code = _run(["--dataset", "digits-lt", "--epochs", "2", "--seeds", "0", "--rows", "ce",
-                 "paco-batch", "aduc", "--no-progress", "--batch-size", "64",
+                 "paco-batch", "aduc", "--no-ablation", "--no-progress", "--batch-size", "64",
                  "--output", str(out)])
     assert code == 0
     report = (out / "report.md").read_text()
