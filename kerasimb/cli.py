@@ -67,7 +67,9 @@ def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_
     """Adds the flags shared by `kerasimb compare` and every recipe to `parser`.
 
     --dataset, --backbone, --epochs, --seeds, --batch-size, --learning-rate, --image-size,
-    --data-dir, --download, --output, --verbose, --no-progress. Recipes pass their own defaults.
+    --data-dir, --download, --output, --verbose, --no-progress, --restart. Recipes pass their
+    own defaults. With `--output`, a rerun of the same command resumes (finished runs are
+    loaded, an interrupted one continues from its last epoch); `--restart` starts afresh.
     """
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
                          help="dataset name (see `kerasimb list`)")
@@ -91,6 +93,9 @@ def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
                          help="Keras fit verbosity")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard the finished runs and backups saved in --output instead of "
+                             "resuming from them (a rerun with the same --output resumes)")
     return parser
 
 
@@ -313,6 +318,8 @@ def run_compare(args, parser):
         learning_rate=args.learning_rate,
         verbose=args.verbose,
         progress=not args.no_progress,
+        output_dir=output,
+        overwrite=args.restart,
     )
     if len(args.seeds) > 1:
         spread = f"mean ± std over seeds {args.seeds}"

@@ -260,21 +260,27 @@ class ComparisonResult:
         Returns:
             dict `name -> path` of the files written.
         """
+        import contextlib
+
         from kerasimb.utils import plotting
+        from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 
         output_dir = os.fspath(output_dir)
         os.makedirs(output_dir, exist_ok=True)
         paths = {}
+        # Every file is written to a temporary name and renamed into place (atomic).
+        temporary = contextlib.ExitStack()
 
         def path_of(name):
             paths[name] = os.path.join(output_dir, name)
-            return paths[name]
+            return temporary.enter_context(atomic_path(paths[name]))
 
-        with open(path_of("metrics.json"), "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2, allow_nan=False)
+        write_json(os.path.join(output_dir, "metrics.json"), self.to_json())
+        paths["metrics.json"] = os.path.join(output_dir, "metrics.json")
         if self.probabilities:
             arrays = {f"{m}/seed{s}": p for (m, s), p in self.probabilities.items()}
-            np.savez_compressed(path_of("predictions.npz"), y_true=self.y_true, **arrays)
+            paths["predictions.npz"] = os.path.join(output_dir, "predictions.npz")
+            write_npz(paths["predictions.npz"], y_true=self.y_true, **arrays)
 
         counts = self.dataset["class_counts"]
         names = self.dataset["class_names"]
@@ -301,8 +307,9 @@ class ComparisonResult:
                 path=path_of(name), title=f"{method} (seed {first_seed})",
             )
             confusion_files[method] = name
-        with open(path_of("report.md"), "w", encoding="utf-8") as f:
-            f.write(self._report_markdown(confusion_files))
+        temporary.close()  # renames the plots into place
+        paths["report.md"] = os.path.join(output_dir, "report.md")
+        write_text(paths["report.md"], self._report_markdown(confusion_files))
         return paths
 
     def _report_markdown(self, confusion_files):
@@ -489,6 +496,8 @@ def compare(
     progress=True,
     callbacks=(),
     select_by=None,
+    output_dir=None,
+    overwrite=False,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -521,6 +530,17 @@ def compare(
             predict_fn=method.predict)` is added to every run's `fit`, which restores the
             weights of the epoch with the best validation score before the test split is
             scored. Defaults to `None`.
+        output_dir: `None` or a folder that makes the comparison resumable. Each finished
+            (method, seed) run is written to `output_dir/runs/` (atomically) as soon as it ends,
+            and an unfinished run keeps a `callbacks.ResumableBackup` after every epoch in
+            `output_dir/backup/`. Calling `compare` again with the same arguments and folder
+            (after a crash, `kill` or Ctrl-C) loads the finished runs instead of training them
+            and continues the unfinished one from its last completed epoch, giving the same
+            metrics as an uninterrupted run (see the README's determinism notes). Methods
+            with their own `train` (two-stage) skip finished runs; an interrupted one resumes
+            its first stage on other batches than an uninterrupted run. Defaults to `None`.
+        overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
+            resuming. Defaults to `False`.
 
     Returns:
         A `ComparisonResult`.
@@ -529,6 +549,9 @@ def compare(
         ValueError: an unknown method name (the message lists the registered ones), no methods,
             `epochs` < 1, empty or repeated `seeds`, an unknown backbone name.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
+        ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
+            epochs, batch size, learning rate, method parameters, `select_by`), unless
+            `overwrite=True`.
     """
     from tqdm.auto import tqdm
 
@@ -590,6 +613,15 @@ def compare(
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
+    store = None
+    if output_dir is not None:
+        from kerasimb._run_store import RunStore, dataset_fingerprint
+
+        store = RunStore(output_dir, overwrite=bool(overwrite))
+        common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
+                                                 "learning_rate", "optimizer", "callbacks",
+                                                 "select_by")}
+        common["dataset"] = dataset_fingerprint(dataset)
     x_test, y_test = dataset.test
     runs, probabilities = [], {}
     start = time.perf_counter()
@@ -601,14 +633,30 @@ def compare(
         for label, method in method_list:
             for seed in seeds:
                 bar.set_postfix_str(f"{label}, seed {seed}")
+                backup = []
+                if store is not None:
+                    fingerprint = json.loads(json.dumps(_jsonable(
+                        {**common, "method": settings["methods"][label], "seed": seed})))
+                    finished = store.load(label, seed, fingerprint)
+                    if finished is not None:
+                        runs.append(finished[0])
+                        probabilities[(label, seed)] = finished[1]
+                        bar.update(1)
+                        continue
+                    from kerasimb.callbacks.backup import ResumableBackup
+
+                    backup = [ResumableBackup(store.start(label, seed, fingerprint),
+                                              delete_checkpoint=False)]
                 keras.backend.clear_session()
                 run_start = time.perf_counter()
                 model, history = method.train(
                     dataset, make_model, epochs=epochs, batch_size=batch_size,
                     learning_rate=learning_rate, seed=seed,
-                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method),
+                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
+                    + backup,
                     verbose=verbose,
                 )
+                history_dict = backup[0].history(history.history) if backup else history.history
                 probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
                 seconds = time.perf_counter() - run_start
                 report = metrics.report(
@@ -619,10 +667,12 @@ def compare(
                     "method": label,
                     "seed": seed,
                     "report": _jsonable(report),
-                    "history": _jsonable({k: list(v) for k, v in history.history.items()}),
+                    "history": _jsonable({k: list(v) for k, v in history_dict.items()}),
                     "seconds": round(seconds, 3),
                 })
                 probabilities[(label, seed)] = probs
+                if store is not None:
+                    store.save(label, seed, fingerprint, runs[-1], probs)
                 del model
                 bar.update(1)
     finally:

@@ -1,10 +1,18 @@
 """kerasimb.callbacks: filled in by its issue (see DESIGN.md)."""
 
-from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.alpha_schedule import AlphaSchedule
+from kerasimb.callbacks.backup import ResumableBackup
+from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.callbacks.feature_snapshot import FeatureSnapshot
 from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
-__all__ = ["AlphaSchedule", "BestValidationWeights", "DeferredResampling", "DeferredReweighting",
-           "FeatureSnapshot", "ProgressiveSampling"]
+__all__ = [
+    "AlphaSchedule",
+    "BestValidationWeights",
+    "DeferredResampling",
+    "DeferredReweighting",
+    "FeatureSnapshot",
+    "ProgressiveSampling",
+    "ResumableBackup",
+]

@@ -155,6 +155,8 @@ class Method:
         model = self.build_model(model_fn, dataset)
         self.compile(model, dataset, learning_rate)
         train_ds, steps = self.train_dataset(dataset, batch_size, seed)
+        all_callbacks = [*self.callbacks(dataset, epochs), *callbacks]
+        train_ds = _prepare_resume(all_callbacks, model, train_ds, steps, dataset)
         x_val, y_val = dataset.val
         val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
         history = model.fit(
@@ -162,12 +164,27 @@ class Method:
             epochs=epochs,
             steps_per_epoch=steps,
             validation_data=val_ds,
-            callbacks=[*self.callbacks(dataset, epochs), *callbacks],
+            callbacks=all_callbacks,
             verbose=verbose,
             shuffle=False,  # the tf.data pipeline shuffles; Keras warns if asked to as well
             **self.fit_kwargs(dataset),
         )
         return model, history
+
+
+def _prepare_resume(callbacks, model, train_ds, steps, dataset):
+    """For a `callbacks.ResumableBackup` among `callbacks` that holds a backup: builds `model`,
+    tells the backup the other callbacks, and replays the batches already trained on."""
+    from kerasimb.callbacks.backup import ResumableBackup
+
+    for callback in callbacks:
+        if isinstance(callback, ResumableBackup):
+            callback.set_callbacks(callbacks)
+            if callback.resume_epoch():
+                if not model.built:
+                    model(np.zeros((1, *dataset.image_shape), np.float32))
+                train_ds = callback.replay(train_ds, steps)
+    return train_ds
 
 
 @kerasimb_export("kerasimb.methods.register", serializable=False)

@@ -1,5 +1,6 @@
 """Shared helpers: argument validation (`check_*`) and seeding."""
 
+from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.seeding import set_seed
 from kerasimb.utils.validation import (
     check_choice,
@@ -11,6 +12,7 @@ from kerasimb.utils.validation import (
 )
 
 __all__ = [
+    "atomic_path",
     "check_choice",
     "check_class_counts",
     "check_float",
@@ -18,4 +20,7 @@ __all__ = [
     "check_int",
     "check_labels",
     "set_seed",
+    "write_json",
+    "write_npz",
+    "write_text",
 ]
