@@ -313,8 +313,9 @@ class TwoStageClassifier(keras.Model):
         The feature extractor is frozen: its features are computed once in inference mode
         (BatchNorm uses its moving statistics, which are not updated) and the head alone is
         trained on them, so no backbone weight can change. The head starts from its stage-1
-        weights (fine-tuning, as in Zeng et al.) unless `reinitialize=True` (cRT). Adam with a
-        cosine-decayed learning rate over the `epochs`, softmax cross-entropy:
+        weights (fine-tuning, as in Zeng et al.) unless `reinitialize=True` (cRT); the feature
+        dropout of stage 1 (`dropout`) is not applied. Adam with a cosine-decayed learning rate
+        over the `epochs`, softmax cross-entropy:
 
         - `"reweight"` (cRW): every sample weighted by `losses.class_weights(counts, weighting)`
           of its class, with instance-shuffled batches.
