@@ -118,6 +118,9 @@ class AduC(UnifiedContrastiveMethod):
     """AdUni with the adaptive unified contrastive loss: α from 1.0 to 0.01 (cosine)."""
 
     description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule"
+    search_space = {"alpha_min": ("float", 0.0, 0.1),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2]),
+                    "schedule": ("choice", ["cosine", "compounding"])}
 
 
 @register("paco-batch")
@@ -126,3 +129,5 @@ class PaCoBatch(UnifiedContrastiveMethod):
 
     description = "PaCo-style unified contrastive loss from the batch, constant α = 0.02"
     defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}
+    search_space = {"alpha": ("float", 0.005, 1.0, "log"),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}

@@ -57,3 +57,12 @@ def test_errors():
         methods.get("aduc", alpha_max=0.1, alpha_min=0.5)
     with pytest.raises(ValueError, match="Invalid argument received for method `paco-batch`"):
         methods.get("paco-batch", queue=128)
+
+
+def test_search_spaces_default_to_the_method_values():
+    keras_tuner = pytest.importorskip("keras_tuner")
+    for name in ("aduc", "paco-batch"):
+        method = methods.get(name)
+        drawn = method.hyperparameters(keras_tuner.HyperParameters())
+        assert {k: drawn[k] for k in method.search_space} == {
+            k: method.params[k] for k in method.search_space}
