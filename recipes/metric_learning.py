@@ -210,7 +210,10 @@ def main(argv=None):
                     ("CE + SC → cRW", labels["supcon-crw"])]
         table3 = table(summary, ablation)
         print(f"\nTable 3 layout (ablation):\n{table3}")
-        sections += ["## Table 3: ablation (SC = supervised contrastive loss)", "", table3, ""]
+        sections += ["## Table 3: ablation (SC = supervised contrastive loss)", "", table3, "",
+                     "CE and CE + SC are one-stage (no stage 2). In SC → cRW the head gets no "
+                     "gradient in stage 1 and is trained only by the stage-2 epochs, from its "
+                     f"random initialisation ({args.stage2_epochs} epochs here).", ""]
 
     sweep = [(methods.get(f"{args.sensitivity_loss}-crw").metric_weight,
               labels[f"{args.sensitivity_loss}-crw"])]
