@@ -1,6 +1,7 @@
 """`ImbalanceHyperModel`: Keras Tuner search over imbalance methods and their hyperparameters."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -46,7 +47,10 @@ class _CopyWeights(keras.callbacks.Callback):
         self.source = source
 
     def on_train_begin(self, logs=None):
-        self.model.set_weights(self.source.get_weights())
+        try:
+            self.model.set_weights(self.source.get_weights())
+        except ValueError as e:  # a model whose weights do not line up: train from scratch
+            warnings.warn(f"Hyperband warm start skipped ({e}); the trial trains from scratch.")
 
 
 @kerasimb_export("kerasimb.tuning.ImbalanceHyperModel", serializable=False)
