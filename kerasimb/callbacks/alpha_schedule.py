@@ -52,8 +52,10 @@ class AlphaSchedule(keras.callbacks.Callback):
       applied to the previous epoch's α, α_e = α_min + (α_{e−1} − α_min) · (1 + cos(π e / D)) / 2
       with α_0 = α_max; in closed form α_e = α_min + (α_max − α_min) · Π_{k=1..e} (1 + cos(π k /
       D)) / 2. D = `decay_epochs`, by default 2.5·E (their run.sh: D = 1000 for E = 400). The
-      factors compound, so α is within about 0.002 of α_min by E / 2 (their 400-epoch runs reach
-      it near epoch 200) and the second half of training is classifier learning.
+      factors compound: in their 400-epoch runs α is within 0.002 of α_min by epoch 200, and
+      the second half of training is classifier learning. The product is not scale-free
+      (log of it grows like E at fixed D / E), so a short run with D = 2.5·E decays less
+      (30 epochs end near α_min + 0.02); pass a smaller `decay_epochs` to decay faster.
     - `"linear"` (the code's option): α_e = α_max − (α_max − α_min) · e / (E − 1), and β is set to
       1 − α_e as in the code (`set_beta=False` keeps β).
     - `"step"` (the code's option): α_max before epoch D (default E // 2), α_min from it on.
