@@ -25,6 +25,7 @@ class HeadsTest(TestCase):
         # Shared layers: the conv weights are the same objects.
         self.assertIs(cosine.get_layer("block1_conv"), model.get_layer("block1_conv"))
 
+    @pytest.mark.slow
     def test_build_classifier(self):
         model = build_classifier("mobilenetv2", (32, 32, 1), num_classes=4)
         self.assertEqual(tuple(feature_extractor(model).output.shape), (None, 1280))
