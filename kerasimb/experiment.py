@@ -547,7 +547,8 @@ def compare(
 
     Raises:
         ValueError: an unknown method name (the message lists the registered ones), no methods,
-            `epochs` < 1, empty or repeated `seeds`, an unknown backbone name.
+            `epochs` < 1, empty or repeated `seeds`, an unknown backbone name, `batch_size`
+            larger than the training split.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
             epochs, batch size, learning rate, method parameters, `select_by`), unless
@@ -594,6 +595,12 @@ def compare(
         from kerasimb.data import load_dataset
 
         dataset = load_dataset(dataset)
+    if batch_size > len(dataset.train[1]):  # before any training starts
+        raise ValueError(
+            "Invalid value received for argument `batch_size`. Expected at most the number of "
+            f"training examples ({len(dataset.train[1])} in {dataset.name}). "
+            f"Received: batch_size={batch_size}"
+        )
 
     settings = {
         "methods": {
