@@ -143,3 +143,11 @@ def test_run_unknown_recipe_exits_2(tmp_path, monkeypatch, capsys):
         cli.main(["run", "nope"])
     assert e.value.code == 2
     assert "unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_default_methods_are_registered_and_used_by_the_bare_command():
+    from kerasimb import methods
+
+    assert len(cli.DEFAULT_METHODS) == len(set(cli.DEFAULT_METHODS)) >= 2
+    for name in cli.DEFAULT_METHODS:
+        assert methods.get(name).name == name
