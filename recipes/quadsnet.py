@@ -116,7 +116,7 @@ def main(argv=None):
         models.QuadSNet((224, 224, 3), 2, filters=tuple(args.filters)))
 
     # Table III: one compare() per model, merged into one ComparisonResult.
-    runs, probabilities, labels, first = [], {}, {}, None
+    runs, probabilities, labels, first, total_seconds = [], {}, {}, None, 0.0
     for name in args.models:
         make, method = model_and_method(name, args)
         print(f"Training {DISPLAY[name]} ({parameters[name]:,} trainable parameters) ...")
@@ -127,6 +127,7 @@ def main(argv=None):
             verbose=args.verbose, progress=not args.no_progress,
         )
         first = first or result
+        total_seconds += result.settings["total_seconds"]
         label = DISPLAY[name]
         labels[label] = {"class": type(method).__name__, "params": dict(method.params),
                          "description": f"{method.description}; model {make!r}"}
@@ -134,7 +135,8 @@ def main(argv=None):
             runs.append({**run, "method": label})
         for (_, seed), probs in result.probabilities.items():
             probabilities[(label, seed)] = probs
-    settings = {**first.settings, "methods": labels,
+    settings = {**first.settings, "methods": labels, "total_seconds": round(total_seconds, 3),
+                "finished": result.settings["finished"],
                 "backbone": "one per row (see methods)", "models": list(args.models)}
     merged = experiment.ComparisonResult(first.dataset, settings, runs, first.y_true, probabilities)
     merged.save(output)

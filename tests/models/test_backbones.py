@@ -67,9 +67,9 @@ class BackboneTest(TestCase):
         self.assertEqual(tuple(model.output.shape), (None, 4))
 
     def test_names(self):
-        self.assertEqual(models.names(), ["small_cnn", *sorted(BACKBONES)])
-        self.assertEqual(set(BACKBONES), {"mobilenetv2", "resnet50", "densenet121", "densenet169",
-                                          "inceptionv3", "vgg16", "xception"})
+        self.assertEqual(models.names(), ["small_cnn", "quadsnet", *sorted(BACKBONES)])
+        self.assertEqual(set(BACKBONES), {"mobilenet", "mobilenetv2", "resnet50", "densenet121",
+                                          "densenet169", "inceptionv3", "vgg16", "xception"})
 
 
 @pytest.mark.parametrize("name, min_size", [(n, s) for n, (_, s) in BACKBONES.items()])
@@ -81,7 +81,7 @@ def test_input_below_minimum_raises_with_the_minimum(name, min_size):
 
 
 def test_minimum_sizes_match_keras():
-    expected = {"mobilenetv2": 32, "resnet50": 32, "densenet121": 32, "densenet169": 32,
+    expected = {"mobilenet": 32, "mobilenetv2": 32, "resnet50": 32, "densenet121": 32, "densenet169": 32,
                 "inceptionv3": 75, "vgg16": 32, "xception": 71}
     assert {n: s for n, (_, s) in BACKBONES.items()} == expected
     assert BACKBONES["xception"][0] is keras.applications.Xception
