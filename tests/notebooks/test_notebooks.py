@@ -1,0 +1,64 @@
+"""The notebooks in notebooks/: stored executed without errors (fast), and re-executed from a
+fresh kernel with nbclient (slow), checking that their plots render."""
+
+import glob
+import os
+
+import pytest
+
+NOTEBOOKS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "notebooks")
+NOTEBOOKS = sorted(glob.glob(os.path.join(NOTEBOOKS_DIR, "*.ipynb")))
+
+nbformat = pytest.importorskip("nbformat")
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _pngs(nb):
+    return sum("image/png" in out.get("data", {}) for c in _code_cells(nb)
+               for out in c.get("outputs", []))
+
+
+def _needs_shared_data(nb):
+    return any("shared/data" in c.source for c in _code_cells(nb))
+
+
+def test_there_is_a_quickstart():
+    assert any(os.path.basename(p) == "quickstart.ipynb" for p in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_stored_executed_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = _code_cells(nb)
+    assert cells and all(c.execution_count is not None for c in cells), "not stored executed"
+    assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), "not top to bottom"
+    errors = [out for c in cells for out in c.get("outputs", []) if out.output_type == "error"]
+    assert not errors
+    assert _pngs(nb) >= 1, "no rendered plot"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_only_public_api(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in _code_cells(nb):
+        for line in cell.source.splitlines():
+            if "kerasimb" in line:
+                assert "._" not in line and ".src" not in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_executes_from_a_fresh_kernel(path):
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.read(path, as_version=4)
+    if _needs_shared_data(nb) and not os.path.isdir(
+            os.path.join(NOTEBOOKS_DIR, "..", "..", "shared", "data")):
+        pytest.skip("needs ../shared/data")
+    client = nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3",
+                                     resources={"metadata": {"path": NOTEBOOKS_DIR}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    assert _pngs(nb) >= 1
