@@ -23,6 +23,9 @@ which case `log p` serves as the logits (exact: the softmax is shift-invariant).
 The model is always called with `training=False`: BatchNorm uses its moving statistics (which are
 not updated) and Dropout is off, as at test time.
 
+With two classes the target is one-hot on the minority class m, ∇ₓℓ = −(1 − p̂_m)·∇ₓ(z_m − z_o)/T
+with 1 − p̂_m > 0, so the step x̃ = x + ε·sign(∇ₓ(z_m − z_o)) does not depend on T at all.
+
 The authors' public evaluation code agrees with the paper's formulas (target log(n_max / n_c)
 normalised, CE on logits / 1000, x − ε·sign(∇), no clipping). It takes the step on inputs already
 normalised by the ImageNet mean and std, so its ε is in standardised units; kerasimb's

@@ -112,6 +112,15 @@ class ClosedFormTest(TestCase):
         self.assertTrue(np.all(after[:, 0] < before[:, 0]))  # the largest (p* = 0) loses
         self.assertGreater(np.sum(after.argmax(-1) != 0), np.sum(before.argmax(-1) != 0))
 
+    def test_binary_step_does_not_depend_on_temperature(self):
+        model, w, b = linear_model(num_classes=2, seed=4)
+        x = np.random.default_rng(4).uniform(size=(6, 4, 4, 1)).astype("float32")
+        steps = [PerturbedPredictor(model, [50, 5], epsilon=0.1, temperature=t).perturb(x)
+                 for t in (0.5, 1000.0)]
+        np.testing.assert_array_equal(steps[0], steps[1])
+        margin = np.sign(w[:, 1] - w[:, 0]).reshape(1, 4, 4, 1)  # ∇ₓ(z_minority − z_majority)
+        self.assertAllClose(steps[1], x + 0.1 * margin)
+
     def test_clip(self):
         model, _, _ = linear_model()
         x = np.random.default_rng(4).uniform(size=(5, 4, 4, 1)).astype("float32")
