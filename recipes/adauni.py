@@ -32,6 +32,7 @@ import sys
 from kerasimb import experiment, methods
 from kerasimb.callbacks import AlphaSchedule
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.utils.atomic import write_text
 
 METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 
@@ -193,6 +194,7 @@ def main(argv=None):
         dataset, methods=[m for _, m in rows], backbone=args.backbone, epochs=args.epochs,
         seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
         verbose=args.verbose, progress=not args.no_progress,
+        output_dir=os.path.join(output, "compare"), overwrite=args.restart,  # resumable
     )
     folder = os.path.join(output, "compare")
     result.save(folder)
@@ -258,8 +260,7 @@ def main(argv=None):
         "CE / PaCo figure of the paper is quoted because none could be read.",
         "",
     ]
-    with open(os.path.join(output, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(sections))
+    write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
     print(f"\nSaved to {output}")
     return 0
 

@@ -33,6 +33,7 @@ import numpy as np
 from kerasimb import data, experiment, methods
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.utils.atomic import write_text
 
 ORDINAL_METRICS = ("quadratic_kappa", "mcc", "kendall_tau")
 NOMINAL_METRICS = ("mcc", "balanced_accuracy", "macro_f1")
@@ -237,6 +238,7 @@ def main(argv=None):
             dataset, methods=[m for _, m in rows], backbone=backbone, epochs=args.epochs,
             seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
             verbose=args.verbose, progress=not args.no_progress, select_by=select_by,
+            output_dir=os.path.join(output, backbone), overwrite=args.restart,  # resumable
         )
         folder = os.path.join(output, backbone)
         result.save(folder)
@@ -265,8 +267,7 @@ def main(argv=None):
         "claim: Bal-Mxp above instance / class / sqrt sampling and the imbalance losses.",
         "",
     ]
-    with open(os.path.join(output, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(sections))
+    write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
     print(f"\nSaved to {output}")
     return 0
 

@@ -30,6 +30,7 @@ import numpy as np
 from kerasimb import experiment, methods
 from kerasimb.callbacks import FeatureSnapshot
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.utils.atomic import write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 
 LOSSES = (("CE", "ce"), ("CE + center", "center"), ("CE + triplet", "triplet"),
@@ -254,8 +255,7 @@ def main(argv=None):
         "[compare/report.md](compare/report.md).",
         "",
     ]
-    with open(os.path.join(output, "report.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(sections))
+    write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
     print(f"\nSaved to {output}")
     return 0
 

@@ -30,6 +30,7 @@ import numpy as np
 from kerasimb import data, metrics, methods, models
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
+from kerasimb.utils.atomic import write_text
 
 # (row label of the paper's Table 2, registered method name)
 BASELINES = (("CE", "ce"), ("RS", "class-sampling"), ("RW", "reweight"), ("FL", "focal"),
@@ -216,10 +217,10 @@ def main(argv=None):
     figures = plots(sweeps, args, output)
     settings = {k: v for k, v in vars(args).items()}
     settings["baselines"] = baselines(args)
-    with open(os.path.join(output, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump({"dataset": dataset.name, "class_counts": dataset.class_counts,
-                   "settings": settings, "runs": runs, "seconds": round(seconds, 1)},
-                  f, indent=1, default=float)
+    write_text(os.path.join(output, "metrics.json"),  # atomic
+               json.dumps({"dataset": dataset.name, "class_counts": dataset.class_counts,
+                           "settings": settings, "runs": runs, "seconds": round(seconds, 1)},
+                          indent=1, default=float))
     spread = (f"mean ± std over {args.folds} folds (stratified k-fold over train+val, fixed test "
               "split)" if args.folds else f"mean ± std over seeds {args.seeds}"
               if len(args.seeds) > 1 else f"seed {args.seeds[0]}")
@@ -250,8 +251,7 @@ def main(argv=None):
         *[f"![{name}]({name})" for name in figures],
         "",
     ])
-    with open(os.path.join(output, "report.md"), "w", encoding="utf-8") as f:
-        f.write(text)
+    write_text(os.path.join(output, "report.md"), text)  # atomic
     print()
     print(table(runs, args))
     print(f"\nSaved report.md, metrics.json and {len(figures)} plots to {output}")
