@@ -155,7 +155,7 @@ def test_save_writes_every_file(result, saved):
 def test_to_json_is_strict_json(result):
     text = json.dumps(result.to_json(), allow_nan=False)
     assert json.loads(text)["settings"]["backbone"] == "model_fn('small_cnn', width=4, depth=2)"
-    default = compare(tiny_dataset(), "ce", epochs=1, progress=False)
+    default = compare(tiny_dataset(), "ce", epochs=1, batch_size=8, progress=False)
     assert default.settings["backbone"] == "small_cnn"
 
 
