@@ -137,7 +137,8 @@ def image_folder(tmp_path):
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
         for i in range(6):
-            Image.fromarray(RNG.integers(0, 255, (8, 8)).astype(np.uint8)).save(root / c / f"{i}.png")
+            pixels = RNG.integers(0, 255, (8, 8)).astype(np.uint8)
+            Image.fromarray(pixels).save(root / c / f"{i}.png")
     return root
 
 
@@ -227,7 +228,8 @@ def test_absurd_hyperparameters(make, name, value):
 
 
 def test_perturbation_hyperparameters():
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
     x = np.zeros((2, 8, 8, 1), "float32")
     with pytest.raises(ValueError, match="epsilon=-0.1"):
         inference.perturb_inputs(model, x, [4, 4, 2], epsilon=-0.1)

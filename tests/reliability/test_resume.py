@@ -106,7 +106,8 @@ def test_method_parameter_and_data_mismatch(finished, tmp_path):
     assert store.load("reweight", 0, stored)[0] == {"method": "reweight", "seed": 0}
     with pytest.raises(ValueError, match="method.params.weighting: 'inverse' in the folder, "
                                          "'sqrt_inverse' now"):
-        store.load("reweight", 0, {"epochs": 1, "method": {"params": {"weighting": "sqrt_inverse"}}})
+        store.load("reweight", 0,
+                   {"epochs": 1, "method": {"params": {"weighting": "sqrt_inverse"}}})
     dataset = tiny_dataset()
     x, y = dataset.train
     x = x.copy()
