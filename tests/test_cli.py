@@ -75,7 +75,7 @@ def test_defaults():
         (["compare", "--batch-size", "0"], "--batch-size"),
         (["compare", "--methods", "ce", "nope"], "unknown method(s) ['nope']; registered:"),
         (["compare", "--methods", "ce", "ce"], "named twice"),
-        (["compare", "--backbone", "resnet18"], "--backbone: unknown model 'resnet18'"),
+        (["compare", "--backbone", "resnet34"], "--backbone: unknown model 'resnet34'"),
         (["compare", "--backbone", "mobilenetv2"], "Add --image-size 32"),
         (["compare", "--data-dir", "/tmp"], "--data-dir: does not apply to dataset 'digits-lt'"),
         (["compare", "--dataset", "nope"], "--dataset: could not load 'nope'"),

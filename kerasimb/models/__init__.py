@@ -10,6 +10,7 @@ from kerasimb.models.backbones import (
 )
 from kerasimb.models.heads import feature_extractor, replace_head
 from kerasimb.models.quadsnet import QuadSNet
+from kerasimb.models.resnet18 import ResNet18
 from kerasimb.models.small_cnn import SmallCNN
 from kerasimb.models.two_stage import TwoStageClassifier
 
@@ -17,6 +18,7 @@ __all__ = [
     "AdUni",
     "BACKBONES",
     "QuadSNet",
+    "ResNet18",
     "SmallCNN",
     "TwoStageClassifier",
     "build_backbone",

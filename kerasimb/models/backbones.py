@@ -13,6 +13,13 @@ ignored, so `"MobileNetV2"`, `"mobilenet_v2"` and `"mobilenetv2"` are the same):
 | inceptionv3 | `keras.applications.InceptionV3` | 75 |
 | vgg16 | `keras.applications.VGG16` | 32 |
 | xception | `keras.applications.Xception` | 71 |
+| resnet18 | `kerasimb.models.ResNet18` (Keras layers; CIFAR stem below 64 px) | 8 |
+
+ResNet-18 (the AdUni paper's encoder) is built here, not taken from `keras.applications`: for
+inputs below 64x64 it uses the CIFAR stem (3x3 convolution, stride 1, no max-pool), so 28-32 px
+images keep 4x4 maps at the last stage; from 64 px up the paper's ImageNet stem (see
+`kerasimb.models.resnet18`). It has no ImageNet weights; a weights file saved from a 3-channel
+ResNet-18 can be loaded (its inputs are scaled as torchvision's).
 
 Weights are `None` (random initialisation, no download) by default. Grey images:
 
@@ -38,6 +45,7 @@ import keras
 from kerasimb.api_export import kerasimb_export
 from kerasimb.models.imagenet_inputs import ImageNetInputs
 from kerasimb.models.quadsnet import QuadSNet
+from kerasimb.models.resnet18 import ResNet18
 from kerasimb.models.small_cnn import SmallCNN, _check_input_shape
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
@@ -51,6 +59,7 @@ BACKBONES = {
     "inceptionv3": (keras.applications.InceptionV3, 75),
     "vgg16": (keras.applications.VGG16, 32),
     "xception": (keras.applications.Xception, 71),
+    "resnet18": (ResNet18, 8),
 }
 
 # name -> the `mode` of the architecture's `keras.applications.*.preprocess_input`
@@ -63,6 +72,7 @@ INPUT_MODES = {
     "inceptionv3": "tf",
     "vgg16": "caffe",
     "xception": "tf",
+    "resnet18": "torch",
 }
 
 SMALL_CNN = "small_cnn"

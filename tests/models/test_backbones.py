@@ -69,7 +69,8 @@ class BackboneTest(TestCase):
     def test_names(self):
         self.assertEqual(models.names(), ["small_cnn", "quadsnet", *sorted(BACKBONES)])
         self.assertEqual(set(BACKBONES), {"mobilenet", "mobilenetv2", "resnet50", "densenet121",
-                                          "densenet169", "inceptionv3", "vgg16", "xception"})
+                                          "densenet169", "inceptionv3", "vgg16", "xception",
+                                          "resnet18"})
 
 
 @pytest.mark.parametrize("name, min_size", [(n, s) for n, (_, s) in BACKBONES.items()])
@@ -82,7 +83,7 @@ def test_input_below_minimum_raises_with_the_minimum(name, min_size):
 
 def test_minimum_sizes_match_keras():
     expected = {"mobilenet": 32, "mobilenetv2": 32, "resnet50": 32, "densenet121": 32, "densenet169": 32,
-                "inceptionv3": 75, "vgg16": 32, "xception": 71}
+                "inceptionv3": 75, "vgg16": 32, "xception": 71, "resnet18": 8}
     assert {n: s for n, (_, s) in BACKBONES.items()} == expected
     assert BACKBONES["xception"][0] is keras.applications.Xception
 
@@ -90,7 +91,7 @@ def test_minimum_sizes_match_keras():
 @pytest.mark.parametrize(
     "call, error, message",
     [
-        (lambda: build_backbone("resnet18", (32, 32, 1)), ValueError, "Received: name='resnet18'"),
+        (lambda: build_backbone("resnet34", (32, 32, 1)), ValueError, "Received: name='resnet34'"),
         (lambda: build_backbone(None, (32, 32, 1)), ValueError, "mobilenetv2"),
         (lambda: build_backbone("vgg16", (32, 32)), ValueError, "tuple of 3 integers"),
         (lambda: build_backbone("vgg16", (32, 32, 1), pooling="sum"), ValueError, "pooling='sum'"),
@@ -99,7 +100,7 @@ def test_minimum_sizes_match_keras():
         (lambda: build_classifier("nope", (32, 32, 1), 3), ValueError, "backbone_name='nope'"),
         (lambda: build_classifier("vgg16", (32, 32, 1), 1), ValueError, "num_classes=1"),
         (lambda: build_classifier("vgg16", (32, 32, 1), 3, dropout=1.5), ValueError, "dropout"),
-        (lambda: model_fn("resnet18"), ValueError, "small_cnn"),
+        (lambda: model_fn("resnet34"), ValueError, "small_cnn"),
         (lambda: model_fn("small_cnn", weights=None), TypeError, r"\['weights'\]"),
         (lambda: model_fn("vgg16", width=3), TypeError, r"\['width'\]"),
     ],
