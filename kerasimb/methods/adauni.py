@@ -4,6 +4,9 @@
 |---|---|---|---|
 | `aduc` | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, cosine) |
 | `paco-batch` | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
+| `aduni` | = `aduc` (the name issue 8 uses) | | |
+| `aduni-fixed-alpha` | the same | the same | constant 1.0 ("AdUni without AduC", the ablation) |
+| `paco` | = `paco-batch` | | |
 
 Both train `models.AdUni` on the pooled features of the model `model_fn` builds (its own head
 is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two views
@@ -19,6 +22,8 @@ Example:
 'cosine'
 >>> methods.get("paco-batch").params["alpha"]
 0.02
+>>> methods.get("aduni-fixed-alpha").params["schedule"] is None
+True
 """
 
 import keras
@@ -131,3 +136,35 @@ class PaCoBatch(UnifiedContrastiveMethod):
     defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}
     search_space = {"alpha": ("float", 0.005, 1.0, "log"),
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
+
+
+# The names issue 8 asks for. Thin subclasses (no logic of their own), so `aduc` and
+# `paco-batch` keep working and results saved under either name stay comparable.
+
+
+@register("aduni")
+class AdUniMethod(AduC):
+    """`aduni`: AdUni with the AduC schedule; the same method as `aduc`."""
+
+    description = "AdUni (= aduc): two-view unified contrastive loss, α 1 → 0.01 by cosine"
+
+
+@register("aduni-fixed-alpha")
+class AdUniFixedAlpha(UnifiedContrastiveMethod):
+    """`aduni-fixed-alpha`: "AdUni without AduC", the paper's ablation: α held at α_max = 1.0.
+
+    The same as `methods.get("aduc", schedule=None, alpha=1.0)`; pass `alpha=` for another
+    constant.
+    """
+
+    description = "AdUni without AduC (ablation): the same loss with α fixed at 1.0"
+    defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 1.0, "schedule": None}
+    search_space = {"alpha": ("float", 0.005, 1.0, "log"),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
+
+
+@register("paco")
+class PaCo(PaCoBatch):
+    """`paco`: the PaCo-style baseline (batch only, no queue); the same method as `paco-batch`."""
+
+    description = "PaCo-style baseline (= paco-batch): unified loss from the batch, α = 0.02"
