@@ -1,0 +1,139 @@
+"""Per-class F1 from a confusion matrix, grouped per-class F1 bars, and the features a model learned.
+
+Used by `recipes/adauni.py` for the AdUni paper's Fig. 5 (per-class F1 of several methods) and
+Fig. 4 (a 2-D picture of the learned features, with `utils.embedding_plot.plot_embedding`).
+"""
+
+import numpy as np
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.plotting import _check_names, _new_figure, _save
+
+__all__ = ["model_features", "per_class_f1", "plot_per_class_f1"]
+
+
+@kerasimb_export("kerasimb.utils.class_figures.per_class_f1", serializable=False)
+def per_class_f1(confusion_matrix):
+    """Returns the F1 score of every class from a confusion matrix (rows true, columns predicted).
+
+    F1_k = 2 M_kk / (sum of row k + sum of column k); NaN for a class that is neither present
+    nor predicted (0 / 0).
+
+    Args:
+        confusion_matrix: square array-like `(C, C)` of counts, rows the true classes.
+
+    Returns:
+        float array `(C,)`.
+
+    Raises:
+        ValueError: the matrix is not square 2-D, or has negative entries.
+
+    Example:
+
+    >>> per_class_f1([[3, 1], [0, 2]]).round(4).tolist()
+    [0.8571, 0.8]
+    """
+    m = np.asarray(confusion_matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0 or (m < 0).any():
+        raise ValueError(
+            "Invalid value received for argument `confusion_matrix`. Expected a non-empty square "
+            f"2-D array of non-negative counts. Received: confusion_matrix with shape {m.shape}"
+        )
+    denominator = m.sum(axis=1) + m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2.0 * np.diag(m) / denominator, np.nan)
+
+
+@kerasimb_export("kerasimb.utils.class_figures.plot_per_class_f1", serializable=False)
+def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=None):
+    """Grouped bars of per-class F1, one colour per method (the AdUni paper's Fig. 5 layout).
+
+    Args:
+        scores: dict method label -> sequence `(C,)` of F1 scores (NaN bars are left empty).
+        class_names: list of `C` str or `None` (class indices). Defaults to `None`.
+        errors: `None` or dict method label -> sequence `(C,)` of error-bar half-lengths
+            (e.g. the std over seeds). Defaults to `None`.
+        path: str, path-like or `None`: where to save the PNG. Defaults to `None`.
+        title: str or `None`. Defaults to `None`.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: no methods, or methods with different numbers of classes.
+
+    Example:
+
+    >>> figure = plot_per_class_f1({"ce": [0.9, 0.2], "aduni": [0.8, 0.5]}, ["a", "b"])
+    >>> len(figure.axes[0].patches)
+    4
+    """
+    if not isinstance(scores, dict) or not scores:
+        raise ValueError(
+            "Invalid value received for argument `scores`. Expected a non-empty dict method -> "
+            f"per-class F1 scores. Received: scores={scores!r}"
+        )
+    values = {label: np.asarray(v, dtype=np.float64).reshape(-1) for label, v in scores.items()}
+    sizes = {len(v) for v in values.values()}
+    if len(sizes) != 1:
+        raise ValueError(
+            "Invalid value received for argument `scores`. Expected the same number of classes "
+            f"for every method. Received: sizes {sorted(sizes)}"
+        )
+    num_classes = sizes.pop()
+    names = _check_names(class_names, num_classes)
+    figure = _new_figure((max(5.0, 0.9 * num_classes * max(1, len(values)) ** 0.5 + 2), 3.8))
+    ax = figure.add_subplot(1, 1, 1)
+    width = 0.8 / len(values)
+    positions = np.arange(num_classes)
+    for i, (label, v) in enumerate(values.items()):
+        err = None if errors is None or label not in errors else np.asarray(errors[label])
+        ax.bar(positions - 0.4 + width * (i + 0.5), np.nan_to_num(v), width, yerr=err,
+               label=label, capsize=2)
+    ax.set_xticks(positions)
+    ax.set_xticklabels(names, rotation=30 if num_classes > 6 else 0, ha="right"
+                       if num_classes > 6 else "center")
+    ax.set_ylim(0.0, 1.05)
+    ax.set_ylabel("F1")
+    ax.set_xlabel("class")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    if path is not None:
+        _save(figure, path)
+    return figure
+
+
+@kerasimb_export("kerasimb.utils.class_figures.model_features", serializable=False)
+def model_features(model, x, batch_size=256):
+    """Returns the learned features of images `x` for a model with an `encoder`, else `None`.
+
+    `models.AdUni` (and any model with an `encoder` sub-model) gives its encoder's pooled
+    features, the representation the classifier and the projection head share. Usable as
+    `callbacks.FeatureSnapshot(x, features_fn=model_features)`, which then records `None` for
+    the other models.
+
+    Args:
+        model: a `keras.Model`.
+        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float.
+        batch_size: int. Defaults to `256`.
+
+    Returns:
+        float array `(N, d)`, or `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from kerasimb.models import AdUni, SmallCNN, feature_extractor
+    >>> encoder = feature_extractor(SmallCNN((8, 8, 1), 2, width=2, depth=1))
+    >>> model_features(AdUni(encoder, 2, projection_dim=4), np.zeros((3, 8, 8, 1))).shape
+    (3, 2)
+    >>> model_features(encoder, np.zeros((3, 8, 8, 1))) is None
+    True
+    """
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        return None
+    x = np.asarray(x)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return np.asarray(encoder.predict(x, batch_size=batch_size, verbose=0))
