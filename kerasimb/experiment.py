@@ -28,7 +28,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.utils.validation import check_float, check_int
 
-__all__ = ["DEFAULT_METRICS", "ComparisonResult", "compare"]
+__all__ = ["DEFAULT_METRICS", "ComparisonResult", "compare", "format_stat"]
 
 # The summary table's columns: imbalance-aware figures first, plain accuracy and AUC after.
 DEFAULT_METRICS = (
@@ -93,7 +93,17 @@ def _stats(values):
     }
 
 
-def _format(stat, digits):
+@kerasimb_export("kerasimb.experiment.format_stat", serializable=False)
+def format_stat(stat, digits=3):
+    """Formats a `{"mean", "std"}` summary as `"0.812 ± 0.010"` (`"n/a"` without a mean).
+
+    Example:
+
+    >>> format_stat({"mean": 0.8125, "std": 0.0104})
+    '0.812 ± 0.010'
+    >>> format_stat({"mean": 0.5, "std": None}, digits=2)
+    '0.50'
+    """
     if stat["mean"] is None:
         return "n/a"
     text = f"{stat['mean']:.{digits}f}"
@@ -167,19 +177,46 @@ class ComparisonResult:
             out[method] = {m: _stats([r.get(m) for r in reports]) for m in metrics}
         return out
 
-    def table(self, metrics=DEFAULT_METRICS, digits=3):
+    def table(self, metrics=DEFAULT_METRICS, digits=3, rows=None, bold_best=False,
+              corner="method", column_names=None):
         """Returns a markdown table: one row per method, `mean ± std` over seeds per metric.
 
         Args:
             metrics: sequence of report keys. Defaults to `DEFAULT_METRICS`.
             digits: int. Decimal places. Defaults to `3`.
+            rows: `None` (every method, labelled as in `self.methods`) or a sequence of
+                `(display name, method label)` pairs choosing and naming the rows, as a
+                paper's table does. Defaults to `None`.
+            bold_best: bool. Bold the best mean of each column. Defaults to `False`.
+            corner: str. Header of the first column. Defaults to `"method"`.
+            column_names: dict `metric -> header` for the metric columns. Defaults to the keys.
         """
         metrics = self._check_metrics(metrics)
         digits = check_int(digits, "digits", minimum=0)
         summary = self.summary(metrics)
-        rows = [[method, *(_format(summary[method][m], digits) for m in metrics)]
-                for method in self.methods]
-        return _markdown_table(["method", *metrics], rows)
+        rows = [(m, m) for m in self.methods] if rows is None else list(rows)
+        unknown = [label for _, label in rows if label not in summary]
+        if unknown:
+            raise ValueError(
+                f"Invalid value received for argument `rows`. Expected method labels among "
+                f"{self.methods}. Received: {unknown}"
+            )
+        best = {
+            m: max((summary[label][m]["mean"] for _, label in rows
+                    if summary[label][m]["mean"] is not None), default=None)
+            for m in metrics
+        }
+        body = []
+        for name, label in rows:
+            cells = []
+            for m in metrics:
+                text = format_stat(summary[label][m], digits)
+                if bold_best and best[m] is not None and summary[label][m]["mean"] == best[m]:
+                    text = f"**{text}**"
+                cells.append(text)
+            body.append([name, *cells])
+        names = column_names or {}
+        return _markdown_table([corner, *(names.get(m, m) for m in metrics)], body)
 
     def per_class_recall(self):
         """Returns `{method: {class_name: {"mean", "std", "n", "values"}}}` over seeds."""
@@ -198,7 +235,7 @@ class ComparisonResult:
         recall = self.per_class_recall()
         rows = []
         for name, count in zip(self.dataset["class_names"], self.dataset["class_counts"]):
-            rows.append([name, count, *(_format(recall[m][name], digits) for m in self.methods)])
+            rows.append([name, count, *(format_stat(recall[m][name], digits) for m in self.methods)])
         return _markdown_table(["class", "train count", *self.methods], rows)
 
     def _check_metrics(self, metrics):

@@ -22,17 +22,28 @@ digits-lt, where a flipped digit is another digit (`--flip none` there by defaul
 
 Writes, under `--output`: the `compare` folder (metrics.json, report.md, plots), and report.md
 with the paper-style table, the α schedules over the run's epochs (closed forms, and α as
-logged by the AduC runs) as alpha_schedule.png, and the paper's published figures for context.
+logged by the AduC runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
+Fig. 5) as per_class_f1.png, a t-SNE (`--embedding pca` for PCA) of the encoder features of up
+to `--feature-samples` test images for every row trained with `models.AdUni` (first seed; the
+paper's Fig. 4) as features_<k>.png, and the paper's published figures for context. The
+feature pictures come from a `callbacks.FeatureSnapshot` passed to `compare`; callbacks are part
+of a resumable run's settings, so an output folder made before this picture existed resumes
+only with `--no-features` (or starts over with `--restart`).
 """
 
 import argparse
 import os
 import sys
 
+import numpy as np
+
 from kerasimb import experiment, methods
-from kerasimb.callbacks import AlphaSchedule
+from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.methods.adauni import UnifiedContrastiveMethod
 from kerasimb.utils.atomic import write_text
+from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
+from kerasimb.utils.embedding_plot import plot_embedding
 
 METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
 
@@ -75,6 +86,12 @@ def build_parser():
                              "horizontal_and_vertical otherwise, as the paper)")
     parser.add_argument("--no-ablation", action="store_true",
                         help="leave out the AdUni α = 0 ablation row")
+    parser.add_argument("--embedding", default="tsne", choices=("tsne", "pca"),
+                        help="2-D projection of the learned features (default: t-SNE, as Fig. 4)")
+    parser.add_argument("--feature-samples", type=int, default=600, metavar="N",
+                        help="test images whose features are pictured (default: 600)")
+    parser.add_argument("--no-features", action="store_true",
+                        help="no feature snapshot / picture (resumes folders made without it)")
     return parser
 
 
@@ -109,38 +126,43 @@ def table_methods(args, flip="horizontal_and_vertical"):
     return rows
 
 
-def fmt(stat, digits=3):
-    if stat["mean"] is None:
-        return "n/a"
-    if stat["std"] is None:
-        return f"{stat['mean']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-
-
-def paper_table(result, rows, metrics=METRICS):
-    """The paper's layout: one row per method, accuracy and macro-F1 (+ balanced accuracy)."""
-    summary = result.summary(metrics)
-    labels = result.methods
-    best = {m: max((summary[l][m]["mean"] for l in labels if summary[l][m]["mean"] is not None),
-                   default=None) for m in metrics}
-    lines = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    for (row, _), label in zip(rows, labels):
-        cells = []
-        for m in metrics:
-            text = fmt(summary[label][m])
-            if best[m] is not None and summary[label][m]["mean"] == best[m]:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def logged_alphas(result, label):
     """α per epoch as logged by the runs of `label` (first seed), or `None`."""
     for run in result.runs:
         if run["method"] == label and "alpha" in run["history"]:
             return run["history"]["alpha"]
     return None
+
+
+def class_f1(result, labels):
+    """`{label: (mean F1 per class, std per class)}` over the seeds, from the confusion matrices."""
+    out = {}
+    for label in labels:
+        scores = np.array([per_class_f1(run["report"]["confusion_matrix"])
+                           for run in result.runs if run["method"] == label])
+        out[label] = (np.nanmean(scores, axis=0) if len(scores) > 1 else scores[0],
+                      np.nanstd(scores, axis=0) if len(scores) > 1 else np.zeros(scores.shape[1]))
+    return out
+
+
+def feature_sample(dataset, n, seed=0):
+    """Up to `n` test images (a seeded random subset) and their labels."""
+    x, y = dataset.test
+    if len(y) > n:
+        index = np.sort(np.random.default_rng(seed).choice(len(y), n, replace=False))
+        x, y = x[index], y[index]
+    return x, y
+
+
+def snapshot_runs(rows, labels, seeds, snapshots):
+    """`[(row, label, features)]` of the first seed of every `models.AdUni` row, or `None` when
+    the snapshots do not line up with those runs (some were resumed from disk)."""
+    trained = [(row, label) for (row, method), label in zip(rows, labels)
+               if isinstance(method, UnifiedContrastiveMethod)]
+    features = [s for s in snapshots if s is not None and np.ndim(s) == 2]
+    if len(features) != len(trained) * len(seeds):
+        return None
+    return [(row, label, features[i * len(seeds)]) for i, (row, label) in enumerate(trained)]
 
 
 def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
@@ -190,21 +212,58 @@ def main(argv=None):
               else f"seed {args.seeds[0]}")
     print(f"\n{args.backbone}: {', '.join(row for row, _ in rows)}")
     sys.stdout.flush()
+    x_feat, y_feat = feature_sample(dataset, max(1, args.feature_samples))
+    snapshot = FeatureSnapshot(x_feat, features_fn=model_features)
     result = experiment.compare(
         dataset, methods=[m for _, m in rows], backbone=args.backbone, epochs=args.epochs,
         seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
         verbose=args.verbose, progress=not args.no_progress,
+        callbacks=[] if args.no_features else [snapshot],
         output_dir=os.path.join(output, "compare"), overwrite=args.restart,  # resumable
     )
     folder = os.path.join(output, "compare")
     result.save(folder)
-    table = paper_table(result, rows)
+    table = result.table(METRICS, rows=list(zip([r for r, _ in rows], result.methods)),
+                         bold_best=True)
     print(table)
 
     aduc_label = next((label for (row, m), label in zip(rows, result.methods)
                        if m.name == "aduc" and m.params["schedule"] is not None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
+
+    f1 = class_f1(result, result.methods)
+    plot_per_class_f1({row: f1[label][0] for (row, _), label in zip(rows, result.methods)},
+                      dataset.class_names,
+                      errors={row: f1[label][1] for (row, _), label in zip(rows, result.methods)}
+                      if len(args.seeds) > 1 else None,
+                      path=os.path.join(output, "per_class_f1.png"),
+                      title=f"Per-class F1 on the test split ({spread})")
+    f1_table = "\n".join([
+        "| row | " + " | ".join(dataset.class_names) + " |",
+        "|---|" + "---|" * len(dataset.class_names),
+        *[f"| {row} | " + " | ".join(f"{v:.3f}" for v in f1[label][0]) + " |"
+          for (row, _), label in zip(rows, result.methods)],
+    ])
+    feature_lines = []
+    pictured = None if args.no_features else snapshot_runs(rows, result.methods, args.seeds,
+                                                              snapshot.snapshots)
+    if pictured:
+        for k, (row, label, features) in enumerate(pictured, start=1):
+            name = f"features_{k}.png"
+            plot_embedding(features, y_feat, dataset.class_names, method=args.embedding,
+                           path=os.path.join(output, name), seed=0,
+                           title=f"{row}, seed {args.seeds[0]}")
+            feature_lines += [f"{row}:", "", f"![features of {row}]({name})", ""]
+    elif args.no_features:
+        feature_lines = ["Not drawn (`--no-features`).", ""]
+    elif pictured is None:
+        feature_lines = ["Not drawn: some AdUni-model runs were resumed from disk, so their "
+                         "features were not recorded (rerun with `--restart` for the pictures).",
+                         ""]
+    else:
+        feature_lines = ["No row trained `models.AdUni`, so there are no encoder features to "
+                         "picture.", ""]
 
     sections = [
         f"# AdUni (Cong et al., MLMI 2022) on {dataset.name}",
@@ -234,6 +293,23 @@ def main(argv=None):
         + ". Full report (per-class recall, confusion matrices, AUC): "
         "[compare/report.md](compare/report.md).",
         "",
+        "## Per-class F1 (the paper's Fig. 5)",
+        "",
+        f"F1 of every class on the test split ({spread}; error bars: std over seeds), from the "
+        "runs' confusion matrices.",
+        "",
+        f1_table,
+        "",
+        "![per-class F1](per_class_f1.png)",
+        "",
+        f"## Learned features (the paper's Fig. 4), {args.embedding.upper()}",
+        "",
+        f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "
+        f"(the input of both the classifier and the projection head) of {len(y_feat)} test "
+        f"images, coloured by true class, after the last epoch of seed {args.seeds[0]}, for "
+        "every row trained with `models.AdUni`.",
+        "",
+        *feature_lines,
         "## α over the epochs",
         "",
         "Left: the schedules of `callbacks.AlphaSchedule` over this run's epochs (the paper's "

@@ -71,32 +71,6 @@ def table_methods(args):
     return rows
 
 
-def fmt(stat, digits=3):
-    if stat["mean"] is None:
-        return "n/a"
-    if stat["std"] is None:
-        return f"{stat['mean']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-
-
-def paper_table(result, rows, metrics):
-    """The paper's layout: one row per sampling / loss, the task's three metrics."""
-    summary = result.summary(metrics)
-    labels = result.methods  # compare's labels, in the order of `rows`
-    best = {m: max((summary[l][m]["mean"] for l in labels if summary[l][m]["mean"] is not None),
-                   default=None) for m in metrics}
-    lines = ["| | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    for (row, _), label in zip(rows, labels):
-        cells = []
-        for m in metrics:
-            text = fmt(summary[label][m])
-            if best[m] is not None and summary[label][m]["mean"] == best[m]:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def measured_distribution(x, y, pipeline, batches=40, batch_size=256):
     """Mean label mass per class over `batches` batches of a pipeline (seed 0)."""
     it = iter(pipeline(x, y, batch_size))
@@ -242,7 +216,8 @@ def main(argv=None):
         )
         folder = os.path.join(output, backbone)
         result.save(folder)
-        table = paper_table(result, rows, metrics)
+        table = result.table(metrics, rows=list(zip([r for r, _ in rows], result.methods)),
+                             bold_best=True, corner="")
         print(table)
         sections += [
             f"## {backbone}: test split, {spread}",

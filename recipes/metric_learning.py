@@ -25,9 +25,9 @@ import argparse
 import os
 import sys
 
-import numpy as np
 
 from kerasimb import experiment, methods
+from kerasimb.experiment import format_stat
 from kerasimb.callbacks import FeatureSnapshot
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
 from kerasimb.utils.atomic import write_text
@@ -79,31 +79,14 @@ def method_rows(args):
     return rows
 
 
-def fmt(stat, digits=3):
-    if stat["mean"] is None:
-        return "n/a"
-    if stat["std"] is None:
-        return f"{stat['mean']:.{digits}f}"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+COLUMN_NAMES = {"balanced_accuracy": "mean recall (all)", "recall_most_frequent": "most frequent",
+                "recall_least_frequent": "least frequent", "macro_f1": "macro-F1"}
 
 
-def table(summary, labelled_rows, metrics=TABLE_METRICS):
+def table(result, labelled_rows):
     """Markdown table; `labelled_rows` is `[(row label, compare label)]`; bold = best mean."""
-    best = {m: max((summary[c][m]["mean"] for _, c in labelled_rows
-                    if summary[c][m]["mean"] is not None), default=None) for m in metrics}
-    names = {"balanced_accuracy": "mean recall (all)", "recall_most_frequent": "most frequent",
-             "recall_least_frequent": "least frequent", "macro_f1": "macro-F1"}
-    lines = ["| stage 1 → stage 2 | " + " | ".join(names.get(m, m) for m in metrics) + " |",
-             "|---" * (len(metrics) + 1) + "|"]
-    for row, label in labelled_rows:
-        cells = []
-        for m in metrics:
-            text = fmt(summary[label][m])
-            if best[m] is not None and summary[label][m]["mean"] == best[m]:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return result.table(TABLE_METRICS, rows=labelled_rows, bold_best=True,
+                        corner="stage 1 → stage 2", column_names=COLUMN_NAMES)
 
 
 def verdict(summary, labels):
@@ -176,7 +159,7 @@ def main(argv=None):
               else f"seed {args.seeds[0]}")
 
     main_rows = [(rows[f"{p}-{s}"][0], labels[f"{p}-{s}"]) for _, p in LOSSES for _, s in STAGE2]
-    table2 = table(summary, main_rows)
+    table2 = table(result, main_rows)
     print(f"\nTable 2 layout ({spread}):\n{table2}")
     sections = [
         f"# Metric-learning two-stage training (Zeng et al., 2022) on {dataset.name}",
@@ -209,7 +192,7 @@ def main(argv=None):
         ablation = [("CE", labels["ce"]), ("CE + SC", labels["ce+sc"]),
                     ("CE → cRW", labels["ce-crw"]), ("SC → cRW", labels["sc-crw"]),
                     ("CE + SC → cRW", labels["supcon-crw"])]
-        table3 = table(summary, ablation)
+        table3 = table(result, ablation)
         print(f"\nTable 3 layout (ablation):\n{table3}")
         sections += ["## Table 3: ablation (SC = supervised contrastive loss)", "", table3, "",
                      "CE and CE + SC are one-stage (no stage 2). In SC → cRW the head gets no "
@@ -224,7 +207,7 @@ def main(argv=None):
                   for w, c in sweep]
         plot_sensitivity(points, args.sensitivity_loss, os.path.join(output, "sensitivity.png"))
         lines = ["| λ | mean recall (all) |", "|---|---|"]
-        lines += [f"| {w:g} | {fmt(summary[c]['balanced_accuracy'])} |" for w, c in sorted(sweep)]
+        lines += [f"| {w:g} | {format_stat(summary[c]['balanced_accuracy'])} |" for w, c in sorted(sweep)]
         sections += [f"## Fig. 2: sensitivity to λ (CE + {args.sensitivity_loss} → cRW)", "",
                      *lines, "", "![sensitivity](sensitivity.png)", ""]
 

@@ -220,3 +220,29 @@ def test_invalid_arguments(kwargs, error, message):
 def test_public_api():
     assert experiment.compare is compare
     assert DEFAULT_METRICS[0] == "balanced_accuracy"
+
+
+def test_table_rows_bold_best_and_column_names_match_the_summary(result):
+    from kerasimb.experiment import format_stat
+
+    summary = result.summary(["mcc"])
+    first, second = result.methods[:2]
+    text = result.table(["mcc"], rows=[("Row 2", second), ("Row 1", first)], bold_best=True,
+                        corner="", column_names={"mcc": "MCC"})
+    lines = text.splitlines()
+    assert lines[0] == "|  | MCC |"
+    means = {label: summary[label]["mcc"]["mean"] for label in (first, second)}
+    best = max(means.values())
+    for line, (name, label) in zip(lines[2:], [("Row 2", second), ("Row 1", first)]):
+        cell = format_stat(summary[label]["mcc"])
+        expected = f"**{cell}**" if means[label] == best else cell
+        assert line == f"| {name} | {expected} |"
+    with pytest.raises(ValueError, match="argument `rows`"):
+        result.table(["mcc"], rows=[("x", "not-a-method")])
+
+
+def test_format_stat():
+    from kerasimb.experiment import format_stat
+
+    assert format_stat({"mean": 0.25, "std": 0.125}) == "0.250 ± 0.125"
+    assert format_stat({"mean": None, "std": None}) == "n/a"
