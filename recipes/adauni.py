@@ -302,7 +302,7 @@ def main(argv=None):
         "",
         "![per-class F1](per_class_f1.png)",
         "",
-        f"## Learned features (the paper's Fig. 4), {args.embedding.upper()}",
+        f"## Learned features (the paper's Fig. 4), {'t-SNE' if args.embedding == 'tsne' else 'PCA'}",
         "",
         f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "
         f"(the input of both the classifier and the projection head) of {len(y_feat)} test "

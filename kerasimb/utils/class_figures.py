@@ -82,7 +82,7 @@ def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=No
         )
     num_classes = sizes.pop()
     names = _check_names(class_names, num_classes)
-    figure = _new_figure((max(5.0, 0.9 * num_classes * max(1, len(values)) ** 0.5 + 2), 3.8))
+    figure = _new_figure((min(14.0, max(5.0, 0.5 * num_classes * len(values) ** 0.5 + 2)), 4.0))
     ax = figure.add_subplot(1, 1, 1)
     width = 0.8 / len(values)
     positions = np.arange(num_classes)

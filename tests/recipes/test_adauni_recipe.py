@@ -50,6 +50,35 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert (tmp_path / "alpha.png").exists()
 
 
+def test_per_class_f1_and_feature_snapshots_line_up(tmp_path):
+    import numpy as np
+    from types import SimpleNamespace
+
+    from kerasimb import methods
+
+    module = _module()
+    runs = [{"method": "ce", "seed": s, "report": {"confusion_matrix": m}}
+            for s, m in ((0, [[3, 1], [0, 2]]), (1, [[4, 0], [2, 0]]))]
+    f1 = module.class_f1(SimpleNamespace(runs=runs), ["ce"])
+    # By hand: seed 0 F1 = (6/7, 4/5); seed 1 F1 = (8/10, 0/2).
+    np.testing.assert_allclose(f1["ce"][0], [(6 / 7 + 0.8) / 2, 0.4])
+    np.testing.assert_allclose(f1["ce"][1], [abs(6 / 7 - 0.8) / 2, 0.4])
+    rows = [("CE", methods.get("ce")), ("PaCo", methods.get("paco")),
+            ("AdUni", methods.get("aduni"))]
+    labels = ["ce", "paco", "aduni"]
+    a, b, c, d = (np.full((4, 3), v) for v in range(4))
+    # Two seeds: CE records None twice, then paco (a, b) and aduni (c, d).
+    pictured = module.snapshot_runs(rows, labels, [0, 1], [None, None, a, b, c, d])
+    assert [(r, l) for r, l, _ in pictured] == [("PaCo", "paco"), ("AdUni", "aduni")]
+    assert pictured[0][2] is a and pictured[1][2] is c  # the first seed of each
+    assert module.snapshot_runs(rows, labels, [0, 1], [a, b, c]) is None  # resumed runs
+    args = module.build_parser().parse_args([])
+    assert (args.embedding, args.feature_samples, args.no_features) == ("tsne", 600, False)
+    x, y = module.feature_sample(SimpleNamespace(test=(np.zeros((10, 2, 2, 1)), np.arange(10))),
+                                 4)
+    assert x.shape == (4, 2, 2, 1) and len(set(y)) == 4
+
+
 def test_unknown_row_is_rejected(capsys):
     assert _run(["--rows", "nope"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
@@ -60,11 +89,13 @@ def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "adauni"
     code = _run(["--dataset", "digits-lt", "--epochs", "2", "--seeds", "0", "--rows", "ce",
                  "paco-batch", "aduc", "--no-ablation", "--no-progress", "--batch-size", "64",
+                 "--feature-samples", "60",
                  "--output", str(out)])
     assert code == 0
     report = (out / "report.md").read_text()
     for text in ("| CE |", "| PaCo-style", "| AduC (AdUni) |", "alpha_schedule.png",
-                 "ISIC2018"):
+                 "ISIC2018", "per_class_f1.png", "features_1.png", "features_2.png"):
         assert text in report
-    assert (out / "alpha_schedule.png").exists()
+    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_2.png"):
+        assert (out / name).exists()
     assert (out / "compare" / "metrics.json").exists()
