@@ -122,7 +122,13 @@ def table_methods(args, flip="horizontal_and_vertical"):
     if wanted is not None:
         unknown = [n for n in wanted if n not in [name for _, name in ROWS]]
         for name in unknown:
-            rows.append((name, methods.get(name)))
+            method = methods.get(name)
+            if isinstance(method, UnifiedContrastiveMethod):  # aduni, aduni-fixed-alpha, paco
+                params = dict(views)
+                if method.params["schedule"] is not None:
+                    params["schedule"] = args.schedule
+                method = methods.get(name, **params)
+            rows.append((name, method))
     return rows
 
 

@@ -46,6 +46,12 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert ("focal" in names) == ("focal" in methods.names())
     args = module.build_parser().parse_args(["--rows", "aduc", "ce", "--no-ablation"])
     assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduc"]
+    args = module.build_parser().parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
+                                             "--schedule", "linear"])
+    issue_rows = module.table_methods(args, "none")
+    assert [m.name for _, m in issue_rows] == ["aduni", "aduni-fixed-alpha", "paco"]
+    assert [m.params["schedule"] for _, m in issue_rows] == ["linear", None, None]
+    assert all(m.params["augment"] == {"flip": None} for _, m in issue_rows)
     module.plot_alpha(5, [1.0, 0.8, 0.5, 0.2, 0.01], str(tmp_path / "alpha.png"))
     assert (tmp_path / "alpha.png").exists()
 
