@@ -235,9 +235,13 @@ def uninterrupted(tmp_path_factory):
     return _results(folder / "r.json")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kill", ["reweight:0:2:1:SIGKILL", "ce:0:1:0:SIGTERM",
-                                  "ce:0:0:1:SIGINT"])
+# SIGKILL mid-epoch runs in the default suite (three short subprocesses); the other signals are
+# the same mechanism and run with `-m slow`.
+@pytest.mark.parametrize("kill", [
+    "reweight:0:2:1:SIGKILL",
+    pytest.param("ce:0:1:0:SIGTERM", marks=pytest.mark.slow),
+    pytest.param("ce:0:0:1:SIGINT", marks=pytest.mark.slow),
+])
 def test_killed_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, uninterrupted, kill):
     method, _, epoch, _, sig = kill.split(":")
     proc = _script(tmp_path, "--kill", kill, check=False)
@@ -265,7 +269,6 @@ def test_resume_with_model_selection(tmp_path):
     assert _results(tmp_path / "b" / "result.json") == _results(tmp_path / "a.json")
 
 
-@pytest.mark.slow
 def test_op_determinism_two_runs_identical(tmp_path):
     """Two runs in separate processes with `enable_op_determinism` give identical results."""
     runs = []
