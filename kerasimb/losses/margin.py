@@ -7,43 +7,11 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.weights import class_weights as _class_weights
+from kerasimb.losses._common import check_weights, soft_targets
 from kerasimb.utils.validation import check_choice, check_class_counts, check_float
 
 SCORES = ("sigmoid", "softmax")
 WEIGHT_MODES = ("example", "class")
-
-
-def _check_margin_weights(weights, name="class_weights"):
-    if weights is None:
-        return None
-    if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a list of floats, one per "
-            f"class. Received: {name}={weights!r}"
-        )
-    values = np.asarray(weights, dtype=np.float64)
-    if values.ndim != 1 or values.size < 2 or not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected a flat list of at least 2 "
-            f"finite floats >= 0, one per class. Received: {name}={np.asarray(weights).tolist()!r}"
-        )
-    return [float(w) for w in values]
-
-
-def _targets(y_true, num_classes):
-    """Float32 targets `(batch, num_classes)` from integer labels or one-hot / soft targets."""
-    y_true = ops.convert_to_tensor(y_true)
-    shape = tuple(y_true.shape)
-    if len(shape) == 1 or (len(shape) == 2 and shape[-1] == 1):
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-        return ops.one_hot(labels, num_classes, dtype="float32")
-    if len(shape) == 2 and (shape[-1] is None or shape[-1] == num_classes):
-        return ops.cast(y_true, "float32")
-    raise ValueError(
-        "Invalid value received for argument `y_true`. Expected integer labels of shape (batch,) "
-        f"or (batch, 1), or one-hot / soft targets of shape (batch, {num_classes}). Received: "
-        f"y_true with shape {shape}"
-    )
 
 
 @kerasimb_export("kerasimb.losses.margin_loss", serializable=False)
@@ -107,7 +75,7 @@ def margin_loss(
     down_weight = check_float(down_weight, "down_weight", minimum=0.0)
     check_choice(score, "score", SCORES)
     check_choice(weight_mode, "weight_mode", WEIGHT_MODES)
-    class_weights = _check_margin_weights(class_weights)
+    class_weights = check_weights(class_weights)
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     if len(y_pred.shape) != 2 or y_pred.shape[-1] is None:
         raise ValueError(
@@ -115,7 +83,7 @@ def margin_loss(
             f"(batch, num_classes). Received: y_pred with shape {tuple(y_pred.shape)}"
         )
     num_classes = int(y_pred.shape[-1])
-    targets = _targets(y_true, num_classes)
+    targets = soft_targets(y_true, num_classes)
     if from_logits:
         p = ops.sigmoid(y_pred) if score == "sigmoid" else ops.softmax(y_pred, axis=-1)
     else:
@@ -201,7 +169,7 @@ class MarginLoss(keras.losses.Loss):
                 "Expected at most one of `class_weights` and `class_counts`. Received: "
                 f"class_weights={class_weights!r}, class_counts={class_counts!r}"
             )
-        self.class_weights = _check_margin_weights(class_weights)
+        self.class_weights = check_weights(class_weights)
         self.class_counts = None if class_counts is None else check_class_counts(class_counts)
         if self.class_counts is not None:
             self._weights = _class_weights(self.class_counts, self.weighting)
