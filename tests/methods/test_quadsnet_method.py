@@ -54,5 +54,5 @@ def test_cli_compare_ce_against_quadsnet_margin_on_quadsnet(tmp_path, monkeypatc
     assert cli.main(["compare", "--methods", "ce", "quadsnet-margin", "--backbone", "quadsnet",
                      "--epochs", "1", "--seeds", "0", "--no-progress", "--output", "out"]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "model: `model_fn('quadsnet')`" in report
+    assert "model: `quadsnet`" in report
     assert "| quadsnet-margin |" in report and "| ce |" in report
