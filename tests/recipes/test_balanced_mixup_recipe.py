@@ -1,33 +1,17 @@
 """Smoke test of recipes/balanced_mixup.py: tiny run end to end, report and plots written."""
 
-import os
-import runpy
-import sys
 
 import pytest
+from recipe_runner import load_recipe, run_recipe
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "balanced_mixup.py")
 
 
 def _run(argv):
-    saved = sys.argv
-    sys.argv = [RECIPE, *argv]
-    try:
-        runpy.run_path(RECIPE, run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = saved
-    return 0
+    return run_recipe("balanced_mixup", argv)
 
 
 def _module():
-    from importlib import util
-
-    spec = util.spec_from_file_location("bmx_recipe", RECIPE)
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe("balanced_mixup")
 
 
 def test_rows_and_sampler_section(tmp_path):

@@ -1,34 +1,18 @@
 """Smoke test of recipes/metric_learning.py: rows, tables, and a tiny run end to end."""
 
-import os
-import runpy
-import sys
 
 import numpy as np
 import pytest
+from recipe_runner import load_recipe, run_recipe
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "metric_learning.py")
 
 
 def _module():
-    from importlib import util
-
-    spec = util.spec_from_file_location("metric_learning_recipe", RECIPE)
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe("metric_learning")
 
 
 def _run(argv):
-    saved = sys.argv
-    sys.argv = [RECIPE, *argv]
-    try:
-        runpy.run_path(RECIPE, run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = saved
-    return 0
+    return run_recipe("metric_learning", argv)
 
 
 def test_rows_tables_and_verdict():

@@ -1,33 +1,18 @@
 """Smoke test of recipes/perturbed_inference.py: tiny run end to end, tables and plots written."""
 
 import json
-import os
-import runpy
-import sys
-from importlib import util
 
 import pytest
+from recipe_runner import load_recipe, run_recipe
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "..", "recipes", "perturbed_inference.py")
 
 
 def _module():
-    spec = util.spec_from_file_location("perturbed_inference_recipe", RECIPE)
-    module = util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_recipe("perturbed_inference")
 
 
 def _run(argv):
-    saved = sys.argv
-    sys.argv = [RECIPE, *argv]
-    try:
-        runpy.run_path(RECIPE, run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = saved
-    return 0
+    return run_recipe("perturbed_inference", argv)
 
 
 def test_baselines_follow_the_registry_and_folds():
