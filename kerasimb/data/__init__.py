@@ -8,6 +8,7 @@ from kerasimb.data.digits import load_digits_lt
 from kerasimb.data.folder import load_folder
 from kerasimb.data.folds import kfold_datasets, stratified_folds
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.data.image_files import ImageFiles
 from kerasimb.data.long_tail import long_tailed_counts, make_long_tailed
 from kerasimb.data.medmnist import load_medmnist
 from kerasimb.data.pipeline import classification_dataset
@@ -24,6 +25,7 @@ from kerasimb.data.views import two_view_dataset, view_augment
 
 __all__ = [
     "ImageDataset",
+    "ImageFiles",
     "SOURCES",
     "SamplingWeights",
     "augment_batch",

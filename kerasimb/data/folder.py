@@ -7,6 +7,7 @@ from PIL import Image
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.data.image_files import ImageFiles
 from kerasimb.utils.validation import check_float, check_int
 
 # File name endings that are read as images (compared case-insensitively); others are ignored.
@@ -26,6 +27,7 @@ def load_folder(
     test_fraction=0.15,
     seed=0,
     grayscale=None,
+    file_backed=False,
 ):
     """Loads a folder of PNG/JPEG images with one sub-folder per class.
 
@@ -50,6 +52,15 @@ def load_folder(
     one channel (ITU-R 601-2 luma), `False` all to RGB. Alpha is dropped; 16-bit greyscale is
     scaled to 8 bits (divided by 257).
 
+    File-backed (`file_backed=True`, for folders too large to hold in memory): the train split
+    is an `ImageFiles` (paths only); the pipelines (`sampled_dataset`, `balanced_mixup_dataset`,
+    `classification_dataset`, ...) read and decode only the files each batch draws. Validation
+    and test are decoded into arrays with the same decoder (TensorFlow's: bilinear antialiased
+    resize, `tf.io.decode_image` colour conversion), so their pixels can differ slightly from
+    the in-memory loader's (Pillow). The channels come from the first image (one if it is
+    greyscale) unless `grayscale` is given, and with `image_size=None` every image must have the
+    first image's size (a file of another size stops training with an error naming it).
+
     Args:
         path: str or path-like. The folder.
         image_size: int >= 1 or `None`. Resize every image (bilinear) to `image_size` x
@@ -60,9 +71,12 @@ def load_folder(
             only); `val_fraction + test_fraction` must be below 1. Defaults to `0.15`.
         seed: int. Seeds the split. Defaults to `0`.
         grayscale: `None` or bool. Colour mode, as above. Defaults to `None`.
+        file_backed: bool. Keep the train split on disk as an `ImageFiles`, as above.
+            Defaults to `False`.
 
     Returns:
-        An `ImageDataset` named `"folder:<folder name>"` with uint8 images `(N, H, W, 1 or 3)`.
+        An `ImageDataset` named `"folder:<folder name>"` with uint8 images `(N, H, W, 1 or 3)`
+        (the train split an `ImageFiles` of that shape when `file_backed=True`).
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -105,6 +119,11 @@ def load_folder(
             "Invalid type received for argument `grayscale`. Expected None, True or False. "
             f"Received: grayscale={grayscale!r}"
         )
+    if not isinstance(file_backed, bool):
+        raise TypeError(
+            "Invalid type received for argument `file_backed`. Expected True or False. "
+            f"Received: file_backed={file_backed!r}"
+        )
 
     split_dirs = _split_layout(root)
     if split_dirs is None:
@@ -140,11 +159,18 @@ def load_folder(
             keep, val = stratified_split(train_labels, (val_fraction,), seed, ("val_fraction",))
             parts["val"] = parts["train"][val]
             parts["train"] = parts["train"][keep]
-    images = _decode_all(files, image_size, grayscale)
+    if file_backed:
+        channels = None if grayscale is None else (1 if grayscale else 3)
+        images = ImageFiles(files, image_size, channels)
+        splits = {s: images[parts[s]] for s in parts}
+        splits["val"], splits["test"] = np.asarray(splits["val"]), np.asarray(splits["test"])
+    else:
+        images = _decode_all(files, image_size, grayscale)
+        splits = {s: images[parts[s]] for s in parts}
     return ImageDataset(
-        train=(images[parts["train"]], labels[parts["train"]]),
-        val=(images[parts["val"]], labels[parts["val"]]),
-        test=(images[parts["test"]], labels[parts["test"]]),
+        train=(splits["train"], labels[parts["train"]]),
+        val=(splits["val"], labels[parts["val"]]),
+        test=(splits["test"], labels[parts["test"]]),
         class_names=class_names,
         name=f"folder:{os.path.basename(os.path.normpath(os.path.abspath(root)))}",
     )

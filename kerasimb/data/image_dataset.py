@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.validation import check_images_labels
+from kerasimb.data.image_files import ImageFiles
+from kerasimb.utils.validation import check_images_labels, check_labels
 
 
 @kerasimb_export("kerasimb.data.ImageDataset", serializable=False)
@@ -14,7 +15,9 @@ class ImageDataset:
     """Train / validation / test splits of an image classification task, validated on creation.
 
     Each split is a pair `(images, labels)`: images `(N, H, W, C)` uint8 (0-255) or float, labels
-    int64 `(N,)` in `[0, num_classes)`. All splits share height, width and channels.
+    int64 `(N,)` in `[0, num_classes)`. All splits share height, width and channels. Images may
+    also be an `ImageFiles` (file-backed, e.g. the train split of
+    `load_folder(..., file_backed=True)`): the pipelines then decode only the files they draw.
 
     Args:
         train: `(images, labels)`. The training split; `class_counts` is counted from it and every
@@ -68,9 +71,16 @@ class ImageDataset:
                     f"Invalid value received for argument `{split}`. Expected a pair "
                     f"(images, labels). Received: {type(pair).__name__}"
                 )
-            x, y = check_images_labels(
-                pair[0], pair[1], len(class_names), f"{split} images", f"{split} labels"
-            )
+            if isinstance(pair[0], ImageFiles):  # file-backed: no file is read here
+                x, y = pair[0], check_labels(pair[1], len(class_names), f"{split} labels")
+                if len(x) != len(y):
+                    raise ValueError(f"Expected `{split} images` and `{split} labels` to hold the "
+                                     f"same number of examples. Received: {len(x)} image files "
+                                     f"and {len(y)} labels")
+            else:
+                x, y = check_images_labels(
+                    pair[0], pair[1], len(class_names), f"{split} images", f"{split} labels"
+                )
             if len(x) == 0:
                 raise ValueError(f"Invalid value received for argument `{split}`. Expected at "
                                  "least one example. Received: an empty split")

@@ -8,6 +8,9 @@ The instance stream of every pipeline is the ordinary shuffled epoch (each examp
 a new seeded order every epoch, as in `classification_dataset`); Balanced-MixUp's class stream is
 drawn by `IndexTable` (class ids uniform over classes, then an example uniform within the class).
 Images are gathered per batch from one copy of the data and mixed inside the same `map` call.
+Every pipeline also takes file-backed images (`ImageFiles`): the indices of both batches are
+drawn first, then only those files are read and decoded (in parallel) and mixed; the same seed
+gives the same batches as the decoded array.
 
 References:
     Galdran et al., "Balanced-MixUp for Highly Imbalanced Medical Image Classification",
@@ -28,6 +31,7 @@ from kerasimb.data.sampling import (
     IndexTable,
     check_pipeline_inputs,
     class_probabilities,
+    map_batches,
     resolve_seed,
     step_seeds,
 )
@@ -71,10 +75,10 @@ def _instance_batches(n, batch_size, seed):
     return ds.batch(batch_size, drop_remainder=True)
 
 
-def _pipeline(n, batch_size, seed, make_batch):
-    ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), _instance_batches(n, batch_size, seed))
-    ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+def _pipeline(x, batch_size, seed, draw, finish):
+    """Zips the step counter with the instance stream; see `sampling.map_batches`."""
+    ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), _instance_batches(len(x), batch_size, seed))
+    return map_batches(ds, draw, finish, x)
 
 
 def _mix(a, b, weight_b):
@@ -87,15 +91,30 @@ def _permutation(batch_size, seed):
     return tf.argsort(tf.random.stateless_uniform((batch_size,), seed))
 
 
-def _gather_pair(images, labels, num_classes, index_a, index_b, augment_fn, augment_seed):
-    """Gathers and (optionally) augments two image batches with one augmentation call."""
-    size = tf.shape(index_a)[0]
-    batch = to_model_inputs(tf.gather(images, tf.concat([index_a, index_b], 0)))
-    if augment_fn is not None:
-        batch = augment_fn(batch, augment_seed)
+def _partner_draw(labels, num_classes, batch_size, seed, num_seeds):
+    """`draw` of MixUp / CutMix / Remix: the batch and a permutation of it as partner."""
+
+    def draw(step, index):
+        partner = tf.gather(index, _permutation(batch_size, step_seeds(seed, step, num_seeds)[0]))
+        pair_index, pair = _pair_index(labels, num_classes, index, partner)
+        return pair_index, (step, pair, index, partner)
+
+    return draw
+
+
+def _pair_index(labels, num_classes, index_a, index_b):
+    """Returns `(index, (y_a, y_b))`: both batches' indices in one vector, one-hot labels."""
     y_a = tf.one_hot(tf.gather(labels, index_a), num_classes, dtype=tf.float32)
     y_b = tf.one_hot(tf.gather(labels, index_b), num_classes, dtype=tf.float32)
-    return batch[:size], y_a, batch[size:], y_b
+    return tf.concat([index_a, index_b], 0), (y_a, y_b)
+
+
+def _split_pair(images, batch_size, augment_fn, augment_seed):
+    """Scales and (optionally) augments both batches with one call; returns `(x_a, x_b)`."""
+    batch = to_model_inputs(images)
+    if augment_fn is not None:
+        batch = augment_fn(batch, augment_seed)
+    return batch[:batch_size], batch[batch_size:]
 
 
 @kerasimb_export("kerasimb.data.balanced_mixup_dataset", serializable=False)
@@ -118,7 +137,8 @@ def balanced_mixup_dataset(x, y, alpha=0.1, batch_size=32, per_example=False, se
     authors' code's "q = 1" is this "q = 0", see `class_probabilities`).
 
     Args:
-        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float.
+        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float, or an `ImageFiles` (only
+            the drawn files are read and decoded, per batch, in parallel).
         y: integer labels `(N,)`; every class needs at least one example.
         alpha: float > 0. Beta(α, 1) parameter; the paper uses 0.1, 0.2, 0.3. Defaults to `0.1`.
         batch_size: int >= 1. Defaults to `32`.
@@ -151,18 +171,22 @@ def balanced_mixup_dataset(x, y, alpha=0.1, batch_size=32, per_example=False, se
     seed = resolve_seed(seed)
     table = IndexTable(y, num_classes)
     uniform = tf.constant(class_probabilities(counts, 0.0), tf.float32)
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y, tf.int64)
+    labels = tf.convert_to_tensor(y, tf.int64)
     shape = _lambda_shape(batch_size, per_example)
 
-    def make_batch(step, index_i):
-        draw_seed, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        index_c, _ = table.draw(uniform, batch_size, draw_seed)
-        x_i, y_i, x_c, y_c = _gather_pair(images, labels, num_classes, index_i, index_c,
-                                          augment_fn, augment_seed)
+    def draw(step, index_i):
+        index_c, _ = table.draw(uniform, batch_size, step_seeds(seed, step, 3)[0])
+        index, pair = _pair_index(labels, num_classes, index_i, index_c)
+        return index, (step, pair)
+
+    def finish(images, state):
+        step, (y_i, y_c) = state
+        _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
+        x_i, x_c = _split_pair(images, batch_size, augment_fn, augment_seed)
         lam = beta_alpha_one(shape, lambda_seed, alpha)
         return _mix(x_i, x_c, lam), _mix(y_i, y_c, lam)
 
-    return _pipeline(len(y), batch_size, seed, make_batch)
+    return _pipeline(x, batch_size, seed, draw, finish)
 
 
 @kerasimb_export("kerasimb.data.mixup_dataset", serializable=False)
@@ -174,7 +198,7 @@ def mixup_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None, 
     ŷ = λ y + (1 - λ) y_perm. One λ per batch like the reference code, or one per example.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 or float.
+        x: images `(N, H, W, C)`, uint8 or float, or an `ImageFiles`.
         y: integer labels `(N,)`.
         alpha: float > 0. Defaults to `1.0` (Zhang et al.'s CIFAR setting).
         batch_size: int >= 1. Defaults to `32`.
@@ -202,18 +226,18 @@ def mixup_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None, 
     x, y, num_classes, batch_size, _ = check_pipeline_inputs(x, y, num_classes, batch_size)
     augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y, tf.int64)
+    labels = tf.convert_to_tensor(y, tf.int64)
     shape = _lambda_shape(batch_size, per_example)
 
-    def make_batch(step, index):
-        perm_seed, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        partner = tf.gather(index, _permutation(batch_size, perm_seed))
-        x_a, y_a, x_b, y_b = _gather_pair(images, labels, num_classes, index, partner,
-                                          augment_fn, augment_seed)
+    def finish(images, state):
+        step, (y_a, y_b), _, _ = state
+        _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
+        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
         lam = beta_symmetric(shape, lambda_seed, alpha)
         return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam)
 
-    return _pipeline(len(y), batch_size, seed, make_batch)
+    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 3),
+                     finish)
 
 
 def cutmix_boxes(height, width, lam, seed):
@@ -252,7 +276,7 @@ def cutmix_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None,
     reference code, or one per example.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 or float.
+        x: images `(N, H, W, C)`, uint8 or float, or an `ImageFiles`.
         y: integer labels `(N,)`.
         alpha: float > 0. Defaults to `1.0` (Yun et al.).
         batch_size: int >= 1. Defaults to `32`.
@@ -280,20 +304,20 @@ def cutmix_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None,
     x, y, num_classes, batch_size, _ = check_pipeline_inputs(x, y, num_classes, batch_size)
     augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y, tf.int64)
+    labels = tf.convert_to_tensor(y, tf.int64)
     shape = _lambda_shape(batch_size, per_example)
     height, width = x.shape[1], x.shape[2]
 
-    def make_batch(step, index):
-        perm_seed, lambda_seed, box_seed, augment_seed = tf.unstack(step_seeds(seed, step, 4))
-        partner = tf.gather(index, _permutation(batch_size, perm_seed))
-        x_a, y_a, x_b, y_b = _gather_pair(images, labels, num_classes, index, partner,
-                                          augment_fn, augment_seed)
+    def finish(images, state):
+        step, (y_a, y_b), _, _ = state
+        _, lambda_seed, box_seed, augment_seed = tf.unstack(step_seeds(seed, step, 4))
+        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
         lam = beta_symmetric(shape, lambda_seed, alpha)
         mask, lam_adjusted = cutmix_boxes(height, width, lam, box_seed)
         return x_a + mask * (x_b - x_a), _mix(y_b, y_a, lam_adjusted)
 
-    return _pipeline(len(y), batch_size, seed, make_batch)
+    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 4),
+                     finish)
 
 
 def remix_label_weight(lam, counts_a, counts_b, kappa, tau):
@@ -318,7 +342,7 @@ def remix_dataset(x, y, alpha=1.0, kappa=3.0, tau=0.5, batch_size=32, per_exampl
     λ < τ, λ_y = 1 if n_a / n_b <= 1/κ and 1 - λ < τ, else λ_y = λ; ŷ = λ_y y_a + (1 - λ_y) y_b.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 or float.
+        x: images `(N, H, W, C)`, uint8 or float, or an `ImageFiles`.
         y: integer labels `(N,)`.
         alpha: float > 0. Defaults to `1.0`.
         kappa: float >= 1. Defaults to `3.0` (the paper's setting).
@@ -351,18 +375,18 @@ def remix_dataset(x, y, alpha=1.0, kappa=3.0, tau=0.5, batch_size=32, per_exampl
     x, y, num_classes, batch_size, counts = check_pipeline_inputs(x, y, num_classes, batch_size)
     augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
-    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y, tf.int64)
+    labels = tf.convert_to_tensor(y, tf.int64)
     count_table = tf.constant(counts, tf.int64)
     shape = _lambda_shape(batch_size, per_example)
 
-    def make_batch(step, index):
-        perm_seed, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        partner = tf.gather(index, _permutation(batch_size, perm_seed))
-        x_a, y_a, x_b, y_b = _gather_pair(images, labels, num_classes, index, partner,
-                                          augment_fn, augment_seed)
+    def finish(images, state):
+        step, (y_a, y_b), index, partner = state
+        _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
+        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
         lam = beta_symmetric(shape, lambda_seed, alpha)
         lam_y = remix_label_weight(lam, tf.gather(count_table, tf.gather(labels, index)),
                                    tf.gather(count_table, tf.gather(labels, partner)), kappa, tau)
         return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam_y)
 
-    return _pipeline(len(y), batch_size, seed, make_batch)
+    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 3),
+                     finish)

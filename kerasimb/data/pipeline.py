@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.validation import check_images_labels, check_int
+from kerasimb.data.image_files import ImageFiles
+from kerasimb.utils.validation import check_images_labels, check_int, check_labels
 
 
 def to_model_inputs(images):
@@ -33,7 +34,8 @@ def classification_dataset(
     images are passed through unchanged.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 or float.
+        x: images `(N, H, W, C)`, uint8 or float, or an `ImageFiles` (each batch's files are
+            read and decoded in parallel when the batch is made).
         y: integer labels `(N,)` in `[0, num_classes)`.
         num_classes: int >= 2.
         batch_size: int >= 1. Defaults to `32`.
@@ -54,11 +56,16 @@ def classification_dataset(
     ((4, 4, 4, 1), (4, 2))
     """
     num_classes = check_int(num_classes, "num_classes", minimum=2)
-    x, y = check_images_labels(x, y, num_classes)
+    if isinstance(x, ImageFiles):  # file-backed: only each batch's files are read (no decode here)
+        y = check_labels(y, num_classes)
+        if len(x) != len(y):
+            raise ValueError("Expected `x` and `y` to hold the same number of examples. "
+                             f"Received: {len(x)} image files and {len(y)} labels")
+    else:
+        x, y = check_images_labels(x, y, num_classes)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if len(x) == 0:
         raise ValueError("Invalid value received for argument `x`. Expected at least one example. Received: 0")
-    images = tf.convert_to_tensor(x)
     labels = tf.convert_to_tensor(y, tf.int32)
     ds = tf.data.Dataset.range(len(x))
     if shuffle:
@@ -66,6 +73,13 @@ def classification_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    if isinstance(x, ImageFiles):
+        ds = x.gather_batches(ds.map(lambda index: (index, tf.gather(labels, index))))
+        ds = ds.map(lambda images, label: (to_model_inputs(images), tf.one_hot(
+            label, num_classes, dtype=tf.float32)), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    images = tf.convert_to_tensor(x)
 
     def gather(index):
         return (

@@ -3,7 +3,9 @@
 The pipelines here draw a whole batch of indices at once: class ids from a categorical
 distribution over the classes (stateless, seeded by `(seed, step)`), then an offset drawn
 uniformly within each class, then one gather from an index table sorted by class. Memory is one
-copy of the images plus `O(N)` int64 indices; no per-class copy of the images is made. The class
+copy of the images plus `O(N)` int64 indices; no per-class copy of the images is made. With
+file-backed images (`ImageFiles`) memory is `O(N)` paths and indices: the pipeline draws the
+indices first, then reads and decodes only the drawn files, in parallel. The class
 probabilities live in a `tf.Variable` (`SamplingWeights`) that the pipeline reads for every batch,
 so callbacks can change them during `fit` (progressive sampling, deferred re-sampling) without
 rebuilding the dataset, the model or the compiled train step.
@@ -20,6 +22,7 @@ import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.augment import resolve_augment
+from kerasimb.data.image_files import ImageFiles
 from kerasimb.data.pipeline import to_model_inputs
 from kerasimb.utils.validation import (
     check_choice,
@@ -27,6 +30,7 @@ from kerasimb.utils.validation import (
     check_float,
     check_images_labels,
     check_int,
+    check_labels,
 )
 
 
@@ -189,11 +193,20 @@ class IndexTable:
 def check_pipeline_inputs(x, y, num_classes, batch_size):
     """Validates the common pipeline arguments; returns `(x, y, num_classes, batch_size, counts)`.
 
-    Every class in `[0, num_classes)` must have at least one example.
+    Every class in `[0, num_classes)` must have at least one example. `x` is an image array
+    or an `ImageFiles` (only its length is checked: no file is read).
     """
     if num_classes is not None:
         num_classes = check_int(num_classes, "num_classes", minimum=2)
-    x, y = check_images_labels(x, y, num_classes)
+    if isinstance(x, ImageFiles):
+        y = check_labels(y, num_classes)
+        if len(x) != len(y):
+            raise ValueError(
+                "Expected `x` and `y` to hold the same number of examples. "
+                f"Received: {len(x)} image files and {len(y)} labels"
+            )
+    else:
+        x, y = check_images_labels(x, y, num_classes)
     if len(y) == 0:
         raise ValueError("Invalid value received for argument `x`. Expected at least one example. Received: 0")
     if num_classes is None:
@@ -202,6 +215,30 @@ def check_pipeline_inputs(x, y, num_classes, batch_size):
     counts = check_class_counts(np.bincount(y, minlength=num_classes).tolist(), num_classes,
                                 name="class counts of `y`")
     return x, y, num_classes, batch_size, counts
+
+
+def map_batches(ds, draw, finish, x):
+    """Builds batches from the elements of `ds`: `draw` picks the indices, `finish` the output.
+
+    `draw(*element) -> (index (B,), state)`; `finish(images (B, H, W, C), state) -> batch`,
+    where `images` are `x[index]` as stored (uint8 or float). In-memory `x` is gathered inside
+    one `map` call. For an `ImageFiles`, the indices are drawn first and only the drawn files
+    are read and decoded (in parallel), then `finish` runs: the same indices give the same
+    images as the decoded array `np.asarray(x)` would.
+    """
+    if isinstance(x, ImageFiles):
+        ds = ds.map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = x.gather_batches(ds)
+        ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        images = tf.convert_to_tensor(x)
+
+        def make_batch(*element):
+            index, state = draw(*element)
+            return finish(tf.gather(images, index), state)
+
+        ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def step_seeds(seed, step, num):
@@ -237,7 +274,9 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
     `steps_per_epoch=math.ceil(len(y) / batch_size)` to `fit`.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float (passed unchanged).
+        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float (passed unchanged), or an
+            `ImageFiles` (file paths: only the drawn files are read and decoded, per batch, in
+            parallel; the same seed gives the same batches as the decoded array).
         y: integer labels `(N,)`. Every class in `[0, num_classes)` needs an example.
         q: float, or a `SamplingWeights` whose probabilities the pipeline reads for every
             batch (for callbacks that change them during training). Defaults to `1.0`.
@@ -271,21 +310,21 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
     augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
     table = IndexTable(y, num_classes)
-    images = tf.convert_to_tensor(x)
-    labels = tf.convert_to_tensor(y, tf.int64)
     variable = weights.variable
 
-    def make_batch(step):
-        draw_seed, augment_seed = tf.unstack(step_seeds(seed, step, 2))
+    def draw(step):
+        draw_seed, _ = tf.unstack(step_seeds(seed, step, 2))
         index, classes = table.draw(variable, batch_size, draw_seed)
-        batch = to_model_inputs(tf.gather(images, index))
+        return index, (step, classes)
+
+    def finish(images, state):
+        step, classes = state
+        batch = to_model_inputs(images)
         if augment_fn is not None:
-            batch = augment_fn(batch, augment_seed)
+            batch = augment_fn(batch, step_seeds(seed, step, 2)[1])
         return batch, tf.one_hot(classes, num_classes, dtype=tf.float32)
 
-    ds = tf.data.Dataset.counter().map(make_batch, num_parallel_calls=tf.data.AUTOTUNE,
-                                       deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return map_batches(tf.data.Dataset.counter(), draw, finish, x)
 
 
 @kerasimb_export("kerasimb.data.effective_class_distribution", serializable=False)

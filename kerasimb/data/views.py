@@ -8,6 +8,7 @@ from kerasimb.data.pipeline import to_model_inputs
 from kerasimb.data.sampling import (
     IndexTable,
     check_pipeline_inputs,
+    map_batches,
     resolve_seed,
     resolve_weights,
     step_seeds,
@@ -72,7 +73,8 @@ def two_view_dataset(x, y, batch_size=32, augment=True, seed=None, num_classes=N
       This pipeline is infinite: pass `steps_per_epoch` to `fit`.
 
     Args:
-        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float.
+        x: images `(N, H, W, C)`, uint8 (scaled to [0, 1]) or float, or an `ImageFiles` (only
+            the drawn files are read and decoded, per batch, in parallel).
         y: integer labels `(N,)`.
         batch_size: int >= 1. Defaults to `32`.
         augment: `True` (`view_augment`: flips, rotation, crop, colour jitter), `False` / `None`
@@ -108,12 +110,12 @@ def two_view_dataset(x, y, batch_size=32, augment=True, seed=None, num_classes=N
     else:
         augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
-    images = tf.convert_to_tensor(x)
     labels = tf.convert_to_tensor(y, tf.int64)
 
-    def views(step, index):
+    def finish(images, state):
+        step, index = state
         seeds = step_seeds(seed, step, 2)
-        batch = to_model_inputs(tf.gather(images, index))
+        batch = to_model_inputs(images)
         if augment_fn is None:
             first, second = batch, batch
         else:
@@ -124,18 +126,13 @@ def two_view_dataset(x, y, batch_size=32, augment=True, seed=None, num_classes=N
     if q is None:
         index = tf.data.Dataset.range(len(y)).shuffle(
             len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat()
-        ds = index.enumerate().map(views, num_parallel_calls=tf.data.AUTOTUNE,
-                                   deterministic=True)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return map_batches(index.enumerate(), lambda step, index: (index, (step, index)), finish, x)
     weights = resolve_weights(q, counts)
     table = IndexTable(y, num_classes)
     variable = weights.variable
 
-    def sampled(step):
-        draw_seed = step_seeds(seed + 1, step, 1)[0]
-        index, _ = table.draw(variable, batch_size, draw_seed)
-        return views(step, index)
+    def draw(step):
+        index, _ = table.draw(variable, batch_size, step_seeds(seed + 1, step, 1)[0])
+        return index, (step, index)
 
-    ds = tf.data.Dataset.counter().map(sampled, num_parallel_calls=tf.data.AUTOTUNE,
-                                       deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return map_batches(tf.data.Dataset.counter(), draw, finish, x)
