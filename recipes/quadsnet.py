@@ -48,6 +48,11 @@ def build_parser():
                         help="QuadSNet's filters per block")
     parser.add_argument("--weights", default=None,
                         help="weights of the architectures: none (default) or 'imagenet'")
+    parser.add_argument("--recalibrate-bn", nargs="?", const="train_end", default=None,
+                        choices=("train_end", "epoch_end"),
+                        help="recompute every model's BatchNorm moving statistics from the "
+                             "training images (kerasimb.callbacks.RecalibrateBatchNorm) at the "
+                             "end of training (default when given) or after every epoch")
     return parser
 
 
@@ -58,6 +63,15 @@ def model_and_method(name, args):
         return make, methods.get("quadsnet-margin" if name == "quadsnet" else "ce")
     make = models.model_fn(name, weights=args.weights, resize_to_min=True)
     return make, methods.get("ce")
+
+
+def extra_callbacks(args, dataset):
+    """`[RecalibrateBatchNorm]` with `--recalibrate-bn` (same for every model), else `[]`."""
+    if not args.recalibrate_bn:
+        return []
+    from kerasimb.callbacks import RecalibrateBatchNorm
+
+    return [RecalibrateBatchNorm(dataset.train[0], batch_size=args.batch_size, when=args.recalibrate_bn)]
 
 
 def trainable_parameters(model):
@@ -124,7 +138,7 @@ def main(argv=None):
         result = experiment.compare(
             dataset, methods=[method], backbone=make, epochs=args.epochs, seeds=args.seeds,
             batch_size=args.batch_size, learning_rate=args.learning_rate,
-            verbose=args.verbose, progress=not args.no_progress,
+            verbose=args.verbose, progress=not args.no_progress, callbacks=extra_callbacks(args, dataset),
         )
         first = first or result
         total_seconds += result.settings["total_seconds"]
@@ -177,7 +191,9 @@ def main(argv=None):
         "",
         f"{args.epochs} epochs, Adam lr {args.learning_rate:g}, batch size {args.batch_size}, "
         f"no augmentation, weights {args.weights or 'random (no pre-training)'}, input "
-        f"{tuple(dataset.image_shape)}.",
+        f"{tuple(dataset.image_shape)}, BatchNorm moving statistics "
+        + (f"recomputed from the training images ({args.recalibrate_bn}, every model)."
+           if args.recalibrate_bn else "as training left them (no --recalibrate-bn)."),
         "",
         *table_iii,
         "",

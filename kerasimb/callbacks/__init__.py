@@ -2,6 +2,7 @@
 
 from kerasimb.callbacks.alpha_schedule import AlphaSchedule
 from kerasimb.callbacks.backup import ResumableBackup
+from kerasimb.callbacks.batch_norm import RecalibrateBatchNorm, recalibrate_batch_norm
 from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.callbacks.feature_snapshot import FeatureSnapshot
@@ -14,5 +15,7 @@ __all__ = [
     "DeferredReweighting",
     "FeatureSnapshot",
     "ProgressiveSampling",
+    "RecalibrateBatchNorm",
     "ResumableBackup",
+    "recalibrate_batch_norm",
 ]

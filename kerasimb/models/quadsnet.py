@@ -110,7 +110,11 @@ class QuadSNet(keras.Model):
             Defaults to `(256,)`.
         dropout: float in [0, 1). Dropout after the average pooling. Defaults to `0.3`.
         block_dropout: float in [0, 1). Dropout inside every block. Defaults to `0.3`.
-        momentum: float in [0, 1). BatchNorm momentum. Defaults to `0.99`.
+        momentum: float in [0, 1). BatchNorm momentum. Defaults to `0.99` (the paper's). Its
+            moving averages remember about `1 / (1 - momentum)` steps, so after a few epochs
+            on a small set they lag the weights and inference can collapse to one class;
+            `kerasimb.callbacks.RecalibrateBatchNorm` recomputes them exactly from the
+            training images without changing training (`recipes/quadsnet.py --recalibrate-bn`).
         epsilon: float > 0. BatchNorm epsilon. Defaults to `1e-4`.
         activation_after_bn: bool. Conv -> BN -> activation instead of conv(+activation) -> BN.
             Defaults to `False`.

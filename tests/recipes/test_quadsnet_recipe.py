@@ -54,3 +54,30 @@ def test_recipe_end_to_end_on_digits(tmp_path):
     assert "### Table II: trainable parameters" in report
     assert "| QuadSNet + weighted margin loss |" in report and "| QuadSNet + cross-entropy |" in report
     assert "5,235,944" in report
+
+
+def test_recalibrate_bn_flag_adds_the_callback():
+    from kerasimb.callbacks import RecalibrateBatchNorm
+    from kerasimb.data import load_dataset
+
+    recipe = load_recipe()
+    parser = recipe.build_parser()
+    dataset = load_dataset("digits-lt", image_size=16)
+    assert recipe.extra_callbacks(parser.parse_args([]), dataset) == []
+    for argv, when in ((["--recalibrate-bn"], "train_end"),
+                       (["--recalibrate-bn", "epoch_end"], "epoch_end")):
+        (callback,) = recipe.extra_callbacks(parser.parse_args(argv), dataset)
+        assert isinstance(callback, RecalibrateBatchNorm) and callback.when == when
+        assert callback.data is dataset.train[0] and callback.batch_size == 32
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--recalibrate-bn", "always"])
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end_with_recalibration(tmp_path):
+    recipe = load_recipe()
+    out = tmp_path / "run"
+    assert recipe.main(["--models", "quadsnet", "--epochs", "1", "--filters", "2", "2", "2", "2",
+                        "--image-size", "16", "--recalibrate-bn", "--no-progress",
+                        "--output", str(out)]) == 0
+    assert "recomputed from the training images (train_end" in (out / "report.md").read_text()
