@@ -296,7 +296,8 @@ def run_compare(args, parser):
     from kerasimb import experiment, methods
 
     error = args.subparser.error
-    if args.methods is not None:
+    if args.methods is not None:  # `--methods ce,quadsnet-margin` means `--methods ce quadsnet-margin`
+        args.methods = [m.strip() for item in args.methods for m in item.split(",") if m.strip()]
         unknown = [m for m in args.methods if not _known_method(methods, m)]
         if unknown:
             error(f"argument --methods: unknown method(s) {unknown}; registered: {methods.names()}"
