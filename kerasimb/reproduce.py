@@ -74,7 +74,8 @@ RECIPE_ARGS = {
     "perturbed_inference": {"small": ["--backbones", "small_cnn", "--baselines", "ce"],
                             "medium": ["--backbones", "small_cnn", "mobilenetv2",
                                        "--image-size", "32"]},
-    "adauni": {"small": ["--rows", "ce", "paco-batch", "aduc"], "medium": []},
+    "aduni": {"small": ["--rows", "ce", "paco", "aduni", "--no-ablation", "--samplers"],
+              "medium": []},
     "quadsnet": {"small": ["--models", "quadsnet", "mobilenetv2", "--image-size", "32"],
                  "medium": ["--models", "quadsnet", "quadsnet-ce", "mobilenetv2", "resnet50",
                             "--image-size", "32"]},
@@ -113,11 +114,11 @@ CLAIMS = [
         "paper_figures": None,
     },
     {
-        "recipe": "adauni",
+        "recipe": "aduni",
         "paper": "Cong et al., AdUni, MLMI 2022",
         "claim": "AduC (adaptive unified contrastive loss) beats cross-entropy on accuracy and "
                  "macro-F1",
-        "method": "aduc",
+        "method": "aduni",
         "baseline": "ce",
         "metrics": ["accuracy", "macro_f1"],
         "paper_figures": "ISIC2018: AdUni 87.1% accuracy, 79.0% macro-F1; APTOS2019: 83.3%, "

@@ -12,8 +12,20 @@ Both train `models.AdUni` on the pooled features of the model `model_fn` builds 
 is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two views
 from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the plain
 logits. Ablations are parameter changes: `methods.get("aduc", schedule=None, alpha=1.0)` is
-"AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule,
-`sampling=0.0` class-balanced sampling of the images (the paper's Table 2).
+"AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule.
+
+The paper's Table 2 combines AdUni with image samplers; `sampling=` picks one (p_j ∝ n_j^q,
+`data.two_view_dataset(q=...)`):
+
+| `sampling` | sampler (Table 2) | authors' code (`--adavancebalance_type`) |
+|---|---|---|
+| `None` | none: shuffled epochs | no sampler |
+| `0.0` | up-sampling / class-balanced | `classbalance` |
+| `0.5` | square-root | `squarerootbalance` |
+| `"progressive"` | progressive-balanced, instance → class over the epochs | `progressbalance` |
+
+`"progressive"` draws through a `data.SamplingWeights` that `callbacks.ProgressiveSampling`
+moves from p = n_j/N (first epoch) to p = 1/K (Kang et al., 2020) at the start of every epoch.
 
 Example:
 
@@ -24,12 +36,16 @@ Example:
 0.02
 >>> methods.get("aduni-fixed-alpha").params["schedule"] is None
 True
+>>> methods.get("aduni", sampling="progressive").params["sampling"]
+'progressive'
 """
 
 import keras
 
 from kerasimb.callbacks.alpha_schedule import MODES, AlphaSchedule
+from kerasimb.callbacks.sampling import ProgressiveSampling
 from kerasimb.data.pipeline import steps_per_epoch
+from kerasimb.data.sampling import SamplingWeights
 from kerasimb.data.views import two_view_dataset
 from kerasimb.methods.registry import Method, register
 from kerasimb.methods.two_stage import penultimate_features
@@ -52,7 +68,10 @@ class UnifiedContrastiveMethod(Method):
         logit_adjust: bool. Log-prior adjustment of the class logits inside the loss.
             Defaults to `True`.
         augment: `True`, `False` or a dict of `data.view_augment` arguments. Defaults to `True`.
-        sampling: `None` (shuffled epochs) or a float q (p_j ∝ n_j^q). Defaults to `None`.
+        sampling: `None` (shuffled epochs), a float q (p_j ∝ n_j^q: `0.0` up-sampling /
+            class-balanced, `0.5` square-root, `1.0` instance sampling with replacement) or
+            `"progressive"` (instance → class over the epochs, `callbacks.ProgressiveSampling`).
+            Defaults to `None`.
     """
 
     reference = "Cong et al., MLMI 2022; Cui et al., ICCV 2021 (PaCo)"
@@ -84,14 +103,24 @@ class UnifiedContrastiveMethod(Method):
         params["projection_dim"] = check_int(params["projection_dim"], "projection_dim",
                                              minimum=1)
         params["logit_adjust"] = bool(params["logit_adjust"])
-        if params["sampling"] is not None:
-            params["sampling"] = check_float(params["sampling"], "sampling")
+        sampling = params["sampling"]
+        if isinstance(sampling, str) and sampling != "progressive":
+            raise ValueError(
+                "Invalid value received for argument `sampling`. Expected `None`, a float q or "
+                f"'progressive'. Received: sampling={sampling!r}")
+        if sampling is not None and sampling != "progressive":
+            params["sampling"] = check_float(sampling, "sampling")
         return params
 
     def train_dataset(self, dataset, batch_size, seed):
         x, y = dataset.train
+        q = self.params["sampling"]
+        if q == "progressive":
+            # Kept for `callbacks`, which `Method.train` calls after this hook.
+            self.weights = SamplingWeights(dataset.class_counts, q=1.0)
+            q = self.weights
         ds = two_view_dataset(x, y, batch_size, augment=self.params["augment"], seed=seed,
-                              num_classes=dataset.num_classes, q=self.params["sampling"])
+                              num_classes=dataset.num_classes, q=q)
         return ds, steps_per_epoch(len(y), batch_size)
 
     def build_model(self, model_fn, dataset):
@@ -112,10 +141,18 @@ class UnifiedContrastiveMethod(Method):
 
     def callbacks(self, dataset, epochs):
         p = self.params
-        if p["schedule"] is None:
-            return []
-        return [AlphaSchedule(p["alpha_max"], p["alpha_min"], total_epochs=epochs,
-                              mode=p["schedule"])]
+        out = []
+        if p["schedule"] is not None:
+            out.append(AlphaSchedule(p["alpha_max"], p["alpha_min"], total_epochs=epochs,
+                                     mode=p["schedule"]))
+        if p["sampling"] == "progressive":
+            weights = getattr(self, "weights", None)
+            if weights is None:
+                raise RuntimeError(
+                    f"Call `train_dataset` before `callbacks` for method `{self.name}` "
+                    "(progressive sampling drives the pipeline's `SamplingWeights`).")
+            out.append(ProgressiveSampling(weights, epochs))
+        return out
 
 
 @register("aduc")
@@ -155,6 +192,15 @@ class AdUniFixedAlpha(UnifiedContrastiveMethod):
 
     The same as `methods.get("aduc", schedule=None, alpha=1.0)`; pass `alpha=` for another
     constant.
+
+    Why 1.0: the ablation removes the adaptive schedule and nothing else, so α stays where AduC
+    starts it. In the authors' code (github.com/thomascong121/AdUni, `main_supcon_cl.py`)
+    training without `--adp_alpha` uses the constant `--alpha` at every epoch, and their
+    `run.sh` passes `--alpha 1` (with `--alpha_min 0.01` for the adaptive run), i.e. the
+    non-adaptive variant of their configuration is α = 1.0 throughout, β = 1. The paper's own
+    ablation table could not be read with this project's tools, so this follows the code. A
+    PaCo-like small constant is the `paco` row (α = 0.02); the other extreme, the class term
+    alone, is `alpha=0.0`.
     """
 
     description = "AdUni without AduC (ablation): the same loss with α fixed at 1.0"

@@ -1,6 +1,6 @@
 """Per-class F1 from a confusion matrix, grouped per-class F1 bars, and the features a model learned.
 
-Used by `recipes/adauni.py` for the AdUni paper's Fig. 5 (per-class F1 of several methods) and
+Used by `recipes/aduni.py` for the AdUni paper's Fig. 5 (per-class F1 of several methods) and
 Fig. 4 (a 2-D picture of the learned features, with `utils.embedding_plot.plot_embedding`).
 """
 

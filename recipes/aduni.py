@@ -1,28 +1,36 @@
-"""AdUni (Cong et al., MLMI 2022): Table 1 layout, CE / focal / LDAM / logit adjustment / balanced softmax / SupCon two-stage / PaCo-style / AduC, accuracy and macro-F1, α schedule plot.
+"""AdUni (Cong et al., MLMI 2022): Table 1 (CE / focal / LDAM-DRW / logit adjustment / balanced softmax / SupCon two-stage / PaCo-style / AdUni) and Table 2 (AdUni with samplers), accuracy and macro-F1.
 
 Every row is trained the same way (same model, epochs, batch size, Adam learning rate, seeds,
 last epoch evaluated on the test split); rows differ in the loss and, for the contrastive rows,
-in the model and pipeline:
+in the model, the pipeline and the sampler:
 
-- CE: method `ce`; focal: `focal`; LDAM: `ldam-drw`; logit-adjusted: `logit-adjusted`;
-  balanced softmax: `balanced-softmax`; SupCon two-stage: `supcon-crw` (each only if registered)
-- PaCo-style: `paco-batch` (the unified loss from the batch, constant α = 0.02, no schedule)
-- AduC: `aduc` (the unified loss, α from 1.0 to 0.01 by the paper's cosine schedule;
-  `--schedule compounding` for the authors' code's schedule)
-- ablation: `aduc` with α = 0 throughout (no feature term; `--no-ablation` leaves it out)
+Table 1 (methods; rows whose method is not registered are left out):
 
-The contrastive rows (`paco-batch`, `aduc`) train on two augmented views per image (flips,
-rotation, crop, colour jitter); the other rows see the images unaugmented, as everywhere in
-`kerasimb compare`. The views' flips follow the paper (horizontal and vertical) except on
-digits-lt, where a flipped digit is another digit (`--flip none` there by default).
+- CE: `ce`; focal: `focal`; LDAM: `ldam-drw`; logit-adjusted: `logit-adjusted`;
+  balanced softmax: `balanced-softmax`; SupCon two-stage: `supcon-crw`
+- PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue)
+- AdUni without AduC: `aduni-fixed-alpha` (the same loss with α fixed at 1.0, the ablation)
+- AdUni: `aduni` (α from 1.0 to 0.01 by the paper's cosine schedule; `--schedule compounding`
+  for the authors' code's schedule)
+- ablation: `aduni` with α = 0 throughout (no feature term; `--no-ablation` leaves it out)
 
-    python recipes/adauni.py --dataset digits-lt --epochs 15 --seeds 0 1
-    python recipes/adauni.py --dataset medmnist:../shared/data/pneumoniamnist_lt.npz \\
-        --epochs 8 --seeds 0 1
+Table 2 (samplers, `--samplers`): AdUni with no sampler (the Table 1 row), with up-sampling
+(class-balanced, q = 0), square-root sampling (q = 1/2) and progressive sampling (instance →
+class over the epochs): `aduni` with `sampling=0.0 / 0.5 / "progressive"`. `--sampler-baselines`
+adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-sampling`).
+
+The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
+jitter); the other rows see the images unaugmented, as everywhere in `kerasimb compare`. The
+views' flips follow the paper (horizontal and vertical) except on digits-lt, where a flipped
+digit is another digit (`--flip none` there by default).
+
+    python recipes/aduni.py --dataset digits-lt --epochs 30 --seeds 0 1
+    python recipes/aduni.py --dataset medmnist:../shared/data/pneumoniamnist_lt.npz \\
+        --epochs 8 --seeds 0 1 --batch-size 64
 
 Writes, under `--output`: the `compare` folder (metrics.json, report.md, plots), and report.md
-with the paper-style table, the α schedules over the run's epochs (closed forms, and α as
-logged by the AduC runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
+with the two paper-style tables, the α schedules over the run's epochs (closed forms, and α as
+logged by the AdUni runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
 Fig. 5) as per_class_f1.png, a t-SNE (`--embedding pca` for PCA) of the encoder features of up
 to `--feature-samples` test images for every row trained with `models.AdUni` (first seed; the
 paper's Fig. 4) as features_<k>.png, and the paper's published figures for context. The
@@ -56,12 +64,20 @@ ROWS = (
     ("Logit adjustment", "logit-adjusted"),
     ("Balanced softmax", "balanced-softmax"),
     ("SupCon two-stage (cRW)", "supcon-crw"),
-    ("PaCo-style (batch, α = 0.02)", "paco-batch"),
-    ("AduC (AdUni)", "aduc"),
+    ("PaCo-style (batch, α = 0.02)", "paco"),
+    ("AdUni without AduC (α = 1 fixed)", "aduni-fixed-alpha"),
+    ("AdUni (AduC)", "aduni"),
 )
 # Ablation: AdUni's model, views and loss with α = 0 throughout (no feature term): isolates
 # the contrastive feature learning from the augmentation and the logit-adjusted class term.
-ABLATION = ("AdUni, α = 0 (no feature term)", "aduc", {"schedule": None, "alpha": 0.0})
+ABLATION = ("AdUni, α = 0 (no feature term)", "aduni", {"schedule": None, "alpha": 0.0})
+# Table 2: (flag, row suffix, `sampling` of `aduni`, the CE method with the same sampler).
+SAMPLERS = (
+    ("up", "up-sampling (class-balanced, q = 0)", 0.0, "class-sampling"),
+    ("sqrt", "square-root sampling (q = ½)", 0.5, "sqrt-sampling"),
+    ("progressive", "progressive sampling (instance → class)", "progressive",
+     "progressive-sampling"),
+)
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 # The authors' README (github.com/thomascong121/AdUni): ResNet-18, 384x384, 400 epochs.
@@ -86,6 +102,12 @@ def build_parser():
                              "horizontal_and_vertical otherwise, as the paper)")
     parser.add_argument("--no-ablation", action="store_true",
                         help="leave out the AdUni α = 0 ablation row")
+    parser.add_argument("--samplers", nargs="*", default=[s[0] for s in SAMPLERS],
+                        choices=[s[0] for s in SAMPLERS], metavar="SAMPLER",
+                        help="Table 2: AdUni with these samplers (up, sqrt, progressive; "
+                             "default: all three; none given: no Table 2 rows)")
+    parser.add_argument("--sampler-baselines", action="store_true",
+                        help="Table 2 also trains CE with the same samplers")
     parser.add_argument("--embedding", default="tsne", choices=("tsne", "pca"),
                         help="2-D projection of the learned features (default: t-SNE, as Fig. 4)")
     parser.add_argument("--feature-samples", type=int, default=600, metavar="N",
@@ -103,8 +125,20 @@ def resolve_flip(args, dataset_name):
     return flip
 
 
+def _contrastive(name, views, args, **params):
+    """`methods.get(name)` with the recipe's views, and `--schedule` if it has a schedule."""
+    method = methods.get(name, **params)
+    if isinstance(method, UnifiedContrastiveMethod):
+        extra = dict(views)
+        if method.params["schedule"] is not None and "schedule" not in params:
+            extra["schedule"] = args.schedule
+        method = methods.get(name, **params, **extra)
+    return method
+
+
 def table_methods(args, flip="horizontal_and_vertical"):
-    """Returns `[(row label, Method)]` in the paper's order."""
+    """Returns `[(row label, Method)]` of Table 1 in the paper's order (plus the ablation, then
+    any `--rows` names outside the table)."""
     registered = methods.names()
     wanted = args.rows
     views = {"augment": {"flip": None if flip == "none" else flip}}
@@ -112,24 +146,44 @@ def table_methods(args, flip="horizontal_and_vertical"):
     for label, name in ROWS:
         if name not in registered or (wanted is not None and name not in wanted):
             continue
-        params = {"schedule": args.schedule} if name == "aduc" else {}
-        if name in ("aduc", "paco-batch"):
-            params.update(views)
-        rows.append((label, methods.get(name, **params)))
-    if not args.no_ablation and (wanted is None or "aduc" in wanted):
+        rows.append((label, _contrastive(name, views, args)))
+    if not args.no_ablation and (wanted is None or "aduni" in wanted):
         label, name, params = ABLATION
-        rows.append((label, methods.get(name, **params, **views)))
+        rows.append((label, _contrastive(name, views, args, **params)))
     if wanted is not None:
-        unknown = [n for n in wanted if n not in [name for _, name in ROWS]]
-        for name in unknown:
-            method = methods.get(name)
-            if isinstance(method, UnifiedContrastiveMethod):  # aduni, aduni-fixed-alpha, paco
-                params = dict(views)
-                if method.params["schedule"] is not None:
-                    params["schedule"] = args.schedule
-                method = methods.get(name, **params)
-            rows.append((name, method))
+        for name in [n for n in wanted if n not in [name for _, name in ROWS]]:
+            rows.append((name, _contrastive(name, views, args)))
     return rows
+
+
+def sampler_methods(args, flip="horizontal_and_vertical"):
+    """Returns `[(row label, Method)]`: Table 2's AdUni-with-a-sampler rows (`--samplers`), then
+    CE with the same samplers (`--sampler-baselines`)."""
+    views = {"augment": {"flip": None if flip == "none" else flip}}
+    chosen = [s for s in SAMPLERS if s[0] in args.samplers]
+    rows = [(f"AdUni + {suffix}", _contrastive("aduni", views, args, sampling=q))
+            for _, suffix, q, _ in chosen]
+    if args.sampler_baselines:
+        rows += [(f"CE + {suffix}", methods.get(name)) for _, suffix, _, name in chosen
+                 if name in methods.names()]
+    return rows
+
+
+def table2_rows(rows, labels, samplers):
+    """`[(display name, label)]` of Table 2: per model (AdUni, then CE), no sampler first, then
+    the samplers in Table 2's order; only rows that ran."""
+    by_row = dict(zip([r for r, _ in rows], labels))
+    out = []
+    for model, plain in (("AdUni", "AdUni (AduC)"), ("CE", "CE")):
+        group = [(f"{model} + {suffix}", f"{model} + {suffix}")
+                 for flag, suffix, _, _ in SAMPLERS if flag in samplers]
+        group = [(name, by_row[row]) for name, row in group if row in by_row]
+        if not group:
+            continue
+        if plain in by_row:
+            out.append((f"{model}, no sampling", by_row[plain]))
+        out += group
+    return out
 
 
 def logged_alphas(result, label):
@@ -165,10 +219,17 @@ def snapshot_runs(rows, labels, seeds, snapshots):
     the snapshots do not line up with those runs (some were resumed from disk)."""
     trained = [(row, label) for (row, method), label in zip(rows, labels)
                if isinstance(method, UnifiedContrastiveMethod)]
-    features = [s for s in snapshots if s is not None and np.ndim(s) == 2]
+    features = [s for s in snapshots if s is not None and np.ndim(s) == 2 and np.shape(s)[1]]
     if len(features) != len(trained) * len(seeds):
         return None
     return [(row, label, features[i * len(seeds)]) for i, (row, label) in enumerate(trained)]
+
+
+def encoder_features(model, x):
+    """`model_features(model, x)`, or an empty `(N, 0)` array for models without an encoder
+    (numeric, so `compare` can keep it with the run; `snapshot_runs` skips it)."""
+    features = model_features(model, x)
+    return np.zeros((len(x), 0), np.float32) if features is None else features
 
 
 def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
@@ -207,19 +268,20 @@ def main(argv=None):
             except ValueError:
                 parser.error(f"argument --rows: unknown method {name!r}; choose from {methods.names()}")
     dataset = dataset_from_args(args, parser.error)
-    output = args.output or default_output("adauni", dataset.name)
+    output = args.output or default_output("aduni", dataset.name)
     os.makedirs(output, exist_ok=True)
     print(dataset.summary())
     sys.stdout.flush()
 
     flip = resolve_flip(args, dataset.name)
-    rows = table_methods(args, flip)
+    table1 = table_methods(args, flip)
+    rows = table1 + sampler_methods(args, flip)
     spread = (f"mean ± std over seeds {args.seeds}" if len(args.seeds) > 1
               else f"seed {args.seeds[0]}")
     print(f"\n{args.backbone}: {', '.join(row for row, _ in rows)}")
     sys.stdout.flush()
     x_feat, y_feat = feature_sample(dataset, max(1, args.feature_samples))
-    snapshot = FeatureSnapshot(x_feat, features_fn=model_features)
+    snapshot = FeatureSnapshot(x_feat, features_fn=encoder_features)
     result = experiment.compare(
         dataset, methods=[m for _, m in rows], backbone=args.backbone, epochs=args.epochs,
         seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -229,19 +291,27 @@ def main(argv=None):
     )
     folder = os.path.join(output, "compare")
     result.save(folder)
-    table = result.table(METRICS, rows=list(zip([r for r, _ in rows], result.methods)),
+    labels = list(result.methods)
+    table = result.table(METRICS, rows=list(zip([r for r, _ in table1], labels)),
                          bold_best=True)
     print(table)
+    sampler_rows = table2_rows(rows, labels, args.samplers)
+    table2 = (result.table(METRICS, rows=sampler_rows, bold_best=True)
+              if len(sampler_rows) > 1 else None)
+    if table2:
+        print(table2)
 
-    aduc_label = next((label for (row, m), label in zip(rows, result.methods)
-                       if m.name == "aduc" and m.params["schedule"] is not None), None)
+    aduc_label = next((label for (row, m), label in zip(rows, labels)
+                       if m.name in ("aduni", "aduc") and m.params["schedule"] is not None
+                       and m.params["sampling"] is None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
 
     f1 = class_f1(result, result.methods)
-    plot_per_class_f1({row: f1[label][0] for (row, _), label in zip(rows, result.methods)},
+    plotted = list(zip([r for r, _ in table1], labels))  # Table 1's rows (a readable plot)
+    plot_per_class_f1({row: f1[label][0] for row, label in plotted},
                       dataset.class_names,
-                      errors={row: f1[label][1] for (row, _), label in zip(rows, result.methods)}
+                      errors={row: f1[label][1] for row, label in plotted}
                       if len(args.seeds) > 1 else None,
                       path=os.path.join(output, "per_class_f1.png"),
                       title=f"Per-class F1 on the test split ({spread})")
@@ -284,25 +354,40 @@ def main(argv=None):
         f"`{args.schedule}` from 1.0 to 0.01 over the run's epochs; τ = 0.1, base τ = 0.07, "
         "β = 1, class logits adjusted by log n_c/N inside the loss, 2-layer projection to 128 "
         f"dimensions, two augmented views per image (flips: {flip}; ±15° rotation, crop, "
-        "brightness / contrast jitter). The PaCo-style row is the same model, loss and pipeline with a "
-        "constant α = 0.02 (PaCo's CIFAR-LT value) and no queue. The other rows train on "
-        "unaugmented single images. The last row is an ablation: AdUni's model, views and loss "
-        "with α = 0 throughout (the class term alone, a logit-adjusted cross-entropy with the "
-        "batch in the denominator), which separates the effect of the contrastive feature term "
-        "from that of the augmentation and the logit adjustment.",
+        "brightness / contrast jitter). The PaCo-style row is the same model, loss and "
+        "pipeline with a constant α = 0.02 (PaCo's CIFAR-LT value) and no queue; \"AdUni "
+        "without AduC\" the same with α fixed at 1.0 (AduC's starting value, the authors' "
+        "`--alpha 1` without `--adp_alpha`). The other rows train on unaugmented single images. "
+        "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
+        "class term alone, a logit-adjusted cross-entropy with the batch in the denominator), "
+        "which separates the effect of the contrastive feature term from that of the "
+        "augmentation and the logit adjustment.",
         "",
-        f"## Test split, {spread}",
+        f"## Table 1: methods, test split, {spread}",
         "",
         table,
         "",
-        "Bold: best mean. Rows: " + ", ".join(f"{row} = `{m.name}`" for row, m in rows)
+        "Bold: best mean. Rows: " + ", ".join(f"{row} = `{m.name}`" for row, m in table1)
         + ". Full report (per-class recall, confusion matrices, AUC): "
         "[compare/report.md](compare/report.md).",
         "",
+        *([f"## Table 2: AdUni with samplers, test split, {spread}",
+           "",
+           "The paper's Table 2 layout: AdUni (α 1 → 0.01, the same views and loss) trained with "
+           "each image sampler; p_j ∝ n_j^q: up-sampling is class-balanced (q = 0), square-root "
+           "q = ½, progressive moves linearly from instance (q = 1) to class sampling over the "
+           "epochs (Kang et al., 2020); \"no sampling\" is Table 1's AdUni row (shuffled epochs)."
+           + (" CE rows: the same samplers with cross-entropy on unaugmented images."
+              if args.sampler_baselines else ""),
+           "",
+           table2,
+           "",
+           "Bold: best mean of this table.",
+           ""] if table2 else []),
         "## Per-class F1 (the paper's Fig. 5)",
         "",
         f"F1 of every class on the test split ({spread}; error bars: std over seeds), from the "
-        "runs' confusion matrices.",
+        "runs' confusion matrices (every row in the table; Table 1's rows in the plot).",
         "",
         f1_table,
         "",

@@ -1,0 +1,132 @@
+"""Smoke test of recipes/aduni.py: rows, the α plot, and a tiny run end to end."""
+
+
+import pytest
+from recipe_runner import load_recipe, run_recipe
+
+
+
+def _module():
+    return load_recipe("aduni")
+
+
+def _run(argv):
+    return run_recipe("aduni", argv)
+
+
+def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
+    from kerasimb import methods
+
+    module = _module()
+    args = module.build_parser().parse_args(["--schedule", "compounding"])
+    rows = module.table_methods(args, "none")
+    names = [m.name for _, m in rows]
+    assert names[0] == "ce"
+    assert names[-4:] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
+    assert rows[-2][1].params["schedule"] == "compounding"
+    assert rows[-2][1].params["augment"] == {"flip": None}
+    assert (rows[-3][1].params["schedule"], rows[-3][1].params["alpha"]) == (None, 1.0)
+    assert (rows[-1][1].params["schedule"], rows[-1][1].params["alpha"]) == (None, 0.0)
+    assert module.resolve_flip(args, "digits-lt") == "none"
+    assert module.resolve_flip(args, "pneumoniamnist") == "horizontal_and_vertical"
+    assert ("focal" in names) == ("focal" in methods.names())
+    args = module.build_parser().parse_args(["--rows", "aduni", "ce", "--no-ablation"])
+    assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduni"]
+    # Names outside the table (the older `aduc`) are appended with the recipe's views.
+    args = module.build_parser().parse_args(["--rows", "aduc", "ce"])
+    assert [m.name for _, m in module.table_methods(args, "none")] == ["ce", "aduc"]
+    args = module.build_parser().parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
+                                             "--schedule", "linear"])
+    issue_rows = module.table_methods(args, "none")  # Table 1's order, then the α = 0 row
+    assert [m.name for _, m in issue_rows] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
+    assert [m.params["schedule"] for _, m in issue_rows] == [None, None, "linear", None]
+    assert all(m.params["augment"] == {"flip": None} for _, m in issue_rows)
+    module.plot_alpha(5, [1.0, 0.8, 0.5, 0.2, 0.01], str(tmp_path / "alpha.png"))
+    assert (tmp_path / "alpha.png").exists()
+
+
+def test_per_class_f1_and_feature_snapshots_line_up(tmp_path):
+    import numpy as np
+    from types import SimpleNamespace
+
+    from kerasimb import methods
+    from kerasimb.models import SmallCNN
+
+    module = _module()
+    runs = [{"method": "ce", "seed": s, "report": {"confusion_matrix": m}}
+            for s, m in ((0, [[3, 1], [0, 2]]), (1, [[4, 0], [2, 0]]))]
+    f1 = module.class_f1(SimpleNamespace(runs=runs), ["ce"])
+    # By hand: seed 0 F1 = (6/7, 4/5); seed 1 F1 = (8/10, 0/2).
+    np.testing.assert_allclose(f1["ce"][0], [(6 / 7 + 0.8) / 2, 0.4])
+    np.testing.assert_allclose(f1["ce"][1], [abs(6 / 7 - 0.8) / 2, 0.4])
+    rows = [("CE", methods.get("ce")), ("PaCo", methods.get("paco")),
+            ("AdUni", methods.get("aduni"))]
+    labels = ["ce", "paco", "aduni"]
+    a, b, c, d = (np.full((4, 3), v) for v in range(4))
+    # Two seeds: CE records None twice, then paco (a, b) and aduni (c, d).
+    pictured = module.snapshot_runs(rows, labels, [0, 1], [None, None, a, b, c, d])
+    assert [(r, l) for r, l, _ in pictured] == [("PaCo", "paco"), ("AdUni", "aduni")]
+    assert pictured[0][2] is a and pictured[1][2] is c  # the first seed of each
+    assert module.snapshot_runs(rows, labels, [0, 1], [a, b, c]) is None  # resumed runs
+    empty = np.zeros((4, 0))  # what `encoder_features` records for models without an encoder
+    assert len(module.snapshot_runs(rows, labels, [0, 1], [empty, empty, a, b, c, d])) == 2
+    cnn = SmallCNN((8, 8, 1), 2, width=2, depth=1)
+    assert module.encoder_features(cnn, np.zeros((3, 8, 8, 1))).shape == (3, 0)
+    args = module.build_parser().parse_args([])
+    assert (args.embedding, args.feature_samples, args.no_features) == ("tsne", 600, False)
+    x, y = module.feature_sample(SimpleNamespace(test=(np.zeros((10, 2, 2, 1)), np.arange(10))),
+                                 4)
+    assert x.shape == (4, 2, 2, 1) and len(set(y)) == 4
+
+
+def test_unknown_row_is_rejected(capsys):
+    assert _run(["--rows", "nope"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_report(tmp_path):
+    out = tmp_path / "aduni"
+    code = _run(["--dataset", "digits-lt", "--epochs", "2", "--seeds", "0", "--rows", "ce",
+                 "paco", "aduni", "--no-ablation", "--samplers", "progressive",
+                 "--no-progress", "--batch-size", "64", "--feature-samples", "60",
+                 "--output", str(out)])
+    assert code == 0
+    report = (out / "report.md").read_text()
+    for text in ("| CE |", "| PaCo-style", "| AdUni (AduC) |", "alpha_schedule.png",
+                 "ISIC2018", "per_class_f1.png", "features_1.png", "features_3.png",
+                 "## Table 2", "| AdUni, no sampling |",
+                 "| AdUni + progressive sampling (instance → class) |"):
+        assert text in report
+    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_3.png"):
+        assert (out / name).exists()
+    assert not (out / "features_4.png").exists()  # CE trains no AdUni model: no picture
+    assert (out / "compare" / "metrics.json").exists()
+
+
+def test_table2_rows_and_sampler_flags():
+    from kerasimb import methods
+
+    module = _module()
+    args = module.build_parser().parse_args([])
+    assert args.samplers == ["up", "sqrt", "progressive"] and not args.sampler_baselines
+    extra = module.sampler_methods(args, "none")
+    assert [m.name for _, m in extra] == ["aduni"] * 3
+    assert [m.params["sampling"] for _, m in extra] == [0.0, 0.5, "progressive"]
+    assert all(m.params["augment"] == {"flip": None} for _, m in extra)
+    assert all(m.params["schedule"] == "cosine" for _, m in extra)
+    args = module.build_parser().parse_args(["--samplers", "sqrt", "--sampler-baselines"])
+    extra = module.sampler_methods(args)
+    assert [m.name for _, m in extra] == ["aduni"] + (
+        ["sqrt-sampling"] if "sqrt-sampling" in methods.names() else [])
+    assert module.sampler_methods(module.build_parser().parse_args(["--samplers"])) == []
+    # Table 2: the no-sampler row first (Table 1's AdUni row), then the samplers in order.
+    rows = [("CE", None), ("AdUni (AduC)", None),
+            ("AdUni + square-root sampling (q = ½)", None),
+            ("AdUni + up-sampling (class-balanced, q = 0)", None)]
+    labels = ["ce", "aduni", "aduni(sampling=0.5)", "aduni(sampling=0.0)"]
+    assert module.table2_rows(rows, labels, ["up", "sqrt"]) == [
+        ("AdUni, no sampling", "aduni"),
+        ("AdUni + up-sampling (class-balanced, q = 0)", "aduni(sampling=0.0)"),
+        ("AdUni + square-root sampling (q = ½)", "aduni(sampling=0.5)")]
+    assert module.table2_rows(rows[:2], labels[:2], []) == []
