@@ -273,7 +273,8 @@ class ImageFiles:
         return ds.interleave(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _describe(self):
-        size = "" if self._resize else f", or not of height x width {self._size[0]} x {self._size[1]}"
+        height, width = self._size
+        size = "" if self._resize else f", or not of height x width {height} x {width}"
         return f"(missing, unreadable or not a valid PNG/JPEG image{size})"
 
     def _decode_eager(self, paths, keep=True):
@@ -288,7 +289,7 @@ class ImageFiles:
                 start += len(images)
         except tf.errors.InvalidArgumentError as error:
             found = re.search(r"Could not read or decode image file .*?\(missing[^)]*\)",
-                              error.message.replace("\\'", "'"))
+                              error.message)
             raise ValueError(
                 "Invalid value received for argument `paths`. Expected readable PNG/JPEG images. "
                 f"Received: {found.group(0) if found else error.message}"
@@ -304,7 +305,7 @@ def _check_loaded(paths, got, images, reason):
     same = tf.equal(paths[:found], got)
     first = tf.reduce_min(tf.concat([tf.cast(tf.where(~same)[:, 0], tf.int32), [found]], 0))
     bad = tf.gather(paths, tf.minimum(first, expected - 1))
-    message = tf.strings.join(["Could not read or decode image file '", bad, "' ", reason])
+    message = tf.strings.join(["Could not read or decode image file ", bad, " ", reason])
     check = tf.debugging.Assert(tf.equal(found, expected), [message])
     with tf.control_dependencies([check]):
         return tf.identity(images)
