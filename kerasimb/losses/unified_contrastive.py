@@ -4,7 +4,8 @@ Feature learning and classifier learning in one softmax: for every anchor (every
 sample of the batch), the candidates of the softmax are the C class logits (logit-adjusted by
 the log class prior, as in PaCo) *and* the similarities to every other view in the batch; the
 positives are the anchor's own class column (weight β) and every other view of the same class
-(weight α each, the anchor's other view included). No memory queue: only the batch.
+(weight α each, the anchor's other view included). By default no memory queue: only the batch
+(AdUni); `queue_features` / `queue_labels` add PaCo-style keys from earlier batches.
 
 The loss is built on the supervised-contrastive core `losses.contrastive_loss_from_logits`
 (shared with `losses.supervised_contrastive_loss`): the class logits are extra candidate
@@ -49,7 +50,8 @@ def _log_prior(class_counts, num_classes):
 
 @kerasimb_export("kerasimb.losses.unified_contrastive_loss", serializable=False)
 def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta=1.0,
-                             temperature=0.1, base_temperature=0.07, normalize=True):
+                             temperature=0.1, base_temperature=0.07, normalize=True,
+                             queue_features=None, queue_labels=None, queue_valid=None):
     """AdUni's unified contrastive loss (Cong et al., 2022): PaCo-style, from the batch alone.
 
     With V views of B samples there are N = V·B anchors, ordered **view-major** (all first views,
@@ -81,6 +83,12 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
     adjustment inside the loss, β = 1 on the one-hot label, α on every same-class sample, both
     views as anchors, the scale T / T_base with T_base = 0.07.
 
+    Optional queue (PaCo-style, not AdUni): with `queue_features` q_1..q_Q (labels u_k) the
+    similarities s_ik = z_i · q_k / T join every anchor's denominator D_i, and the queued keys of
+    the anchor's class join P(i) with weight α each (entries with `queue_valid` 0 are left out,
+    e.g. the unfilled slots of a ring buffer). Queued keys carry no gradient of their own when
+    they are stored detached (`models.AdUni(queue_size=...)` does so).
+
     Args:
         labels: integer labels `(B,)` / `(B, 1)` or one-hot `(B, C)` (argmax).
         features: float tensor `(B, V, d)`, normally L2-normalised projections (V = 2 views).
@@ -95,6 +103,12 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
         base_temperature: float > 0. T_base of the scale T / T_base. Defaults to `0.07`.
         normalize: bool. L2-normalise the features first (a no-op on normalised features).
             Defaults to `True`.
+        queue_features: `None` or float tensor `(Q, d)`: extra keys (e.g. earlier batches).
+            Defaults to `None`.
+        queue_labels: integer labels `(Q,)` of the queued keys; required with
+            `queue_features`. Defaults to `None`.
+        queue_valid: `None` (all valid) or `(Q,)` 0/1 (or bool) mask of the keys to use.
+            Defaults to `None`.
 
     Returns:
         Scalar float32 tensor.
@@ -154,9 +168,47 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
     candidates = ops.concatenate([ops.ones_like(one_hot), not_self], axis=1)
     positives = ops.concatenate(
         [beta * one_hot, alpha * same_label_mask(flat_labels, flat_labels) * not_self], axis=1)
+    if queue_features is not None:
+        keys, key_labels, valid = _queue(queue_features, queue_labels, queue_valid,
+                                         int(flat.shape[-1]), normalize)
+        all_logits = ops.concatenate(
+            [all_logits, ops.matmul(flat, ops.transpose(keys)) / temperature], axis=1)
+        candidates = ops.concatenate(
+            [candidates, ops.ones_like(all_logits[:, :1]) * valid[None, :]], axis=1)
+        positives = ops.concatenate(
+            [positives, alpha * same_label_mask(flat_labels, ops.cast(key_labels, flat_labels.dtype))
+             * valid[None, :]],
+            axis=1)
     loss, has_positive = contrastive_loss_from_logits(all_logits, positives, candidates)
     scale = temperature / base_temperature
     return scale * ops.sum(loss) / ops.maximum(ops.sum(has_positive), 1.0)
+
+
+def _queue(features, labels, valid, dim, normalize):
+    """Checks and converts the queue arguments; returns `(keys (Q, d), labels (Q,), valid)`."""
+    keys = ops.cast(ops.convert_to_tensor(features), "float32")
+    if len(keys.shape) != 2 or (keys.shape[-1] is not None and keys.shape[-1] != dim):
+        raise ValueError(
+            "Invalid value received for argument `queue_features`. Expected a tensor of shape "
+            f"(queue_size, {dim}). Received: shape {tuple(keys.shape)}"
+        )
+    if labels is None:
+        raise ValueError(
+            "Invalid value received for argument `queue_labels`. Expected integer labels "
+            "(queue_size,) with `queue_features`. Received: queue_labels=None"
+        )
+    labels = ops.reshape(ops.cast(ops.convert_to_tensor(labels), "int32"), (-1,))
+    if labels.shape[0] is not None and keys.shape[0] is not None and labels.shape[0] != keys.shape[0]:
+        raise ValueError(
+            "Invalid value received for argument `queue_labels`. Expected "
+            f"{keys.shape[0]} labels, one per queued key. Received: {labels.shape[0]} labels"
+        )
+    if normalize:
+        keys = keys / ops.maximum(ops.sqrt(ops.sum(ops.square(keys), axis=-1, keepdims=True)),
+                                  1e-12)
+    valid = (ops.ones_like(keys[:, 0]) if valid is None
+             else ops.reshape(ops.cast(ops.convert_to_tensor(valid), "float32"), (-1,)))
+    return keys, labels, valid
 
 
 @kerasimb_export("kerasimb.losses.UnifiedContrastiveLoss")
@@ -246,6 +298,14 @@ class UnifiedContrastiveLoss(keras.losses.Loss):
         return unified_contrastive_loss(
             y_true, features, logits, self.class_counts, self._alpha, self._beta,
             self.temperature, self.base_temperature, self.normalize)
+
+    def call_with_queue(self, y_true, y_pred, queue_features, queue_labels, queue_valid=None):
+        """The loss with extra queued keys (see `unified_contrastive_loss`'s `queue_*`)."""
+        features, logits = y_pred
+        return unified_contrastive_loss(
+            y_true, features, logits, self.class_counts, self._alpha, self._beta,
+            self.temperature, self.base_temperature, self.normalize,
+            queue_features=queue_features, queue_labels=queue_labels, queue_valid=queue_valid)
 
     def get_config(self):
         return {**super().get_config(), "class_counts": self.class_counts,

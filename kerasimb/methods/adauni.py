@@ -68,6 +68,9 @@ class UnifiedContrastiveMethod(Method):
         logit_adjust: bool. Log-prior adjustment of the class logits inside the loss.
             Defaults to `True`.
         augment: `True`, `False` or a dict of `data.view_augment` arguments. Defaults to `True`.
+        queue_size: int >= 0. PaCo-style memory of the last Q examples' projected features as
+            extra keys (`models.AdUni(queue_size=...)`); `0` (default): the batch alone, as
+            AdUni. An option for the `paco` baseline (`methods.get("paco", queue_size=1024)`).
         sampling: `None` (shuffled epochs), a float q (p_j ∝ n_j^q: `0.0` up-sampling /
             class-balanced, `0.5` square-root, `1.0` instance sampling with replacement) or
             `"progressive"` (instance → class over the epochs, `callbacks.ProgressiveSampling`).
@@ -87,6 +90,7 @@ class UnifiedContrastiveMethod(Method):
         "logit_adjust": True,
         "augment": True,
         "sampling": None,
+        "queue_size": 0,
     }
 
     def validate_params(self, params):
@@ -103,6 +107,7 @@ class UnifiedContrastiveMethod(Method):
         params["projection_dim"] = check_int(params["projection_dim"], "projection_dim",
                                              minimum=1)
         params["logit_adjust"] = bool(params["logit_adjust"])
+        params["queue_size"] = check_int(params["queue_size"], "queue_size", minimum=0)
         sampling = params["sampling"]
         if isinstance(sampling, str) and sampling != "progressive":
             raise ValueError(
@@ -132,6 +137,7 @@ class UnifiedContrastiveMethod(Method):
             class_counts=dataset.class_counts if p["logit_adjust"] else None,
             projection_dim=p["projection_dim"], alpha=initial, beta=p["beta"],
             temperature=p["temperature"], base_temperature=p["base_temperature"],
+            queue_size=p["queue_size"],
         )
 
     def compile(self, model, dataset, learning_rate, jit_compile="auto"):
@@ -211,6 +217,7 @@ class AdUniFixedAlpha(UnifiedContrastiveMethod):
 
 @register("paco")
 class PaCo(PaCoBatch):
-    """`paco`: the PaCo-style baseline (batch only, no queue); the same method as `paco-batch`."""
+    """`paco`: the PaCo-style baseline; the same method as `paco-batch` (batch only by default;
+    `queue_size=Q` adds the optional memory queue of the issue, `models.AdUni(queue_size=Q)`)."""
 
     description = "PaCo-style baseline (= paco-batch): unified loss from the batch, α = 0.02"

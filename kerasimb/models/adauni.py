@@ -31,6 +31,15 @@ class AdUni(keras.Model):
     projection (argmax of the plain logits, as the authors' code). `test_step` accepts either
     two-view batches or plain `(images, labels)` batches (then both views are the image).
 
+    `queue_size=Q > 0` adds a PaCo-style memory (an option for the PaCo-style baseline; AdUni
+    itself uses the batch alone): a ring buffer of the projected features (first view, stored
+    without gradient) and labels of the last Q training examples, used as extra keys of the
+    loss (`unified_contrastive_loss(queue_features=...)`); the batch is enqueued after its own
+    loss, so it never meets itself. PaCo fills its queue from a momentum (MoCo) encoder; here the
+    keys come from the model itself at the step they were seen (no momentum encoder), like a
+    memory bank. The queue is part of the model's weights (non-trainable), so it is saved with
+    it; `test_step` reads it but does not update it.
+
     The logs show `loss` (the unified loss) and the compiled metrics on the first view's logits.
     Compile with an optimizer and metrics only (`model.compile("adam", metrics=["accuracy"])`);
     a compiled loss is ignored.
@@ -45,6 +54,8 @@ class AdUni(keras.Model):
         beta: float >= 0. Initial β. Defaults to `1.0`.
         temperature: float > 0. Defaults to `0.1`.
         base_temperature: float > 0. Defaults to `0.07`.
+        queue_size: int >= 0. Q, the memory queue's length; `0` for none (AdUni).
+            Defaults to `0`.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -66,7 +77,7 @@ class AdUni(keras.Model):
 
     def __init__(self, encoder, num_classes, class_counts=None, projection_dim=128,
                  projection_hidden_dim=None, alpha=1.0, beta=1.0, temperature=0.1,
-                 base_temperature=0.07, **kwargs):
+                 base_temperature=0.07, queue_size=0, **kwargs):
         if not isinstance(encoder, keras.Model):
             raise TypeError(
                 "Invalid type received for argument `encoder`. Expected a keras.Model mapping "
@@ -88,6 +99,7 @@ class AdUni(keras.Model):
                                               minimum=1)
         alpha = check_float(alpha, "alpha", minimum=0.0)
         beta = check_float(beta, "beta", minimum=0.0)
+        queue_size = check_int(queue_size, "queue_size", minimum=0)
         kwargs.setdefault("name", "adauni")
         super().__init__(**kwargs)
 
@@ -110,6 +122,7 @@ class AdUni(keras.Model):
         self.beta = beta
         self.temperature = self.unified_loss.temperature
         self.base_temperature = self.unified_loss.base_temperature
+        self.queue_size = queue_size
         self.build(encoder.input_shape)
 
     def build(self, input_shape):
@@ -117,6 +130,15 @@ class AdUni(keras.Model):
             return
         self.classifier.build((None, self.feature_dim))
         self.projection.build((None, self.feature_dim))
+        if self.queue_size:
+            self.queue = self.add_weight(shape=(self.queue_size, self.projection_dim),
+                                         initializer="zeros", trainable=False, name="queue")
+            self.queue_labels = self.add_weight(shape=(self.queue_size,), initializer="zeros",
+                                                dtype="int32", trainable=False,
+                                                name="queue_labels")
+            # Examples enqueued so far (slots [0, min(count, Q)) hold keys).
+            self.queue_count = self.add_weight(shape=(), initializer="zeros", dtype="int32",
+                                               trainable=False, name="queue_count")
         self.built = True
 
     # --- Forward ---------------------------------------------------------------------------
@@ -141,8 +163,25 @@ class AdUni(keras.Model):
         logits = self.classifier(h)
         projected = self.projection(h, training=training)
         features = ops.stack([projected[:batch], projected[batch:]], axis=1)  # (B, 2, d)
-        loss = self.unified_loss(y, (features, logits))
-        return loss, logits[:batch]
+        if not self.queue_size:
+            loss = self.unified_loss(y, (features, logits))
+            return loss, logits[:batch], None
+        valid = ops.arange(self.queue_size) < ops.minimum(self.queue_count, self.queue_size)
+        loss = self.unified_loss.call_with_queue(y, (features, logits), self.queue,
+                                                 self.queue_labels, valid)
+        return loss, logits[:batch], ops.stop_gradient(projected[:batch])
+
+    def _enqueue(self, keys, y):
+        """Writes the batch's keys and labels into the ring buffer (the newest Q if B > Q)."""
+        labels = tf.cast(tf.argmax(y, axis=-1) if len(y.shape) == 2 and y.shape[-1] != 1
+                         else tf.reshape(y, (-1,)), "int32")
+        keys = tf.cast(keys, self.queue.dtype)[-self.queue_size:]
+        labels = labels[-self.queue_size:]
+        n = tf.shape(keys)[0]
+        slots = tf.math.floormod(self.queue_count + tf.range(n), self.queue_size)[:, None]
+        self.queue.assign(tf.tensor_scatter_nd_update(self.queue, slots, keys))
+        self.queue_labels.assign(tf.tensor_scatter_nd_update(self.queue_labels, slots, labels))
+        self.queue_count.assign_add(n)
 
     def _update_metrics(self, y, logits, sample_weight, loss):
         for m in self.metrics:
@@ -155,18 +194,20 @@ class AdUni(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            loss, logits = self._forward(x, y, training=True)
+            loss, logits, keys = self._forward(x, y, training=True)
             loss = loss + ops.cast(sum(self.losses), "float32") if self.losses else loss
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables) if g is not None])
+        if keys is not None:
+            self._enqueue(keys, y)
         return self._update_metrics(y, logits, sample_weight, loss)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        loss, logits = self._forward(x, y, training=False)
+        loss, logits, _ = self._forward(x, y, training=False)
         return self._update_metrics(y, logits, sample_weight, loss)
 
     def predict_step(self, data):
@@ -189,6 +230,7 @@ class AdUni(keras.Model):
             "beta": self.beta,
             "temperature": self.temperature,
             "base_temperature": self.base_temperature,
+            "queue_size": self.queue_size,
         }
 
     @classmethod

@@ -27,7 +27,9 @@ class AdUniTest(TestCase):
         model = tiny_model(alpha=0.5)
         x, y = tiny_data(6)
         v1, v2 = x, x[:, ::-1]
-        loss, logits = model._forward((v1, v2), keras.utils.to_categorical(y, 3), training=False)
+        loss, logits, keys = model._forward((v1, v2), keras.utils.to_categorical(y, 3),
+                                            training=False)
+        assert keys is None  # no queue
         h = model.encoder(np.concatenate([v1, v2]), training=False)
         g = model.classifier(h)
         p = np.asarray(model.projection(h))
