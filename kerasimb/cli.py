@@ -71,8 +71,9 @@ def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_
     """Adds the flags shared by `kerasimb compare` and every recipe to `parser`.
 
     --dataset, --backbone, --epochs, --seeds, --batch-size, --learning-rate, --image-size,
-    --data-dir, --download, --output, --verbose, --no-progress, --restart. Recipes pass their
-    own defaults. With `--output`, a rerun of the same command resumes (finished runs are
+    --data-dir, --download, --output, --verbose, --no-progress, --restart, --mixed-precision,
+    --distribute, --jit-compile (pass `runtime_kwargs(args)` to `experiment.compare`). Recipes
+    pass their own defaults. With `--output`, a rerun of the same command resumes (finished runs are
     loaded, an interrupted one continues from its last epoch); `--restart` starts afresh.
     """
     parser.add_argument("--dataset", default=DEFAULT_DATASET,
@@ -100,7 +101,28 @@ def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_
     parser.add_argument("--restart", action="store_true",
                         help="discard the finished runs and backups saved in --output instead of "
                              "resuming from them (a rerun with the same --output resumes)")
+    parser.add_argument("--mixed-precision", nargs="?", const="auto", default="float32",
+                        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        metavar="POLICY",
+                        help="Keras dtype policy: float32 (default), mixed_float16, "
+                             "mixed_bfloat16; the bare flag means auto (mixed_float16 on a GPU, "
+                             "mixed_bfloat16 otherwise)")
+    parser.add_argument("--distribute", default="none",
+                        choices=("none", "mirrored", "multiworker", "tpu"),
+                        help="tf.distribute strategy (--batch-size is then the global batch)")
+    parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
+                        help="XLA for the training steps (auto: on a GPU only)")
     return parser
+
+
+def runtime_kwargs(args):
+    """The `experiment.compare` keyword arguments set by `--mixed-precision`, `--distribute`
+    and `--jit-compile`: `{"mixed_precision": ..., "distribute": ..., "jit_compile": ...}`."""
+    return {
+        "mixed_precision": args.mixed_precision,
+        "distribute": args.distribute,
+        "jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile],
+    }
 
 
 def build_parser():
@@ -325,6 +347,7 @@ def run_compare(args, parser):
         progress=not args.no_progress,
         output_dir=output,
         overwrite=args.restart,
+        **runtime_kwargs(args),
     )
     if len(args.seeds) > 1:
         spread = f"mean ± std over seeds {args.seeds}"

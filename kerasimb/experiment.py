@@ -26,6 +26,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.utils import runtime
 from kerasimb.utils.validation import check_float, check_int
 
 __all__ = ["DEFAULT_METRICS", "ComparisonResult", "compare", "format_stat"]
@@ -521,6 +522,13 @@ def _selection_callbacks(select_by, dataset, method):
 
 
 @kerasimb_export("kerasimb.experiment.compare", serializable=False)
+def _strategy_text(strategy):
+    """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
+    if strategy is None:
+        return "none"
+    return f"{type(strategy).__name__}({strategy.num_replicas_in_sync} replicas)"
+
+
 def compare(
     dataset,
     methods=None,
@@ -535,6 +543,9 @@ def compare(
     select_by=None,
     output_dir=None,
     overwrite=False,
+    mixed_precision=None,
+    distribute=None,
+    jit_compile="auto",
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -578,6 +589,16 @@ def compare(
             its first stage on other batches than an uninterrupted run. Defaults to `None`.
         overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
             resuming. Defaults to `False`.
+        mixed_precision: `None` (float32), `"mixed_float16"`, `"mixed_bfloat16"` or `"auto"`
+            (float16 on a GPU, bfloat16 otherwise): the Keras dtype policy under which every
+            model is built, trained and scored (see `kerasimb.utils.precision_policy`). Model
+            outputs, losses and metrics stay float32. Defaults to `None`.
+        distribute: `None`/`"none"`, `"mirrored"`, `"multiworker"`, `"tpu"` or a
+            `tf.distribute.Strategy`: every run builds, compiles and trains its model under the
+            strategy's scope (`kerasimb.utils.make_strategy`); `batch_size` is the global batch
+            size, split across the replicas. Defaults to `None`.
+        jit_compile: `"auto"` (XLA on a GPU only, Keras' rule), `True` or `False`: XLA for
+            the training steps. Defaults to `"auto"`.
 
     Returns:
         A `ComparisonResult`.
@@ -608,6 +629,9 @@ def compare(
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
     seeds = _check_seeds(seeds)
+    policy = runtime.resolve_precision(mixed_precision, "mixed_precision")
+    jit_compile = runtime.check_jit_compile(jit_compile)
+    strategy = runtime.make_strategy(distribute)
     if isinstance(backbone, str):
         make_model = model_fn(backbone)
         backbone_text = make_model.name
@@ -654,17 +678,22 @@ def compare(
         "evaluated_on": "test",
         "callbacks": [type(c).__name__ for c in callbacks],
         "select_by": select_by,
+        "mixed_precision": policy,
+        "distribute": _strategy_text(strategy),
+        "jit_compile": jit_compile,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
     store = None
     if output_dir is not None:
-        from kerasimb._run_store import RunStore, dataset_fingerprint
+        from kerasimb._run_store import (RunStore, callback_arrays, dataset_fingerprint,
+                                         restore_callback_arrays)
 
         store = RunStore(output_dir, overwrite=bool(overwrite))
         common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
                                                  "learning_rate", "optimizer", "callbacks",
-                                                 "select_by")}
+                                                 "select_by", "mixed_precision", "distribute",
+                                                 "jit_compile")}
         common["dataset"] = dataset_fingerprint(dataset)
     x_test, y_test = dataset.test
     runs, probabilities = [], {}
@@ -685,6 +714,7 @@ def compare(
                     if finished is not None:
                         runs.append(finished[0])
                         probabilities[(label, seed)] = finished[1]
+                        restore_callback_arrays(callbacks, store.load_arrays(label, seed))
                         bar.update(1)
                         continue
                     from kerasimb.callbacks.backup import ResumableBackup
@@ -693,15 +723,17 @@ def compare(
                                               delete_checkpoint=False)]
                 keras.backend.clear_session()
                 run_start = time.perf_counter()
-                model, history = method.train(
-                    dataset, make_model, epochs=epochs, batch_size=batch_size,
-                    learning_rate=learning_rate, seed=seed,
-                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
-                    + backup,
-                    verbose=verbose,
-                )
+                with runtime.run_context(policy, strategy):
+                    model, history = method.train(
+                        dataset, make_model, epochs=epochs, batch_size=batch_size,
+                        learning_rate=learning_rate, seed=seed,
+                        callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
+                        + backup,
+                        verbose=verbose,
+                        jit_compile=jit_compile,
+                    )
+                    probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
                 history_dict = backup[0].history(history.history) if backup else history.history
-                probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
                 seconds = time.perf_counter() - run_start
                 report = metrics.report(
                     y_test, probs, class_names=dataset.class_names,
@@ -716,7 +748,8 @@ def compare(
                 })
                 probabilities[(label, seed)] = probs
                 if store is not None:
-                    store.save(label, seed, fingerprint, runs[-1], probs)
+                    store.save(label, seed, fingerprint, runs[-1], probs,
+                               arrays=callback_arrays(callbacks))
                 del model
                 bar.update(1)
     finally:

@@ -246,3 +246,35 @@ def test_format_stat():
 
     assert format_stat({"mean": 0.25, "std": 0.125}) == "0.250 ± 0.125"
     assert format_stat({"mean": None, "std": None}) == "n/a"
+
+
+def test_compare_builds_under_the_policy_and_strategy():
+    import keras
+    import tensorflow as tf
+
+    seen = []
+
+    def recording_model(input_shape, num_classes):
+        seen.append((keras.config.dtype_policy().name, tf.distribute.get_strategy()))
+        return TINY_MODEL(input_shape, num_classes)
+
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    result = compare(tiny_dataset(), ["ce"], backbone=recording_model, epochs=1, seeds=[0],
+                     batch_size=8, progress=False, mixed_precision="mixed_bfloat16",
+                     distribute=strategy, jit_compile=False)
+    assert [(policy, s is strategy) for policy, s in seen] == [("mixed_bfloat16", True)]
+    assert keras.config.dtype_policy().name == "float32"  # restored afterwards
+    assert result.settings["mixed_precision"] == "mixed_bfloat16"
+    assert result.settings["distribute"] == "OneDeviceStrategy(1 replicas)"
+    assert result.settings["jit_compile"] is False
+    probs = result.probabilities[("ce", 0)]
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_compare_rejects_bad_runtime_settings():
+    with pytest.raises(ValueError, match="argument `mixed_precision`.*Received: mixed_precision='half'"):
+        compare(tiny_dataset(), ["ce"], backbone=TINY_MODEL, epochs=1, mixed_precision="half")
+    with pytest.raises(ValueError, match="argument `distribute`"):
+        compare(tiny_dataset(), ["ce"], backbone=TINY_MODEL, epochs=1, distribute="gpus")
+    with pytest.raises(ValueError, match="argument `jit_compile`"):
+        compare(tiny_dataset(), ["ce"], backbone=TINY_MODEL, epochs=1, jit_compile="xla")

@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
+from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_int
 
 _REGISTRY = {}
@@ -134,6 +135,7 @@ class Method:
         seed=0,
         callbacks=(),
         verbose=0,
+        jit_compile="auto",
     ):
         """Builds, compiles and fits a model on `dataset.train`; returns `(model, history)`.
 
@@ -148,12 +150,18 @@ class Method:
             seed: int. Seeds weights and batches. Defaults to `0`.
             callbacks: extra Keras callbacks, run after the method's own.
             verbose: `fit` verbosity. Defaults to `0`.
+            jit_compile: `"auto"`, `True` or `False`: XLA for the training step (Keras'
+                `"auto"` uses it on a GPU only). Defaults to `"auto"`.
+
+        Mixed precision and `tf.distribute` come from the caller's context: build-and-train
+        inside `kerasimb.utils.precision_policy(...)` and `strategy.scope()` (as
+        `experiment.compare` does); `batch_size` is then the global batch size.
         """
         epochs = check_int(epochs, "epochs", minimum=1)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
         keras.utils.set_random_seed(seed)
         model = self.build_model(model_fn, dataset)
-        self.compile(model, dataset, learning_rate)
+        self.compile(model, dataset, learning_rate, jit_compile=check_jit_compile(jit_compile))
         train_ds, steps = self.train_dataset(dataset, batch_size, seed)
         all_callbacks = [*self.callbacks(dataset, epochs), *callbacks]
         train_ds = _prepare_resume(all_callbacks, model, train_ds, steps, dataset)

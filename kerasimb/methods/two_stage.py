@@ -38,6 +38,7 @@ from kerasimb.methods import sampling as _sampling  # noqa: F401  (registers "mi
 from kerasimb.methods.registry import Method, register
 from kerasimb.models.heads import feature_extractor
 from kerasimb.models.two_stage import DEFAULT_METRIC_WEIGHTS, METRIC_LOSSES, TwoStageClassifier
+from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
 
@@ -178,7 +179,7 @@ class TwoStageMethod(Method):
         )
 
     def train(self, dataset, model_fn, epochs=10, batch_size=32, learning_rate=1e-3, seed=0,
-              callbacks=(), verbose=0):
+              callbacks=(), verbose=0, jit_compile="auto"):
         """Stage 1 (`fit` with `callbacks`), then stage 2 on `dataset.train`.
 
         Returns `(model, history)`: the stage-1 `History`, with the stage-2 logs added under
@@ -196,13 +197,18 @@ class TwoStageMethod(Method):
                 warmup_cosine_schedule(learning_rate, epochs * steps, warmup)),
             loss=stage1.loss(dataset),
             metrics=["accuracy"],
+            jit_compile=check_jit_compile(jit_compile),
         )
+        all_callbacks = [*stage1.callbacks(dataset, epochs), *self.callbacks(dataset, epochs),
+                         *callbacks]
+        # A `callbacks.ResumableBackup` holding a backup: stage 1 continues on the batches an
+        # uninterrupted run would see (a completed stage 1 is restored, not retrained).
+        train_ds = registry._prepare_resume(all_callbacks, model, train_ds, steps, dataset)
         x_val, y_val = dataset.val
         val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
         history = model.fit(
             train_ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
-            callbacks=[*stage1.callbacks(dataset, epochs), *self.callbacks(dataset, epochs),
-                       *callbacks],
+            callbacks=all_callbacks,
             verbose=verbose,
             shuffle=False,
         )
