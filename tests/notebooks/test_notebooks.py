@@ -30,6 +30,30 @@ def test_there_is_a_quickstart():
     assert any(os.path.basename(p) == "quickstart.ipynb" for p in NOTEBOOKS)
 
 
+# One notebook per paper (issue 9), each showing the paper's method against its baseline.
+PAPER_NOTEBOOKS = ("balanced_mixup.ipynb", "perturbed_inference.ipynb", "metric_learning.ipynb",
+                   "aduni.ipynb", "quadsnet.ipynb")
+
+
+def _stream_text(nb):
+    return "".join(out.get("text", "") for c in _code_cells(nb) for out in c.get("outputs", [])
+                   if out.output_type == "stream")
+
+
+def test_there_is_a_notebook_per_paper():
+    assert set(PAPER_NOTEBOOKS) <= {os.path.basename(p) for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("name", PAPER_NOTEBOOKS[2:])
+def test_paper_notebook_stores_a_results_table(name):
+    # the stored run prints a `ComparisonResult.table()` and the notebook ends on what it shows
+    nb = nbformat.read(os.path.join(NOTEBOOKS_DIR, name), as_version=4)
+    assert "experiment.compare(" in "".join(c.source for c in _code_cells(nb))
+    assert re.search(r"^\|---\|", _stream_text(nb), flags=re.M), "no results table printed"
+    assert nb.cells[-1].cell_type == "markdown" and "what this tiny run shows" in \
+        nb.cells[-1].source.lower()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_stored_executed_without_errors(path):
     nb = nbformat.read(path, as_version=4)
