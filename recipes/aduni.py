@@ -8,7 +8,8 @@ Table 1 (methods; rows whose method is not registered are left out):
 
 - CE: `ce`; focal: `focal`; LDAM: `ldam-drw`; logit-adjusted: `logit-adjusted`;
   balanced softmax: `balanced-softmax`; SupCon two-stage: `supcon-crw`
-- PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue)
+- PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue);
+  `--paco-queue Q` adds the same with a memory queue of the last Q examples' features
 - AdUni without AduC: `aduni-fixed-alpha` (the same loss with α fixed at 1.0, the ablation)
 - AdUni: `aduni` (α from 1.0 to 0.01 by the paper's cosine schedule; `--schedule compounding`
   for the authors' code's schedule)
@@ -102,6 +103,9 @@ def build_parser():
                              "horizontal_and_vertical otherwise, as the paper)")
     parser.add_argument("--no-ablation", action="store_true",
                         help="leave out the AdUni α = 0 ablation row")
+    parser.add_argument("--paco-queue", type=int, default=0, metavar="Q",
+                        help="add a PaCo-style row with a memory queue of Q keys (default: 0, "
+                             "no such row)")
     parser.add_argument("--samplers", nargs="*", default=[s[0] for s in SAMPLERS],
                         choices=[s[0] for s in SAMPLERS], metavar="SAMPLER",
                         help="Table 2: AdUni with these samplers (up, sqrt, progressive; "
@@ -147,6 +151,11 @@ def table_methods(args, flip="horizontal_and_vertical"):
         if name not in registered or (wanted is not None and name not in wanted):
             continue
         rows.append((label, _contrastive(name, views, args)))
+    if args.paco_queue > 0 and (wanted is None or "paco" in wanted):
+        rows.insert(next((k + 1 for k, (_, m) in enumerate(rows) if m.name == "paco"),
+                         len(rows)),
+                    (f"PaCo-style + queue ({args.paco_queue}, α = 0.02)",
+                     _contrastive("paco", views, args, queue_size=args.paco_queue)))
     if not args.no_ablation and (wanted is None or "aduni" in wanted):
         label, name, params = ABLATION
         rows.append((label, _contrastive(name, views, args, **params)))
@@ -357,7 +366,11 @@ def main(argv=None):
         "brightness / contrast jitter). The PaCo-style row is the same model, loss and "
         "pipeline with a constant α = 0.02 (PaCo's CIFAR-LT value) and no queue; \"AdUni "
         "without AduC\" the same with α fixed at 1.0 (AduC's starting value, the authors' "
-        "`--alpha 1` without `--adp_alpha`). The other rows train on unaugmented single images. "
+        "`--alpha 1` without `--adp_alpha`)."
+        + (f" \"PaCo-style + queue\" adds a memory of the last {args.paco_queue} training "
+           "examples' projected features (first view, detached, from the model itself, no "
+           "momentum encoder) as extra keys of the same loss." if args.paco_queue > 0 else "")
+        + " The other rows train on unaugmented single images. "
         "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
         "class term alone, a logit-adjusted cross-entropy with the batch in the denominator), "
         "which separates the effect of the contrastive feature term from that of the "

@@ -41,6 +41,11 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert [m.name for _, m in issue_rows] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
     assert [m.params["schedule"] for _, m in issue_rows] == [None, None, "linear", None]
     assert all(m.params["augment"] == {"flip": None} for _, m in issue_rows)
+    args = module.build_parser().parse_args(["--rows", "ce", "paco", "--paco-queue", "64"])
+    queued = module.table_methods(args, "none")
+    assert [(m.name, m.params["queue_size"]) for _, m in queued[1:]] == [("paco", 0),
+                                                                         ("paco", 64)]
+    assert queued[2][0] == "PaCo-style + queue (64, α = 0.02)"
     module.plot_alpha(5, [1.0, 0.8, 0.5, 0.2, 0.01], str(tmp_path / "alpha.png"))
     assert (tmp_path / "alpha.png").exists()
 
