@@ -1,12 +1,19 @@
-"""Finished-run storage for `experiment.compare(output_dir=...)`: resume after an interruption.
+"""Finished-run storage for `experiment.compare(output_dir=...)` and the recipes that train
+outside `compare` (`recipes/perturbed_inference.py`): resume after an interruption.
 
 Layout under `output_dir`:
 
     runs/<method>/seed<seed>.json   the run's record and the settings it was trained with
-    runs/<method>/seed<seed>.npz    its test probabilities (loaded with allow_pickle=False)
+    runs/<method>/seed<seed>.npz    its test probabilities and extra arrays (allow_pickle=False)
     backup/<method>/seed<seed>/     `callbacks.ResumableBackup` of the run being trained
 
 The `.npz` is written (atomically) before the `.json`, and the `.json` marks a run as finished.
+
+Callbacks passed to `compare` may keep per-run results with a finished run: a callback with
+`run_arrays()` (a dict of numpy arrays describing the run just trained, e.g. the features
+`callbacks.FeatureSnapshot` recorded) has them stored in the run's `.npz`, and gets them back
+through `restore_run_arrays(arrays)` when the run is loaded instead of trained
+(`callback_arrays`, `restore_callback_arrays`).
 """
 
 import hashlib
@@ -17,6 +24,8 @@ import shutil
 import numpy as np
 
 from kerasimb.utils.atomic import write_json, write_npz
+
+_EXTRA = "extra/"
 
 
 def _safe(text):
@@ -37,6 +46,34 @@ def dataset_fingerprint(dataset):
         "sizes": [len(dataset.train[1]), len(dataset.val[1]), len(dataset.test[1])],
         "sha256": digest.hexdigest(),
     }
+
+
+def jsonable(value):
+    """`value` as it reads back from JSON: numpy values to Python, NaN/inf to `None`, tuples
+    to lists, keys to str (so a fresh run's record equals the record of a loaded one)."""
+    from kerasimb.experiment import _jsonable
+
+    return json.loads(json.dumps(_jsonable(value)))
+
+
+def callback_arrays(callbacks):
+    """Collects `run_arrays()` of the callbacks that have it: `{"callback<i>/<name>": array}`."""
+    arrays = {}
+    for i, callback in enumerate(callbacks):
+        if hasattr(callback, "run_arrays"):
+            for name, value in (callback.run_arrays() or {}).items():
+                arrays[f"callback{i}/{name}"] = np.asarray(value)
+    return arrays
+
+
+def restore_callback_arrays(callbacks, arrays):
+    """Hands each callback with `restore_run_arrays` its part of `callback_arrays`' output
+    (an empty dict when the run stored none)."""
+    for i, callback in enumerate(callbacks):
+        if hasattr(callback, "restore_run_arrays"):
+            prefix = f"callback{i}/"
+            callback.restore_run_arrays({k[len(prefix):]: v for k, v in arrays.items()
+                                         if k.startswith(prefix)})
 
 
 def _differences(stored, current, prefix=""):
@@ -77,6 +114,10 @@ class RunStore:
                 f"`{label}` seed {seed} was made with other settings ({differences})"
             )
 
+    def finished(self, label, seed):
+        """Whether the run's record is on disk (without checking its settings)."""
+        return os.path.exists(self._paths(label, seed)[0])
+
     def load(self, label, seed, fingerprint):
         """Returns `(run dict, probabilities)` of a finished run, or `None`.
 
@@ -97,6 +138,12 @@ class RunStore:
             probabilities = np.asarray(data["probabilities"], dtype=np.float32)
         return record["run"], probabilities
 
+    def load_arrays(self, label, seed):
+        """Returns the extra arrays saved with a finished run (`save(..., arrays=)`), a dict."""
+        with np.load(self._paths(label, seed)[1], allow_pickle=False) as data:
+            return {k[len(_EXTRA):]: np.asarray(data[k]) for k in data.files
+                    if k.startswith(_EXTRA)}
+
     def start(self, label, seed, fingerprint):
         """Creates the run's backup folder (recording `fingerprint`); returns its path."""
         folder = self.backup_dir(label, seed)
@@ -104,9 +151,52 @@ class RunStore:
         write_json(os.path.join(folder, "settings.json"), fingerprint)
         return folder
 
-    def save(self, label, seed, fingerprint, run, probabilities):
-        """Writes a finished run (probabilities first, the record last) and drops its backup."""
+    def save(self, label, seed, fingerprint, run, probabilities, arrays=None):
+        """Writes a finished run (probabilities and `arrays` first, the record last) and drops
+        its backup. `run` must be JSON-serialisable without NaN (see `jsonable`)."""
         json_path, npz_path = self._paths(label, seed)
-        write_npz(npz_path, probabilities=np.asarray(probabilities, dtype=np.float32))
+        extra = {_EXTRA + k: np.asarray(v) for k, v in (arrays or {}).items()}
+        write_npz(npz_path, probabilities=np.asarray(probabilities, dtype=np.float32), **extra)
         write_json(json_path, {"fingerprint": fingerprint, "run": run})
         shutil.rmtree(self.backup_dir(label, seed), ignore_errors=True)
+
+
+def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, **train_kwargs):
+    """`method.train(dataset, model_fn, seed=seed, ...)` that survives a killed process.
+
+    The run trains with a `callbacks.ResumableBackup` in `store.backup_dir(label, seed)` (after
+    checking an unfinished run's settings against `fingerprint`), kept when `fit` ends: calling
+    this again after an interruption continues from the last completed epoch, on the batches an
+    uninterrupted run would see, and after a completed `fit` (killed while the trained model was
+    being scored) restores the trained model without training. `store.save(label, seed, ...)`
+    marks the run finished and drops the backup.
+
+    Args:
+        store: `RunStore`.
+        label, seed: the run's name and seed (`seed` is passed to `method.train`).
+        fingerprint: JSON-compatible dict of every setting the run depends on.
+        method: `methods.Method`.
+        dataset: `ImageDataset`.
+        model_fn: callable `(input_shape, num_classes) -> keras.Model`.
+        **train_kwargs: more `method.train` arguments (`epochs`, `batch_size`, `callbacks`, ...).
+
+    Returns:
+        `(model, history)`: the trained model and the `History.history` dict of the whole run
+        (epochs trained before the interruption included).
+
+    Raises:
+        ValueError: the folder holds a run of `label` / `seed` made with other settings.
+    """
+    from kerasimb.callbacks.backup import ResumableBackup
+
+    if store.load(label, seed, fingerprint) is not None:
+        raise ValueError(
+            f"Invalid value received for argument `label`. Expected a run not finished yet. "
+            f"Received: label={label!r}, seed={seed}, already finished in {store.output_dir!r} "
+            "(load it with `store.load`)"
+        )
+    backup = ResumableBackup(store.start(label, seed, fingerprint), delete_checkpoint=False)
+    callbacks = [*train_kwargs.pop("callbacks", ()), backup]
+    model, history = method.train(dataset, model_fn, seed=seed, callbacks=callbacks,
+                                  **train_kwargs)
+    return model, backup.history(history.history)

@@ -19,6 +19,11 @@ Tables, laid out like the paper's:
     python recipes/metric_learning.py --dataset digits-lt --epochs 20 --seeds 0 1 2
     python recipes/metric_learning.py --dataset medmnist:../shared/data/pneumoniamnist_lt.npz \\
         --epochs 5 --seeds 0 1
+
+Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the same `--output`
+resumes: finished runs are loaded from `<output>/compare/runs/` (two-stage runs with their
+stage-1 features), the interrupted one continues from its last completed epoch; `--restart`
+discards them.
 """
 
 import argparse
@@ -30,7 +35,7 @@ from kerasimb import experiment, methods
 from kerasimb.experiment import format_stat
 from kerasimb.callbacks import FeatureSnapshot
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
-from kerasimb.utils.atomic import write_text
+from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 
 LOSSES = (("CE", "ce"), ("CE + center", "center"), ("CE + triplet", "triplet"),
@@ -47,6 +52,9 @@ def build_parser():
                         help="epochs of the head-only stage 2")
     parser.add_argument("--warmup-epochs", type=int, default=5,
                         help="linear warm-up epochs of stage 1 (at most half the epochs)")
+    parser.add_argument("--losses", nargs="+", choices=[p for _, p in LOSSES],
+                        default=[p for _, p in LOSSES], metavar="LOSS",
+                        help="stage-1 losses of Table 2 (ce, the baseline, always; default: all)")
     parser.add_argument("--no-ablation", action="store_true", help="leave out Table 3's extra rows")
     parser.add_argument("--sensitivity", type=float, nargs="*", default=[], metavar="LAMBDA",
                         help="metric-loss coefficients for the Fig. 2 sweep (default: none)")
@@ -57,11 +65,17 @@ def build_parser():
     return parser
 
 
+def selected_losses(args):
+    """`[(row label, prefix)]` of the stage-1 losses chosen by `--losses`, in table order."""
+    chosen = getattr(args, "losses", None) or [p for _, p in LOSSES]
+    return [(label, prefix) for label, prefix in LOSSES if prefix in chosen]
+
+
 def method_rows(args):
     """Returns `{key: (row label, Method)}` for Table 2, Table 3 and the sweep, in run order."""
     common = {"stage2_epochs": args.stage2_epochs, "warmup_epochs": args.warmup_epochs}
     rows = {}
-    for loss_label, prefix in LOSSES:
+    for loss_label, prefix in selected_losses(args):
         for stage2_label, suffix in STAGE2:
             rows[f"{prefix}-{suffix}"] = (f"{loss_label} → {stage2_label}",
                                           methods.get(f"{prefix}-{suffix}", **common))
@@ -89,12 +103,12 @@ def table(result, labelled_rows):
                         corner="stage 1 → stage 2", column_names=COLUMN_NAMES)
 
 
-def verdict(summary, labels):
+def verdict(summary, labels, losses=LOSSES):
     """Sentences saying which metric-learning rows beat the CE baseline with the same stage 2."""
     lines = []
     for stage2_label, suffix in STAGE2:
         base = summary[labels[f"ce-{suffix}"]]["balanced_accuracy"]
-        for loss_label, prefix in LOSSES[1:]:
+        for loss_label, prefix in [loss for loss in losses if loss[1] != "ce"]:
             stat = summary[labels[f"{prefix}-{suffix}"]]["balanced_accuracy"]
             diff = stat["mean"] - base["mean"]
             spread = max(base["std"] or 0.0, stat["std"] or 0.0)
@@ -125,7 +139,8 @@ def plot_sensitivity(points, loss, path):
     ax.set_ylabel("mean class recall (test)")
     ax.set_title(f"Sensitivity to λ: CE + {loss} → cRW")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:  # a killed run leaves no half-written picture
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
 
 
@@ -138,6 +153,15 @@ def main(argv=None):
         parser.error(f"argument --warmup-epochs: expected >= 0, received {args.warmup_epochs}")
     if any(not w >= 0 for w in args.sensitivity):
         parser.error(f"argument --sensitivity: expected values >= 0, received {args.sensitivity}")
+    if "ce" not in args.losses:
+        parser.error(f"argument --losses: expected ce (the baseline) among {args.losses}")
+    if not args.no_ablation and "supcon" not in args.losses:
+        parser.error("argument --losses: Table 3's ablation needs supcon; add it or pass "
+                     "--no-ablation")
+    if args.sensitivity and args.sensitivity_loss not in args.losses:
+        parser.error(f"argument --sensitivity-loss: {args.sensitivity_loss} is not among "
+                     f"--losses {args.losses}")
+    losses = selected_losses(args)
     dataset = dataset_from_args(args, parser.error)
     output = args.output or default_output("metric_learning", dataset.name)
     os.makedirs(output, exist_ok=True)
@@ -151,6 +175,10 @@ def main(argv=None):
         epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size,
         learning_rate=args.learning_rate, verbose=args.verbose, progress=not args.no_progress,
         callbacks=[snapshot],
+        # Resumable: each finished (method, seed) run, with its stage-1 test features, is kept
+        # in compare/runs/ and an interrupted one continues from its last epoch in
+        # compare/backup/, so rerunning the same command trains only what is left.
+        output_dir=os.path.join(output, "compare"), overwrite=args.restart,
     )
     result.save(os.path.join(output, "compare"))
     labels = dict(zip(rows, result.methods))  # row key -> compare's label, same order
@@ -158,7 +186,7 @@ def main(argv=None):
     spread = (f"mean ± std over seeds {args.seeds}" if len(args.seeds) > 1
               else f"seed {args.seeds[0]}")
 
-    main_rows = [(rows[f"{p}-{s}"][0], labels[f"{p}-{s}"]) for _, p in LOSSES for _, s in STAGE2]
+    main_rows = [(rows[f"{p}-{s}"][0], labels[f"{p}-{s}"]) for _, p in losses for _, s in STAGE2]
     table2 = table(result, main_rows)
     print(f"\nTable 2 layout ({spread}):\n{table2}")
     sections = [
@@ -185,7 +213,7 @@ def main(argv=None):
         "Bold: best mean. Does metric learning beat plain CE with the same stage 2 (mean class "
         "recall; \"beats\" means by more than the larger standard deviation)?",
         "",
-        *verdict(summary, labels),
+        *verdict(summary, labels, losses),
         "",
     ]
     if not args.no_ablation:
@@ -200,7 +228,7 @@ def main(argv=None):
                      f"random initialisation ({args.stage2_epochs} epochs here).", ""]
 
     sweep = [(methods.get(f"{args.sensitivity_loss}-crw").metric_weight,
-              labels[f"{args.sensitivity_loss}-crw"])]
+              labels[f"{args.sensitivity_loss}-crw"])] if args.sensitivity else []
     sweep += [(rows[k][1].metric_weight, labels[k]) for k in rows if k.startswith("lambda=")]
     if len(sweep) > 1:
         points = [(w, summary[c]["balanced_accuracy"]["mean"], summary[c]["balanced_accuracy"]["std"])
@@ -215,12 +243,16 @@ def main(argv=None):
     n_seeds = len(args.seeds)
     sections += [f"## Stage-1 features of the test split ({args.embedding.upper()}, seed "
                  f"{args.seeds[0]})", ""]
-    for loss_label, prefix in LOSSES:
+    for loss_label, prefix in losses:
         index = list(rows).index(f"{prefix}-crw") * n_seeds
         features = snapshot.snapshots[index]
+        if features is None:  # a run finished before features were kept with it
+            sections += [f"{loss_label}: features not recorded (rerun with `--restart`).", ""]
+            continue
         name = f"features_{prefix}.png"
-        plot_embedding(features, dataset.test[1], dataset.class_names, method=args.embedding,
-                       path=os.path.join(output, name), title=f"stage 1: {loss_label}")
+        with atomic_path(os.path.join(output, name)) as tmp:
+            plot_embedding(features, dataset.test[1], dataset.class_names,
+                           method=args.embedding, path=tmp, title=f"stage 1: {loss_label}")
         sections += [f"![{loss_label}]({name})", ""]
 
     sections += [

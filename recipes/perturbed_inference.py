@@ -15,7 +15,10 @@ Fig. 3: MCR and SCR on the test split against ε (T fixed) and against T (ε = `
         --backbones small_cnn --folds 3 --epochs 5
 
 Writes metrics.json, report.md and fig3_epsilon_<backbone>.png / fig3_temperature_<backbone>.png
-under `--output`.
+under `--output`. Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the
+same `--output` resumes: every finished (backbone, baseline, fold) is loaded from
+`<output>/runs/` instead of retrained and scored again, the interrupted one continues from its
+last completed epoch (`<output>/backup/`); `--restart` discards them.
 """
 
 import argparse
@@ -25,12 +28,13 @@ import logging
 import os
 import time
 
+import keras
 import numpy as np
 
 from kerasimb import data, metrics, methods, models
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
-from kerasimb.utils.atomic import write_text
+from kerasimb.utils.atomic import atomic_path, write_text
 
 # (row label of the paper's Table 2, registered method name)
 BASELINES = (("CE", "ce"), ("RS", "class-sampling"), ("RW", "reweight"), ("FL", "focal"),
@@ -95,22 +99,60 @@ def stat(values):
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
 
+def run_fingerprint(args, backbone, name, split_label, split):
+    """Every setting a (backbone, baseline, split) unit's record depends on."""
+    from kerasimb._run_store import dataset_fingerprint, jsonable
+
+    return jsonable({
+        "backbone": backbone, "method": name, "params": methods.get(name).params,
+        "split": split_label, "folds": args.folds, "epochs": args.epochs,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "temperature": args.temperature, "epsilon": args.epsilon,
+        "epsilon_grid": args.epsilon_grid, "sweep_epsilon": args.sweep_epsilon,
+        "sweep_epsilons": SWEEP_EPSILONS, "sweep_temperatures": SWEEP_TEMPERATURES,
+        "dataset": dataset_fingerprint(split),
+    })
+
+
 def run(args, dataset, output):
+    """Trains and scores every (backbone, baseline, split) unit; returns `(runs, sweeps,
+    seconds)`.
+
+    Resumable: each finished unit's record is written to `<output>/runs/` (atomically) and
+    loaded instead of retrained by a rerun; the unit being trained keeps a
+    `callbacks.ResumableBackup` in `<output>/backup/` after every epoch (and once trained, while
+    it is scored), so a rerun continues it from its last completed epoch
+    (`kerasimb._run_store.train_resumable`). `--restart` discards both.
+    """
+    from kerasimb._run_store import RunStore, jsonable, train_resumable
+
+    store = RunStore(output, overwrite=args.restart)
     x_test, y_test = dataset.test
     x_test_float = x_test.astype(np.float32) / 255.0 if x_test.dtype == np.uint8 else x_test
-    runs, sweeps = [], {}
+    runs = []
     start = time.perf_counter()
     for backbone in args.backbones:
         make_model = models.model_fn(backbone)
         for label, name in baselines(args):
             for split_label, split, seed in splits(dataset, args):
+                unit = f"{backbone}/{name}"
+                fingerprint = run_fingerprint(args, backbone, name, split_label, split)
+                finished = store.load(unit, seed, fingerprint)
+                if finished is not None:
+                    runs.append(finished[0])
+                    print(f"{backbone} {label} {split_label}: loaded from {store.output_dir}",
+                          flush=True)
+                    continue
                 t0 = time.perf_counter()
+                keras.backend.clear_session()
                 method = methods.get(name)
-                model, _ = method.train(split, make_model, epochs=args.epochs,
-                                        batch_size=args.batch_size,
-                                        learning_rate=args.learning_rate, seed=seed,
-                                        verbose=args.verbose)
-                plain = scores(y_test, method.predict(model, x_test), split.class_counts)
+                model, _ = train_resumable(store, unit, seed, fingerprint, method, split,
+                                           make_model, epochs=args.epochs,
+                                           batch_size=args.batch_size,
+                                           learning_rate=args.learning_rate,
+                                           verbose=args.verbose)
+                plain_probabilities = method.predict(model, x_test)
+                plain = scores(y_test, plain_probabilities, split.class_counts)
                 perturbed_method = methods.get(
                     f"{name}+perturb", temperature=args.temperature,
                     epsilon="auto" if args.epsilon is None else args.epsilon,
@@ -123,21 +165,25 @@ def run(args, dataset, output):
                                  temperatures=(args.temperature,))
                 t_rows = sweep(model, x_test_float, y_test, counts,
                                epsilons=(args.sweep_epsilon,), temperatures=SWEEP_TEMPERATURES)
-                sweeps.setdefault(backbone, {}).setdefault(label, {"epsilon": [], "temperature": [],
-                                                                   "plain": []})
-                entry = sweeps[backbone][label]
-                entry["epsilon"].append(eps_rows)
-                entry["temperature"].append(t_rows)
-                entry["plain"].append(plain)
-                runs.append({"backbone": backbone, "baseline": label, "method": name,
-                             "split": split_label, "seed": seed, "class_counts": counts,
-                             "without": plain, "with": perturbed, "epsilon": record["epsilon"],
-                             "validation_scores": {str(k): v for k, v in record["scores"].items()},
-                             "sweep_epsilon": eps_rows, "sweep_temperature": t_rows,
-                             "seconds": round(time.perf_counter() - t0, 2)})
+                runs.append(jsonable({
+                    "backbone": backbone, "baseline": label, "method": name,
+                    "split": split_label, "seed": seed, "class_counts": counts,
+                    "without": plain, "with": perturbed, "epsilon": record["epsilon"],
+                    "validation_scores": {str(k): v for k, v in record["scores"].items()},
+                    "sweep_epsilon": eps_rows, "sweep_temperature": t_rows,
+                    "seconds": round(time.perf_counter() - t0, 2)}))
+                store.save(unit, seed, fingerprint, runs[-1], plain_probabilities)
                 print(f"{backbone} {label} {split_label}: MCR {plain['mcr']:.3f} -> "
                       f"{perturbed['mcr']:.3f}, SCR {plain['scr']:.3f} -> {perturbed['scr']:.3f} "
                       f"(eps {record['epsilon']:g}, {runs[-1]['seconds']:.0f} s)", flush=True)
+                del model
+    sweeps = {}
+    for r in runs:
+        entry = sweeps.setdefault(r["backbone"], {}).setdefault(
+            r["baseline"], {"epsilon": [], "temperature": [], "plain": []})
+        entry["epsilon"].append(r["sweep_epsilon"])
+        entry["temperature"].append(r["sweep_temperature"])
+        entry["plain"].append(r["without"])
     return runs, sweeps, time.perf_counter() - start
 
 
@@ -159,23 +205,31 @@ def table(runs, args):
     return "\n".join(lines)
 
 
+def _mean(values):
+    """Mean of the defined values (records keep an undefined figure as `None`), else NaN."""
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def plots(sweeps, args, output):
     files = []
     for backbone, by_label in sweeps.items():
-        references = {label: {"balanced_accuracy": float(np.mean([p["mcr"] for p in e["plain"]])),
-                              "smallest_class_recall": float(np.mean([p["scr"] for p in e["plain"]]))}
+        references = {label: {"balanced_accuracy": _mean([p["mcr"] for p in e["plain"]]),
+                              "smallest_class_recall": _mean([p["scr"] for p in e["plain"]])}
                       for label, e in by_label.items()}
         name = f"fig3_epsilon_{backbone}.png"
-        plot_sweep({label: e["epsilon"] for label, e in by_label.items()}, x="epsilon",
-                   references=references, path=os.path.join(output, name),
-                   title=f"{backbone}: test MCR / SCR against ε (T = {args.temperature:g}); "
-                         "dashed: no perturbation")
+        with atomic_path(os.path.join(output, name)) as tmp:
+            plot_sweep({label: e["epsilon"] for label, e in by_label.items()}, x="epsilon",
+                       references=references, path=tmp,
+                       title=f"{backbone}: test MCR / SCR against ε (T = {args.temperature:g}); "
+                             "dashed: no perturbation")
         files.append(name)
         name = f"fig3_temperature_{backbone}.png"
-        plot_sweep({label: e["temperature"] for label, e in by_label.items()}, x="temperature",
-                   references=references, path=os.path.join(output, name),
-                   title=f"{backbone}: test MCR / SCR against T (ε = {args.sweep_epsilon:g}); "
-                         "dashed: no perturbation")
+        with atomic_path(os.path.join(output, name)) as tmp:
+            plot_sweep({label: e["temperature"] for label, e in by_label.items()},
+                       x="temperature", references=references, path=tmp,
+                       title=f"{backbone}: test MCR / SCR against T (ε = {args.sweep_epsilon:g}); "
+                             "dashed: no perturbation")
         files.append(name)
     return files
 

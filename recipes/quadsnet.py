@@ -15,6 +15,10 @@ Binary tasks: sensitivity is the recall of class 1 (pneumonia, normal/benign for
 the label order of the file), specificity that of class 0, F1 that of class 1. More classes
 (digits-lt): macro averages (sensitivity = balanced accuracy, mean one-vs-rest specificity,
 macro F1).
+
+Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the same `--output`
+resumes: each model's finished runs are loaded from `<output>/models/<model>/runs/`, the
+interrupted run continues from its last completed epoch; `--restart` discards them.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import numpy as np
 from kerasimb import experiment, methods, models
 from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
+from kerasimb.utils.atomic import write_text
 
 ARCHITECTURES = ("densenet121", "densenet169", "inceptionv3", "mobilenet", "mobilenetv2",
                  "resnet50", "vgg16", "xception")
@@ -139,6 +144,9 @@ def main(argv=None):
             dataset, methods=[method], backbone=make, epochs=args.epochs, seeds=args.seeds,
             batch_size=args.batch_size, learning_rate=args.learning_rate,
             verbose=args.verbose, progress=not args.no_progress, callbacks=extra_callbacks(args, dataset),
+            # Resumable: a rerun of the same command loads this model's finished runs and
+            # continues an interrupted one from its last epoch; --restart discards them.
+            output_dir=os.path.join(output, "models", name), overwrite=args.restart,
         )
         first = first or result
         total_seconds += result.settings["total_seconds"]
@@ -204,8 +212,9 @@ def main(argv=None):
         "source of PneumoniaMNIST (28x28), so the task matches but the resolution does not.",
         "",
     ]
-    with open(os.path.join(output, "report.md"), "a", encoding="utf-8") as f:
-        f.write("\n".join(section))
+    report = os.path.join(output, "report.md")
+    with open(report, encoding="utf-8") as f:
+        write_text(report, f.read() + "\n".join(section))  # atomic
     print("\n".join(section))
     print(f"Saved to {output}")
     return 0

@@ -177,11 +177,19 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     def history(self, history):
         """Returns the `History.history` dict of the whole run: the logs restored from the
-        backup followed by `history`'s (the epochs trained in this process)."""
+        backup followed by `history`'s (the epochs trained in this process).
+
+        Keys of `history` that no epoch of this `fit` logged (added by the caller afterwards,
+        such as a two-stage method's `stage2_*` logs) are passed through unchanged.
+        """
+        fit_keys = {key for entry in self.previous_logs + self._logs for key in entry}
         merged = {}
         for entry in self.previous_logs:
             for key, value in entry.items():
                 merged.setdefault(key, []).append(value)
         for key, values in (history or {}).items():
-            merged.setdefault(key, [None] * len(self.previous_logs)).extend(values)
+            if key in fit_keys:
+                merged.setdefault(key, [None] * len(self.previous_logs)).extend(values)
+            else:
+                merged[key] = list(values)
         return merged

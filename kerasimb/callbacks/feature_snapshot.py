@@ -13,7 +13,9 @@ class FeatureSnapshot(keras.callbacks.Callback):
     Its one side effect is that list: the features are computed by the model's
     `extract_features(x)` (`models.TwoStageClassifier`), or by `features_fn(model, x)` when
     given; models it cannot handle are recorded as `None` (so the list stays aligned with the
-    `fit` calls, e.g. one per `(method, seed)` run of `experiment.compare`, in order).
+    `fit` calls, e.g. one per `(method, seed)` run of `experiment.compare`, in order). With
+    `compare(output_dir=...)` the snapshot is kept with each finished run and restored when a
+    rerun loads the run instead of training it (`run_arrays` / `restore_run_arrays`).
 
     Args:
         x: images `(N, H, W, C)`, uint8 or float, e.g. the test split.
@@ -50,3 +52,15 @@ class FeatureSnapshot(keras.callbacks.Callback):
             self.snapshots.append(np.asarray(self.model.extract_features(self.x)))
         else:
             self.snapshots.append(None)
+
+    def run_arrays(self):
+        """The last snapshot as `{"features": array}` (`{}` if none): `experiment.compare`
+        keeps it with a finished run when it has an `output_dir`."""
+        if not self.snapshots or self.snapshots[-1] is None:
+            return {}
+        return {"features": self.snapshots[-1]}
+
+    def restore_run_arrays(self, arrays):
+        """Appends the snapshot of a run `experiment.compare` loaded from its `output_dir`
+        instead of training it (`None` if none was kept), so the list stays aligned."""
+        self.snapshots.append(arrays.get("features"))

@@ -1,0 +1,205 @@
+"""Killing a recipe (or `kerasimb tune`) mid-training, then rerunning the same command.
+
+Each recipe runs as a subprocess through `kill_wrapper.py`, which counts the training batches
+of every `fit` and sends the process a signal at the end of a chosen batch (mid-epoch). The
+fast tests check that the rerun of the same command finishes, trains exactly what was left
+(finished runs are loaded, the interrupted one continues at its last completed epoch) and
+writes the report; the slow ones also check that the final figures equal an uninterrupted
+run's.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(__file__)
+WRAPPER = os.path.join(HERE, "kill_wrapper.py")
+RECIPES = os.path.join(HERE, "..", "..", "recipes")
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    """A MedMNIST-style npz: 3 classes of 8x8 images, train 12/6/3, val 3/3/3, test 5/5/5
+    (3 batches of 8 an epoch)."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, per_class in (("train", [12, 6, 3]), ("val", [3, 3, 3]), ("test", [5, 5, 5])):
+        y = np.repeat(np.arange(3), per_class)
+        x = rng.integers(0, 80, (len(y), 8, 8)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, :, 2 * c: 2 * c + 3] += 170
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y[:, None]
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, **arrays)
+    return f"medmnist:{path}"
+
+
+def run(command, args, kill_after=None, sig="SIGKILL", count=None):
+    """Runs `command` (a recipe name or "kerasimb") with `args`; returns the process."""
+    target = command if command == "kerasimb" else os.path.join(RECIPES, f"{command}.py")
+    extra = []
+    if kill_after is not None:
+        extra += ["--kill-after", str(kill_after), "--signal", sig]
+    if count is not None:
+        extra += ["--count", str(count)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, WRAPPER, *extra, target, *args],
+                          capture_output=True, text=True, env=env, timeout=900)
+    if kill_after is None and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}:\n{proc.stdout[-2000:]}\n"
+                             f"{proc.stderr[-4000:]}")
+    return proc
+
+
+def run_in_process(command, args):
+    """Runs `recipes/<command>.py` as `__main__` in this process; returns its exit status."""
+    import runpy
+
+    path = os.path.join(RECIPES, f"{command}.py")
+    saved = sys.argv
+    sys.argv = [path, *args]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def killed(command, args, kill_after, sig="SIGKILL"):
+    proc = run(command, args, kill_after=kill_after, sig=sig)
+    assert proc.returncode == -getattr(signal, sig), proc.stderr[-3000:]
+    return proc
+
+
+def batches(count_file):
+    with open(count_file) as f:
+        return json.load(f)["batches"]
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def without_seconds(runs):
+    """Run records without their wall times (which differ between processes)."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in runs]
+
+
+def assert_no_temporary_files(folder):
+    assert not [p for p in folder.rglob(".*.tmp-*")], "a temporary file was left behind"
+
+
+# --- recipes/perturbed_inference.py: train each baseline once, score it with and without ------
+
+
+def _perturbed_args(dataset, output):
+    return ["--dataset", dataset, "--backbones", "small_cnn", "--baselines", "ce", "reweight",
+            "--epochs", "2", "--batch-size", "8", "--learning-rate", "0.01", "--seeds", "0",
+            "--output", str(output)]
+
+
+def test_perturbed_inference_killed_then_resumed(tiny_npz, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    args = _perturbed_args(tiny_npz, out)
+    # 6 batches a baseline; the 10th is the 2nd epoch's first batch of `reweight`.
+    killed("perturbed_inference", args, kill_after=10)
+    assert (out / "runs" / "small_cnn_ce" / "seed0.json").exists()
+    assert not (out / "runs" / "small_cnn_reweight").exists()
+    proc = run("perturbed_inference", args, count=tmp_path / "count.json")
+    assert "small_cnn ce seed0: loaded" in proc.stdout
+    assert batches(tmp_path / "count.json") == 3  # reweight's 2nd epoch only
+    runs = load_json(out / "metrics.json")["runs"]
+    assert [(r["baseline"], r["split"]) for r in runs] == [("ce", "seed0"), ("reweight", "seed0")]
+    assert "| small_cnn | reweight |" in (out / "report.md").read_text()
+    assert not any((out / "backup").rglob("*.h5"))
+    assert_no_temporary_files(out)
+
+    # In this process: a third run trains nothing; --restart trains again.
+    from kerasimb import methods
+
+    def fail(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(methods.Method, "train", fail)
+    assert run_in_process("perturbed_inference", args) == 0
+    assert without_seconds(load_json(out / "metrics.json")["runs"]) == without_seconds(runs)
+    with pytest.raises(AssertionError, match="trained again"):
+        run_in_process("perturbed_inference", [*args, "--restart"])
+    assert not (out / "runs" / "small_cnn_ce").exists()
+
+
+def test_perturbed_inference_settings_change_is_an_error(tiny_npz, tmp_path):
+    from kerasimb._run_store import RunStore
+
+    RunStore(tmp_path).start("small_cnn/ce", 0, {"epochs": 99})
+    with pytest.raises(ValueError, match=r"overwrite=True.*epochs: 99 in the folder, 2 now"):
+        run_in_process("perturbed_inference", _perturbed_args(tiny_npz, tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after,sig", [(4, "SIGKILL"), (8, "SIGTERM"), (11, "SIGINT")])
+def test_perturbed_inference_resumed_equals_uninterrupted(tiny_npz, tmp_path, kill_after, sig):
+    run("perturbed_inference", _perturbed_args(tiny_npz, tmp_path / "a"))
+    args = _perturbed_args(tiny_npz, tmp_path / "b")
+    proc = run("perturbed_inference", args, kill_after=kill_after, sig=sig)
+    assert proc.returncode != 0
+    run("perturbed_inference", args)
+    a = load_json(tmp_path / "a" / "metrics.json")["runs"]
+    b = load_json(tmp_path / "b" / "metrics.json")["runs"]
+    assert without_seconds(a) == without_seconds(b)
+    for unit in ("small_cnn_ce", "small_cnn_reweight"):
+        with np.load(tmp_path / "a" / "runs" / unit / "seed0.npz") as pa, \
+                np.load(tmp_path / "b" / "runs" / unit / "seed0.npz") as pb:
+            np.testing.assert_array_equal(pa["probabilities"], pb["probabilities"])
+
+
+# --- recipes/metric_learning.py: two-stage runs through compare(output_dir=) ------------------
+
+
+def _metric_args(dataset, output, *extra):
+    return ["--dataset", dataset, "--losses", "ce", "--no-ablation", "--epochs", "2",
+            "--stage2-epochs", "1", "--warmup-epochs", "0", "--batch-size", "8",
+            "--learning-rate", "0.01", "--seeds", "0", "--no-progress", "--output",
+            str(output), *extra]
+
+
+def test_metric_learning_killed_then_resumed(tiny_npz, tmp_path):
+    out = tmp_path / "out"
+    args = _metric_args(tiny_npz, out)
+    # Per method: stage 1, 2 epochs of 3 batches, then stage 2, 1 epoch of 3 batches. The 14th
+    # batch is the 2nd of ce-crs's stage 1, epoch 2 (ce-crw is finished).
+    killed("metric_learning", args, kill_after=14)
+    assert (out / "compare" / "runs" / "ce-crw" / "seed0.json").exists()
+    proc = run("metric_learning", args, count=tmp_path / "count.json")
+    assert batches(tmp_path / "count.json") == 3 + 3, proc.stdout  # 2nd epoch + stage 2
+    report = (out / "report.md").read_text()
+    assert "CE → cRS" in report and "features not recorded" not in report
+    assert (out / "features_ce.png").exists()  # from the features kept with ce-crw's run
+    with np.load(out / "compare" / "runs" / "ce-crw" / "seed0.npz") as stored:
+        assert stored["extra/callback0/features"].shape[0] == 15  # the test images
+    assert_no_temporary_files(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [4, 8])  # mid stage 1 of ce-crw; mid its stage 2
+def test_metric_learning_resumed_equals_uninterrupted(tiny_npz, tmp_path, kill_after):
+    run("metric_learning", _metric_args(tiny_npz, tmp_path / "a"))
+    args = _metric_args(tiny_npz, tmp_path / "b")
+    killed("metric_learning", args, kill_after=kill_after)
+    run("metric_learning", args)
+    a = load_json(tmp_path / "a" / "compare" / "metrics.json")["runs"]
+    b = load_json(tmp_path / "b" / "compare" / "metrics.json")["runs"]
+    assert without_seconds(a) == without_seconds(b)  # reports and both stages' histories
+    for method in ("ce-crw", "ce-crs"):
+        with np.load(tmp_path / "a" / "compare" / "runs" / method / "seed0.npz") as pa, \
+                np.load(tmp_path / "b" / "compare" / "runs" / method / "seed0.npz") as pb:
+            for key in pa.files:
+                np.testing.assert_array_equal(pa[key], pb[key], err_msg=key)
