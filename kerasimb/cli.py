@@ -115,6 +115,27 @@ def add_run_arguments(parser, epochs=DEFAULT_EPOCHS, seeds=DEFAULT_SEEDS, batch_
     return parser
 
 
+def add_recalibrate_bn_argument(parser):
+    """Adds `--recalibrate-bn [train_end|epoch_end]` (see `recalibration_callbacks`)."""
+    parser.add_argument("--recalibrate-bn", nargs="?", const="train_end", default=None,
+                        choices=("train_end", "epoch_end"),
+                        help="recompute every model's BatchNorm moving statistics from the "
+                             "training images (kerasimb.callbacks.RecalibrateBatchNorm) at the "
+                             "end of training (default when given) or after every epoch (before "
+                             "its validation pass, so model selection sees them)")
+    return parser
+
+
+def recalibration_callbacks(args, dataset):
+    """`[callbacks.RecalibrateBatchNorm(training images)]` with `--recalibrate-bn`, else `[]`."""
+    if not getattr(args, "recalibrate_bn", None):
+        return []
+    from kerasimb.callbacks import RecalibrateBatchNorm
+
+    return [RecalibrateBatchNorm(dataset.train[0], batch_size=args.batch_size,
+                                 when=args.recalibrate_bn)]
+
+
 def runtime_kwargs(args):
     """The `experiment.compare` keyword arguments set by `--mixed-precision`, `--distribute`
     and `--jit-compile`: `{"mixed_precision": ..., "distribute": ..., "jit_compile": ...}`."""

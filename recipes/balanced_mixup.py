@@ -32,7 +32,14 @@ import numpy as np
 
 from kerasimb import data, experiment, methods
 from kerasimb.callbacks.best_weights import SELECTABLE
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.cli import (
+    add_recalibrate_bn_argument,
+    add_run_arguments,
+    dataset_from_args,
+    default_output,
+    recalibration_callbacks,
+    runtime_kwargs,
+)
 from kerasimb.utils.atomic import write_text
 
 ORDINAL_METRICS = ("quadratic_kappa", "mcc", "kendall_tau")
@@ -52,6 +59,7 @@ def build_parser():
                              "key, or 'none' (evaluate the last epoch)")
     parser.add_argument("--no-loss-rows", action="store_true",
                         help="leave out the focal / class-balanced loss rows")
+    add_recalibrate_bn_argument(parser)
     return parser
 
 
@@ -202,7 +210,9 @@ def main(argv=None):
         f"{args.learning_rate:g}, no augmentation, no test-time augmentation, {selection} "
         f"on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
         + ", ".join(f"{row} = `{m.name}`" + (f" (α={m.params['alpha']:g})" if "alpha" in m.params else "")
-                    for row, m in rows) + ".",
+                    for row, m in rows) + "."
+        + (f" BatchNorm moving statistics recomputed from the training images "
+           f"({args.recalibrate_bn}, every row; `--recalibrate-bn`)." if args.recalibrate_bn else ""),
         "",
     ]
     for backbone in backbones:
@@ -213,6 +223,7 @@ def main(argv=None):
             seeds=args.seeds, batch_size=args.batch_size, learning_rate=args.learning_rate,
             verbose=args.verbose, progress=not args.no_progress, select_by=select_by,
             output_dir=os.path.join(output, backbone), overwrite=args.restart,  # resumable
+            callbacks=recalibration_callbacks(args, dataset), **runtime_kwargs(args),
         )
         folder = os.path.join(output, backbone)
         result.save(folder)

@@ -38,10 +38,11 @@ def test_rows_and_sampler_section(tmp_path):
 def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "bmx"
     code = _run(["--dataset", "digits-lt", "--epochs", "1", "--seeds", "0", "--alphas", "0.2",
-                 "--no-loss-rows", "--no-progress", "--batch-size", "64", "--output", str(out)])
+                 "--no-loss-rows", "--no-progress", "--batch-size", "64", "--output", str(out),
+                 "--recalibrate-bn", "epoch_end"])
     assert code == 0
     report = (out / "report.md").read_text()
-    for text in ("instance sampling", "class sampling", "sqrt sampling", "Bal-Mxp α=0.2",
+    for text in ("BatchNorm moving statistics recomputed", "instance sampling", "class sampling", "sqrt sampling", "Bal-Mxp α=0.2",
                  "balanced_accuracy", "Beta(α, 1)", "paper's figures"):
         assert text in report, text
     assert (out / "beta_densities.png").exists()
@@ -49,8 +50,26 @@ def test_tiny_run_writes_report(tmp_path):
     assert (out / "small_cnn" / "metrics.json").exists()
 
 
+def test_recalibrate_bn_flag():
+    import numpy as np
+
+    from kerasimb import cli, data
+    from kerasimb.callbacks import RecalibrateBatchNorm
+
+    parser = _module().build_parser()
+    x = np.zeros((6, 8, 8, 1), "uint8")
+    y = np.array([0, 0, 0, 0, 1, 1])
+    toy = data.ImageDataset((x, y), (x, y), (x, y), ["a", "b"])
+    assert cli.recalibration_callbacks(parser.parse_args([]), toy) == []
+    for argv, when in ((["--recalibrate-bn"], "train_end"),
+                       (["--recalibrate-bn", "epoch_end"], "epoch_end")):
+        (callback,) = cli.recalibration_callbacks(parser.parse_args(argv), toy)
+        assert isinstance(callback, RecalibrateBatchNorm) and callback.when == when
+        assert callback.data is x
+
+
 def test_bad_arguments_exit_2(tmp_path):
-    for argv in (["--alphas", "0"], ["--select-by", "loss"]):
+    for argv in (["--alphas", "0"], ["--select-by", "loss"], ["--recalibrate-bn", "always"]):
         with pytest.raises(SystemExit) as info:
             _module().main([*argv, "--output", str(tmp_path), "--no-progress"])
         assert info.value.code == 2
