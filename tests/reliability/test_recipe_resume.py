@@ -203,3 +203,113 @@ def test_metric_learning_resumed_equals_uninterrupted(tiny_npz, tmp_path, kill_a
                 np.load(tmp_path / "b" / "compare" / "runs" / method / "seed0.npz") as pb:
             for key in pa.files:
                 np.testing.assert_array_equal(pa[key], pb[key], err_msg=key)
+
+
+# --- recipes/quadsnet.py and recipes/balanced_mixup.py: compare(output_dir=) per model --------
+
+
+def _quadsnet_args(dataset, output):
+    return ["--dataset", dataset, "--image-size", "16", "--models", "quadsnet", "quadsnet-ce",
+            "--filters", "2", "2", "2", "2", "--epochs", "2", "--batch-size", "8",
+            "--learning-rate", "0.01", "--seeds", "0", "--no-progress", "--output", str(output)]
+
+
+def test_quadsnet_killed_then_resumed(tiny_npz, tmp_path):
+    out = tmp_path / "out"
+    args = _quadsnet_args(tiny_npz, out)
+    killed("quadsnet", args, kill_after=10)  # quadsnet-ce's 2nd epoch, 1st batch
+    assert (out / "models" / "quadsnet" / "runs" / "quadsnet-margin" / "seed0.json").exists()
+    run("quadsnet", args, count=tmp_path / "count.json")
+    assert batches(tmp_path / "count.json") == 3
+    metrics = load_json(out / "metrics.json")
+    assert [r["method"] for r in metrics["runs"]] == ["QuadSNet + weighted margin loss",
+                                                      "QuadSNet + cross-entropy"]
+    assert "Table III" in (out / "report.md").read_text()
+    assert_no_temporary_files(out)
+
+
+@pytest.mark.slow
+def test_quadsnet_resumed_equals_uninterrupted(tiny_npz, tmp_path):
+    run("quadsnet", _quadsnet_args(tiny_npz, tmp_path / "a"))
+    args = _quadsnet_args(tiny_npz, tmp_path / "b")
+    killed("quadsnet", args, kill_after=5, sig="SIGTERM")
+    run("quadsnet", args)
+    a, b = (load_json(tmp_path / x / "metrics.json")["runs"] for x in "ab")
+    assert without_seconds(a) == without_seconds(b)
+
+
+def _mixup_args(dataset, output):
+    return ["--dataset", dataset, "--backbones", "small_cnn", "--no-loss-rows", "--alphas",
+            "0.1", "--epochs", "2", "--batch-size", "8", "--learning-rate", "0.01", "--seeds",
+            "0", "--no-progress", "--output", str(output)]
+
+
+@pytest.mark.slow  # ~25 s of CPU (its sampler figures); compare's own kill test is fast
+def test_balanced_mixup_killed_then_resumed(tiny_npz, tmp_path):
+    out = tmp_path / "out"
+    args = _mixup_args(tiny_npz, out)
+    # ce, class-sampling, sqrt-sampling, balanced-mixup: 6 batches each; the 17th is the 2nd
+    # batch of sqrt-sampling's 2nd epoch.
+    killed("balanced_mixup", args, kill_after=17)
+    run("balanced_mixup", args, count=tmp_path / "count.json")
+    assert batches(tmp_path / "count.json") == 3 + 6
+    metrics = load_json(out / "small_cnn" / "metrics.json")
+    assert len(metrics["runs"]) == 4 and metrics["settings"]["select_by"] is not None
+    assert (out / "report.md").exists()
+    assert_no_temporary_files(out)
+
+
+@pytest.mark.slow
+def test_balanced_mixup_resumed_equals_uninterrupted(tiny_npz, tmp_path):
+    """With model selection (`--select-by main`): the best epoch before the kill is kept."""
+    run("balanced_mixup", _mixup_args(tiny_npz, tmp_path / "a"))
+    args = _mixup_args(tiny_npz, tmp_path / "b")
+    killed("balanced_mixup", args, kill_after=22)  # balanced-mixup's 2nd epoch
+    run("balanced_mixup", args)
+    a, b = (load_json(tmp_path / x / "small_cnn" / "metrics.json")["runs"] for x in "ab")
+    assert without_seconds(a) == without_seconds(b)
+
+
+# --- kerasimb tune: Keras Tuner's search state --------------------------------------------------
+
+
+def _tune_args(dataset, output):
+    return ["tune", "--dataset", dataset, "--methods", "ce", "reweight", "--max-trials", "3",
+            "--epochs", "2", "--batch-size", "8", "--widths", "4", "--seeds", "0",
+            "--no-progress", "--output", str(output)]
+
+
+def _trial(output, i):
+    return load_json(output / "search" / "kerasimb" / f"trial_{i}" / "trial.json")
+
+
+def test_tune_killed_then_resumed(tiny_npz, tmp_path):
+    out = tmp_path / "out"
+    args = _tune_args(tiny_npz, out)
+    # 6 batches a trial (2 epochs of 3); the 8th is the 2nd batch of trial 1.
+    killed("kerasimb", args, kill_after=8)
+    first = _trial(out, 0)
+    assert first["status"] == "COMPLETED"
+    interrupted = _trial(out, 1)["hyperparameters"]["values"]
+    proc = run("kerasimb", args, count=tmp_path / "count.json")
+    assert "Reloading Tuner" in proc.stdout + proc.stderr
+    # Trial 0 is not trained again: trial 1 (from its first epoch), trial 2, then the best
+    # configuration retrained once for the test split.
+    assert batches(tmp_path / "count.json") == 6 + 6 + 6
+    assert _trial(out, 0) == first  # its results intact
+    assert _trial(out, 1)["hyperparameters"]["values"] == interrupted
+    rows = {r["trial_id"]: r for r in load_json(out / "tuning.json")["leaderboard"]}
+    assert sorted(rows) == ["0", "1", "2"]
+    assert rows["0"]["score"] == first["score"] and rows["0"]["status"] == "COMPLETED"
+    assert (out / "report.md").exists()
+    assert_no_temporary_files(out)
+
+
+@pytest.mark.slow
+def test_tune_resumed_equals_uninterrupted(tiny_npz, tmp_path):
+    run("kerasimb", _tune_args(tiny_npz, tmp_path / "a"))
+    args = _tune_args(tiny_npz, tmp_path / "b")
+    killed("kerasimb", args, kill_after=14, sig="SIGTERM")  # in trial 2
+    run("kerasimb", args)
+    a, b = (load_json(tmp_path / x / "tuning.json") for x in "ab")
+    assert a["leaderboard"] == b["leaderboard"] and a["test_report"] == b["test_report"]
