@@ -584,9 +584,11 @@ def compare(
             `output_dir/backup/`. Calling `compare` again with the same arguments and folder
             (after a crash, `kill` or Ctrl-C) loads the finished runs instead of training them
             and continues the unfinished one from its last completed epoch, giving the same
-            metrics as an uninterrupted run (see the README's determinism notes). Methods
-            with their own `train` (two-stage) skip finished runs; an interrupted one resumes
-            its first stage on other batches than an uninterrupted run. Defaults to `None`.
+            metrics as an uninterrupted run (see the README's determinism notes; two-stage
+            methods continue stage 1 and redo stage 2; progressive sampling resumes on slightly
+            different batches). Callbacks with `run_arrays()` / `restore_run_arrays(arrays)`
+            (e.g. `callbacks.FeatureSnapshot`) have their per-run arrays kept with each finished
+            run and handed back when it is loaded. Defaults to `None`.
         overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
             resuming. Defaults to `False`.
         mixed_precision: `None` (float32), `"mixed_float16"`, `"mixed_bfloat16"` or `"auto"`

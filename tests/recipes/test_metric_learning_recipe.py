@@ -59,6 +59,22 @@ def test_rows_tables_and_verdict():
 def test_bad_flags_exit_2():
     assert _run(["--stage2-epochs", "0"]) == 2
     assert _run(["--sensitivity", "-1"]) == 2
+    assert _run(["--losses", "center", "--no-ablation"]) == 2  # no CE baseline
+    assert _run(["--losses", "ce", "center"]) == 2  # the ablation needs supcon
+    assert _run(["--losses", "ce", "--no-ablation", "--sensitivity", "0.1"]) == 2  # supcon swept
+    assert _run(["--losses", "nope"]) == 2
+
+
+def test_losses_subset_rows_and_verdict():
+    module = _module()
+    args = module.build_parser().parse_args(["--losses", "center", "ce", "--no-ablation"])
+    assert module.selected_losses(args) == [("CE", "ce"), ("CE + center", "center")]
+    assert list(module.method_rows(args)) == ["ce-crw", "ce-crs", "center-crw", "center-crs"]
+    summary = {k: {"balanced_accuracy": {"mean": 0.5, "std": None}}
+               for k in module.method_rows(args)}
+    lines = module.verdict(summary, {k: k for k in summary}, module.selected_losses(args))
+    assert [line.split(" ties")[0] for line in lines] == ["- CE + center → cRW",
+                                                         "- CE + center → cRS"]
 
 
 @pytest.mark.slow
