@@ -313,3 +313,25 @@ def test_tune_resumed_equals_uninterrupted(tiny_npz, tmp_path):
     run("kerasimb", args)
     a, b = (load_json(tmp_path / x / "tuning.json") for x in "ab")
     assert a["leaderboard"] == b["leaderboard"] and a["test_report"] == b["test_report"]
+
+
+# --- recipes/aduni.py: compare(output_dir=) with its encoder-feature snapshots -----------------
+
+
+def _aduni_args(dataset, output):
+    return ["--dataset", dataset, "--rows", "ce", "aduni", "--no-ablation", "--samplers",
+            "--feature-samples", "15", "--embedding", "pca", "--epochs", "2", "--batch-size",
+            "8", "--learning-rate", "0.01", "--seeds", "0", "--no-progress", "--output",
+            str(output)]
+
+
+@pytest.mark.slow
+def test_aduni_resumed_equals_uninterrupted(tiny_npz, tmp_path):
+    run("aduni", _aduni_args(tiny_npz, tmp_path / "a"))
+    args = _aduni_args(tiny_npz, tmp_path / "b")
+    killed("aduni", args, kill_after=10)  # the AdUni row's 2nd epoch (ce is finished)
+    run("aduni", args, count=tmp_path / "count.json")
+    assert batches(tmp_path / "count.json") == 3
+    a, b = (load_json(tmp_path / x / "compare" / "metrics.json")["runs"] for x in "ab")
+    assert without_seconds(a) == without_seconds(b)
+    assert (tmp_path / "b" / "features_1.png").exists()  # features kept with the AdUni run
