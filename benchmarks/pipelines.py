@@ -8,6 +8,19 @@ Balanced-MixUp against a plain epoch on the same model.
 Each pipeline is timed over `--batches` batches after a warm-up, repeated `--repeats` times in
 interleaved order (the machine is shared; interleaving spreads other load over all rows); the
 table reports the median images/s and the ratio of time per image to the plain pipeline.
+
+When imbalanced-learn is installed (`pip install imbalanced-learn`), its Keras bridge
+`imblearn.keras.BalancedBatchGenerator` (with `RandomOverSampler`, the class-balanced analogue of
+class sampling) is timed beside them; it needs 2-D features, so the images are passed flattened
+(a view, no copy) and each batch is reshaped back, scaled to [0, 1] and one-hot encoded like the
+other pipelines' batches. Whether `model.fit` accepts it is checked on a tiny model; if the
+import, the set-up or that check fails, the row gives the error instead of a speed.
+
+From Python (e.g. `benchmarks/run_all.py`):
+
+    from pipelines import run, format_tables
+    rows = run(num_examples=20000, batches=200, repeats=5)   # list of dicts, see `run`
+    print(format_tables(rows))
 """
 
 import argparse
@@ -20,6 +33,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+PLAIN = "plain instance (classification_dataset)"
+CLASS_SAMPLED = "class sampling (sampled_dataset q=0)"
+GENERATOR = "Balanced-MixUp, Python generator"
+IMBLEARN = "imbalanced-learn BalancedBatchGenerator (RandomOverSampler)"
+
+
+def balanced_mixup_name(alpha):
+    return f"Balanced-MixUp (balanced_mixup_dataset a={alpha})"
+
 
 def synthetic(n, size, channels, num_classes, ratio, seed=0):
     """Long-tailed synthetic uint8 images (exponential profile, imbalance ratio `ratio`)."""
@@ -31,6 +53,18 @@ def synthetic(n, size, channels, num_classes, ratio, seed=0):
     y = rng.permutation(np.repeat(np.arange(num_classes), counts))
     x = rng.integers(0, 256, (len(y), size, size, channels), dtype=np.uint8)
     return x, y
+
+
+def load_data(dataset=None, num_examples=20000, image_size=32, channels=3):
+    """Returns `(x, y, num_classes, description)`: a kerasimb dataset's train split or synthetic."""
+    if dataset:
+        from kerasimb import data
+
+        ds = data.load_dataset(dataset)
+        x, y = ds.train
+        return x, y, ds.num_classes, f"{dataset} train split"
+    x, y = synthetic(num_examples, image_size, channels, 10, 100.0)
+    return x, y, 10, "synthetic long-tailed (10 classes, imbalance ratio 100)"
 
 
 def generator_balanced_mixup(x, y, alpha, batch_size, seed=0):
@@ -56,6 +90,126 @@ def generator_balanced_mixup(x, y, alpha, batch_size, seed=0):
     spec = (tf.TensorSpec((batch_size, *x.shape[1:]), tf.float32),
             tf.TensorSpec((batch_size, num_classes), tf.float32))
     return tf.data.Dataset.from_generator(gen, output_signature=spec).prefetch(tf.data.AUTOTUNE)
+
+
+def imblearn_batches(x, y, num_classes, batch_size, seed=0):
+    """imbalanced-learn's `BalancedBatchGenerator` as an endless tf.data stream of batches shaped
+    like ours (float32 images in [0, 1], one-hot float32 labels).
+
+    Returns `(dataset, info)`: `info` holds `setup_s` (the generator's `fit_resample`), the
+    imbalanced-learn version and `fit` ("ok" or the error `model.fit` raised on a tiny model).
+    Raises whatever the import or the set-up raises.
+    """
+    import warnings
+
+    import imblearn
+    import tensorflow as tf
+    from imblearn.keras import BalancedBatchGenerator
+    from imblearn.over_sampling import RandomOverSampler
+
+    flat = x.reshape(len(x), -1)  # BalancedBatchGenerator accepts 2-D features only
+    start = time.perf_counter()
+    gen = BalancedBatchGenerator(flat, y, sampler=RandomOverSampler(random_state=seed),
+                                 batch_size=batch_size, random_state=seed)
+    info = {"setup_s": time.perf_counter() - start, "version": imblearn.__version__,
+            "batches_per_epoch": len(gen)}
+    info["fit"] = _imblearn_fit_check(flat[:256], y[:256], num_classes, seed)
+    eye = np.eye(num_classes, dtype=np.float32)
+
+    def batches():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            while True:
+                for i in range(len(gen)):
+                    xb, yb = gen[i]
+                    yield xb.reshape(-1, *x.shape[1:]).astype(np.float32) / 255.0, eye[yb]
+
+    # Through tf.data like the Python-generator row (Keras' own PyDataset adapter also hands
+    # `model.fit` a `from_generator` dataset on the TensorFlow backend).
+    spec = (tf.TensorSpec((batch_size, *x.shape[1:]), tf.float32),
+            tf.TensorSpec((batch_size, num_classes), tf.float32))
+    ds = tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(tf.data.AUTOTUNE)
+    return ds, info
+
+
+def _imblearn_fit_check(flat, y, num_classes, seed):
+    """Runs `model.fit` on a `BalancedBatchGenerator` of one-hot labels; "ok" or the error."""
+    import warnings
+
+    import keras
+    from imblearn.keras import BalancedBatchGenerator
+    from imblearn.over_sampling import RandomOverSampler
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gen = BalancedBatchGenerator(flat.astype(np.float32) / 255.0,
+                                         np.eye(num_classes, dtype=np.float32)[y],
+                                         sampler=RandomOverSampler(random_state=seed),
+                                         batch_size=32, random_state=seed)
+            model = keras.Sequential([keras.Input(flat.shape[1:]), keras.layers.Dense(num_classes)])
+            model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
+            model.fit(gen, epochs=1, steps_per_epoch=2, verbose=0)
+    except Exception as e:  # noqa: BLE001 - the point is to report any failure
+        return f"model.fit failed: {type(e).__name__}: {e}"
+    if any("super().__init__" in str(w.message) for w in caught):
+        return "ok (Keras warns that this PyDataset does not call `super().__init__()`)"
+    return "ok"
+
+
+def images_per_second(ds, batches, batch_size):
+    it = iter(ds)
+    for _ in range(3):
+        next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def pipeline_rates(x, y, num_classes, batch_size=64, batches=200, repeats=5, alpha=0.1,
+                   imblearn=True):
+    """Images/s of every pipeline, interleaved over `repeats` rounds; returns row dicts.
+
+    Each row: `section="pipeline"`, `name`, `images_per_s` (median), `min`, `max`, `rates`,
+    `time_ratio` (time per image over the plain pipeline's), and for the imbalanced-learn row
+    `setup_s`, `version`, `fit` or, where it failed, `error` (and no rates).
+    """
+    from kerasimb import data
+
+    b = batch_size
+    pipelines = {
+        PLAIN: lambda: data.classification_dataset(x, y, num_classes, b, repeat=True, seed=0),
+        CLASS_SAMPLED: lambda: data.sampled_dataset(x, y, 0.0, b, num_classes, seed=0),
+        balanced_mixup_name(alpha):
+            lambda: data.balanced_mixup_dataset(x, y, alpha, b, seed=0, num_classes=num_classes),
+        GENERATOR: lambda: generator_balanced_mixup(x, y, alpha, b),
+    }
+    built = {name: make() for name, make in pipelines.items()}
+    extra = {}
+    if imblearn:
+        try:
+            built[IMBLEARN], extra = imblearn_batches(x, y, num_classes, b)
+        except Exception as e:  # noqa: BLE001 - recorded in the table instead of a speed
+            extra = {"error": f"{type(e).__name__}: {e}"}
+    rates = {name: [] for name in built}
+    slow = (GENERATOR, IMBLEARN)
+    for _ in range(repeats):
+        for name, ds in built.items():
+            n = batches if name not in slow else max(20, batches // 5)
+            rates[name].append(images_per_second(ds, n, b))
+    plain = statistics.median(rates[PLAIN])
+    rows = []
+    for name, values in rates.items():
+        med = statistics.median(values)
+        row = {"section": "pipeline", "name": name, "images_per_s": med, "min": min(values),
+               "max": max(values), "rates": values, "time_ratio": plain / med}
+        if name == IMBLEARN:
+            row.update(extra)
+        rows.append(row)
+    if imblearn and "error" in extra:
+        rows.append({"section": "pipeline", "name": IMBLEARN, **extra})
+    return rows
 
 
 def breakdown(x, y, num_classes, batch_size, batches, repeats):
@@ -98,91 +252,25 @@ def breakdown(x, y, num_classes, batch_size, batches, repeats):
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
-def images_per_second(ds, batches, batch_size):
-    it = iter(ds)
-    for _ in range(3):
-        next(it)
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(it)
-    return batches * batch_size / (time.perf_counter() - start)
+def fit_epoch_times(x, y, num_classes, batch_size=64, alpha=0.1, fit_epochs=3, steps=None):
+    """Seconds per `model.fit` epoch (SmallCNN, same model and weights) of the plain pipeline and
+    of Balanced-MixUp, interleaved over `fit_epochs` rounds after one untimed warm-up each.
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default=None, help="a kerasimb dataset name (default: synthetic)")
-    parser.add_argument("--num-examples", type=int, default=20000)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--batches", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--fit-epochs", type=int, default=3, help="timed fit epochs per pipeline")
-    parser.add_argument("--alpha", type=float, default=0.1)
-    args = parser.parse_args(argv)
-
+    `steps` per epoch defaults to a full epoch (`ceil(N / batch_size)`). Returns row dicts:
+    `section="fit"`, `name` ("plain" / "balanced-mixup"), `seconds` (median), `times`, `steps`,
+    `time_ratio` (over plain).
+    """
     import keras
-    import tensorflow as tf
 
     from kerasimb import data, models
 
-    if args.dataset:
-        ds = data.load_dataset(args.dataset)
-        x, y = ds.train
-        num_classes = ds.num_classes
-        source = f"{args.dataset} train split"
-    else:
-        num_classes = 10
-        x, y = synthetic(args.num_examples, args.image_size, args.channels, num_classes, 100.0)
-        source = "synthetic long-tailed (10 classes, imbalance ratio 100)"
-    b = args.batch_size
-    print(f"data: {source}, {len(y)} images of {x.shape[1:]} {x.dtype}, class counts "
-          f"{np.bincount(y).tolist()}; batch size {b}; TF {tf.__version__}, "
-          f"{os.cpu_count()} CPU cores (shared)")
-
-    pipelines = {
-        "plain instance (classification_dataset)":
-            lambda: data.classification_dataset(x, y, num_classes, b, repeat=True, seed=0),
-        "class sampling (sampled_dataset q=0)":
-            lambda: data.sampled_dataset(x, y, 0.0, b, num_classes, seed=0),
-        f"Balanced-MixUp (balanced_mixup_dataset a={args.alpha})":
-            lambda: data.balanced_mixup_dataset(x, y, args.alpha, b, seed=0, num_classes=num_classes),
-        "Balanced-MixUp, Python generator":
-            lambda: generator_balanced_mixup(x, y, args.alpha, b),
-    }
-    built = {name: make() for name, make in pipelines.items()}
-    rates = {name: [] for name in pipelines}
-    for _ in range(args.repeats):
-        for name, ds in built.items():
-            batches = args.batches if "generator" not in name else max(20, args.batches // 5)
-            rates[name].append(images_per_second(ds, batches, b))
-    plain = statistics.median(rates[next(iter(rates))])
-    print()
-    print("| pipeline | images/s (median) | min-max | time per image vs plain |")
-    print("|---|---|---|---|")
-    for name, values in rates.items():
-        med = statistics.median(values)
-        print(f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {plain / med:.2f}x |")
-    print()
-    print("Where Balanced-MixUp's time goes (one map call per batch, stages added one by one):")
-    print()
-    print("| stage | images/s (median) |")
-    print("|---|---|")
-    for name, value in breakdown(x, y, num_classes, b, args.batches, args.repeats).items():
-        print(f"| {name} | {value:,.0f} |")
-    bmx = statistics.median(rates[list(rates)[2]])
-    gen = statistics.median(rates[list(rates)[3]])
-    print(f"\nBalanced-MixUp vs generator: {bmx / gen:.1f}x faster")
-    sys.stdout.flush()
-
-    # model.fit: same model and weights, plain epoch vs Balanced-MixUp epoch.
-    steps = int(np.ceil(len(y) / b))
+    steps = int(steps or np.ceil(len(y) / batch_size))
     keras.utils.set_random_seed(0)
     model = models.SmallCNN(x.shape[1:], num_classes)
     model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
     fit_sets = {
-        "plain": data.classification_dataset(x, y, num_classes, b, repeat=True, seed=0),
-        "balanced-mixup": data.balanced_mixup_dataset(x, y, args.alpha, b, seed=0,
+        "plain": data.classification_dataset(x, y, num_classes, batch_size, repeat=True, seed=0),
+        "balanced-mixup": data.balanced_mixup_dataset(x, y, alpha, batch_size, seed=0,
                                                       num_classes=num_classes),
     }
     times = {name: [] for name in fit_sets}
@@ -200,17 +288,125 @@ def main(argv=None):
 
     for name, ds in fit_sets.items():  # warm-up: trace and compile once per pipeline
         model.fit(ds, epochs=1, steps_per_epoch=5, verbose=0, shuffle=False)
-    for _ in range(args.fit_epochs):
+    for _ in range(fit_epochs):
         for name, ds in fit_sets.items():
             model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
                       callbacks=[EpochTimer(times[name])])
+    plain = statistics.median(times["plain"])
+    return [{"section": "fit", "name": name, "seconds": statistics.median(values),
+             "times": values, "steps": steps, "time_ratio": statistics.median(values) / plain}
+            for name, values in times.items()]
+
+
+def run(dataset=None, num_examples=20000, image_size=32, channels=3, batch_size=64, batches=200,
+        repeats=5, alpha=0.1, fit_epochs=3, fit_steps=None, stages=True, imblearn=True,
+        verbose=False):
+    """Runs the pipeline table, the Balanced-MixUp breakdown and the fit epochs; returns rows.
+
+    Rows are dicts with a `section`: one `"data"` row (`description`, `num_examples`, `shape`,
+    `dtype`, `class_counts`, `batch_size`, `alpha`), `"pipeline"` rows (`pipeline_rates`),
+    `"stage"` rows (`name`, `images_per_s`; skipped with `stages=False`) and `"fit"` rows
+    (`fit_epoch_times`; skipped with `fit_epochs=0`).
+    """
+    x, y, num_classes, description = load_data(dataset, num_examples, image_size, channels)
+    rows = [{"section": "data", "description": description, "num_examples": int(len(y)),
+             "shape": list(x.shape[1:]), "dtype": str(x.dtype),
+             "class_counts": np.bincount(y).tolist(), "batch_size": batch_size, "alpha": alpha,
+             "batches": batches, "repeats": repeats}]
+
+    def log(message):
+        if verbose:
+            print(message, file=sys.stderr, flush=True)
+
+    rows += pipeline_rates(x, y, num_classes, batch_size, batches, repeats, alpha, imblearn)
+    log("pipelines timed")
+    if stages:
+        rates = breakdown(x, y, num_classes, batch_size, batches, repeats)
+        rows += [{"section": "stage", "name": name, "images_per_s": value}
+                 for name, value in rates.items()]
+        log("breakdown timed")
+    if fit_epochs:
+        rows += fit_epoch_times(x, y, num_classes, batch_size, alpha, fit_epochs, fit_steps)
+        log("fit epochs timed")
+    return rows
+
+
+def summary(rows):
+    """The three target ratios from `run`'s rows (`None` where not measured): Balanced-MixUp's
+    time per image over plain, its speed over the Python generator, its fit epoch over plain."""
+    pipes = {r["name"]: r for r in rows if r["section"] == "pipeline" and "images_per_s" in r}
+    bmx = next((r for name, r in pipes.items() if name.startswith("Balanced-MixUp (")), None)
+    fit = {r["name"]: r for r in rows if r["section"] == "fit"}
+    return {
+        "bmx_vs_plain": bmx["time_ratio"] if bmx else None,
+        "bmx_vs_generator": (bmx["images_per_s"] / pipes[GENERATOR]["images_per_s"]
+                             if bmx and GENERATOR in pipes else None),
+        "fit_ratio": fit["balanced-mixup"]["time_ratio"] if "balanced-mixup" in fit else None,
+    }
+
+
+def format_tables(rows):
+    """The markdown tables (and ratio lines) of `run`'s rows."""
+    lines = ["| pipeline | images/s (median) | min-max | time per image vs plain |",
+             "|---|---|---|---|"]
+    for r in rows:
+        if r["section"] != "pipeline":
+            continue
+        if "error" in r:
+            lines.append(f"| {r['name']} | not measured: {r['error']} | | |")
+            continue
+        lines.append(f"| {r['name']} | {r['images_per_s']:,.0f} | {r['min']:,.0f}-{r['max']:,.0f} "
+                     f"| {r['time_ratio']:.2f}x |")
+    notes = [r for r in rows if r["section"] == "pipeline" and r["name"] == IMBLEARN
+             and "fit" in r]
+    for r in notes:
+        lines += ["", f"imbalanced-learn {r['version']}: set-up (fit_resample) {r['setup_s']:.2f} s, "
+                      f"{r['batches_per_epoch']} batches per epoch; model.fit with it: {r['fit']}."]
+    stage_rows = [r for r in rows if r["section"] == "stage"]
+    if stage_rows:
+        lines += ["", "Where Balanced-MixUp's time goes (one map call per batch, stages added one "
+                      "by one):", "", "| stage | images/s (median) |", "|---|---|"]
+        lines += [f"| {r['name']} | {r['images_per_s']:,.0f} |" for r in stage_rows]
+    ratios = summary(rows)
+    if ratios["bmx_vs_generator"] is not None:
+        lines += ["", f"Balanced-MixUp vs generator: {ratios['bmx_vs_generator']:.1f}x faster"]
+    fit_rows = [r for r in rows if r["section"] == "fit"]
+    if fit_rows:
+        lines += ["", f"| model.fit epoch (SmallCNN, {fit_rows[0]['steps']} steps) | seconds "
+                      f"(median of {len(fit_rows[0]['times'])}) |", "|---|---|"]
+        lines += [f"| {r['name']} | {r['seconds']:.2f} |" for r in fit_rows]
+        lines += ["", f"fit epoch ratio Balanced-MixUp / plain: {ratios['fit_ratio']:.3f}x"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default=None, help="a kerasimb dataset name (default: synthetic)")
+    parser.add_argument("--num-examples", type=int, default=20000)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fit-epochs", type=int, default=3, help="timed fit epochs per pipeline")
+    parser.add_argument("--fit-steps", type=int, default=None,
+                        help="steps per timed fit epoch (default: a full epoch)")
+    parser.add_argument("--alpha", type=float, default=0.1)
+    parser.add_argument("--no-imblearn", action="store_true",
+                        help="skip imbalanced-learn's BalancedBatchGenerator")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    rows = run(args.dataset, args.num_examples, args.image_size, args.channels, args.batch_size,
+               args.batches, args.repeats, args.alpha, args.fit_epochs, args.fit_steps,
+               imblearn=not args.no_imblearn, verbose=True)
+    d = rows[0]
+    print(f"data: {d['description']}, {d['num_examples']} images of {tuple(d['shape'])} "
+          f"{d['dtype']}, class counts {d['class_counts']}; batch size {d['batch_size']}; "
+          f"TF {tf.__version__}, {os.cpu_count()} CPU cores (shared)")
     print()
-    print(f"| model.fit epoch (SmallCNN, {steps} steps) | seconds (median of {args.fit_epochs}) |")
-    print("|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} |")
-    ratio = statistics.median(times["balanced-mixup"]) / statistics.median(times["plain"])
-    print(f"\nfit epoch ratio Balanced-MixUp / plain: {ratio:.3f}x")
+    print(format_tables(rows))
     return 0
 
 
