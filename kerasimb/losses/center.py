@@ -41,6 +41,10 @@ def center_loss(labels, features, centers):
     `center_loss * batch_size / 2`, a constant factor absorbed by the loss coefficient λ
     (0.001 in Zeng et al.). Computed in float32.
 
+    Under a `tf.distribute` strategy a per-replica call sees only the replica's slice; the loss
+    is a per-sample mean, so the replicas' means divided by the number of replicas sum to the
+    global batch's mean (what `CenterLoss`, a per-sample Keras loss, does by itself).
+
     Args:
         labels: integer labels `(B,)` or `(B, 1)`, or one-hot / soft labels `(B, C)` (argmax).
         features: float tensor `(B, d)`: the raw (not normalised) feature vectors r_i.
@@ -73,6 +77,10 @@ def center_update(labels, features, centers, alpha=0.5):
     c_j ← c_j − α·Δc_j with Δc_j = Σ_{i: y_i = j} (c_j − r_i) / (1 + n_j), n_j the number of
     batch samples of class j; classes absent from the batch keep their centre. Features are
     treated as constants (no gradient flows through the update).
+
+    Under a `tf.distribute` strategy pass the global batch (`utils.global_batch(labels,
+    features)`): n_j and the sums are then those of the whole batch and every replica computes
+    the same new centres (`models.TwoStageClassifier` does so).
 
     Args:
         labels: integer labels `(B,)` / `(B, 1)` or one-hot / soft labels `(B, C)`.

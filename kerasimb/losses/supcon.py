@@ -18,6 +18,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses._metric_labels import integer_labels, same_label_mask
+from kerasimb.utils.runtime import global_batch, scale_for_replicas
 from kerasimb.utils.validation import check_float
 
 
@@ -104,6 +105,10 @@ def supervised_contrastive_loss(labels, features, temperature=0.05, base_tempera
     nothing, and a batch with no positive pair gives 0. (Khosla et al.'s reference code divides
     by |P(i)| = 0 for such anchors and returns NaN.)
 
+    The function computes on exactly the batch it is given: called per replica under a
+    `tf.distribute` strategy it sees only that replica's slice. `SupConLoss` and
+    `models.TwoStageClassifier` gather the global batch first (see their docstrings).
+
     Args:
         labels: integer labels `(B,)` / `(B, 1)` or one-hot / soft labels `(B, C)` (argmax).
         features: float tensor `(B, d)` (one view) or `(B, V, d)` (V views).
@@ -151,6 +156,13 @@ class SupConLoss(keras.losses.Loss):
     `layers.ProjectionHead`), not logits; it is L2-normalised inside unless `normalize=False`.
     The loss is one value per batch, so `sample_weight` is not supported.
 
+    **Distribution.** Like Keras' own losses, the loss is correct as a compiled loss under a
+    `tf.distribute` strategy: inside a step of R > 1 replicas it all-gathers the labels and
+    projections of every replica (`utils.global_batch`), computes the loss of the **global**
+    batch (every pair across replicas) and returns it divided by R (the optimizer sums the
+    replicas' gradients and Keras' loss tracker multiplies by R again). Outside such a step it
+    is the loss of the batch it is given.
+
     Args:
         temperature: float > 0. Defaults to `0.05` (Zeng et al.).
         base_temperature: float > 0 or `None` (= `temperature`). Defaults to `None`.
@@ -186,8 +198,9 @@ class SupConLoss(keras.losses.Loss):
         return super().__call__(y_true, y_pred)
 
     def call(self, y_true, y_pred):
-        return supervised_contrastive_loss(y_true, y_pred, self.temperature,
-                                           self.base_temperature, self.normalize)
+        y_true, y_pred = global_batch(y_true, y_pred)
+        return scale_for_replicas(supervised_contrastive_loss(
+            y_true, y_pred, self.temperature, self.base_temperature, self.normalize))
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature,

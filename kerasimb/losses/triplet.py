@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses._metric_labels import integer_labels, same_label_mask
+from kerasimb.utils.runtime import global_batch, scale_for_replicas
 from kerasimb.utils.validation import check_choice, check_float
 
 _BIG = 1e30
@@ -42,6 +43,10 @@ def triplet_loss(labels, features, margin=50.0, mining="batch_hard", distance="e
     one class) are skipped; a batch with no valid anchor gives 0, never NaN. Distances are
     computed on the raw features (no normalisation), in float32; the default margin 50 is the one
     Zeng et al. use on raw features.
+
+    The function computes on exactly the batch it is given: called per replica under a
+    `tf.distribute` strategy it sees only that replica's slice. `TripletLoss` and
+    `models.TwoStageClassifier` gather the global batch first (see their docstrings).
 
     Args:
         labels: integer labels `(B,)` / `(B, 1)` or one-hot / soft labels `(B, C)` (argmax).
@@ -106,6 +111,13 @@ class TripletLoss(keras.losses.Loss):
     `y_pred` is the batch of feature vectors `(B, d)` (not logits); the loss is one value per
     batch (the mean over valid anchors or triplets), so `sample_weight` is not supported.
 
+    **Distribution.** Like Keras' own losses, the loss is correct as a compiled loss under a
+    `tf.distribute` strategy: inside a step of R > 1 replicas it all-gathers the labels and
+    features of every replica (`utils.global_batch`), computes the loss of the **global**
+    batch (triplets mined across replicas) and returns it divided by R (the optimizer sums the
+    replicas' gradients and Keras' loss tracker multiplies by R again). Outside such a step it
+    is the loss of the batch it is given.
+
     Args:
         margin: float >= 0. Defaults to `50.0` (Zeng et al.).
         mining: `"batch_hard"` or `"batch_all"`. Defaults to `"batch_hard"`.
@@ -137,7 +149,9 @@ class TripletLoss(keras.losses.Loss):
         return super().__call__(y_true, y_pred)
 
     def call(self, y_true, y_pred):
-        return triplet_loss(y_true, y_pred, self.margin, self.mining, self.distance)
+        y_true, y_pred = global_batch(y_true, y_pred)
+        return scale_for_replicas(
+            triplet_loss(y_true, y_pred, self.margin, self.mining, self.distance))
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "mining": self.mining,

@@ -23,6 +23,7 @@ from keras import ops
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses._metric_labels import same_label_mask
 from kerasimb.losses.supcon import _flatten_views, contrastive_loss_from_logits
+from kerasimb.utils.runtime import global_batch, replicas_in_sync, scale_for_replicas
 from kerasimb.utils.validation import check_class_counts, check_float
 
 
@@ -88,6 +89,10 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
     the anchor's class join P(i) with weight α each (entries with `queue_valid` 0 are left out,
     e.g. the unfilled slots of a ring buffer). Queued keys carry no gradient of their own when
     they are stored detached (`models.AdUni(queue_size=...)` does so).
+
+    The function computes on exactly the batch it is given: called per replica under a
+    `tf.distribute` strategy it sees only that replica's slice. `UnifiedContrastiveLoss` (and so
+    `models.AdUni`) gathers the global batch first.
 
     Args:
         labels: integer labels `(B,)` / `(B, 1)` or one-hot `(B, C)` (argmax).
@@ -184,6 +189,23 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
     return scale * ops.sum(loss) / ops.maximum(ops.sum(has_positive), 1.0)
 
 
+def _global_views(labels, features, logits):
+    """All-gathers `(labels (b, ...), features (b, V, d), logits (V·b, C))` across replicas.
+
+    Logit rows are view-major per replica; they are regrouped per sample before the gather and
+    made view-major again after it. Unchanged outside a step of more than one replica.
+    """
+    if replicas_in_sync() == 1:
+        return labels, features, logits
+    features = ops.convert_to_tensor(features)
+    logits = ops.convert_to_tensor(logits)
+    views, classes = features.shape[1], logits.shape[-1]
+    per_sample = ops.transpose(ops.reshape(logits, (views, -1, classes)), (1, 0, 2))
+    labels, features, per_sample = global_batch(labels, features, per_sample)
+    logits = ops.reshape(ops.transpose(per_sample, (1, 0, 2)), (-1, classes))
+    return labels, features, logits
+
+
 def _queue(features, labels, valid, dim, normalize):
     """Checks and converts the queue arguments; returns `(keys (Q, d), labels (Q,), valid)`."""
     keys = ops.cast(ops.convert_to_tensor(features), "float32")
@@ -222,6 +244,13 @@ class UnifiedContrastiveLoss(keras.losses.Loss):
     The loss needs two model outputs, so `y_pred` is the pair `(features (B, V, d), logits
     (V·B, C))`: call it as `loss(labels, (features, logits))` (`models.AdUni` does so in its
     train step). `sample_weight` is not supported (one value per batch).
+
+    **Distribution.** Inside a step of R > 1 replicas of a `tf.distribute` strategy the loss
+    all-gathers the labels, features and logits of every replica (`utils.global_batch`; the
+    view-major logit rows are regrouped so that the global batch is view-major again), so every
+    anchor's softmax runs over the whole global batch, as on one device, and returns the value
+    divided by R (Keras' convention: the optimizer sums the replicas' gradients). Outside such a
+    step it is the loss of the batch it is given.
 
     Args:
         class_counts: list of int > 0 or `None` (no logit adjustment).
@@ -294,18 +323,18 @@ class UnifiedContrastiveLoss(keras.losses.Loss):
         return self.call(y_true, y_pred)
 
     def call(self, y_true, y_pred):
-        features, logits = y_pred
-        return unified_contrastive_loss(
+        y_true, features, logits = _global_views(y_true, *y_pred)
+        return scale_for_replicas(unified_contrastive_loss(
             y_true, features, logits, self.class_counts, self._alpha, self._beta,
-            self.temperature, self.base_temperature, self.normalize)
+            self.temperature, self.base_temperature, self.normalize))
 
     def call_with_queue(self, y_true, y_pred, queue_features, queue_labels, queue_valid=None):
         """The loss with extra queued keys (see `unified_contrastive_loss`'s `queue_*`)."""
-        features, logits = y_pred
-        return unified_contrastive_loss(
+        y_true, features, logits = _global_views(y_true, *y_pred)
+        return scale_for_replicas(unified_contrastive_loss(
             y_true, features, logits, self.class_counts, self._alpha, self._beta,
             self.temperature, self.base_temperature, self.normalize,
-            queue_features=queue_features, queue_labels=queue_labels, queue_valid=queue_valid)
+            queue_features=queue_features, queue_labels=queue_labels, queue_valid=queue_valid))
 
     def get_config(self):
         return {**super().get_config(), "class_counts": self.class_counts,

@@ -11,6 +11,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.layers.projection_head import ProjectionHead
 from kerasimb.losses.unified_contrastive import UnifiedContrastiveLoss
 from kerasimb.models.two_stage import _output_shape
+from kerasimb.utils.runtime import global_batch, scale_for_replicas, unscale_for_replicas
 from kerasimb.utils.validation import check_class_counts, check_float, check_int
 
 
@@ -41,6 +42,16 @@ class AdUni(keras.Model):
     it; `test_step` reads it but does not update it.
 
     The logs show `loss` (the unified loss) and the compiled metrics on the first view's logits.
+
+    **Distribution.** Under a `tf.distribute` strategy (build, compile and fit inside
+    `strategy.scope()`; `kerasimb compare --distribute mirrored`) `train_step` runs per replica
+    on its slice of the global batch; the unified loss gathers every replica's features, logits
+    and labels, so each anchor's softmax runs over the global batch as on one device, and is
+    divided by the number of replicas R for the gradient (the optimizer sums the replicas'
+    gradients); regularisation losses are divided by R too. The queue (with `queue_size`) is
+    filled from the gathered keys: the same update on every replica (its variables have
+    `only_first_replica` aggregation). BatchNorm statistics stay per replica (not
+    synchronised). The logged `loss` is the global batch's.
     Compile with an optimizer and metrics only (`model.compile("adam", metrics=["accuracy"])`);
     a compiled loss is ignored.
 
@@ -131,19 +142,28 @@ class AdUni(keras.Model):
         self.classifier.build((None, self.feature_dim))
         self.projection.build((None, self.feature_dim))
         if self.queue_size:
+            # Updated from the global batch, identically on every replica: the first
+            # replica's value is written to all of them.
             self.queue = self.add_weight(shape=(self.queue_size, self.projection_dim),
-                                         initializer="zeros", trainable=False, name="queue")
+                                         initializer="zeros", trainable=False, name="queue",
+                                         aggregation="only_first_replica")
             self.queue_labels = self.add_weight(shape=(self.queue_size,), initializer="zeros",
                                                 dtype="int32", trainable=False,
-                                                name="queue_labels")
+                                                name="queue_labels",
+                                                aggregation="only_first_replica")
             # Examples enqueued so far (slots [0, min(count, Q)) hold keys).
             self.queue_count = self.add_weight(shape=(), initializer="zeros", dtype="int32",
-                                               trainable=False, name="queue_count")
+                                               trainable=False, name="queue_count",
+                                               aggregation="only_first_replica")
         self.built = True
 
     # --- Forward ---------------------------------------------------------------------------
 
     def call(self, inputs, training=None):
+        if isinstance(inputs, (tuple, list)):
+            # A two-view pair (what `fit` passes when it builds the model symbolically under a
+            # `tf.distribute` strategy): the first view's logits, as `predict_step`.
+            inputs = self._views(inputs)[0]
         return self.classifier(self.encoder(inputs, training=training))
 
     def _views(self, x):
@@ -172,7 +192,11 @@ class AdUni(keras.Model):
         return loss, logits[:batch], ops.stop_gradient(projected[:batch])
 
     def _enqueue(self, keys, y):
-        """Writes the batch's keys and labels into the ring buffer (the newest Q if B > Q)."""
+        """Writes the batch's keys and labels into the ring buffer (the newest Q if B > Q).
+
+        Under a strategy the global batch's keys and labels (gathered from every replica).
+        """
+        keys, y = global_batch(keys, y)
         labels = tf.cast(tf.argmax(y, axis=-1) if len(y.shape) == 2 and y.shape[-1] != 1
                          else tf.reshape(y, (-1,)), "int32")
         keys = tf.cast(keys, self.queue.dtype)[-self.queue_size:]
@@ -184,6 +208,7 @@ class AdUni(keras.Model):
         self.queue_count.assign_add(n)
 
     def _update_metrics(self, y, logits, sample_weight, loss):
+        loss = unscale_for_replicas(loss)  # the per-replica loss is the global one / R
         for m in self.metrics:
             if m.name == "loss":
                 m.update_state(loss)
@@ -195,7 +220,8 @@ class AdUni(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             loss, logits, keys = self._forward(x, y, training=True)
-            loss = loss + ops.cast(sum(self.losses), "float32") if self.losses else loss
+            if self.losses:
+                loss = loss + scale_for_replicas(ops.cast(sum(self.losses), "float32"))
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)

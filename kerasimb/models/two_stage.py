@@ -22,6 +22,7 @@ from kerasimb.losses.center import center_update as wen_center_update
 from kerasimb.losses.supcon import supervised_contrastive_loss
 from kerasimb.losses.triplet import triplet_loss
 from kerasimb.losses.weights import class_weights
+from kerasimb.utils.runtime import global_batch, scale_for_replicas, unscale_for_replicas
 from kerasimb.utils.validation import (
     check_choice,
     check_class_counts,
@@ -81,6 +82,18 @@ class TwoStageClassifier(keras.Model):
     - `None`: plain cross-entropy (the CE → cRW / cRS baselines).
 
     The logs show `loss` (the total), `ce_loss` and `metric_loss` (L_M before weighting).
+
+    **Distribution.** Under a `tf.distribute` strategy (build, compile and fit inside
+    `strategy.scope()`; `kerasimb compare --distribute mirrored`) `fit` runs `train_step` once
+    per replica on its slice of the global batch. The cross-entropy is the replica's mean
+    divided by the number of replicas R (Keras' compiled-loss convention; the optimizer sums the
+    replicas' gradients); the metric loss is computed on the **global** batch (features and
+    labels all-gathered from every replica) and divided by R; Wen's centre update uses the
+    global batch's per-class sums and is the same on every replica (the centres are a variable
+    with `only_first_replica` aggregation). So one step equals one step on one device with the
+    global batch, up to float rounding, except for what is per replica by nature: BatchNorm
+    statistics (not synchronised across replicas) and dropout masks. The logs are the global
+    batch's values.
 
     **Stage 2**, `retrain_classifier(x, y, method=...)`, freezes the feature extractor and
     fine-tunes only the linear head (see its docstring).
@@ -219,6 +232,9 @@ class TwoStageClassifier(keras.Model):
                 initializer="zeros",
                 trainable=self.center_update == "gradient",
                 dtype="float32",
+                # Wen's update is computed from the global batch, identically on every
+                # replica; the first replica's value is written to all of them.
+                aggregation="only_first_replica" if self.center_update == "wen" else "none",
                 name="centers",
             )
         self.built = True
@@ -230,26 +246,60 @@ class TwoStageClassifier(keras.Model):
         return self.classifier(self.head_dropout(features, training=training))
 
     def _metric_value(self, labels, features, training):
-        """L_M of a batch (float32 scalar); 0 without a metric loss."""
+        """L_M of the global batch (float32 scalar; 0 without a metric loss), plus the
+        gathered labels and (raw or projected) features it was computed on.
+
+        Under a `tf.distribute` strategy the replicas' features and labels are all-gathered
+        first (`utils.global_batch`), so every replica computes the loss of the whole global
+        batch, exactly as one device would (batch-hard triplets and SupCon pairs are mined
+        across replicas); without a strategy the batch is used as it is.
+        """
         if self.metric_loss is None:
-            return ops.zeros((), "float32")
+            return ops.zeros((), "float32"), labels, features
+        embedded = features
+        if self.metric_loss == "supcon":
+            embedded = self.projection(features, training=training)
+        labels, embedded = global_batch(labels, embedded)
         if self.metric_loss == "center":
-            return center_loss(labels, features, self.centers)
-        if self.metric_loss == "triplet":
-            return triplet_loss(labels, features, self.triplet_margin, self.triplet_mining,
-                                self.triplet_distance)
-        projected = self.projection(features, training=training)
-        return supervised_contrastive_loss(labels, projected, self.temperature,
-                                           self.base_temperature)
+            value = center_loss(labels, embedded, self.centers)
+        elif self.metric_loss == "triplet":
+            value = triplet_loss(labels, embedded, self.triplet_margin, self.triplet_mining,
+                                 self.triplet_distance)
+        else:
+            value = supervised_contrastive_loss(labels, embedded, self.temperature,
+                                                self.base_temperature)
+        return value, labels, embedded
+
+    def _step_losses(self, x, y, sample_weight, training):
+        """`(logits, loss to differentiate, total, ce, metric)` of a (per-replica) batch.
+
+        `compute_loss` returns the replica's mean cross-entropy divided by the number of
+        replicas R (Keras' convention: the optimizer sums the replicas' gradients) and the
+        metric loss, the same global-batch value on every replica, is divided by R too, so the
+        summed gradients are those of the global batch. `total`, `ce` and `metric` are the
+        unscaled values that the logs show.
+        """
+        features = self.backbone(x, training=training)
+        logits = self.classifier(self.head_dropout(features, training=training))
+        ce = ops.cast(self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
+                                        training=training), "float32")
+        metric, labels, embedded = self._metric_value(y, features, training=training)
+        loss = self.ce_weight * ce + self.metric_weight * scale_for_replicas(metric)
+        ce = unscale_for_replicas(ce)
+        total = self.ce_weight * ce + self.metric_weight * metric
+        return logits, loss, total, ce, metric, labels, embedded
 
     def _update_metrics(self, x, y, logits, sample_weight, total, ce, metric):
+        # Loss trackers are weighted by the replica's batch size (as Keras' own `loss`), so
+        # their sum over replicas is the global batch's mean.
+        size = ops.cast(ops.shape(logits)[0], "float32")
         for m in self.metrics:
             if m is self.ce_tracker:
-                m.update_state(ce)
+                m.update_state(ce, sample_weight=size)
             elif m is self.metric_tracker:
-                m.update_state(metric)
+                m.update_state(metric, sample_weight=size)
             elif m.name == "loss":
-                m.update_state(total)
+                m.update_state(total, sample_weight=size)
             else:
                 m.update_state(y, logits, sample_weight=sample_weight)
         return self.get_metrics_result()
@@ -257,30 +307,24 @@ class TwoStageClassifier(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            features = self.backbone(x, training=True)
-            logits = self.classifier(self.head_dropout(features, training=True))
-            ce = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
-                                   training=True)
-            metric = self._metric_value(y, features, training=True)
-            total = self.ce_weight * ops.cast(ce, "float32") + self.metric_weight * metric
-            scaled = self.optimizer.scale_loss(total)
+            logits, loss, total, ce, metric, labels, embedded = self._step_losses(
+                x, y, sample_weight, training=True)
+            scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables) if g is not None]
         )
         if self.metric_loss == "center" and self.center_update == "wen":
-            self.centers.assign(wen_center_update(y, features, self.centers, self.center_alpha))
+            # From the global batch's features and labels: one update, the same on every
+            # replica (and the same as on one device).
+            self.centers.assign(
+                wen_center_update(labels, embedded, self.centers, self.center_alpha))
         return self._update_metrics(x, y, logits, sample_weight, total, ce, metric)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        features = self.backbone(x, training=False)
-        logits = self.classifier(self.head_dropout(features, training=False))
-        ce = self.compute_loss(x=x, y=y, y_pred=logits, sample_weight=sample_weight,
-                               training=False)
-        metric = self._metric_value(y, features, training=False)
-        total = self.ce_weight * ops.cast(ce, "float32") + self.metric_weight * metric
+        logits, _, total, ce, metric, _, _ = self._step_losses(x, y, sample_weight, training=False)
         return self._update_metrics(x, y, logits, sample_weight, total, ce, metric)
 
     # --- Stage 2 ---------------------------------------------------------------------------

@@ -3,10 +3,15 @@
 
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.runtime import (
+    global_batch,
     make_strategy,
     precision_policy,
+    replicas_in_sync,
     resolve_precision,
+    scale_for_replicas,
     strategy_scope,
+    unscale_for_replicas,
+    with_data_sharding,
 )
 from kerasimb.utils.seeding import set_seed
 from kerasimb.utils.validation import (
@@ -26,11 +31,16 @@ __all__ = [
     "check_images_labels",
     "check_int",
     "check_labels",
+    "global_batch",
     "make_strategy",
     "precision_policy",
+    "replicas_in_sync",
     "resolve_precision",
+    "scale_for_replicas",
     "set_seed",
     "strategy_scope",
+    "unscale_for_replicas",
+    "with_data_sharding",
     "write_json",
     "write_npz",
     "write_text",

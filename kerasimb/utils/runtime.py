@@ -40,6 +40,12 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("none", "mirrored", "multiworker", "tpu")
 JIT_CHOICES = ("auto", True, False)
 
+# One strategy per name and process: two `MirroredStrategy` objects in one process number their
+# collective operations from the same keys, and the second one's training steps then fail with
+# "Shape mismatch in the collective instance" (seen in TensorFlow 2.21); a
+# `MultiWorkerMirroredStrategy` can only be created once per process anyway.
+_STRATEGIES = {}
+
 
 @kerasimb_export("kerasimb.utils.resolve_precision", serializable=False)
 def resolve_precision(precision, name="precision"):
@@ -118,6 +124,12 @@ def make_strategy(distribute):
             environment variable names the cluster and its own task) or `"tpu"`. A
             `tf.distribute.Strategy` instance is returned unchanged.
 
+    `"mirrored"` and `"multiworker"` are created once per process and then reused (a second
+    `MirroredStrategy` in the same process clashes with the first one's collective keys).
+    `"multiworker"` without a `TF_CONFIG` environment variable is a single worker: a
+    `MultiWorkerMirroredStrategy` over this machine's local devices (one replica per GPU, or the
+    CPU), which trains like one device.
+
     Returns:
         A `tf.distribute.Strategy`, or `None`.
 
@@ -138,12 +150,17 @@ def make_strategy(distribute):
     check_choice(distribute, "distribute", STRATEGIES)
     if distribute == "none":
         return None
+    if distribute in _STRATEGIES:
+        return _STRATEGIES[distribute]
     if distribute == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        return tf.distribute.MirroredStrategy(devices=devices)
-    if distribute == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+    elif distribute == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    if distribute in ("mirrored", "multiworker"):
+        _STRATEGIES[distribute] = strategy
+        return strategy
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
@@ -186,3 +203,174 @@ def run_context(precision=None, strategy=None):
     """Both contexts at once: the dtype policy, then the strategy's scope."""
     with precision_policy(precision) as policy, strategy_scope(strategy):
         yield policy
+
+
+# --- Inside a replica: what custom train steps and contrastive losses need ------------------
+
+
+def _replica_context():
+    """The current replica context when a strategy with more than one replica runs it."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
+@kerasimb_export("kerasimb.utils.replicas_in_sync", serializable=False)
+def replicas_in_sync():
+    """R: the number of replicas computing the current step, 1 outside a multi-replica step.
+
+    Inside `model.fit` under a `tf.distribute` strategy with R replicas, `train_step` runs once
+    per replica on that replica's slice of the global batch (the global batch divided by R) and
+    the optimizer **sums** the replicas' gradients. A custom `train_step` therefore divides a
+    per-replica loss by R (`scale_for_replicas`), as Keras' own compiled losses do.
+
+    Returns:
+        int >= 1. `num_replicas_in_sync` of the current replica context; 1 in a cross-replica
+        context (e.g. eager code inside `strategy.scope()`) or without a strategy.
+
+    Example:
+
+    >>> replicas_in_sync()
+    1
+    """
+    context = _replica_context()
+    return 1 if context is None else int(context.num_replicas_in_sync)
+
+
+@kerasimb_export("kerasimb.utils.scale_for_replicas", serializable=False)
+def scale_for_replicas(value):
+    """`value / R` inside a step of R > 1 replicas (see `replicas_in_sync`), else `value`.
+
+    A per-replica loss scaled this way has gradients whose sum over the replicas (what the
+    optimizer applies) is the gradient of the loss on the global batch, when each replica's
+    value is its slice's mean or every replica holds the same global-batch value.
+
+    Example:
+
+    >>> float(scale_for_replicas(2.0))
+    2.0
+    """
+    replicas = replicas_in_sync()
+    if replicas == 1:
+        return value
+    from keras import ops
+
+    value = ops.convert_to_tensor(value)
+    return value * ops.cast(1.0 / replicas, value.dtype)
+
+
+@kerasimb_export("kerasimb.utils.unscale_for_replicas", serializable=False)
+def unscale_for_replicas(value):
+    """`value · R` inside a step of R > 1 replicas: undoes `scale_for_replicas` for logging.
+
+    Keras' compiled loss (`Model.compute_loss`) already returns the per-replica loss divided by
+    R under a strategy; this gives back the replica's own mean.
+
+    Example:
+
+    >>> float(unscale_for_replicas(2.0))
+    2.0
+    """
+    replicas = replicas_in_sync()
+    if replicas == 1:
+        return value
+    from keras import ops
+
+    value = ops.convert_to_tensor(value)
+    return value * ops.cast(replicas, value.dtype)
+
+
+@kerasimb_export("kerasimb.utils.global_batch", serializable=False)
+def global_batch(*tensors):
+    """All-gathers per-replica tensors along axis 0 into the global batch (replica order).
+
+    Inside a step of R > 1 replicas each tensor `(b, ...)` becomes `(R·b, ...)`: replica 0's
+    rows, then replica 1's, ... — the order of the global batch that `fit` split, so a loss
+    computed on the gathered tensors is the loss of the global batch, identical on every
+    replica. Gradients flow back through the gather (the replicas' upstream gradients are
+    summed and every replica keeps its own rows' part), so divide such a loss by R
+    (`scale_for_replicas`) before differentiating. Replicas may hold different numbers of
+    rows (an uneven last batch). Outside a multi-replica step (no strategy, one
+    replica, a cross-replica context) the tensors are returned unchanged.
+
+    Args:
+        *tensors: tensors with the batch on axis 0 (any dtype).
+
+    Returns:
+        The gathered tensor, or a tuple of them when several are given.
+
+    Example:
+
+    >>> import numpy as np
+    >>> global_batch(np.zeros((2, 3), "float32")).shape
+    (2, 3)
+    """
+    context = _replica_context()
+    if context is not None:
+        tensors = _all_gather(context, tensors)
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+def _all_gather(context, tensors):
+    """All-gather along axis 0 built from float32 SUM all-reduces only.
+
+    Every replica writes its rows (padded to the largest replica batch) into its own slot of a
+    zero buffer `(R, b_max, ...)`; a SUM all-reduce fills every slot on every replica, and the
+    padding rows are dropped. The gradient is TensorFlow's gradient of a SUM all-reduce (the
+    SUM all-reduce of the upstream gradients), of which each replica keeps its own slot.
+    (`ReplicaContext.all_gather` mixes int32 shape gathers with float ones and its gradient
+    failed inside `fit` under `MirroredStrategy` in TensorFlow 2.21.) Integer tensors travel
+    as float32 (exact below 2**24).
+    """
+    import tensorflow as tf
+
+    replicas = context.num_replicas_in_sync
+    slot = tf.one_hot(context.replica_id_in_sync_group, replicas, dtype=tf.float32)
+    size = tf.cast(tf.shape(tensors[0])[0], tf.float32)
+    sizes = tf.cast(context.all_reduce(tf.distribute.ReduceOp.SUM, slot * size), tf.int32)
+    largest = tf.reduce_max(sizes)
+    buffers, dtypes = [], []
+    for t in tensors:
+        t = tf.convert_to_tensor(t)
+        dtypes.append(t.dtype)
+        t = tf.cast(t, tf.float32)
+        pad = [[0, largest - tf.shape(t)[0]]] + [[0, 0]] * (len(t.shape) - 1)
+        t = tf.pad(t, pad)
+        buffers.append(tf.reshape(slot, [replicas] + [1] * len(t.shape)) * t[None])
+    reduced = context.all_reduce(tf.distribute.ReduceOp.SUM, buffers)
+    valid = tf.sequence_mask(sizes, largest)  # (R, b_max)
+    return tuple(tf.cast(tf.boolean_mask(r, valid), d) for r, d in zip(reduced, dtypes))
+
+
+@kerasimb_export("kerasimb.utils.with_data_sharding", serializable=False)
+def with_data_sharding(dataset):
+    """Returns `dataset` with the `tf.data` auto-shard policy `DATA` (for multi-worker runs).
+
+    Under `MultiWorkerMirroredStrategy`, `fit` shards the input per worker. kerasimb's training
+    pipelines are infinite random samplers built from in-memory arrays or file lists (no file
+    dataset to shard by FILE), so they shard by DATA: every worker runs the same seeded sampler,
+    `fit` splits each global batch into the workers' parts and every worker keeps its own part.
+    The global batches are then exactly those of a single machine with the same seed, so the
+    class distribution of every sampler (class-balanced, square-root, Balanced-MixUp, ...) is
+    kept; the price is that every worker draws (but does not decode or train on) the whole
+    global batch. (`OFF` with a different seed per worker would draw independent per-worker
+    batches: the right distribution only in expectation, and other batches than one machine.)
+    Under `MirroredStrategy` (one worker) the policy has no effect: `fit` splits each global
+    batch across the local replicas.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> ds = with_data_sharding(tf.data.Dataset.range(4))
+    >>> policy = ds.options().experimental_distribute.auto_shard_policy
+    >>> policy == tf.data.experimental.AutoShardPolicy.DATA
+    True
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
