@@ -277,7 +277,8 @@ def recipe_command(recipe_path, dataset, budget, output, data_dir=None, extra=No
     return argv + list(extra or [])
 
 
-def run_recipes(recipes, dataset, budget, output, data_dir=None, timeout=None, echo=print):
+def run_recipes(recipes, dataset, budget, output, data_dir=None, timeout=None, echo=print,
+                extra=None):
     """Runs each recipe as a subprocess into `output/<name>`; returns `{name: status dict}`.
 
     Args:
@@ -288,6 +289,8 @@ def run_recipes(recipes, dataset, budget, output, data_dir=None, timeout=None, e
         data_dir: str or `None`, passed as `--data-dir`.
         timeout: seconds per recipe, or `None`.
         echo: callable for progress lines.
+        extra: list of str or `None`: more flags for every recipe (e.g.
+            `["--mixed-precision", "mixed_bfloat16"]`).
 
     Returns:
         `{name: {"status": "ok" | "failed" | "missing", "error": str, "seconds": float,
@@ -302,7 +305,7 @@ def run_recipes(recipes, dataset, budget, output, data_dir=None, timeout=None, e
                               "seconds": 0.0, "command": [], "log": None}
             continue
         os.makedirs(folder, exist_ok=True)
-        argv = recipe_command(path, dataset, budget, folder, data_dir)
+        argv = recipe_command(path, dataset, budget, folder, data_dir, extra=extra)
         log = os.path.join(folder, "log.txt")
         echo(f"[{name}] {' '.join(argv[1:])}")
         start = time.time()
@@ -420,7 +423,27 @@ def add_arguments(parser):
                         help="per-recipe time limit (a recipe over it is reported 'not run')")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output folder, runs/reproduce-<dataset>-<timestamp> if not given")
+    parser.add_argument("--mixed-precision", nargs="?", const="auto", default="float32",
+                        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        metavar="POLICY", help="passed to every recipe")
+    parser.add_argument("--distribute", default="none",
+                        choices=("none", "mirrored", "multiworker", "tpu"),
+                        help="passed to every recipe")
+    parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
+                        help="passed to every recipe")
     return parser
+
+
+def runtime_flags(args):
+    """The `--mixed-precision` / `--distribute` / `--jit-compile` flags of `args` that differ
+    from their defaults, as recipe command-line arguments."""
+    flags = []
+    for flag, default in (("mixed_precision", "float32"), ("distribute", "none"),
+                          ("jit_compile", "auto")):
+        value = getattr(args, flag, default)
+        if value != default:
+            flags += ["--" + flag.replace("_", "-"), value]
+    return flags
 
 
 def available_recipes():
@@ -464,7 +487,8 @@ def run(args, error):
           f"into {output}", flush=True)
     start = time.time()
     statuses = run_recipes(selected, args.dataset, args.budget, output, data_dir=args.data_dir,
-                           timeout=args.timeout, echo=lambda s: print(s, flush=True))
+                           timeout=args.timeout, echo=lambda s: print(s, flush=True),
+                           extra=runtime_flags(args))
     claims = [c for c in CLAIMS if c["recipe"] in selected]
     results = evaluate_claims(output, statuses, claims)
     settings = {"dataset": args.dataset, "budget": f"{args.budget} {BUDGETS[args.budget]}",

@@ -48,7 +48,7 @@ import numpy as np
 
 from kerasimb import experiment, methods
 from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.cli import add_run_arguments, dataset_from_args, default_output, runtime_kwargs
 from kerasimb.methods.adauni import UnifiedContrastiveMethod
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
@@ -297,6 +297,7 @@ def main(argv=None):
         verbose=args.verbose, progress=not args.no_progress,
         callbacks=[] if args.no_features else [snapshot],
         output_dir=os.path.join(output, "compare"), overwrite=args.restart,  # resumable
+        **runtime_kwargs(args),  # --mixed-precision, --distribute, --jit-compile
     )
     folder = os.path.join(output, "compare")
     result.save(folder)

@@ -34,7 +34,7 @@ import sys
 from kerasimb import experiment, methods
 from kerasimb.experiment import format_stat
 from kerasimb.callbacks import FeatureSnapshot
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.cli import add_run_arguments, dataset_from_args, default_output, runtime_kwargs
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 
@@ -179,6 +179,7 @@ def main(argv=None):
         # in compare/runs/ and an interrupted one continues from its last epoch in
         # compare/backup/, so rerunning the same command trains only what is left.
         output_dir=os.path.join(output, "compare"), overwrite=args.restart,
+        **runtime_kwargs(args),  # --mixed-precision, --distribute, --jit-compile
     )
     result.save(os.path.join(output, "compare"))
     labels = dict(zip(rows, result.methods))  # row key -> compare's label, same order

@@ -32,8 +32,9 @@ import keras
 import numpy as np
 
 from kerasimb import data, metrics, methods, models
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.cli import add_run_arguments, dataset_from_args, default_output, runtime_kwargs
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
+from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
 
 # (row label of the paper's Table 2, registered method name)
@@ -103,6 +104,7 @@ def run_fingerprint(args, backbone, name, split_label, split):
     """Every setting a (backbone, baseline, split) unit's record depends on."""
     from kerasimb._run_store import dataset_fingerprint, jsonable
 
+    precision = runtime.resolve_precision(getattr(args, "mixed_precision", None))
     return jsonable({
         "backbone": backbone, "method": name, "params": methods.get(name).params,
         "split": split_label, "folds": args.folds, "epochs": args.epochs,
@@ -111,6 +113,8 @@ def run_fingerprint(args, backbone, name, split_label, split):
         "epsilon_grid": args.epsilon_grid, "sweep_epsilon": args.sweep_epsilon,
         "sweep_epsilons": SWEEP_EPSILONS, "sweep_temperatures": SWEEP_TEMPERATURES,
         "dataset": dataset_fingerprint(split),
+        # float32 records keep their old fingerprint; other policies are separate runs.
+        **({} if precision == "float32" else {"mixed_precision": precision}),
     })
 
 
@@ -127,6 +131,8 @@ def run(args, dataset, output):
     from kerasimb._run_store import RunStore, jsonable, train_resumable
 
     store = RunStore(output, overwrite=args.restart)
+    run_settings = runtime_kwargs(args)  # --mixed-precision, --distribute, --jit-compile
+    strategy = runtime.make_strategy(run_settings["distribute"])
     x_test, y_test = dataset.test
     x_test_float = x_test.astype(np.float32) / 255.0 if x_test.dtype == np.uint8 else x_test
     runs = []
@@ -146,11 +152,15 @@ def run(args, dataset, output):
                 t0 = time.perf_counter()
                 keras.backend.clear_session()
                 method = methods.get(name)
-                model, _ = train_resumable(store, unit, seed, fingerprint, method, split,
-                                           make_model, epochs=args.epochs,
-                                           batch_size=args.batch_size,
-                                           learning_rate=args.learning_rate,
-                                           verbose=args.verbose)
+                # Built and trained under the policy / strategy; scored (plain and perturbed)
+                # with the model's own policy.
+                with runtime.run_context(run_settings["mixed_precision"], strategy):
+                    model, _ = train_resumable(store, unit, seed, fingerprint, method, split,
+                                               make_model, epochs=args.epochs,
+                                               batch_size=args.batch_size,
+                                               learning_rate=args.learning_rate,
+                                               verbose=args.verbose,
+                                               jit_compile=run_settings["jit_compile"])
                 plain_probabilities = method.predict(model, x_test)
                 plain = scores(y_test, plain_probabilities, split.class_counts)
                 perturbed_method = methods.get(

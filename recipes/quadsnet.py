@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 from kerasimb import experiment, methods, models
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output
+from kerasimb.cli import add_run_arguments, dataset_from_args, default_output, runtime_kwargs
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
 from kerasimb.utils.atomic import write_text
 
@@ -147,6 +147,7 @@ def main(argv=None):
             # Resumable: a rerun of the same command loads this model's finished runs and
             # continues an interrupted one from its last epoch; --restart discards them.
             output_dir=os.path.join(output, "models", name), overwrite=args.restart,
+            **runtime_kwargs(args),  # --mixed-precision, --distribute, --jit-compile
         )
         first = first or result
         total_seconds += result.settings["total_seconds"]

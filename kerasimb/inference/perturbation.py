@@ -48,6 +48,7 @@ __all__ = ["PerturbedPredictor", "perturb_inputs", "perturbation_target", "selec
 LOSSES = ("ce", "mse", "focal")
 FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")  # the names of `predict_tta`
 DEFAULT_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+FLOAT16_SCALE = 32.0  # extra loss scale of the float16 input gradient, on top of T
 
 
 @kerasimb_export("kerasimb.inference.perturbation_target", serializable=False)
@@ -133,6 +134,17 @@ def _final_activation(model):
     return None, None
 
 
+def _computes_in_float16(model):
+    """Whether any layer of `model` (nested ones included) computes in float16."""
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if getattr(layer, "compute_dtype", None) == "float16":
+            return True
+        stack.extend(getattr(layer, "layers", ()))
+    return False
+
+
 def _check_float_input(x, name="x"):
     dtype = x.dtype if isinstance(x, (np.ndarray, tf.Tensor)) else np.asarray(x).dtype
     dtype = tf.as_dtype(dtype)
@@ -182,6 +194,19 @@ class PerturbedPredictor:
     probabilities on the perturbed views are averaged, as `predict_tta` does; `predict` then
     returns the mean probabilities for a softmax model and their log (logits whose softmax is
     the mean) for a logits model.
+
+    Mixed precision: the step is computed in float32 from the model's float32 logits, and the
+    outputs are float32, under every dtype policy. A model built under `"mixed_float16"`
+    back-propagates in float16, where the input gradient of ℓ(softmax(z / T)) (of order 1/T)
+    underflows to zero for some pixels (2-4% for a SmallCNN / QuadSNet at 32x32 in our test),
+    which then take no step. The gradient is therefore taken of ℓ scaled by T · 32 (the sign,
+    all the step uses, is unchanged), falling back to the unscaled gradient where that
+    overflows: the signs then agree with the same weights' float32 signs on 99.4% (SmallCNN) and
+    98.6% (QuadSNet) of pixels (bfloat16: 95% and 94%, rounding). Pixels whose gradient still
+    underflows are not moved: a MobileNetV2 trained 2 epochs from scratch had float32 input
+    gradients of about 1e-17, below float16's range at any usable scale, so under
+    `"mixed_float16"` it was not perturbed at all; predict with a `"mixed_bfloat16"` or float32
+    copy of such a model (`"mixed_bfloat16"` has float32's range and needs no scaling).
 
     Args:
         model: a trained `keras.Model` taking float images. It outputs logits, or ends with a
@@ -265,6 +290,7 @@ class PerturbedPredictor:
                 f"{layer.name!r} applies a sigmoid, for which p̂ = softmax(z / T) is undefined."
             )
         self.final_softmax = kind is not None
+        self.float16 = _computes_in_float16(model)
         self._logits_fn = self._build_logits_fn(kind, layer)
         self._check_probabilities = self.outputs == "auto" and not self.final_softmax
         self._probability_outputs = self.final_softmax or self.outputs == "probabilities"
@@ -325,13 +351,26 @@ class PerturbedPredictor:
         log_probs = tf.nn.log_softmax(logits, axis=-1)
         return -tf.reduce_sum(target * tf.pow(1.0 - probs, self.gamma) * log_probs)
 
-    def _gradient_sign(self, x, temperature):
-        """Returns `(sign(∇ₓℓ), looks_like_probabilities)` for one float32 batch."""
+    def _input_gradient(self, x, temperature, scale):
+        """Returns `(∇ₓ(scale · ℓ), logits)` for one float32 batch."""
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits = tf.cast(self._logits_fn(x), tf.float32)
             loss = self._loss_value(logits / temperature)  # summed: rows are independent
-        grad = tape.gradient(loss, x)
+            if scale is not None:
+                loss = loss * scale
+        return tape.gradient(loss, x), logits
+
+    def _gradient_sign(self, x, temperature):
+        """Returns `(sign(∇ₓℓ), looks_like_probabilities)` for one float32 batch."""
+        if not self.float16:
+            grad, logits = self._input_gradient(x, temperature, None)
+        else:
+            # float16 backward pass: scale ℓ by T · 2^5 (the sign is unchanged) so that the
+            # input gradient does not underflow; if that overflows, take the unscaled one.
+            grad, logits = self._input_gradient(x, temperature, temperature * FLOAT16_SCALE)
+            grad = tf.cond(tf.reduce_all(tf.math.is_finite(grad)), lambda: grad,
+                           lambda: self._input_gradient(x, temperature, None)[0])
         if self._check_probabilities:
             rows = tf.reduce_sum(logits, axis=-1)
             looks = tf.logical_and(tf.reduce_all(logits >= 0.0),

@@ -31,8 +31,9 @@ def add_arguments(parser):
 def run(args, error):
     """Runs `kerasimb tune` with parsed `args`; `error(message)` exits with status 2."""
     from kerasimb import methods
-    from kerasimb.cli import dataset_from_args, default_output
+    from kerasimb.cli import dataset_from_args, default_output, runtime_kwargs
     from kerasimb.tuning.search import tune
+    from kerasimb.utils import runtime
 
     if args.methods is not None:
         unknown = []
@@ -62,11 +63,16 @@ def run(args, error):
           f"{args.tuner} search, {args.max_trials} trials, {args.epochs} epochs per trial, "
           f"objective validation {args.objective}; state in {directory}")
     sys.stdout.flush()
-    result = tune(dataset, methods=args.methods, backbone=args.backbone,
-                  objective=args.objective, tuner=args.tuner, max_trials=args.max_trials,
-                  epochs=args.epochs, batch_size=args.batch_size, directory=directory,
-                  overwrite=args.overwrite or getattr(args, "restart", False), seed=args.seeds[0], verbose=args.verbose,
-                  learning_rate=args.learning_rate, widths=args.widths)
+    run_settings = runtime_kwargs(args)  # --mixed-precision, --distribute, --jit-compile
+    strategy = runtime.make_strategy(run_settings["distribute"])
+    with runtime.run_context(run_settings["mixed_precision"], strategy):  # every trial's model
+        result = tune(dataset, methods=args.methods, backbone=args.backbone,
+                      objective=args.objective, tuner=args.tuner, max_trials=args.max_trials,
+                      epochs=args.epochs, batch_size=args.batch_size, directory=directory,
+                      overwrite=args.overwrite or getattr(args, "restart", False),
+                      seed=args.seeds[0], verbose=args.verbose,
+                      learning_rate=args.learning_rate, widths=args.widths,
+                      jit_compile=run_settings["jit_compile"])
     print()
     print(f"Leaderboard (validation {args.objective}):")
     print(result.table())

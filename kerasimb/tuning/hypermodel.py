@@ -8,6 +8,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
 try:
@@ -107,6 +108,10 @@ class ImbalanceHyperModel(_HyperModel):
         model_kwargs: dict of fixed arguments for `models.model_fn` (e.g. `{"depth": 2}`).
         seed: int. Seeds weights and batches of every trial. Defaults to `0`.
         verbose: `fit` verbosity when the tuner does not pass one. Defaults to `0`.
+        jit_compile: `"auto"`, `True` or `False`: XLA for the training step (`Method.train`).
+            The dtype policy and distribution strategy are the ones in force when the search
+            runs (`kerasimb tune --mixed-precision` runs it inside `utils.runtime.run_context`).
+            Defaults to `"auto"`.
         name: str. The hypermodel's name. Defaults to `"imbalance_hypermodel"`.
 
     Raises:
@@ -136,7 +141,7 @@ class ImbalanceHyperModel(_HyperModel):
     def __init__(self, dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
                  width=32, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
-                 name="imbalance_hypermodel"):
+                 name="imbalance_hypermodel", jit_compile="auto"):
         super().__init__(name=name, tunable=True)
         from kerasimb import methods as methods_module
         from kerasimb import models
@@ -187,6 +192,7 @@ class ImbalanceHyperModel(_HyperModel):
         self.widths = widths
         self.seed = check_int(seed, "seed", minimum=0)
         self.verbose = verbose
+        self.jit_compile = check_jit_compile(jit_compile)
 
     # --- Search space --------------------------------------------------------------------------
 
@@ -246,7 +252,8 @@ class ImbalanceHyperModel(_HyperModel):
         """Returns the selected method's model (built and compiled) for the tuner's bookkeeping."""
         method = self.method_from_hp(hp)
         model = method.build_model(self.model_fn_from_hp(hp), self.dataset)
-        method.compile(model, self.dataset, self.learning_rate_from_hp(hp))
+        method.compile(model, self.dataset, self.learning_rate_from_hp(hp),
+                       jit_compile=self.jit_compile)
         return model
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, verbose=None,
@@ -292,6 +299,7 @@ class ImbalanceHyperModel(_HyperModel):
             seed=self.seed if seed is None else seed,
             callbacks=list(callbacks),
             verbose=verbose,
+            jit_compile=self.jit_compile,
         )
         return method, model, history
 
