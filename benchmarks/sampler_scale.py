@@ -12,7 +12,8 @@ q=0, and `data.balanced_mixup_dataset`) from N labels and N file paths, and repo
 - first batch: seconds to the first batch (starting the iterator, the instance stream's first
   permutation of N indices for Balanced-MixUp, reading and decoding the first files);
 - batch: milliseconds per batch afterwards (draw indices, read + decode only the drawn files,
-  augment-free), which should not depend on N;
+  no augmentation), wall clock and CPU of the process (all tf.data threads; on a shared machine
+  the CPU figure is the steadier one); neither should depend on N;
 - tracemalloc peak: the largest Python/numpy allocation total during set-up (numpy reports its
   buffers to tracemalloc; TensorFlow's C++ tensors are not seen);
 - RSS delta: growth of the process's resident memory from before set-up to after the timed
@@ -133,10 +134,11 @@ def measure(sampler, files, labels, batch_size=64, batches=10, image_size=32, se
     iterator = iter(ds)
     images, _ = next(iterator)
     first = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(batches):
         images, _ = next(iterator)
     per_batch = (time.perf_counter() - start) / max(batches, 1)
+    cpu_per_batch = (time.process_time() - cpu_start) / max(batches, 1)
     rss_delta = _rss_bytes() - rss_before
     if tuple(images.shape) != (batch_size, image_size, image_size, 3):
         raise RuntimeError(f"unexpected batch shape {tuple(images.shape)}")
@@ -150,6 +152,7 @@ def measure(sampler, files, labels, batch_size=64, batches=10, image_size=32, se
         "setup_cpu_s": setup_cpu,
         "first_batch_s": first,
         "batch_ms": 1000.0 * per_batch,
+        "batch_cpu_ms": 1000.0 * cpu_per_batch,
         "tracemalloc_peak_mb": peak / 2**20,
         "rss_delta_mb": rss_delta / 2**20,
     }
@@ -161,7 +164,7 @@ def run(num_labels=(10**3, 10**4, 10**5, 10**6), samplers=SAMPLERS, batch_size=6
     """Measures every sampler at every N (in increasing N); returns a list of row dicts.
 
     Each row: `sampler`, `num_labels`, `index_cpu_s`, `setup_s`, `setup_cpu_s`,
-    `first_batch_s`, `batch_ms`, `tracemalloc_peak_mb`, `rss_delta_mb`, and `index_ratio` /
+    `first_batch_s`, `batch_ms`, `batch_cpu_ms`, `tracemalloc_peak_mb`, `rss_delta_mb`, and `index_ratio` /
     `setup_ratio` / `rss_ratio` / `tracemalloc_ratio` (over the same sampler's previous N;
     `None` on its first row).
     """
@@ -199,14 +202,14 @@ def format_table(rows):
 
     lines = [
         "| sampler | N labels | index set-up CPU s | ratio | pipeline set-up s | first batch s | "
-        "ms / batch | tracemalloc peak MiB | ratio | RSS delta MiB | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "ms / batch | CPU ms / batch | tracemalloc peak MiB | ratio | RSS delta MiB | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['sampler']} | {r['num_labels']:,} | {r['index_cpu_s']:.3f} | "
             f"{ratio(r['index_ratio'])} | {r['setup_s']:.2f} | {r['first_batch_s']:.2f} | "
-            f"{r['batch_ms']:.1f} | "
+            f"{r['batch_ms']:.1f} | {r['batch_cpu_ms']:.1f} | "
             f"{r['tracemalloc_peak_mb']:.1f} | {ratio(r['tracemalloc_ratio'])} | "
             f"{r['rss_delta_mb']:.1f} | {ratio(r['rss_ratio'])} |"
         )
