@@ -38,7 +38,10 @@ class TrainFunctionSpy(keras.callbacks.Callback):
         self.functions.append(self.model.train_function)
 
 
-def _fit(callback_factory, epochs, steps=60):
+def _fit(callback_factory, epochs, steps=200):
+    # 200 batches per epoch: the batches prefetched under the previous epoch's weights (tf.data's
+    # AUTOTUNE buffers grow on a loaded machine; 10+ were seen with 2 busy cores) stay a small
+    # part of the epoch, so the tolerances below hold whatever the load.
     y = np.repeat(np.arange(3), COUNTS)
     x = np.zeros((len(y), 2, 2, 1), "uint8")
     weights = data.SamplingWeights(COUNTS, q=1.0)
@@ -60,7 +63,7 @@ def test_progressive_sampling_moves_frequencies_during_fit():
         t = epoch / epochs
         expected = (1 - t) * pi + t / 3
         np.testing.assert_allclose(history[f"sampling_p2"][epoch], expected[2], atol=1e-6)
-        # 60 batches of 64, the first few prefetched under the previous epoch's weights
+        # 200 batches of 64, the first few prefetched under the previous epoch's weights
         assert abs(history["mass2"][epoch] - expected[2]) < 0.05, (epoch, history["mass2"])
     assert history["mass2"][0] < 0.03 < 0.15 < history["mass2"][3]
     assert all(f is spy.functions[0] for f in spy.functions)  # never recompiled
