@@ -15,6 +15,9 @@ backward (about 2x a forward), so about 3x is the floor.
 
     python benchmarks/perturbation.py                       # small_cnn 28x28 and mobilenetv2 32x32
     python benchmarks/perturbation.py --models small_cnn --images 512 --output runs/bench.md
+
+`run(models, images, batch_size, repeats, eager=True)` returns the rows as dicts (for
+`benchmarks/run_all.py`).
 """
 
 import argparse
@@ -46,7 +49,7 @@ def timed(fn, repeats):
     return statistics.median(times)
 
 
-def bench(name, images, batch_size, repeats):
+def bench(name, images, batch_size, repeats, eager=True):
     keras.utils.set_random_seed(0)
     shape = SHAPES[name]
     model = model_fn(name)(shape, len(COUNTS))
@@ -80,6 +83,8 @@ def bench(name, images, batch_size, repeats):
             fn()
             times[label].append(time.perf_counter() - start)
     rows = {label: statistics.median(t) for label, t in times.items()}
+    if not eager:
+        return rows
     tf.config.run_functions_eagerly(True)
     try:
         eager = PerturbedPredictor(model, COUNTS, epsilon=1e-3, batch_size=batch_size)
@@ -90,6 +95,36 @@ def bench(name, images, batch_size, repeats):
     return rows
 
 
+def run(models=("small_cnn", "mobilenetv2"), images=1024, batch_size=128, repeats=5,
+        eager=True, log=None):
+    """Times `bench` for each model; returns one dict per (model, timed variant).
+
+    Args:
+        models: names among `SHAPES`.
+        images, batch_size: the synthetic test set and the prediction batch size.
+        repeats: interleaved timing rounds (median reported).
+        eager: also time the eager (no `tf.function`) perturbed prediction.
+        log: `None` or a callable taking a progress line.
+
+    Returns:
+        list of dicts with keys `model`, `shape`, `what` (the variant), `seconds`,
+        `ms_per_image`, `ratio_to_predict` (seconds / `model.predict`'s), `images`,
+        `batch_size`, `repeats`.
+    """
+    rows = []
+    for name in models:
+        times = bench(name, images, batch_size, repeats, eager=eager)
+        base = times["model.predict"]
+        rows += [{"model": name, "shape": list(SHAPES[name]), "what": what.strip(),
+                  "seconds": float(seconds), "ms_per_image": 1000.0 * seconds / images,
+                  "ratio_to_predict": float(seconds / base), "images": images,
+                  "batch_size": batch_size, "repeats": repeats}
+                 for what, seconds in times.items()]
+        if log:
+            log(f"perturbation: {name} timed")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["small_cnn", "mobilenetv2"],
@@ -97,6 +132,8 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-eager", action="store_true",
+                        help="skip the (slow) eager perturbed prediction row")
     parser.add_argument("--output", default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
 
@@ -105,7 +142,7 @@ def main(argv=None):
              f"{os.cpu_count()} CPU threads, devices {[d.device_type for d in tf.config.list_physical_devices()]}",
              ""]
     for name in args.models:
-        rows = bench(name, args.images, args.batch_size, args.repeats)
+        rows = bench(name, args.images, args.batch_size, args.repeats, eager=not args.no_eager)
         base = rows["model.predict"]
         lines += [f"### {name} {SHAPES[name]}", "",
                   "| what | seconds | ms / image | × model.predict |", "|---|---|---|---|"]
