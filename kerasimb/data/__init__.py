@@ -1,6 +1,18 @@
 """Datasets, long-tail construction and (later) sampling and mixing pipelines.
 
 Every loader returns an `ImageDataset`; pipelines take `(images, labels)` arrays.
+
+Under `tf.distribute` the training pipelines' `batch_size` is the **global** batch: `fit`
+splits every batch into one slice per replica (`MirroredStrategy`: consecutive slices of
+batch / R rows). Across workers (`MultiWorkerMirroredStrategy`) they shard by DATA, which is
+what `tf.data`'s AUTO policy falls back to for these in-memory / file-list samplers and what
+`utils.with_data_sharding` sets explicitly: every worker runs the same seeded sampler and
+keeps its part of each global batch, so the global batches, and the class distribution of
+every sampler, are exactly those of one machine (OFF with per-worker seeds would only keep the
+distribution in expectation). Note that `fit` under a strategy opens the training dataset
+twice (once to build the model), so pipelines that shuffle with `reshuffle_each_iteration`
+(`classification_dataset`, `two_view_dataset` without `q`) train on their second shuffle order
+there; the stateless samplers (`sampled_dataset`, the mixing pipelines) give the same batches.
 """
 
 from kerasimb.data.datasets import SOURCES, load_dataset

@@ -128,7 +128,10 @@ def make_strategy(distribute):
     `MirroredStrategy` in the same process clashes with the first one's collective keys).
     `"multiworker"` without a `TF_CONFIG` environment variable is a single worker: a
     `MultiWorkerMirroredStrategy` over this machine's local devices (one replica per GPU, or the
-    CPU), which trains like one device.
+    CPU), which trains like one device. With several workers, Keras 3 (3.15, TensorFlow 2.21)
+    `fit` fails before the first step ("Attempt to convert a value (PerReplica...)"; its
+    symbolic build reduces a data batch across workers: keras-team/keras#20585), so multi-worker
+    training needs a Keras release that fixes it.
 
     Returns:
         A `tf.distribute.Strategy`, or `None`.

@@ -33,7 +33,8 @@ ROOT = SCRIPT.parents[2]
 
 def _run_script(tmp_path, cases, *extra, timeout=900):
     output = tmp_path / "out.json"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(SCRIPT.parent)])}
     done = subprocess.run(
         [sys.executable, str(SCRIPT), str(output), "--cases", ",".join(cases), *extra],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
