@@ -521,7 +521,6 @@ def _selection_callbacks(select_by, dataset, method):
     return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=scorer.predict)]
 
 
-@kerasimb_export("kerasimb.experiment.compare", serializable=False)
 def _strategy_text(strategy):
     """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
     if strategy is None:
@@ -529,6 +528,7 @@ def _strategy_text(strategy):
     return f"{type(strategy).__name__}({strategy.num_replicas_in_sync} replicas)"
 
 
+@kerasimb_export("kerasimb.experiment.compare", serializable=False)
 def compare(
     dataset,
     methods=None,
