@@ -107,12 +107,17 @@ def imblearn_batches(x, y, num_classes, batch_size, seed=0):
     from imblearn.keras import BalancedBatchGenerator
     from imblearn.over_sampling import RandomOverSampler
 
-    flat = x.reshape(len(x), -1)  # BalancedBatchGenerator accepts 2-D features only
+    try:  # images as they are: BalancedBatchGenerator validates 2-D features only
+        BalancedBatchGenerator(x[:64], y[:64], batch_size=8, random_state=seed)
+        images_4d = "accepted"
+    except Exception as e:  # noqa: BLE001 - reported as is
+        images_4d = f"refused ({type(e).__name__}: {e})"
+    flat = x.reshape(len(x), -1)
     start = time.perf_counter()
     gen = BalancedBatchGenerator(flat, y, sampler=RandomOverSampler(random_state=seed),
                                  batch_size=batch_size, random_state=seed)
     info = {"setup_s": time.perf_counter() - start, "version": imblearn.__version__,
-            "batches_per_epoch": len(gen)}
+            "batches_per_epoch": len(gen), "images_4d": images_4d}
     info["fit"] = _imblearn_fit_check(flat[:256], y[:256], num_classes, seed)
     eye = np.eye(num_classes, dtype=np.float32)
 
@@ -360,7 +365,9 @@ def format_tables(rows):
     notes = [r for r in rows if r["section"] == "pipeline" and r["name"] == IMBLEARN
              and "fit" in r]
     for r in notes:
-        lines += ["", f"imbalanced-learn {r['version']}: set-up (fit_resample) {r['setup_s']:.2f} s, "
+        lines += ["", f"imbalanced-learn {r['version']} with Keras 3: image arrays (N, H, W, C) "
+                      f"{r.get('images_4d', '?')}, so the images go in flattened to (N, H*W*C) "
+                      f"and each batch is reshaped back; set-up (fit_resample) {r['setup_s']:.2f} s, "
                       f"{r['batches_per_epoch']} batches per epoch; model.fit with it: {r['fit']}."]
     stage_rows = [r for r in rows if r["section"] == "stage"]
     if stage_rows:

@@ -61,14 +61,14 @@ SETTINGS = {
                       stages=False),
     },
     "training": {
-        "default": dict(models=("quadsnet", "mobilenetv2"), batch_size=32, steps=3, rounds=3,
-                        warmup=2),
+        "default": dict(models=("quadsnet", "mobilenetv2"), batch_size=32, steps=2, rounds=3,
+                        warmup=1),
         "quick": dict(models=("small_cnn",), batch_size=8, steps=1, rounds=1, warmup=1),
     },
     "perturbation": {
-        "default": dict(models=("small_cnn", "mobilenetv2"), images=256, batch_size=64,
+        "default": dict(models=("small_cnn", "mobilenetv2"), images=128, batch_size=64,
                         repeats=3),
-        "quick": dict(models=("small_cnn",), images=32, batch_size=16, repeats=1),
+        "quick": dict(models=("small_cnn",), images=32, batch_size=16, repeats=1, eager=False),
     },
     "sampler_scale": {
         "default": dict(num_labels=(10**3, 10**4, 10**5, 10**6), batches=10),
@@ -90,132 +90,23 @@ def run_pipelines(quick=False):
     return pipelines.run(**SETTINGS["pipelines"]["quick" if quick else "default"])
 
 
-TRAINING_VARIANTS = ("float32", "mixed", "xla")
-
-
 def run_training(quick=False):
-    """Training images/s per (model, variant), variants built and timed side by side.
+    """Training images/s per (model, setting): `quadsnet_throughput.run` with float32, mixed
+    precision and XLA built and timed side by side (training steps only)."""
+    import quadsnet_throughput
 
-    Uses `quadsnet_throughput.run` when that module offers one with float32 / mixed / XLA rows;
-    otherwise its `build` (compile with `jit_compile`) under each dtype policy, timed here.
-    """
-    settings = dict(SETTINGS["training"]["quick" if quick else "default"])
-    import quadsnet_throughput as qt
-
-    if hasattr(qt, "run"):
-        try:
-            rows = qt.run(**_training_run_kwargs(qt.run, settings))
-            normalised = _normalise_training_rows(rows)
-            if normalised:
-                return normalised
-            _log("quadsnet_throughput.run rows not recognised; timing with its build() instead")
-        except TypeError as e:  # a signature this adapter does not know
-            _log(f"quadsnet_throughput.run({e}); timing with its build() instead")
-    return _training_with_build(qt, **settings)
-
-
-def _training_run_kwargs(fn, settings):
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    aliases = {"models": ("models", "model_names"), "batch_size": ("batch_size",),
-               "steps": ("steps",), "rounds": ("rounds", "repeats"), "warmup": ("warmup",)}
-    kwargs = {}
-    for key, names in aliases.items():
-        for name in names:
-            if name in params:
-                kwargs[name] = settings[key]
-                break
-    for name in ("variants", "modes", "precisions"):
-        if name in params:
-            kwargs[name] = TRAINING_VARIANTS
-    return kwargs
-
-
-def _normalise_training_rows(rows):
-    """Rows of `quadsnet_throughput.run` as `{model, variant, policy, jit, train_images_per_s}`."""
-    out = []
-    for r in rows or []:
-        model = r.get("model") or r.get("name")
-        rate = r.get("train_images_per_s", r.get("train_img_s", r.get("train")))
-        if model is None or rate is None:
-            return []
-        jit = bool(r.get("jit", r.get("jit_compile", False)))
-        policy = str(r.get("policy", r.get("dtype_policy", "float32")))
-        variant = r.get("variant") or ("xla" if jit else "mixed" if "mixed" in policy else "float32")
-        out.append({"model": model, "variant": variant, "policy": policy, "jit": jit,
-                    "train_images_per_s": float(rate),
-                    "params": r.get("params", r.get("trainable_params"))})
-    return out
-
-
-def _training_with_build(qt, models, batch_size, steps, rounds, warmup, image_size=32, channels=1,
-                         num_classes=2):
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-    shape = (image_size, image_size, channels)
-    rng = np.random.default_rng(0)
-    x = rng.random((batch_size, *shape)).astype("float32")
-    y = rng.integers(0, num_classes, batch_size).astype("int32")
-    built = {}
-    for name in models:
-        for variant in TRAINING_VARIANTS:
-            policy = mixed if variant == "mixed" else "float32"
-            keras.utils.set_random_seed(0)
-            keras.config.set_dtype_policy(policy)
-            try:
-                model = qt.build(name, shape, num_classes, jit=variant == "xla")
-            finally:
-                keras.config.set_dtype_policy("float32")
-            for _ in range(warmup):  # compilation (and XLA's) is not timed
-                model.train_on_batch(x, y)
-            built[name, variant] = (model, policy)
-            _log(f"training: built {name} {variant}")
-    rates = {key: [] for key in built}
-    for _ in range(rounds):
-        for key, (model, _) in built.items():
-            seconds = qt.time_steps(lambda: model.train_on_batch(x, y), steps)
-            rates[key].append(steps * batch_size / seconds)
-    rows = []
-    for (name, variant), (model, policy) in built.items():
-        rows.append({"model": name, "variant": variant, "policy": policy, "jit": variant == "xla",
-                     "train_images_per_s": float(np.median(rates[name, variant])),
-                     "rates": rates[name, variant],
-                     "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-                     "input": list(shape), "batch_size": batch_size, "steps": steps,
-                     "rounds": rounds})
-    return rows
+    settings = SETTINGS["training"]["quick" if quick else "default"]
+    return quadsnet_throughput.run(variants=("float32", "mixed", "xla"), inference=False,
+                                   log=lambda line: _log(f"training: {line}"), **settings)
 
 
 def run_perturbation(quick=False):
-    """Seconds per variant of `perturbation.bench` (or `perturbation.run` when it exists)."""
-    settings = dict(SETTINGS["perturbation"]["quick" if quick else "default"])
+    """Seconds per variant (`model.predict`, compiled forward, perturbed with and without XLA,
+    eager) of `perturbation.run`."""
     import perturbation
 
-    if hasattr(perturbation, "run"):
-        try:
-            rows = perturbation.run(**settings)
-            if rows and all("seconds" in r and "model" in r and ("what" in r or "name" in r)
-                            for r in rows):
-                return [{"model": r["model"], "what": r.get("what", r.get("name")),
-                         "seconds": float(r["seconds"]), "images": settings["images"],
-                         "batch_size": settings["batch_size"]} for r in rows]
-            _log("perturbation.run rows not recognised; using perturbation.bench")
-        except TypeError as e:
-            _log(f"perturbation.run({e}); using perturbation.bench")
-    rows = []
-    for name in settings["models"]:
-        times = perturbation.bench(name, settings["images"], settings["batch_size"],
-                                   settings["repeats"])
-        rows += [{"model": name, "shape": list(perturbation.SHAPES[name]), "what": what.strip(),
-                  "seconds": float(seconds), "images": settings["images"],
-                  "batch_size": settings["batch_size"], "repeats": settings["repeats"]}
-                 for what, seconds in times.items()]
-        _log(f"perturbation: {name} timed")
-    return rows
+    settings = SETTINGS["perturbation"]["quick" if quick else "default"]
+    return perturbation.run(log=_log, **settings)
 
 
 def run_sampler_scale(quick=False):
@@ -361,14 +252,16 @@ def _pipelines_section(rows):
 
 
 def _training_section(rows):
-    lines = ["| model | variant | dtype policy | XLA | train images/s (median) | x float32 |",
-             "|---|---|---|---|---:|---:|"]
+    lines = ["| model | variant | dtype policy | XLA | trainable params | train images/s (median) "
+             "| min-max | x float32 |", "|---|---|---|---|---:|---:|---:|---:|"]
     base = {r["model"]: r["train_images_per_s"] for r in rows if r["variant"] == "float32"}
     verdicts = []
     for r in rows:
         ratio = r["train_images_per_s"] / base[r["model"]] if r["model"] in base else float("nan")
+        params = f"{r['params']:,}" if r.get("params") is not None else ""
+        spread = f"{min(r['rates']):.1f}-{max(r['rates']):.1f}" if r.get("rates") else ""
         lines.append(f"| {r['model']} | {r['variant']} | {r['policy']} | {'yes' if r['jit'] else 'no'}"
-                     f" | {r['train_images_per_s']:.1f} | {ratio:.2f}x |")
+                     f" | {params} | {r['train_images_per_s']:.1f} | {spread} | {ratio:.2f}x |")
     for model in base:
         parts = []
         for r in rows:
@@ -385,6 +278,7 @@ def _training_section(rows):
     return "\n".join(lines), verdicts
 
 
+FORWARD = "forward (tf.function)"
 PERTURBED = "perturbed predict (tf.function)"
 PERTURBED_XLA = "perturbed predict (tf.function + XLA)"
 
@@ -402,10 +296,16 @@ def _perturbation_section(rows):
         if PERTURBED not in mine:
             continue
         ratio = mine[PERTURBED] / plain
-        extra = (f" (with XLA {mine[PERTURBED_XLA] / plain:.2f}x)" if PERTURBED_XLA in mine else "")
+        extra = []
+        if FORWARD in mine:
+            extra.append(f"{mine[PERTURBED] / mine[FORWARD]:.2f}x a bare compiled forward pass")
+        if PERTURBED_XLA in mine:
+            extra.append(f"with XLA {mine[PERTURBED_XLA] / plain:.2f}x model.predict")
+        extra = f" ({'; '.join(extra)})" if extra else ""
         verdicts.append(_verdict(ratio <= PERTURBED_MAX,
                                  f"{model}: perturbed prediction takes {ratio:.2f}x plain "
-                                 f"model.predict{extra} (target <= {PERTURBED_MAX}x)"))
+                                 f"model.predict{extra} (target <= {PERTURBED_MAX}x "
+                                 f"model.predict)"))
     first = rows[0] if rows else {}
     if "images" in first:
         lines.insert(0, f"{first['images']} images, batch size {first['batch_size']}, median of "
@@ -416,7 +316,13 @@ def _perturbation_section(rows):
 def _sampler_section(rows):
     import sampler_scale
 
-    lines = [sampler_scale.format_table(rows)]
+    try:
+        lines = [sampler_scale.format_table(rows)]
+    except KeyError:  # rows of another version of the module: every numeric column as it is
+        keys = [k for k, v in rows[0].items() if k != "sampler" and isinstance(v, (int, float))]
+        lines = ["| sampler | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+        lines += ["| " + " | ".join([r["sampler"]] + [f"{r.get(k) or 0:.4g}" for k in keys]) + " |"
+                  for r in rows]
     # The O(N) part: the index set-up's CPU seconds where the module measures it separately
     # (robust to other load), else the whole set-up's wall seconds.
     key = "index_cpu_s" if all("index_cpu_s" in r for r in rows) else "setup_s"

@@ -114,7 +114,7 @@ def _fabricated_results():
         for i, t in enumerate(times):
             n = 10 ** (3 + i)
             sampler.append({"sampler": name, "num_labels": n, "index_cpu_s": t, "setup_s": 0.5,
-                            "setup_cpu_s": 0.4, "first_batch_s": 0.1, "batch_ms": 3.0,
+                            "setup_cpu_s": 0.4, "first_batch_s": 0.1, "batch_ms": 3.0, "batch_cpu_ms": 2.0,
                             "tracemalloc_peak_mb": n / 1e5, "rss_delta_mb": 1.0,
                             "index_ratio": None if i == 0 else t / times[i - 1],
                             "setup_ratio": None if i == 0 else 1.0,
