@@ -106,10 +106,15 @@ def run_model(case, strategy, dataset, epochs, batch_size, batch_norm):
             shifted = np.roll(x, 1, axis=2)  # a fixed second view
             data = tf.data.Dataset.from_tensor_slices(((x, shifted), onehot))
         history = model.fit(data.batch(batch_size), epochs=epochs, verbose=0, shuffle=False)
+        logs = dict(history.history)
+        if kind == "two_stage":  # stage 2: the head alone, on batches in a seeded fixed order
+            stage2 = model.retrain_classifier(x, onehot.argmax(1), method="reweight", epochs=1,
+                                              batch_size=batch_size, seed=0)
+            logs.update({f"stage2_{k}": v for k, v in stage2.history.items()})
         probs = np.asarray(keras.ops.softmax(model.predict(x, verbose=0)), np.float64)
     weights = {w.path: np.asarray(w).tolist() for w in model.weights}
     return {
-        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "history": {k: [float(v) for v in vs] for k, vs in logs.items()},
         "probabilities": probs.tolist(),
         "weights": weights,
         "replicas": 1 if strategy is None else strategy.num_replicas_in_sync,

@@ -60,7 +60,7 @@ def _assert_same_run(one, two, atol=1e-5):
 
 def test_mirrored_matches_one_device(tmp_path):
     """Center-loss two-stage model (metric loss on the gathered batch, Wen's centre update from
-    the global batch), AdUni with its queue (unified loss over the gathered batch, the queue
+    the global batch, then the stage-2 head retraining), AdUni with its queue (unified loss over the gathered batch, the queue
     filled from the gathered keys) and a sampler method through `compare`."""
     results = _run_script(tmp_path, ["model-center", "model-aduni-queue", "class-sampling"])
     for case, runs in results.items():
