@@ -18,6 +18,23 @@ Three settings that change how fast a run goes, never what it computes (up to ro
 - `jit_compile`: `"auto"` (Keras' choice: XLA on a GPU, not on a CPU-only machine nor under a
   distribution strategy), `True` or `False`.
 
+Measured on the 2-core CPU this project is developed on (AVX-512 with BF16, TensorFlow 2.21,
+Keras 3.15; `benchmarks/quadsnet_throughput.py`, 32x32x1 inputs, batch 32, all settings timed
+side by side in one run on a loaded machine, so ratios are rough), training images/s relative
+to float32 of the same model:
+
+| model | mixed_bfloat16 | mixed_float16 | XLA (float32) |
+|---|---|---|---|
+| SmallCNN | 1.10 | 0.17 | 0.55 |
+| QuadSNet | 2.28 | 0.16 | 0.16 |
+| MobileNetV2 | 0.60 | 0.85 | 0.28 |
+
+XLA was slower for every model here (and for the perturbation, see
+`inference.PerturbedPredictor`), so the defaults stay `jit_compile="auto"` (off on a CPU) and
+float32; mixed_float16 is for GPUs (TensorFlow's CPU float16 kernels are slow emulation).
+`"auto"` precision picks bfloat16 on a CPU, which helped QuadSNet and hurt MobileNetV2 here:
+measure before relying on it.
+
 Example:
 
 >>> import keras
