@@ -6,9 +6,11 @@ re-derived by hand from fabricated rows.
 """
 
 import importlib.util
+import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -75,7 +77,14 @@ def test_quick_pipelines_part_writes_results(tmp_path):
     assert len(verdicts) == 3
     for _, line in verdicts:
         assert re.search(r"\d+\.\d+x", line)
-    assert (tmp_path / "rows.json").exists()
+    saved = json.loads((tmp_path / "rows.json").read_text(encoding="utf-8"))
+    rows = saved["results"][0]["rows"]
+    fit_rows = {r["name"]: r for r in rows if r["section"] == "fit"}
+    plain, mixed = fit_rows["plain"]["times"], fit_rows["balanced-mixup"]["times"]
+    # the fit ratio is the median of the rounds' paired ratios
+    assert fit_rows["balanced-mixup"]["time_ratio"] == pytest.approx(
+        statistics.median([m / p for m, p in zip(mixed, plain)]))
+    assert saved["load_before"] is None or len(saved["load_before"]) == 3
 
 
 def _fabricated_results():
