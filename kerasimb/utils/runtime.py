@@ -228,6 +228,17 @@ def run_context(precision=None, strategy=None):
 # --- Inside a replica: what custom train steps and contrastive losses need ------------------
 
 
+def _run_as_python(fn):
+    """Marks `fn` so that AutoGraph calls it as plain Python inside a `tf.function` (the mark
+    `tf.autograph.experimental.do_not_convert` sets, without wrapping `fn`). These helpers have
+    no tensor-dependent Python control flow; AutoGraph's conversion of them failed
+    intermittently in long test processes ("tf__replicas_in_sync() takes 0 positional
+    arguments but 1 was given")."""
+    fn.autograph_info__ = frozenset()
+    return fn
+
+
+@_run_as_python
 def _replica_context():
     """The current replica context when a strategy with more than one replica runs it."""
     import tensorflow as tf
@@ -239,6 +250,7 @@ def _replica_context():
 
 
 @kerasimb_export("kerasimb.utils.replicas_in_sync", serializable=False)
+@_run_as_python
 def replicas_in_sync():
     """R: the number of replicas computing the current step, 1 outside a multi-replica step.
 
@@ -261,6 +273,7 @@ def replicas_in_sync():
 
 
 @kerasimb_export("kerasimb.utils.scale_for_replicas", serializable=False)
+@_run_as_python
 def scale_for_replicas(value):
     """`value / R` inside a step of R > 1 replicas (see `replicas_in_sync`), else `value`.
 
@@ -283,6 +296,7 @@ def scale_for_replicas(value):
 
 
 @kerasimb_export("kerasimb.utils.unscale_for_replicas", serializable=False)
+@_run_as_python
 def unscale_for_replicas(value):
     """`value · R` inside a step of R > 1 replicas: undoes `scale_for_replicas` for logging.
 
@@ -304,6 +318,7 @@ def unscale_for_replicas(value):
 
 
 @kerasimb_export("kerasimb.utils.global_batch", serializable=False)
+@_run_as_python
 def global_batch(*tensors):
     """All-gathers per-replica tensors along axis 0 into the global batch (replica order).
 
@@ -334,6 +349,7 @@ def global_batch(*tensors):
     return tensors[0] if len(tensors) == 1 else tensors
 
 
+@_run_as_python
 def _all_gather(context, tensors):
     """All-gather along axis 0 built from float32 SUM all-reduces only.
 
