@@ -19,9 +19,13 @@ about 10-20 s a part); `--in-process` runs them all here. RESULTS.md gets one ta
 verdict line per target, the machine (CPUs, TF/Keras versions, GPU, load average before and
 after: the numbers of a loaded machine are noisier and slower, not comparable to a quiet one).
 
-    python benchmarks/run_all.py                                  # the whole suite, ~5 min on 2 cores
+    python benchmarks/run_all.py                                  # the whole suite (see below)
     python benchmarks/run_all.py --parts pipelines perturbation   # a subset
     python benchmarks/run_all.py --quick --output /tmp/RESULTS.md # smoke-sized (tests)
+
+The default suite costs about 3 CPU minutes (182 CPU s in the parts, most of it tracing and
+compiling the six training models); on 2 cores shared with a load average of 11-14 it took 9
+minutes wall.
 """
 
 import argparse
@@ -53,7 +57,7 @@ BMX_VS_GENERATOR_MIN = 5.0
 FIT_RATIO_MAX = 1.05
 PERTURBED_MAX = 3.0
 
-# Sizes of each part: the default suite (about 5 minutes on 2 loaded cores) and --quick.
+# Sizes of each part: the default suite (about 3 CPU minutes) and --quick.
 SETTINGS = {
     "pipelines": {
         "default": dict(num_examples=20000, batches=60, repeats=5, fit_epochs=3, fit_steps=40),
