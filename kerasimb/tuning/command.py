@@ -72,7 +72,8 @@ def run(args, error):
                       overwrite=args.overwrite or getattr(args, "restart", False),
                       seed=args.seeds[0], verbose=args.verbose,
                       learning_rate=args.learning_rate, widths=args.widths,
-                      jit_compile=run_settings["jit_compile"])
+                      jit_compile=run_settings["jit_compile"],
+                      mixed_precision=run_settings["mixed_precision"])
     print()
     print(f"Leaderboard (validation {args.objective}):")
     print(result.table())

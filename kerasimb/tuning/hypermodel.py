@@ -1,5 +1,6 @@
 """`ImbalanceHyperModel`: Keras Tuner search over imbalance methods and their hyperparameters."""
 
+import contextlib
 import math
 import warnings
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.utils import runtime
 from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
@@ -109,9 +111,13 @@ class ImbalanceHyperModel(_HyperModel):
         seed: int. Seeds weights and batches of every trial. Defaults to `0`.
         verbose: `fit` verbosity when the tuner does not pass one. Defaults to `0`.
         jit_compile: `"auto"`, `True` or `False`: XLA for the training step (`Method.train`).
-            The dtype policy and distribution strategy are the ones in force when the search
-            runs (`kerasimb tune --mixed-precision` runs it inside `utils.runtime.run_context`).
+            The distribution strategy is the one in force when the search runs (`kerasimb
+            tune --distribute` runs it inside `utils.run_context`).
             Defaults to `"auto"`.
+        mixed_precision: `None` (the global dtype policy in force) or a policy name for
+            `utils.resolve_precision`, set while each trial's model is built and trained (Keras
+            Tuner's `clear_session` between trials resets the global policy, so it is re-set
+            here). Defaults to `None`.
         name: str. The hypermodel's name. Defaults to `"imbalance_hypermodel"`.
 
     Raises:
@@ -141,7 +147,7 @@ class ImbalanceHyperModel(_HyperModel):
     def __init__(self, dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
                  width=32, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
-                 name="imbalance_hypermodel", jit_compile="auto"):
+                 name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None):
         super().__init__(name=name, tunable=True)
         from kerasimb import methods as methods_module
         from kerasimb import models
@@ -193,6 +199,8 @@ class ImbalanceHyperModel(_HyperModel):
         self.seed = check_int(seed, "seed", minimum=0)
         self.verbose = verbose
         self.jit_compile = check_jit_compile(jit_compile)
+        self.mixed_precision = (None if mixed_precision is None else
+                                runtime.resolve_precision(mixed_precision, "mixed_precision"))
 
     # --- Search space --------------------------------------------------------------------------
 
@@ -251,10 +259,16 @@ class ImbalanceHyperModel(_HyperModel):
     def build(self, hp):
         """Returns the selected method's model (built and compiled) for the tuner's bookkeeping."""
         method = self.method_from_hp(hp)
-        model = method.build_model(self.model_fn_from_hp(hp), self.dataset)
-        method.compile(model, self.dataset, self.learning_rate_from_hp(hp),
-                       jit_compile=self.jit_compile)
+        with self._policy():
+            model = method.build_model(self.model_fn_from_hp(hp), self.dataset)
+            method.compile(model, self.dataset, self.learning_rate_from_hp(hp),
+                           jit_compile=self.jit_compile)
         return model
+
+    def _policy(self):
+        if self.mixed_precision is None:
+            return contextlib.nullcontext()
+        return runtime.precision_policy(self.mixed_precision)
 
     def fit(self, hp, model, *args, callbacks=None, epochs=None, initial_epoch=0, verbose=None,
             **kwargs):
@@ -290,17 +304,18 @@ class ImbalanceHyperModel(_HyperModel):
             verbose: `fit` verbosity.
         """
         method = self.method_from_hp(hp)
-        model, history = method.train(
-            self.dataset,
-            self.model_fn_from_hp(hp),
-            epochs=self.epochs if epochs is None else epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate_from_hp(hp),
-            seed=self.seed if seed is None else seed,
-            callbacks=list(callbacks),
-            verbose=verbose,
-            jit_compile=self.jit_compile,
-        )
+        with self._policy():
+            model, history = method.train(
+                self.dataset,
+                self.model_fn_from_hp(hp),
+                epochs=self.epochs if epochs is None else epochs,
+                batch_size=self.batch_size,
+                learning_rate=self.learning_rate_from_hp(hp),
+                seed=self.seed if seed is None else seed,
+                callbacks=list(callbacks),
+                verbose=verbose,
+                jit_compile=self.jit_compile,
+            )
         return method, model, history
 
     def evaluate(self, method, model, split="val"):
