@@ -103,7 +103,10 @@ def precision_policy(precision):
     """Context manager: sets the global Keras dtype policy, restores the previous one on exit.
 
     Models built inside compute in the policy's dtype; the policy in force when a model is
-    built is the one it keeps, so build, compile and train inside the block. Under
+    built is the one it keeps, so build, compile and train inside the block.
+    `keras.backend.clear_session()` resets the global policy to float32 (Keras keeps it in its
+    global state), so clear the session before entering the block, not inside it (Keras
+    Tuner clears it between trials: `tuning.ImbalanceHyperModel(mixed_precision=)` re-sets it). Under
     `"mixed_float16"`, `model.compile` wraps the optimizer in a `LossScaleOptimizer` (Keras'
     `auto_scale_loss=True`).
 
