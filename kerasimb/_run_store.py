@@ -33,9 +33,18 @@ def _safe(text):
 
 
 def dataset_fingerprint(dataset):
-    """Name, classes, split sizes and a SHA-256 of the split arrays (labels and pixels)."""
+    """Name, classes, split sizes and a SHA-256 of the split arrays (labels and pixels).
+
+    A file-backed split (`data.ImageFiles`) is hashed by its paths and image shape, not by
+    decoding every file: a file rewritten in place under the same path is not detected.
+    """
+    from kerasimb.data.image_files import ImageFiles
+
     digest = hashlib.sha256()
     for x, y in (dataset.train, dataset.val, dataset.test):
+        if isinstance(x, ImageFiles):
+            digest.update(str(("files", x.shape)).encode())
+            x = x.paths
         for array in (np.ascontiguousarray(x), np.ascontiguousarray(y)):
             digest.update(str((array.dtype.str, array.shape)).encode())
             digest.update(memoryview(array).cast("B"))

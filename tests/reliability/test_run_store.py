@@ -148,3 +148,24 @@ def test_two_stage_resumes_on_the_same_batches(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert json.dumps(jsonable(resumed_history)) == json.dumps(
         jsonable(reference_history.history))
+
+
+def test_fingerprint_of_file_backed_split_reads_no_file(tmp_path):
+    import numpy as np
+
+    from kerasimb._run_store import dataset_fingerprint
+    from kerasimb.data import ImageDataset, ImageFiles
+
+    y = np.array([0, 0, 0, 1, 1])
+    x_eval = np.zeros((4, 8, 8, 1), "uint8")
+    y_eval = np.array([0, 0, 1, 1])
+
+    def dataset(names):  # the files do not exist: a fingerprint must not open them
+        files = ImageFiles([str(tmp_path / n) for n in names], image_size=8, channels=1)
+        return ImageDataset((files, y), (x_eval, y_eval), (x_eval, y_eval), ["a", "b"])
+
+    names = [f"{i}.png" for i in range(5)]
+    first = dataset_fingerprint(dataset(names))
+    assert first == dataset_fingerprint(dataset(names))
+    assert first["sizes"] == [5, 4, 4] and first["class_counts"] == [3, 2]
+    assert first["sha256"] != dataset_fingerprint(dataset(names[:4] + ["other.png"]))["sha256"]
