@@ -104,9 +104,11 @@ class ImbalanceHyperModel(_HyperModel):
             Defaults to `1e-3`.
         learning_rates: `(low, high)` range searched, or `None` to fix `learning_rate`.
             Defaults to `(1e-4, 1e-2)`.
-        width: int >= 1. Default `SmallCNN` width. Defaults to `32`.
-        widths: sequence of ints searched for the width, or `None` to fix `width`.
-            Defaults to `(16, 32, 64)`.
+        width: int >= 1 or `None`. Default `SmallCNN` width; it must be one of `widths` when
+            both are given. `None`: 32 if `widths` is `None` or holds 32, else the middle
+            value of `widths`. Defaults to `None`.
+        widths: sequence of ints searched for the width (exactly these), or `None` to fix
+            `width`. Defaults to `(16, 32, 64)`.
         model_kwargs: dict of fixed arguments for `models.model_fn` (e.g. `{"depth": 2}`).
         seed: int. Seeds weights and batches of every trial. Defaults to `0`.
         verbose: `fit` verbosity when the tuner does not pass one. Defaults to `0`.
@@ -146,7 +148,7 @@ class ImbalanceHyperModel(_HyperModel):
 
     def __init__(self, dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
-                 width=32, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
+                 width=None, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
                  name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None):
         super().__init__(name=name, tunable=True)
         from kerasimb import methods as methods_module
@@ -192,9 +194,22 @@ class ImbalanceHyperModel(_HyperModel):
                 )
             learning_rates = (min(low, self.learning_rate), max(high, self.learning_rate))
         self.learning_rates = learning_rates
-        self.width = check_int(width, "width", minimum=1)
         if widths is not None:
-            widths = sorted({check_int(w, "widths", minimum=1) for w in widths} | {self.width})
+            if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
+                raise TypeError("Invalid type received for argument `widths`. Expected a "
+                                f"sequence of ints or None. Received: widths={widths!r}")
+            widths = sorted({check_int(w, "widths", minimum=1) for w in widths})
+            if not widths:
+                raise ValueError("Invalid value received for argument `widths`. Expected at "
+                                 "least one width, or None. Received: widths=[]")
+        if width is None:
+            width = 32 if widths is None or 32 in widths else widths[len(widths) // 2]
+        self.width = check_int(width, "width", minimum=1)
+        if widths is not None and self.width not in widths:
+            raise ValueError(
+                f"Invalid value received for argument `width`. Expected one of the searched "
+                f"widths {widths} (the default must be a choice). Received: width={self.width}"
+            )
         self.widths = widths
         self.seed = check_int(seed, "seed", minimum=0)
         self.verbose = verbose

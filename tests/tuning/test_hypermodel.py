@@ -99,6 +99,9 @@ def test_evaluate_matches_sklearn(dataset):
         ({"epochs": 0}, ValueError, "`epochs`"),
         ({"learning_rates": (1e-2, 1e-4)}, ValueError, "`learning_rates`"),
         ({"backbone": "nope"}, ValueError, "`name`"),
+        ({"width": 32, "widths": (4, 8)}, ValueError, r"`width`.*\[4, 8\].*Received: width=32"),
+        ({"widths": []}, ValueError, "Received: widths=\\[\\]"),
+        ({"widths": 8}, TypeError, "`widths`"),
     ],
 )
 def test_bad_arguments(dataset, kwargs, error, match):
@@ -195,3 +198,14 @@ def test_tune_end_to_end(dataset, tmp_path):
     text = open(paths["report"]).read()
     assert "Leaderboard" in text and "search_history.png" in text
     assert 0.0 <= result.test_report["balanced_accuracy"] <= 1.0
+
+
+def test_width_choices_are_exactly_the_searched_widths(dataset):
+    import keras_tuner
+
+    for widths, default in (((4,), 4), ((8, 16, 64), 16), ((16, 32, 64), 32)):
+        hm = tuning.ImbalanceHyperModel(dataset, methods=["ce"], widths=widths)
+        hp = keras_tuner.HyperParameters()
+        hm.declare_hyperparameters(hp)
+        assert hp._hps["width"][0].values == list(widths)
+        assert hp.get("width") == default
