@@ -28,7 +28,14 @@ import sys
 import numpy as np
 
 from kerasimb import experiment, methods, models
-from kerasimb.cli import add_run_arguments, dataset_from_args, default_output, runtime_kwargs
+from kerasimb.cli import (
+    add_recalibrate_bn_argument,
+    add_run_arguments,
+    dataset_from_args,
+    default_output,
+    recalibration_callbacks,
+    runtime_kwargs,
+)
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
 from kerasimb.utils.atomic import write_text
 
@@ -53,11 +60,7 @@ def build_parser():
                         help="QuadSNet's filters per block")
     parser.add_argument("--weights", default=None,
                         help="weights of the architectures: none (default) or 'imagenet'")
-    parser.add_argument("--recalibrate-bn", nargs="?", const="train_end", default=None,
-                        choices=("train_end", "epoch_end"),
-                        help="recompute every model's BatchNorm moving statistics from the "
-                             "training images (kerasimb.callbacks.RecalibrateBatchNorm) at the "
-                             "end of training (default when given) or after every epoch")
+    add_recalibrate_bn_argument(parser)
     return parser
 
 
@@ -68,15 +71,6 @@ def model_and_method(name, args):
         return make, methods.get("quadsnet-margin" if name == "quadsnet" else "ce")
     make = models.model_fn(name, weights=args.weights, resize_to_min=True)
     return make, methods.get("ce")
-
-
-def extra_callbacks(args, dataset):
-    """`[RecalibrateBatchNorm]` with `--recalibrate-bn` (same for every model), else `[]`."""
-    if not args.recalibrate_bn:
-        return []
-    from kerasimb.callbacks import RecalibrateBatchNorm
-
-    return [RecalibrateBatchNorm(dataset.train[0], batch_size=args.batch_size, when=args.recalibrate_bn)]
 
 
 def trainable_parameters(model):
@@ -143,7 +137,7 @@ def main(argv=None):
         result = experiment.compare(
             dataset, methods=[method], backbone=make, epochs=args.epochs, seeds=args.seeds,
             batch_size=args.batch_size, learning_rate=args.learning_rate,
-            verbose=args.verbose, progress=not args.no_progress, callbacks=extra_callbacks(args, dataset),
+            verbose=args.verbose, progress=not args.no_progress, callbacks=recalibration_callbacks(args, dataset),
             # Resumable: a rerun of the same command loads this model's finished runs and
             # continues an interrupted one from its last epoch; --restart discards them.
             output_dir=os.path.join(output, "models", name), overwrite=args.restart,

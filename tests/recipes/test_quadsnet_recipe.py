@@ -57,16 +57,17 @@ def test_recipe_end_to_end_on_digits(tmp_path):
 
 
 def test_recalibrate_bn_flag_adds_the_callback():
+    from kerasimb import cli
     from kerasimb.callbacks import RecalibrateBatchNorm
     from kerasimb.data import load_dataset
 
     recipe = load_recipe()
     parser = recipe.build_parser()
     dataset = load_dataset("digits-lt", image_size=16)
-    assert recipe.extra_callbacks(parser.parse_args([]), dataset) == []
+    assert cli.recalibration_callbacks(parser.parse_args([]), dataset) == []
     for argv, when in ((["--recalibrate-bn"], "train_end"),
                        (["--recalibrate-bn", "epoch_end"], "epoch_end")):
-        (callback,) = recipe.extra_callbacks(parser.parse_args(argv), dataset)
+        (callback,) = cli.recalibration_callbacks(parser.parse_args(argv), dataset)
         assert isinstance(callback, RecalibrateBatchNorm) and callback.when == when
         assert callback.data is dataset.train[0] and callback.batch_size == 32
     with pytest.raises(SystemExit):
