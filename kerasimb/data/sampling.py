@@ -6,9 +6,12 @@ uniformly within each class, then one gather from an index table sorted by class
 copy of the images plus `O(N)` int64 indices; no per-class copy of the images is made. With
 file-backed images (`ImageFiles`) memory is `O(N)` paths and indices: the pipeline draws the
 indices first, then reads and decodes only the drawn files, in parallel. The class
-probabilities live in a `tf.Variable` (`SamplingWeights`) that the pipeline reads for every batch,
-so callbacks can change them during `fit` (progressive sampling, deferred re-sampling) without
-rebuilding the dataset, the model or the compiled train step.
+probabilities live in a `SamplingWeights`, which the pipeline reads for every batch: either a
+`tf.Variable` that the user assigns (taking effect a few prefetched batches later), or a per-epoch
+schedule looked up by the batch's step index, `row = min(step // steps_per_epoch, last)`, so that
+progressive sampling and deferred re-sampling change the classes exactly at the epoch boundary,
+the batches depend only on `(seed, step)` (a resumed run that skips the trained batches sees the
+same ones), and neither the dataset, the model nor the compiled train step is rebuilt.
 
 References:
     Galdran et al., "Balanced-MixUp for Highly Imbalanced Medical Image Classification",
@@ -83,10 +86,17 @@ def class_probabilities(class_counts, q=1.0, convention="paper"):
 class SamplingWeights:
     """Class-sampling probabilities held in a `tf.Variable` that sampling pipelines read.
 
-    Pass it as `q=` to `sampled_dataset` (or as `weights=` to the mixing pipelines); assigning
-    new probabilities changes the classes drawn by the next batches of a running pipeline (and
-    of a running `fit`), without rebuilding anything. Batches already prepared by `prefetch`
-    (a few) keep the previous probabilities.
+    Pass it as `q=` to `sampled_dataset` (or to `two_view_dataset`); assigning new
+    probabilities (`set_probabilities`, `set_q`, `set_progress`) changes the classes drawn by the
+    next batches of a running pipeline (and of a running `fit`), without rebuilding anything;
+    batches already prepared by `prefetch` (a few) keep the previous probabilities.
+
+    `set_schedule(table, steps_per_epoch)` instead fixes the probabilities of every epoch in
+    advance: the pipeline draws batch `step` (counted from the pipeline's first batch) with row
+    `min(step // steps_per_epoch, len(table) - 1)`, so there is no prefetch lag and the batches
+    depend only on `(seed, step)`. `callbacks.ProgressiveSampling` and
+    `callbacks.DeferredResampling` set such a schedule. Assigning probabilities with the
+    `set_*` methods above clears the schedule.
 
     Args:
         class_counts: list of int > 0, training examples per class.
@@ -94,7 +104,8 @@ class SamplingWeights:
 
     Attributes:
         class_counts: list of int.
-        variable: float32 `tf.Variable` `(num_classes,)`, the current probabilities.
+        variable: float32 `tf.Variable` `(num_classes,)`, the current probabilities (read by
+            the pipelines while no schedule is set).
 
     Example:
 
@@ -107,6 +118,9 @@ class SamplingWeights:
     >>> w.set_q(0.0)
     >>> w.probabilities.round(3).tolist()
     [0.5, 0.5]
+    >>> w.set_schedule([[0.8, 0.2], [0.5, 0.5]], steps_per_epoch=10)
+    >>> [w.probabilities_at(step).numpy().astype(float).round(3).tolist() for step in (9, 10, 99)]
+    [[0.8, 0.2], [0.5, 0.5], [0.5, 0.5]]
     """
 
     def __init__(self, class_counts, q=1.0):
@@ -115,6 +129,13 @@ class SamplingWeights:
             class_probabilities(self.class_counts, q).astype(np.float32),
             trainable=False, dtype=tf.float32, name="class_sampling_probabilities",
         )
+        # Per-epoch schedule (rows of probabilities) and its steps per epoch; 0 = no schedule.
+        self._schedule = tf.Variable(
+            np.zeros((1, self.num_classes), np.float32), trainable=False, dtype=tf.float32,
+            shape=tf.TensorShape([None, self.num_classes]), name="class_sampling_schedule",
+        )
+        self._schedule_steps = tf.Variable(0, trainable=False, dtype=tf.int64,
+                                           name="class_sampling_schedule_steps")
 
     @property
     def num_classes(self):
@@ -125,33 +146,102 @@ class SamplingWeights:
         """The current probabilities as a float64 numpy array."""
         return self.variable.numpy().astype(np.float64)
 
-    def set_probabilities(self, probabilities):
-        """Assigns new class probabilities (non-negative, finite, summing to 1 within 1e-4)."""
+    def _check_probabilities(self, probabilities, name="probabilities"):
         p = np.asarray(probabilities, dtype=np.float64)
         if p.shape != (self.num_classes,) or not np.all(np.isfinite(p)) or np.any(p < 0):
             raise ValueError(
-                "Invalid value received for argument `probabilities`. Expected "
-                f"{self.num_classes} finite non-negative values. Received: probabilities={probabilities!r}"
+                f"Invalid value received for argument `{name}`. Expected "
+                f"{self.num_classes} finite non-negative values. Received: {name}={probabilities!r}"
             )
         if abs(p.sum() - 1.0) > 1e-4:
             raise ValueError(
-                "Invalid value received for argument `probabilities`. Expected values summing to "
-                f"1. Received: probabilities={p.tolist()} (sum {p.sum():.6g})"
+                f"Invalid value received for argument `{name}`. Expected values summing to "
+                f"1. Received: {name}={p.tolist()} (sum {p.sum():.6g})"
             )
-        self.variable.assign(p.astype(np.float32))
+        return p
+
+    def assign(self, probabilities):
+        """Assigns the variable without touching the schedule (for the schedule callbacks,
+        which keep it equal to the current epoch's row)."""
+        self.variable.assign(self._check_probabilities(probabilities).astype(np.float32))
+
+    def set_probabilities(self, probabilities):
+        """Assigns new class probabilities (non-negative, finite, summing to 1 within 1e-4)
+        and clears the schedule."""
+        self.assign(probabilities)
+        self.clear_schedule()
 
     def set_q(self, q):
-        """Sets p_j = n_j^q / sum_k n_k^q."""
+        """Sets p_j = n_j^q / sum_k n_k^q (and clears the schedule)."""
         self.set_probabilities(class_probabilities(self.class_counts, q))
+
+    def progress_probabilities(self, t):
+        """Returns p = (1 - t) p_instance + t p_class, t in [0, 1] (float64 numpy array)."""
+        t = check_float(t, "t", 0.0, 1.0)
+        return (1.0 - t) * class_probabilities(self.class_counts, 1.0) + t * class_probabilities(
+            self.class_counts, 0.0
+        )
 
     def set_progress(self, t):
         """Sets progressive-balanced probabilities p = (1 - t) p_instance + t p_class, t in [0, 1]
-        (Kang et al., 2020, with t = epoch / total epochs)."""
-        t = check_float(t, "t", 0.0, 1.0)
-        p = (1.0 - t) * class_probabilities(self.class_counts, 1.0) + t * class_probabilities(
-            self.class_counts, 0.0
-        )
-        self.set_probabilities(p)
+        (Kang et al., 2020, with t = epoch / total epochs), and clears the schedule."""
+        self.set_probabilities(self.progress_probabilities(t))
+
+    def set_schedule(self, table, steps_per_epoch):
+        """Fixes the probabilities of every epoch: batch `step` of a pipeline uses row
+        `min(step // steps_per_epoch, len(table) - 1)` of `table`.
+
+        Args:
+            table: `(num_epochs, num_classes)` probabilities, each row summing to 1 (the last
+                row holds for all later epochs).
+            steps_per_epoch: int >= 1. Batches per epoch (`fit`'s `steps_per_epoch`).
+
+        Raises:
+            ValueError: a bad row, an empty table or `steps_per_epoch` < 1.
+        """
+        steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", minimum=1)
+        rows = np.asarray(table, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] != self.num_classes:
+            raise ValueError(
+                "Invalid value received for argument `table`. Expected a non-empty "
+                f"(num_epochs, {self.num_classes}) array. Received: table={table!r}"
+            )
+        for row in rows:
+            self._check_probabilities(row, "table")
+        self._schedule.assign(rows.astype(np.float32))
+        self._schedule_steps.assign(steps_per_epoch)
+
+    def clear_schedule(self):
+        """Removes the schedule: the pipelines read `variable` again."""
+        self._schedule_steps.assign(0)
+
+    @property
+    def schedule(self):
+        """`(table float64 (num_epochs, num_classes), steps_per_epoch)`, or `None`."""
+        steps = int(self._schedule_steps.numpy())
+        if steps == 0:
+            return None
+        return self._schedule.numpy().astype(np.float64), steps
+
+    def epoch_probabilities(self, epoch):
+        """The schedule's row for `epoch` (the current probabilities without a schedule)."""
+        schedule = self.schedule
+        if schedule is None:
+            return self.probabilities
+        return schedule[0][min(epoch, len(schedule[0]) - 1)]
+
+    def probabilities_at(self, step):
+        """The float32 probabilities `(num_classes,)` a pipeline uses for batch `step` (graph
+        compatible): the schedule's row for the step's epoch, or `variable` without one."""
+        step = tf.cast(step, tf.int64)
+        steps = self._schedule_steps.read_value()
+
+        def scheduled():
+            table = self._schedule.read_value()
+            row = tf.minimum(step // tf.maximum(steps, 1), tf.cast(tf.shape(table)[0] - 1, tf.int64))
+            return tf.gather(table, row)
+
+        return tf.cond(steps > 0, scheduled, self.variable.read_value)
 
     def __repr__(self):
         return f"SamplingWeights(class_counts={self.class_counts}, probabilities={self.probabilities.round(4).tolist()})"
@@ -278,8 +368,9 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
             `ImageFiles` (file paths: only the drawn files are read and decoded, per batch, in
             parallel; the same seed gives the same batches as the decoded array).
         y: integer labels `(N,)`. Every class in `[0, num_classes)` needs an example.
-        q: float, or a `SamplingWeights` whose probabilities the pipeline reads for every
-            batch (for callbacks that change them during training). Defaults to `1.0`.
+        q: float, or a `SamplingWeights` whose probabilities (or per-epoch schedule, indexed by
+            the batch's step) the pipeline reads for every batch (for callbacks that change them
+            during training). Defaults to `1.0`.
         batch_size: int >= 1. Defaults to `32`.
         num_classes: int >= 2, or `None` for `max(y) + 1`. Defaults to `None`.
         augment: `None`, `True` (`augment_batch`: flips, small rotation, crop-and-resize), a
@@ -310,11 +401,10 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
     augment_fn = resolve_augment(augment)
     seed = resolve_seed(seed)
     table = IndexTable(y, num_classes)
-    variable = weights.variable
 
     def draw(step):
         draw_seed, _ = tf.unstack(step_seeds(seed, step, 2))
-        index, classes = table.draw(variable, batch_size, draw_seed)
+        index, classes = table.draw(weights.probabilities_at(step), batch_size, draw_seed)
         return index, (step, classes)
 
     def finish(images, state):

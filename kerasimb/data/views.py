@@ -129,10 +129,9 @@ def two_view_dataset(x, y, batch_size=32, augment=True, seed=None, num_classes=N
         return map_batches(index.enumerate(), lambda step, index: (index, (step, index)), finish, x)
     weights = resolve_weights(q, counts)
     table = IndexTable(y, num_classes)
-    variable = weights.variable
 
     def draw(step):
-        index, _ = table.draw(variable, batch_size, step_seeds(seed + 1, step, 1)[0])
+        index, _ = table.draw(weights.probabilities_at(step), batch_size, step_seeds(seed + 1, step, 1)[0])
         return index, (step, index)
 
     return map_batches(tf.data.Dataset.counter(), draw, finish, x)

@@ -81,7 +81,8 @@ class SqrtSampling(_QSampling):
 
 
 class _ScheduledSampling(_PipelineMethod):
-    """Keeps the `SamplingWeights` of the last `train_dataset` call for its callback."""
+    """Keeps the `SamplingWeights` and steps per epoch of the last `train_dataset` call for its
+    callback, which sets the per-step schedule before `fit` starts the pipeline."""
 
     def train_dataset(self, dataset, batch_size, seed):
         x, y = dataset.train
@@ -89,7 +90,8 @@ class _ScheduledSampling(_PipelineMethod):
         ds = sampled_dataset(x, y, q=self.weights, batch_size=batch_size,
                              num_classes=dataset.num_classes, augment=self.params["augment"],
                              seed=seed)
-        return ds, steps_per_epoch(len(y), batch_size)
+        self.steps = steps_per_epoch(len(y), batch_size)
+        return ds, self.steps
 
     def _weights(self):
         weights = getattr(self, "weights", None)
@@ -107,7 +109,7 @@ class ProgressiveSamplingMethod(_ScheduledSampling):
     reference = "Kang et al., ICLR 2020"
 
     def callbacks(self, dataset, epochs):
-        return [ProgressiveSampling(self._weights(), epochs)]
+        return [ProgressiveSampling(self._weights(), epochs, steps_per_epoch=self.steps)]
 
 
 @register("drs")
@@ -128,7 +130,7 @@ class DeferredResamplingMethod(_ScheduledSampling):
     def callbacks(self, dataset, epochs):
         start = self.params["start_epoch"]
         start = default_start_epoch(epochs) if start is None else start
-        return [DeferredResampling(self._weights(), start)]
+        return [DeferredResampling(self._weights(), start, steps_per_epoch=self.steps)]
 
 
 @register("mixup")

@@ -1,8 +1,6 @@
 """ProgressiveSampling / DeferredResampling change the classes a running fit draws, per epoch,
 without recompiling."""
 
-import math
-
 import keras
 import numpy as np
 import pytest
@@ -38,12 +36,18 @@ class TrainFunctionSpy(keras.callbacks.Callback):
         self.functions.append(self.model.train_function)
 
 
-def _fit(callback_factory, epochs, steps=200):
-    # 200 batches per epoch: the batches prefetched under the previous epoch's weights (tf.data's
-    # AUTOTUNE buffers grow on a loaded machine; 10+ were seen with 2 busy cores) stay a small
-    # part of the epoch, so the tolerances below hold whatever the load.
+STEPS = 20
+
+
+def _data():
     y = np.repeat(np.arange(3), COUNTS)
-    x = np.zeros((len(y), 2, 2, 1), "uint8")
+    return np.zeros((len(y), 2, 2, 1), "uint8"), y
+
+
+def _fit(callback_factory, epochs, steps=STEPS):
+    # 20 batches per epoch: a schedule lagging by the 5-10+ batches tf.data prefetches would
+    # move whole-epoch label masses by far more than the 1e-6 the exact checks below allow.
+    x, y = _data()
     weights = data.SamplingWeights(COUNTS, q=1.0)
     ds = data.sampled_dataset(x, y, q=weights, batch_size=64, seed=0)
     model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
@@ -55,16 +59,31 @@ def _fit(callback_factory, epochs, steps=200):
     return history.history, spy
 
 
+def _epoch_mass(p, epoch, steps=STEPS):
+    """Label mass of batches `epoch * steps ...` of a pipeline with FIXED probabilities `p`
+    (the variable path, no schedule): what the epoch must have seen if every one of its batches,
+    prefetched or not, was drawn with its own epoch's probabilities."""
+    x, y = _data()
+    weights = data.SamplingWeights(COUNTS)
+    weights.set_probabilities(p)
+    ds = data.sampled_dataset(x, y, q=weights, batch_size=64, seed=0)
+    labels = np.concatenate([b[1].numpy() for b in ds.skip(epoch * steps).take(steps)])
+    return labels.mean(axis=0)
+
+
 def test_progressive_sampling_moves_frequencies_during_fit():
     epochs = 4
     history, spy = _fit(lambda w: callbacks.ProgressiveSampling(w, epochs), epochs)
     pi = np.array(COUNTS) / sum(COUNTS)
     for epoch in range(epochs):
         t = epoch / epochs
-        expected = (1 - t) * pi + t / 3
-        np.testing.assert_allclose(history[f"sampling_p2"][epoch], expected[2], atol=1e-6)
-        # 200 batches of 64, the first few prefetched under the previous epoch's weights
-        assert abs(history["mass2"][epoch] - expected[2]) < 0.05, (epoch, history["mass2"])
+        expected = (1 - t) * pi + t / 3  # Kang et al.'s rule, re-derived by hand
+        np.testing.assert_allclose(history["sampling_p2"][epoch], expected[2], atol=1e-6)
+        # every batch of the epoch, from the first, was drawn with this epoch's p: no lag
+        mass = _epoch_mass(expected, epoch)
+        for k in range(3):
+            np.testing.assert_allclose(history[f"mass{k}"][epoch], mass[k], atol=1e-6)
+        assert abs(history["mass2"][epoch] - expected[2]) < 0.06, (epoch, history["mass2"])
     assert history["mass2"][0] < 0.03 < 0.15 < history["mass2"][3]
     assert all(f is spy.functions[0] for f in spy.functions)  # never recompiled
 
@@ -73,7 +92,39 @@ def test_deferred_resampling_switches_at_start_epoch():
     history, spy = _fit(lambda w: callbacks.DeferredResampling(w, start_epoch=2), 3)
     mass = history["mass2"]
     assert mass[0] < 0.03 and mass[1] < 0.03 and abs(mass[2] - 1 / 3) < 0.06
+    pi = np.array(COUNTS) / sum(COUNTS)
+    for epoch, p in enumerate([pi, pi, np.full(3, 1 / 3)]):
+        np.testing.assert_allclose(mass[epoch], _epoch_mass(p, epoch)[2], atol=1e-6)
     assert all(f is spy.functions[0] for f in spy.functions)
+
+
+def test_schedule_lookup_by_step_and_variable_fallback():
+    weights = data.SamplingWeights([2, 1])
+    callback = callbacks.ProgressiveSampling(weights, epochs=2, steps_per_epoch=3)
+    table, steps = weights.schedule
+    assert steps == 3
+    np.testing.assert_allclose(table, [[2 / 3, 1 / 3], [7 / 12, 5 / 12], [0.5, 0.5]], atol=1e-7)
+    rows = [weights.probabilities_at(s).numpy() for s in (0, 2, 3, 5, 6, 1000)]
+    np.testing.assert_allclose(rows, [table[0]] * 2 + [table[1]] * 2 + [table[2]] * 2, atol=1e-7)
+    callback.on_epoch_begin(1)  # keeps the variable at the epoch's row, schedule untouched
+    np.testing.assert_allclose(weights.probabilities, table[1], atol=1e-7)
+    assert weights.schedule is not None
+    weights.set_q(0.0)  # a user's assignment clears the schedule: the variable is read again
+    assert weights.schedule is None
+    np.testing.assert_allclose(weights.probabilities_at(0).numpy(), [0.5, 0.5])
+    callbacks.DeferredResampling(weights, start_epoch=2, steps_per_epoch=4)
+    np.testing.assert_allclose(weights.schedule[0], [[2 / 3, 1 / 3]] * 2 + [[0.5, 0.5]],
+                               atol=1e-7)
+
+
+def test_fixed_probabilities_still_follow_the_variable():
+    x, y = _data()
+    weights = data.SamplingWeights(COUNTS, q=1.0)
+    ds = iter(data.sampled_dataset(x, y, q=weights, batch_size=512, seed=0))
+    weights.set_probabilities([0.0, 0.0, 1.0])
+    for _ in range(64):  # past anything prefetched
+        labels = next(ds)[1].numpy()
+    assert labels[:, 2].min() == 1.0
 
 
 def test_errors():
@@ -83,3 +134,12 @@ def test_errors():
         callbacks.ProgressiveSampling(data.SamplingWeights([2, 1]), 0)
     with pytest.raises(ValueError, match="Received: start_epoch=-1"):
         callbacks.DeferredResampling(data.SamplingWeights([2, 1]), -1)
+    with pytest.raises(ValueError, match="Received: steps_per_epoch=0"):
+        callbacks.ProgressiveSampling(data.SamplingWeights([2, 1]), 3, steps_per_epoch=0)
+    weights = data.SamplingWeights([2, 1])
+    with pytest.raises(ValueError, match="Expected a non-empty"):
+        weights.set_schedule(np.zeros((0, 2)), 3)
+    with pytest.raises(ValueError, match="Expected values summing to 1"):
+        weights.set_schedule([[0.5, 0.5], [0.5, 0.6]], 3)
+    with pytest.raises(ValueError, match="Received: steps_per_epoch=0"):
+        weights.set_schedule([[0.5, 0.5]], 0)

@@ -1,0 +1,82 @@
+"""Progressive sampling / DRS resumed after an interruption train on the same batches as an
+uninterrupted run (issue 11): the per-epoch schedule is looked up by the batch's step, so the
+resumed pipeline (which skips the batches already trained on) has no prefetch lag to differ by.
+
+The interruption is simulated in process: a callback raises in the middle of an epoch after
+`ResumableBackup` has written the previous epoch's backup, then a fresh method instance trains
+again from that backup (`tests/reliability/test_resume.py` kills real subprocesses for `ce`).
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasimb import methods
+from kerasimb.callbacks import ResumableBackup
+from kerasimb.data import ImageDataset
+from kerasimb.models import model_fn
+
+TINY_MODEL = model_fn("small_cnn", width=4, depth=2)
+EPOCHS = 3
+BATCH = 4
+
+
+class Interrupted(Exception):
+    pass
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises at batch `batch` of epoch `epoch`, like a process killed mid-epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.epoch, self.batch, self.current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.batch:
+            raise Interrupted
+
+
+def tiny_dataset():
+    rng = np.random.default_rng(0)
+
+    def split(per_class):
+        y = np.repeat(np.arange(3), per_class)
+        x = rng.integers(0, 80, (len(y), 8, 8, 1)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, :, 2 * c: 2 * c + 3, 0] += 170
+        return x, y
+
+    # 36 training images, batches of 4: 9 steps an epoch, more than tf.data prefetches ahead
+    return ImageDataset(split([24, 9, 3]), split([2, 2, 2]), split([2, 2, 2]),
+                        ["a", "b", "c"], name="tiny")
+
+
+def _train(name, callbacks):
+    keras.backend.clear_session()  # as `experiment.compare` does before every run
+    model, history = methods.get(name).train(
+        tiny_dataset(), TINY_MODEL, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e-2, seed=0,
+        callbacks=callbacks)
+    return model, history
+
+
+@pytest.mark.parametrize("name", ["progressive-sampling", "drs"])
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, name):
+    reference, history = _train(name, [])
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(Interrupted):  # dies in the middle of the second epoch
+        _train(name, [ResumableBackup(backup_dir), InterruptAt(epoch=1, batch=4)])
+    backup = ResumableBackup(backup_dir)
+    assert backup.resume_epoch() == 1
+    resumed, resumed_history = _train(name, [backup])
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    merged = backup.history(resumed_history.history)
+    for key in ("loss", "val_loss", "sampling_p0", "sampling_p2"):
+        assert merged[key] == history.history[key], key
+    x_test = tiny_dataset().test[0].astype("float32") / 255
+    np.testing.assert_array_equal(reference.predict(x_test, verbose=0),
+                                  resumed.predict(x_test, verbose=0))
