@@ -238,7 +238,8 @@ class SamplingWeights:
 
         def scheduled():
             table = self._schedule.read_value()
-            row = tf.minimum(step // tf.maximum(steps, 1), tf.cast(tf.shape(table)[0] - 1, tf.int64))
+            last = tf.cast(tf.shape(table)[0] - 1, tf.int64)
+            row = tf.minimum(step // tf.maximum(steps, 1), last)
             return tf.gather(table, row)
 
         return tf.cond(steps > 0, scheduled, self.variable.read_value)

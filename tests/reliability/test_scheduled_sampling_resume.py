@@ -4,8 +4,14 @@ resumed pipeline (which skips the batches already trained on) has no prefetch la
 
 The interruption is simulated in process: a callback raises in the middle of an epoch after
 `ResumableBackup` has written the previous epoch's backup, then a fresh method instance trains
-again from that backup (`tests/reliability/test_resume.py` kills real subprocesses for `ce`).
+again from that backup. A slow variant kills a real `compare` subprocess (`resume_script.py`).
 """
+
+import json
+import os
+import signal
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -80,3 +86,23 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, name):
     x_test = tiny_dataset().test[0].astype("float32") / 255
     np.testing.assert_array_equal(reference.predict(x_test, verbose=0),
                                   resumed.predict(x_test, verbose=0))
+
+
+@pytest.mark.slow
+def test_killed_subprocess_resumes_like_uninterrupted(tmp_path):
+    """The same through `experiment.compare(output_dir=)` with a real SIGKILL mid-epoch."""
+    script = os.path.join(os.path.dirname(__file__), "resume_script.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    names = ["--methods", "progressive-sampling", "drs"]
+
+    def run(*args):
+        return subprocess.run([sys.executable, script, *args, *names], capture_output=True,
+                              text=True, env=env, timeout=600)
+
+    uninterrupted = run(str(tmp_path / "a"), "--no-output-dir", "--json", str(tmp_path / "a.json"))
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    killed = run(str(tmp_path / "b"), "--kill", "progressive-sampling:0:2:1:SIGKILL")
+    assert killed.returncode == -signal.SIGKILL
+    assert run(str(tmp_path / "b")).returncode == 0
+    with open(tmp_path / "a.json") as a, open(tmp_path / "b" / "result.json") as b:
+        assert json.load(a) == json.load(b)
