@@ -54,6 +54,19 @@ def test_paper_notebook_stores_a_results_table(name):
         nb.cells[-1].source.lower()
 
 
+@pytest.mark.parametrize("name", PAPER_NOTEBOOKS)
+def test_paper_notebook_runs_on_a_shared_medmnist_set(name):
+    # issue 9: "one notebook per paper showing its method on a real shared MedMNIST set", read
+    # in place from ../shared/data (so the re-execution test skips without it)
+    nb = nbformat.read(os.path.join(NOTEBOOKS_DIR, name), as_version=4)
+    source = "".join(c.source for c in _code_cells(nb))
+    assert re.search(r'"\.\./\.\./shared/data/\w+\.npz"', source) and "medmnist:" in source
+    assert "digits-lt" not in source
+    assert _needs_shared_data(nb)
+    assert re.search(r"^medmnist:\w+: 2 classes", _stream_text(nb), flags=re.M), \
+        "stored run is not on the shared set"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_stored_executed_without_errors(path):
     nb = nbformat.read(path, as_version=4)
