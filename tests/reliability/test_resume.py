@@ -17,22 +17,14 @@ from kerasimb.callbacks import ResumableBackup
 from kerasimb.data import ImageDataset
 from kerasimb.models import model_fn
 
+import resume_script  # noqa: E402  (tests/reliability, on sys.path under pytest)
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "resume_script.py")
 TINY_MODEL = model_fn("small_cnn", width=4, depth=2)
 
 
 def tiny_dataset():
-    rng = np.random.default_rng(0)
-
-    def split(per_class):
-        y = np.repeat(np.arange(3), per_class)
-        x = rng.integers(0, 80, (len(y), 8, 8, 1)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, :, 2 * c: 2 * c + 3, 0] += 170
-        return x, y
-
-    return ImageDataset(split([8, 4, 2]), split([2, 2, 2]), split([3, 3, 3]),
-                        ["a", "b", "c"], name="tiny")
+    return resume_script.tiny_dataset((8, 4, 2), (2, 2, 2), (3, 3, 3))
 
 
 def run_compare(output_dir, method_names=("ce",), **kwargs):

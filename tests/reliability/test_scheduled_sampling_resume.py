@@ -19,8 +19,9 @@ import pytest
 
 from kerasimb import methods
 from kerasimb.callbacks import ResumableBackup
-from kerasimb.data import ImageDataset
 from kerasimb.models import model_fn
+
+import resume_script  # noqa: E402  (tests/reliability, on sys.path under pytest)
 
 TINY_MODEL = model_fn("small_cnn", width=4, depth=2)
 EPOCHS = 3
@@ -47,18 +48,8 @@ class InterruptAt(keras.callbacks.Callback):
 
 
 def tiny_dataset():
-    rng = np.random.default_rng(0)
-
-    def split(per_class):
-        y = np.repeat(np.arange(3), per_class)
-        x = rng.integers(0, 80, (len(y), 8, 8, 1)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, :, 2 * c: 2 * c + 3, 0] += 170
-        return x, y
-
     # 36 training images, batches of 4: 9 steps an epoch, more than tf.data prefetches ahead
-    return ImageDataset(split([24, 9, 3]), split([2, 2, 2]), split([2, 2, 2]),
-                        ["a", "b", "c"], name="tiny")
+    return resume_script.tiny_dataset((24, 9, 3), (2, 2, 2), (2, 2, 2))
 
 
 def _train(name, callbacks):
