@@ -1,10 +1,7 @@
 """`python -m kerasimb`: the same as the `kerasimb` command."""
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from kerasimb.cli import main  # noqa: E402
+from kerasimb.cli.main import main
 
 sys.exit(main())

@@ -43,8 +43,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     `fit` the folder is deleted.
 
     To reproduce an uninterrupted run exactly, the training batches must continue where they
-    stopped: pass the training dataset through `replay(dataset, steps_per_epoch)` before
-    `fit` (`Method.train` does so), which skips the batches the finished epochs consumed.
+    stopped: call `prepare(model, dataset, steps_per_epoch, callbacks, input_shape)` before
+    `fit` and train on the dataset it returns (`Method.train(..., resume=backup)` does so),
+    which skips the batches the finished epochs consumed.
 
     Args:
         backup_dir: str, the folder for the backup files (created if needed).
@@ -98,6 +99,27 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 for _ in dataset:
                     pass
         return dataset
+
+    def prepare(self, model, dataset, steps_per_epoch, callbacks, input_shape):
+        """Readies a `fit` that this backup will continue; returns the dataset to train on.
+
+        Tells the backup the fit's other `callbacks` (whose state it saves and restores), and
+        when it holds a backup, builds `model` on `input_shape` (loading weights needs built
+        variables) and returns `replay(dataset, steps_per_epoch)`.
+
+        Args:
+            model: the `keras.Model` about to be fitted.
+            dataset: the training `tf.data.Dataset`.
+            steps_per_epoch: int, batches per epoch.
+            callbacks: the fit's other callbacks.
+            input_shape: tuple, one example's shape (without the batch axis).
+        """
+        self.set_callbacks(callbacks)
+        if not self.resume_epoch():
+            return dataset
+        if not model.built:
+            model(np.zeros((1, *input_shape), np.float32))
+        return self.replay(dataset, steps_per_epoch)
 
     # --- Keras hooks ---------------------------------------------------------------------------
 

@@ -136,6 +136,7 @@ class Method:
         callbacks=(),
         verbose=0,
         jit_compile="auto",
+        resume=None,
     ):
         """Builds, compiles and fits a model on `dataset.train`; returns `(model, history)`.
 
@@ -152,6 +153,10 @@ class Method:
             verbose: `fit` verbosity. Defaults to `0`.
             jit_compile: `"auto"`, `True` or `False`: XLA for the training step (Keras'
                 `"auto"` uses it on a GPU only). Defaults to `"auto"`.
+            resume: `None` or a `callbacks.ResumableBackup`: the run continues from the
+                backup's last completed epoch on the batches an uninterrupted run would see,
+                and keeps backing up after every epoch (`runs.train_resumable` hands it over).
+                Defaults to `None`.
 
         Mixed precision and `tf.distribute` come from the caller's context: build-and-train
         inside `kerasimb.utils.precision_policy(...)` and `strategy.scope()` (as
@@ -164,7 +169,9 @@ class Method:
         self.compile(model, dataset, learning_rate, jit_compile=check_jit_compile(jit_compile))
         train_ds, steps = self.train_dataset(dataset, batch_size, seed)
         all_callbacks = [*self.callbacks(dataset, epochs), *callbacks]
-        train_ds = _prepare_resume(all_callbacks, model, train_ds, steps, dataset)
+        if resume is not None:
+            train_ds = resume.prepare(model, train_ds, steps, all_callbacks, dataset.image_shape)
+            all_callbacks.append(resume)
         x_val, y_val = dataset.val
         val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
         history = model.fit(
@@ -178,21 +185,6 @@ class Method:
             **self.fit_kwargs(dataset),
         )
         return model, history
-
-
-def _prepare_resume(callbacks, model, train_ds, steps, dataset):
-    """For a `callbacks.ResumableBackup` among `callbacks` that holds a backup: builds `model`,
-    tells the backup the other callbacks, and replays the batches already trained on."""
-    from kerasimb.callbacks.backup import ResumableBackup
-
-    for callback in callbacks:
-        if isinstance(callback, ResumableBackup):
-            callback.set_callbacks(callbacks)
-            if callback.resume_epoch():
-                if not model.built:
-                    model(np.zeros((1, *dataset.image_shape), np.float32))
-                train_ds = callback.replay(train_ds, steps)
-    return train_ds
 
 
 @kerasimb_export("kerasimb.methods.register", serializable=False)

@@ -179,7 +179,7 @@ class TwoStageMethod(Method):
         )
 
     def train(self, dataset, model_fn, epochs=10, batch_size=32, learning_rate=1e-3, seed=0,
-              callbacks=(), verbose=0, jit_compile="auto"):
+              callbacks=(), verbose=0, jit_compile="auto", resume=None):
         """Stage 1 (`fit` with `callbacks`), then stage 2 on `dataset.train`.
 
         Returns `(model, history)`: the stage-1 `History`, with the stage-2 logs added under
@@ -201,9 +201,10 @@ class TwoStageMethod(Method):
         )
         all_callbacks = [*stage1.callbacks(dataset, epochs), *self.callbacks(dataset, epochs),
                          *callbacks]
-        # A `callbacks.ResumableBackup` holding a backup: stage 1 continues on the batches an
-        # uninterrupted run would see (a completed stage 1 is restored, not retrained).
-        train_ds = registry._prepare_resume(all_callbacks, model, train_ds, steps, dataset)
+        if resume is not None:  # stage 1 continues where the backup stopped (a completed
+            # stage 1 is restored, not retrained), on the batches an uninterrupted run sees
+            train_ds = resume.prepare(model, train_ds, steps, all_callbacks, dataset.image_shape)
+            all_callbacks.append(resume)
         x_val, y_val = dataset.val
         val_ds = classification_dataset(x_val, y_val, dataset.num_classes, 256, shuffle=False)
         history = model.fit(

@@ -9,6 +9,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.metrics.report import report
 from kerasimb.utils import runtime
 from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_choice, check_float, check_int
@@ -333,21 +334,23 @@ class ImbalanceHyperModel(_HyperModel):
             )
         return method, model, history
 
+    def report(self, method, model, split="val"):
+        """The full `metrics.report` of `method.predict(model, ...)` on a split ("val" or
+        "test")."""
+        check_choice(split, "split", ("val", "test"))
+        x, y = getattr(self.dataset, split)
+        probabilities = method.predict(model, _float_images(x))
+        return report(y, probabilities, class_names=self.dataset.class_names,
+                      class_counts=self.dataset.class_counts)
+
     def evaluate(self, method, model, split="val"):
         """Scores `method.predict(model, ...)` on a split; returns the scalar report values.
 
         Undefined values (NaN, e.g. an AUC with a class missing) are returned as `0.0` for the
         objective, so that a trial is never lost to a NaN; the others are dropped.
         """
-        from kerasimb.metrics.report import report
-
-        check_choice(split, "split", ("val", "test"))
-        x, y = getattr(self.dataset, split)
-        probabilities = method.predict(model, _float_images(x))
-        full = report(y, probabilities, class_names=self.dataset.class_names,
-                      class_counts=self.dataset.class_counts)
         scores = {}
-        for key, value in full.items():
+        for key, value in self.report(method, model, split).items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 value = float(value)
                 if math.isfinite(value):

@@ -1,18 +1,20 @@
 """Running a search: `make_tuner`, `leaderboard`, `plot_search_history` and `tune`.
 
-`tune()` is what `kerasimb tune` and `recipes/tune.py` run: a Keras Tuner search with an
+`tune()` is what `kerasimb tune` runs: a Keras Tuner search with an
 `ImbalanceHyperModel`, the leaderboard, the best configuration retrained once more and scored
 once on the test split, and a report (`TuningResult.save`).
 """
 
-import json
 import os
 import time
 
+import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.tuning.hypermodel import LEARNING_RATE, METHOD, WIDTH, ImbalanceHyperModel
+from kerasimb.utils.atomic import write_json, write_text
+from kerasimb.utils.formatting import jsonable
 from kerasimb.utils.validation import check_choice, check_int
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -206,9 +208,7 @@ class TuningResult:
         return leaderboard_table(self.leaderboard, f"val_{self.settings['objective']}", limit)
 
     def to_json(self):
-        from kerasimb.experiment import _jsonable
-
-        return _jsonable({"settings": self.settings, "best": self.best,
+        return jsonable({"settings": self.settings, "best": self.best,
                           "leaderboard": self.leaderboard, "test_report": self.test_report})
 
     def save(self, output):
@@ -217,8 +217,7 @@ class TuningResult:
         paths = {"json": os.path.join(output, "tuning.json"),
                  "history": os.path.join(output, "search_history.png"),
                  "report": os.path.join(output, "report.md")}
-        with open(paths["json"], "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=2)
+        write_json(paths["json"], self.to_json())
         objective = self.settings["objective"]
         plot_search_history(self.leaderboard, paths["history"], f"val {objective}")
         s = self.settings
@@ -251,8 +250,7 @@ class TuningResult:
                 if value is not None:
                     lines.append(f"| {key} | {value:.4f} |")
             lines.append("")
-        with open(paths["report"], "w", encoding="utf-8") as f:
-            f.write("\n".join(lines))
+        write_text(paths["report"], "\n".join(lines))
         return paths
 
 
@@ -289,23 +287,12 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
     if not rows:
         raise RuntimeError(f"No trial of the search in {directory}/{project_name} completed.")
     best_hp = search.oracle.get_trial(rows[0]["trial_id"]).hyperparameters
-    import keras
-
     keras.backend.clear_session()
     method, model, _ = hypermodel.train(best_hp, epochs=best_hp.values.get("tuner/epochs"))
-    test_report = _test_report(hypermodel, method, model)
+    test_report = hypermodel.report(method, model, split="test")
     settings = {"dataset": dataset.name, "tuner": tuner, "max_trials": max_trials,
                 "trials": len(rows), "methods": hypermodel.method_names, "backbone": backbone,
                 "objective": objective, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                 "directory": os.path.join(directory, project_name), "search_seconds": seconds}
     return TuningResult(rows, test_report, settings, dataset.summary())
 
-
-def _test_report(hypermodel, method, model):
-    from kerasimb.metrics.report import report
-    from kerasimb.tuning.hypermodel import _float_images
-
-    x, y = hypermodel.dataset.test
-    return report(y, method.predict(model, _float_images(x)),
-                  class_names=hypermodel.dataset.class_names,
-                  class_counts=hypermodel.dataset.class_counts)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import matthews_corrcoef
 
-from kerasimb import callbacks, data, experiment
+from kerasimb import callbacks, data, runs
 
 
 class WeightRecorder(keras.callbacks.Callback):
@@ -52,7 +52,7 @@ def test_errors():
     with pytest.raises(ValueError, match="Received: monitor='loss'"):
         callbacks.BestValidationWeights(x, y, monitor="loss")
     with pytest.raises(ValueError, match="Received: select_by='f2'"):
-        experiment.compare("digits-lt", methods=["ce"], select_by="f2")
+        runs.compare("digits-lt", methods=["ce"], select_by="f2")
 
 
 def test_compare_select_by_records_setting_and_scores():
@@ -62,16 +62,16 @@ def test_compare_select_by_records_setting_and_scores():
     ds = data.ImageDataset((x, y), (x[:8], y[:8]), (x[:8], y[:8]), ["a", "b"], name="toy")
     from kerasimb.models import SmallCNN
 
-    result = experiment.compare(ds, methods=["ce"], backbone=lambda s, k: SmallCNN(s, k, width=4, depth=1),
+    result = runs.compare(ds, methods=["ce"], backbone=lambda s, k: SmallCNN(s, k, width=4, depth=1),
                                 epochs=2, seeds=[0], progress=False, select_by="balanced_accuracy")
     assert result.settings["select_by"] == "balanced_accuracy"
     assert len(result.runs[0]["history"]["val_balanced_accuracy"]) == 2
-    assert "best validation `balanced_accuracy`" in result._report_markdown({})
+    assert "best validation `balanced_accuracy`" in runs.report.report_markdown(result)
 
 
 def test_selection_with_a_modifier_method_scores_with_the_wrapped_predict():
     from kerasimb import methods
-    from kerasimb.experiment import _selection_callbacks
+    from kerasimb.runs.compare import _selection_callbacks
 
     x, y = _toy(12)
     ds = data.ImageDataset((x, y), (x, y), (x, y), ["a", "b", "c"])

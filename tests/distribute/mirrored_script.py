@@ -47,7 +47,7 @@ CASES = {
 
 def run(case, distribute, dataset, epochs, batch_size, batch_norm):
     from kerasimb import methods
-    from kerasimb.experiment import compare
+    from kerasimb.runs import compare
 
     name, params = CASES[case]
     result = compare(dataset, methods=[methods.get(name, **params)],

@@ -38,7 +38,7 @@ def main(argv=None):
 
     import numpy as np
 
-    from kerasimb.experiment import compare
+    from kerasimb.runs import compare
 
     from distribute_helpers import make_model_fn, tiny_dataset  # noqa: E402  (same folder)
 

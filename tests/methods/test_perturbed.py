@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from kerasimb import cli, experiment, methods
+from kerasimb import methods, runs
+from kerasimb.cli.args import UsageError, method_names
+from kerasimb.cli.main import main
 from kerasimb.data import ImageDataset
 from kerasimb.inference import PerturbedPredictor
 from kerasimb.methods.perturbed import Perturbed
@@ -72,22 +74,24 @@ def test_train_selects_epsilon_and_predicts_through_the_predictor():
 
 
 def test_modifier_names_resolve_without_training(capsys):
-    labels = [label for label, _ in experiment._resolve_methods(["ce", "ce+perturb"])]
+    from kerasimb.runs.compare import _resolve_methods
+
+    labels = [label for label, _ in _resolve_methods(["ce", "ce+perturb"])]
     assert labels == ["ce", "ce+perturb"]
-    assert cli._known_method(methods, "reweight+perturb")
-    assert not cli._known_method(methods, "reweight+nope")
-    with pytest.raises(SystemExit):
-        cli.main(["compare", "--methods", "ce+nope"])
+    assert method_names(["reweight+perturb"]) == ["reweight+perturb"]
+    with pytest.raises(UsageError, match=r"unknown method\(s\) \['reweight\+nope'\]"):
+        method_names(["reweight+nope"])
+    assert main(["compare", "--methods", "ce+nope"]) == 2
     assert "+perturb" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_compare_and_cli_accept_modifiers(tmp_path, capsys):
-    result = experiment.compare(tiny_dataset(), methods=["ce", "ce+perturb"], backbone=MODEL,
+    result = runs.compare(tiny_dataset(), methods=["ce", "ce+perturb"], backbone=MODEL,
                                 epochs=1, batch_size=8, progress=False)
     assert result.methods == ["ce", "ce+perturb"]
     output = tmp_path / "run"
-    code = cli.main(["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
+    code = main(["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
                      "ce+perturb", "--epochs", "1", "--seeds", "0", "--batch-size", "64",
                      "--output", str(output), "--no-progress"])
     assert code == 0

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from kerasimb import cli, data, methods, models
+from kerasimb import data, methods, models
+from kerasimb.cli.main import main
 from kerasimb.losses import MarginLoss
 from kerasimb.methods.quadsnet import QuadSNetMargin
 from kerasimb.models import QuadSNet
@@ -51,7 +52,7 @@ def test_bad_params():
 @pytest.mark.slow
 def test_cli_compare_ce_against_quadsnet_margin_on_quadsnet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["compare", "--methods", "ce", "quadsnet-margin", "--backbone", "quadsnet",
+    assert main(["compare", "--methods", "ce", "quadsnet-margin", "--backbone", "quadsnet",
                      "--epochs", "1", "--seeds", "0", "--no-progress", "--output", "out"]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "model: `quadsnet`" in report

@@ -1,8 +1,8 @@
-"""Smoke test of recipes/aduni.py: rows, the α plot, and a tiny run end to end."""
+"""Smoke test of the recipe kerasimb.recipes.aduni: rows, the α plot, and a tiny run end to end."""
 
 
 import pytest
-from recipe_runner import load_recipe, run_recipe
+from recipe_runner import load_recipe, recipe_parser, run_recipe
 
 
 
@@ -18,7 +18,7 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     from kerasimb import methods
 
     module = _module()
-    args = module.build_parser().parse_args(["--schedule", "compounding"])
+    args = recipe_parser("aduni").parse_args(["--schedule", "compounding"])
     rows = module.table_methods(args, "none")
     names = [m.name for _, m in rows]
     assert names[0] == "ce"
@@ -30,18 +30,18 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert module.resolve_flip(args, "digits-lt") == "none"
     assert module.resolve_flip(args, "pneumoniamnist") == "horizontal_and_vertical"
     assert ("focal" in names) == ("focal" in methods.names())
-    args = module.build_parser().parse_args(["--rows", "aduni", "ce", "--no-ablation"])
+    args = recipe_parser("aduni").parse_args(["--rows", "aduni", "ce", "--no-ablation"])
     assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduni"]
     # Names outside the table (the older `aduc`) are appended with the recipe's views.
-    args = module.build_parser().parse_args(["--rows", "aduc", "ce"])
+    args = recipe_parser("aduni").parse_args(["--rows", "aduc", "ce"])
     assert [m.name for _, m in module.table_methods(args, "none")] == ["ce", "aduc"]
-    args = module.build_parser().parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
+    args = recipe_parser("aduni").parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
                                              "--schedule", "linear"])
     issue_rows = module.table_methods(args, "none")  # Table 1's order, then the α = 0 row
     assert [m.name for _, m in issue_rows] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
     assert [m.params["schedule"] for _, m in issue_rows] == [None, None, "linear", None]
     assert all(m.params["augment"] == {"flip": None} for _, m in issue_rows)
-    args = module.build_parser().parse_args(["--rows", "ce", "paco", "--paco-queue", "64"])
+    args = recipe_parser("aduni").parse_args(["--rows", "ce", "paco", "--paco-queue", "64"])
     queued = module.table_methods(args, "none")
     assert [(m.name, m.params["queue_size"]) for _, m in queued[1:]] == [("paco", 0),
                                                                          ("paco", 64)]
@@ -77,7 +77,7 @@ def test_per_class_f1_and_feature_snapshots_line_up(tmp_path):
     assert len(module.snapshot_runs(rows, labels, [0, 1], [empty, empty, a, b, c, d])) == 2
     cnn = SmallCNN((8, 8, 1), 2, width=2, depth=1)
     assert module.encoder_features(cnn, np.zeros((3, 8, 8, 1))).shape == (3, 0)
-    args = module.build_parser().parse_args([])
+    args = recipe_parser("aduni").parse_args([])
     assert (args.embedding, args.feature_samples, args.no_features) == ("tsne", 600, False)
     x, y = module.feature_sample(SimpleNamespace(test=(np.zeros((10, 2, 2, 1)), np.arange(10))),
                                  4)
@@ -113,18 +113,18 @@ def test_table2_rows_and_sampler_flags():
     from kerasimb import methods
 
     module = _module()
-    args = module.build_parser().parse_args([])
+    args = recipe_parser("aduni").parse_args([])
     assert args.samplers == ["up", "sqrt", "progressive"] and not args.sampler_baselines
     extra = module.sampler_methods(args, "none")
     assert [m.name for _, m in extra] == ["aduni"] * 3
     assert [m.params["sampling"] for _, m in extra] == [0.0, 0.5, "progressive"]
     assert all(m.params["augment"] == {"flip": None} for _, m in extra)
     assert all(m.params["schedule"] == "cosine" for _, m in extra)
-    args = module.build_parser().parse_args(["--samplers", "sqrt", "--sampler-baselines"])
+    args = recipe_parser("aduni").parse_args(["--samplers", "sqrt", "--sampler-baselines"])
     extra = module.sampler_methods(args)
     assert [m.name for _, m in extra] == ["aduni"] + (
         ["sqrt-sampling"] if "sqrt-sampling" in methods.names() else [])
-    assert module.sampler_methods(module.build_parser().parse_args(["--samplers"])) == []
+    assert module.sampler_methods(recipe_parser("aduni").parse_args(["--samplers"])) == []
     # Table 2: the no-sampler row first (Table 1's AdUni row), then the samplers in order.
     rows = [("CE", None), ("AdUni (AduC)", None),
             ("AdUni + square-root sampling (q = ½)", None),

@@ -1,8 +1,8 @@
-"""Smoke test of recipes/balanced_mixup.py: tiny run end to end, report and plots written."""
+"""Smoke test of the recipe kerasimb.recipes.balanced_mixup: tiny run end to end, report and plots written."""
 
 
 import pytest
-from recipe_runner import load_recipe, run_recipe
+from recipe_runner import load_recipe, recipe_parser, run_recipe
 
 
 
@@ -18,7 +18,7 @@ def test_rows_and_sampler_section(tmp_path):
     from kerasimb import data, methods
 
     module = _module()
-    args = module.build_parser().parse_args(["--alphas", "0.1", "0.3"])
+    args = recipe_parser("balanced_mixup").parse_args(["--alphas", "0.1", "0.3"])
     rows = module.table_methods(args)
     labels = [row for row, _ in rows]
     assert labels[:3] == ["instance sampling", "class sampling", "sqrt sampling"]
@@ -53,23 +53,22 @@ def test_tiny_run_writes_report(tmp_path):
 def test_recalibrate_bn_flag():
     import numpy as np
 
-    from kerasimb import cli, data
+    from kerasimb import data
     from kerasimb.callbacks import RecalibrateBatchNorm
+    from kerasimb.recipes import flags
 
-    parser = _module().build_parser()
+    parser = recipe_parser("balanced_mixup")
     x = np.zeros((6, 8, 8, 1), "uint8")
     y = np.array([0, 0, 0, 0, 1, 1])
     toy = data.ImageDataset((x, y), (x, y), (x, y), ["a", "b"])
-    assert cli.recalibration_callbacks(parser.parse_args([]), toy) == []
+    assert flags.recalibration_callbacks(parser.parse_args([]), toy) == []
     for argv, when in ((["--recalibrate-bn"], "train_end"),
                        (["--recalibrate-bn", "epoch_end"], "epoch_end")):
-        (callback,) = cli.recalibration_callbacks(parser.parse_args(argv), toy)
+        (callback,) = flags.recalibration_callbacks(parser.parse_args(argv), toy)
         assert isinstance(callback, RecalibrateBatchNorm) and callback.when == when
         assert callback.data is x
 
 
 def test_bad_arguments_exit_2(tmp_path):
     for argv in (["--alphas", "0"], ["--select-by", "loss"], ["--recalibrate-bn", "always"]):
-        with pytest.raises(SystemExit) as info:
-            _module().main([*argv, "--output", str(tmp_path), "--no-progress"])
-        assert info.value.code == 2
+        assert _run([*argv, "--output", str(tmp_path), "--no-progress"]) == 2

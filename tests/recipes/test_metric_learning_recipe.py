@@ -1,9 +1,9 @@
-"""Smoke test of recipes/metric_learning.py: rows, tables, and a tiny run end to end."""
+"""Smoke test of the recipe kerasimb.recipes.metric_learning: rows, tables, and a tiny run end to end."""
 
 
 import numpy as np
 import pytest
-from recipe_runner import load_recipe, run_recipe
+from recipe_runner import load_recipe, recipe_parser, run_recipe
 
 
 
@@ -17,7 +17,7 @@ def _run(argv):
 
 def test_rows_tables_and_verdict():
     module = _module()
-    args = module.build_parser().parse_args(["--sensitivity", "0.1", "1.0", "--stage2-epochs", "3"])
+    args = recipe_parser("metric_learning").parse_args(["--sensitivity", "0.1", "1.0", "--stage2-epochs", "3"])
     rows = module.method_rows(args)
     assert list(rows)[:8] == ["ce-crw", "ce-crs", "center-crw", "center-crs", "triplet-crw",
                               "triplet-crs", "supcon-crw", "supcon-crs"]
@@ -38,7 +38,7 @@ def test_rows_tables_and_verdict():
     assert any(line.startswith("- CE + triplet → cRS is below CE → cRS") for line in lines)
     assert any(line.startswith("- CE + SupCon → cRW is within one std") for line in lines)
     full = {k: {m: stat(0.5, None) for m in module.TABLE_METRICS} for k in rows}
-    from kerasimb.experiment import ComparisonResult
+    from kerasimb.runs import ComparisonResult
 
     class FixedSummary(ComparisonResult):  # a result whose summary is given, not computed
         def __init__(self, summary):
@@ -49,7 +49,7 @@ def test_rows_tables_and_verdict():
         def summary(self, metrics=None):
             return self._summary
 
-        def _check_metrics(self, metrics):
+        def check_metrics(self, metrics):
             return list(metrics)
 
     text = module.table(FixedSummary(full), [("CE → cRW", "ce-crw"), ("SC → cRW", "sc-crw")])
@@ -67,7 +67,7 @@ def test_bad_flags_exit_2():
 
 def test_losses_subset_rows_and_verdict():
     module = _module()
-    args = module.build_parser().parse_args(["--losses", "center", "ce", "--no-ablation"])
+    args = recipe_parser("metric_learning").parse_args(["--losses", "center", "ce", "--no-ablation"])
     assert module.selected_losses(args) == [("CE", "ce"), ("CE + center", "center")]
     assert list(module.method_rows(args)) == ["ce-crw", "ce-crs", "center-crw", "center-crs"]
     summary = {k: {"balanced_accuracy": {"mean": 0.5, "std": None}}

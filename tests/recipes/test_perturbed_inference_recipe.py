@@ -1,9 +1,9 @@
-"""Smoke test of recipes/perturbed_inference.py: tiny run end to end, tables and plots written."""
+"""Smoke test of the recipe kerasimb.recipes.perturbed_inference: tiny run end to end, tables and plots written."""
 
 import json
 
 import pytest
-from recipe_runner import load_recipe, run_recipe
+from recipe_runner import load_recipe, recipe_parser, run_recipe
 
 
 
@@ -19,7 +19,7 @@ def test_baselines_follow_the_registry_and_folds():
     from kerasimb import data, methods
 
     module = _module()
-    args = module.build_parser().parse_args(["--folds", "2"])
+    args = recipe_parser("perturbed_inference").parse_args(["--folds", "2"])
     rows = module.baselines(args)
     assert rows[0] == ("CE", "ce")
     assert all(name in methods.names() for _, name in rows)
@@ -27,7 +27,7 @@ def test_baselines_follow_the_registry_and_folds():
                                                                  "densenet169")
     splits = module.splits(data.load_dataset("digits-lt"), args)
     assert [label for label, _, _ in splits] == ["fold0", "fold1"]
-    args = module.build_parser().parse_args(["--baselines", "ce", "--seeds", "3", "4"])
+    args = recipe_parser("perturbed_inference").parse_args(["--baselines", "ce", "--seeds", "3", "4"])
     assert module.baselines(args) == [("ce", "ce")]
     assert [s for _, _, s in module.splits(data.load_dataset("digits-lt"), args)] == [3, 4]
 

@@ -1,21 +1,19 @@
-"""Smoke test of recipes/quadsnet.py and a check of its Table III figures against scikit-learn."""
-
-import importlib.util
-import os
+"""Smoke test of the recipe kerasimb.recipes.quadsnet and a check of its Table III figures
+against scikit-learn."""
 
 import numpy as np
 import pytest
+from recipe_runner import recipe_parser, run_recipe
 from sklearn.metrics import confusion_matrix, f1_score, recall_score
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kerasimb.cli.args import UsageError
+from kerasimb.recipes import flags
 
 
 def load_recipe():
-    spec = importlib.util.spec_from_file_location(
-        "quadsnet_recipe", os.path.join(ROOT, "recipes", "quadsnet.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from kerasimb.recipes import quadsnet
+
+    return quadsnet
 
 
 def test_table_iii_figures_match_sklearn():
@@ -36,19 +34,17 @@ def test_table_iii_figures_match_sklearn():
             assert np.isclose(figures["specificity"], np.mean(spec))
 
 
-def test_bad_models_argument_exits():
-    recipe = load_recipe()
-    with pytest.raises(SystemExit):
-        recipe.main(["--models", "quadsnet", "quadsnet"])
-    with pytest.raises(SystemExit):
-        recipe.main(["--models", "lenet"])
+def test_bad_models_argument_exits_2(capsys):
+    assert run_recipe("quadsnet", ["--models", "quadsnet", "quadsnet"]) == 2
+    assert "kerasimb: error: argument --models: a model is named twice" in capsys.readouterr().err
+    assert run_recipe("quadsnet", ["--models", "lenet"]) == 2
+    assert "argument --models: invalid choice: 'lenet'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_recipe_end_to_end_on_digits(tmp_path):
-    recipe = load_recipe()
     out = tmp_path / "run"
-    assert recipe.main(["--models", "quadsnet", "quadsnet-ce", "--epochs", "1", "--filters",
+    assert run_recipe("quadsnet", ["--models", "quadsnet", "quadsnet-ce", "--epochs", "1", "--filters",
                         "2", "2", "2", "2", "--no-progress", "--output", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "### Table II: trainable parameters" in report
@@ -57,28 +53,25 @@ def test_recipe_end_to_end_on_digits(tmp_path):
 
 
 def test_recalibrate_bn_flag_adds_the_callback():
-    from kerasimb import cli
     from kerasimb.callbacks import RecalibrateBatchNorm
     from kerasimb.data import load_dataset
 
-    recipe = load_recipe()
-    parser = recipe.build_parser()
+    parser = recipe_parser("quadsnet")
     dataset = load_dataset("digits-lt", image_size=16)
-    assert cli.recalibration_callbacks(parser.parse_args([]), dataset) == []
+    assert flags.recalibration_callbacks(parser.parse_args([]), dataset) == []
     for argv, when in ((["--recalibrate-bn"], "train_end"),
                        (["--recalibrate-bn", "epoch_end"], "epoch_end")):
-        (callback,) = cli.recalibration_callbacks(parser.parse_args(argv), dataset)
+        (callback,) = flags.recalibration_callbacks(parser.parse_args(argv), dataset)
         assert isinstance(callback, RecalibrateBatchNorm) and callback.when == when
         assert callback.data is dataset.train[0] and callback.batch_size == 32
-    with pytest.raises(SystemExit):
+    with pytest.raises(UsageError, match="--recalibrate-bn: invalid choice"):
         parser.parse_args(["--recalibrate-bn", "always"])
 
 
 @pytest.mark.slow
 def test_recipe_end_to_end_with_recalibration(tmp_path):
-    recipe = load_recipe()
     out = tmp_path / "run"
-    assert recipe.main(["--models", "quadsnet", "--epochs", "1", "--filters", "2", "2", "2", "2",
+    assert run_recipe("quadsnet", ["--models", "quadsnet", "--epochs", "1", "--filters", "2", "2", "2", "2",
                         "--image-size", "16", "--recalibrate-bn", "--no-progress",
                         "--output", str(out)]) == 0
     assert "recomputed from the training images (train_end" in (out / "report.md").read_text()

@@ -1,29 +1,35 @@
-"""Every recipe (and `kerasimb tune` / `reproduce`) takes --mixed-precision, --distribute and
---jit-compile, and honours them: models are built and trained under the dtype policy, with the
-XLA setting passed to `Method.train`."""
+"""Every recipe (and `kerasimb compare` / `tune` / `reproduce`) takes --mixed-precision,
+--distribute and --jit-compile, and honours them: models are built and trained under the dtype
+policy, with the XLA setting passed to `Method.train`."""
 
-import glob
-import os
+import inspect
 
 import keras
 import pytest
-from recipe_runner import RECIPES, load_recipe
+from recipe_runner import load_recipe, recipe_parser, run_recipe
 
+from kerasimb.cli.args import UsageError
+from kerasimb.cli.main import build_parser, main
 from kerasimb.methods.registry import Method
+from kerasimb.recipes import RECIPES
 
-NAMES = sorted(os.path.splitext(os.path.basename(p))[0]
-               for p in glob.glob(os.path.join(RECIPES, "*.py")))
 FLAGS = ["--mixed-precision", "mixed_bfloat16", "--distribute", "mirrored", "--jit-compile", "off"]
 
 
-def test_every_recipe_is_listed():
-    assert {"aduni", "balanced_mixup", "metric_learning", "perturbed_inference", "quadsnet",
-            "tune", "reproduce"} <= set(NAMES)
+def test_every_paper_has_a_recipe():
+    assert set(RECIPES) == {"aduni", "balanced_mixup", "metric_learning",
+                            "perturbed_inference", "quadsnet"}
 
 
-@pytest.mark.parametrize("name", NAMES)
+def _parsers():
+    commands = build_parser()._subparsers._group_actions[0].choices
+    return {**{name: recipe_parser(name) for name in RECIPES},
+            "compare": commands["compare"], "tune": commands["tune"]}
+
+
+@pytest.mark.parametrize("name", [*RECIPES, "compare", "tune"])
 def test_parser_has_the_runtime_flags(name):
-    parser = load_recipe(name).build_parser()
+    parser = _parsers()[name]
     defaults = parser.parse_args([])
     assert (defaults.mixed_precision, defaults.distribute, defaults.jit_compile) == (
         "float32", "none", "auto")
@@ -31,33 +37,37 @@ def test_parser_has_the_runtime_flags(name):
     assert (args.mixed_precision, args.distribute, args.jit_compile) == (
         "mixed_bfloat16", "mirrored", "off")
     assert parser.parse_args(["--mixed-precision"]).mixed_precision == "auto"
-    with pytest.raises(SystemExit):
+    with pytest.raises(UsageError, match="--mixed-precision: invalid choice"):
         parser.parse_args(["--mixed-precision", "float8"])
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("reproduce",)])
+@pytest.mark.parametrize("name", RECIPES)
 def test_recipe_source_passes_the_flags_on(name):
-    """Recipes that call `experiment.compare` pass `**runtime_kwargs(args)`; the others train
-    inside `runtime.run_context` (perturbed_inference) or through the tune command."""
-    with open(os.path.join(RECIPES, f"{name}.py"), encoding="utf-8") as f:
-        source = f.read()
-    if "experiment.compare(" in source:
-        assert "**runtime_kwargs(args)" in source
-    elif name == "perturbed_inference":
-        assert "runtime.run_context(" in source and "jit_compile=" in source
+    """Recipes that call `runs.compare` pass `**runs.compare_kwargs(args)` (which carries the
+    runtime flags); perturbed_inference trains inside `runtime.run_context` itself."""
+    source = inspect.getsource(load_recipe(name))
+    if "runs.compare(" in source:
+        assert "runs.compare_kwargs(args)" in source
     else:
-        assert name == "tune" and "command.run(" in source
+        assert name == "perturbed_inference"
+        assert "runtime.run_context(" in source and "jit_compile=" in source
 
 
-def test_reproduce_forwards_the_flags():
-    from kerasimb import reproduce
+def test_reproduce_forwards_the_flags(tmp_path, monkeypatch):
+    from kerasimb.recipes import reproduce
 
-    args = load_recipe("reproduce").build_parser().parse_args(
-        ["--mixed-precision", "mixed_bfloat16", "--jit-compile", "on"])
-    assert reproduce.runtime_flags(args) == ["--mixed-precision", "mixed_bfloat16",
-                                             "--jit-compile", "on"]
-    argv = reproduce.recipe_command("recipes/quadsnet.py", "digits-lt", "small", "out",
-                                    extra=reproduce.runtime_flags(args))
+    seen = {}
+
+    def fake_reproduce(dataset, budget, output, **kwargs):
+        seen.update(kwargs)
+        (tmp_path / "report.md").write_text("| verdicts |\n")
+
+    monkeypatch.setattr(reproduce, "reproduce", fake_reproduce)
+    assert main(["reproduce", "--mixed-precision", "mixed_bfloat16", "--jit-compile", "on",
+                 "--output", str(tmp_path)]) == 0
+    assert seen["extra"] == ["--mixed-precision", "mixed_bfloat16", "--jit-compile", "on"]
+    argv = reproduce.recipe_command("quadsnet", "digits-lt", "small", "out",
+                                    extra=seen["extra"])
     assert argv[-4:] == ["--mixed-precision", "mixed_bfloat16", "--jit-compile", "on"]
 
 
@@ -75,11 +85,12 @@ def train_calls(monkeypatch):
     return calls
 
 
-def test_perturbed_inference_tiny_run_in_bfloat16(tmp_path, train_calls):
+def test_perturbed_inference_tiny_run_in_bfloat16(tmp_path, train_calls, monkeypatch):
     recipe = load_recipe("perturbed_inference")
-    recipe.SWEEP_EPSILONS, recipe.SWEEP_TEMPERATURES = (1e-3,), (1000.0,)  # a short sweep
+    monkeypatch.setattr(recipe, "SWEEP_EPSILONS", (1e-3,))  # a short sweep
+    monkeypatch.setattr(recipe, "SWEEP_TEMPERATURES", (1000.0,))
     out = tmp_path / "pi"
-    code = recipe.main([
+    code = run_recipe("perturbed_inference", [
         "--dataset", "digits-lt", "--image-size", "8", "--backbones", "small_cnn",
         "--baselines", "ce", "--epochs", "1", "--batch-size", "128", "--seeds", "0",
         "--epsilon", "0.001", "--mixed-precision", "mixed_bfloat16", "--jit-compile", "off",
@@ -92,9 +103,8 @@ def test_perturbed_inference_tiny_run_in_bfloat16(tmp_path, train_calls):
 
 @pytest.mark.slow
 def test_quadsnet_tiny_run_in_bfloat16(tmp_path, train_calls):
-    recipe = load_recipe("quadsnet")
     out = tmp_path / "q"
-    assert recipe.main(["--models", "quadsnet", "--epochs", "1", "--filters", "2", "2", "2", "2",
+    assert run_recipe("quadsnet", ["--models", "quadsnet", "--epochs", "1", "--filters", "2", "2", "2", "2",
                         "--image-size", "16", "--no-progress", "--mixed-precision",
                         "mixed_bfloat16", "--jit-compile", "off", "--output", str(out)]) == 0
     assert train_calls and all(c == ("mixed_bfloat16", False) for c in train_calls)
@@ -102,9 +112,8 @@ def test_quadsnet_tiny_run_in_bfloat16(tmp_path, train_calls):
 
 @pytest.mark.slow
 def test_tune_tiny_run_in_bfloat16(tmp_path, train_calls):
-    recipe = load_recipe("tune")
     out = tmp_path / "t"
-    assert recipe.main(["--dataset", "digits-lt", "--methods", "ce", "--max-trials", "1",
+    assert main(["tune", "--dataset", "digits-lt", "--methods", "ce", "--max-trials", "1",
                         "--epochs", "1", "--image-size", "8", "--widths", "4", "--no-progress",
                         "--mixed-precision", "mixed_bfloat16", "--jit-compile", "off",
                         "--output", str(out)]) == 0

@@ -1,7 +1,7 @@
 """Runs a command's `main` (a recipe or `kerasimb`) in this process, killing it mid-training.
 
     python kill_wrapper.py [--kill-after N] [--signal SIGKILL] [--count PATH] \\
-        (recipes/<name>.py | kerasimb) ARGS...
+        (<recipe> | kerasimb) ARGS...
 
 Every `keras.Model.fit` of the process gets a callback that counts the training batches (over
 all fits); with `--kill-after N` the process sends itself the signal at the end of the N-th
@@ -13,7 +13,6 @@ train finished work again.
 import argparse
 import json
 import os
-import runpy
 import signal
 import sys
 
@@ -56,17 +55,12 @@ def main():
         return original_fit(self, *a, **kw)
 
     keras.Model.fit = fit
-    if args.command == "kerasimb":
-        from kerasimb import cli
+    from kerasimb.cli.main import main
 
-        code = cli.main(args.args)
+    if args.command == "kerasimb":
+        code = main(args.args)
     else:
-        sys.argv = [args.command, *args.args]
-        try:
-            runpy.run_path(args.command, run_name="__main__")
-            code = 0
-        except SystemExit as e:
-            code = e.code
+        code = main(["run", args.command, *args.args])
     if args.count:
         with open(args.count, "w") as f:
             json.dump(STATE, f)

@@ -70,7 +70,7 @@ def main():
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    from kerasimb import experiment, methods
+    from kerasimb import methods, runs
     from kerasimb.models import model_fn
 
     spec = None
@@ -86,7 +86,7 @@ def main():
         return original_train(self, dataset, model_fn_, *a, **kw)
 
     methods.Method.train = train
-    result = experiment.compare(
+    result = runs.compare(
         tiny_dataset(), args.methods, backbone=model_fn("small_cnn", width=4, depth=2),
         epochs=args.epochs, seeds=args.seeds, batch_size=8, learning_rate=1e-2,
         progress=False, callbacks=[Killer(spec, state)], select_by=args.select_by,

@@ -19,7 +19,6 @@ import pytest
 
 HERE = os.path.dirname(__file__)
 WRAPPER = os.path.join(HERE, "kill_wrapper.py")
-RECIPES = os.path.join(HERE, "..", "..", "recipes")
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +40,13 @@ def tiny_npz(tmp_path_factory):
 
 def run(command, args, kill_after=None, sig="SIGKILL", count=None):
     """Runs `command` (a recipe name or "kerasimb") with `args`; returns the process."""
-    target = command if command == "kerasimb" else os.path.join(RECIPES, f"{command}.py")
     extra = []
     if kill_after is not None:
         extra += ["--kill-after", str(kill_after), "--signal", sig]
     if count is not None:
         extra += ["--count", str(count)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, WRAPPER, *extra, target, *args],
+    proc = subprocess.run([sys.executable, WRAPPER, *extra, command, *args],
                           capture_output=True, text=True, env=env, timeout=900)
     if kill_after is None and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}:\n{proc.stdout[-2000:]}\n"
@@ -57,19 +55,10 @@ def run(command, args, kill_after=None, sig="SIGKILL", count=None):
 
 
 def run_in_process(command, args):
-    """Runs `recipes/<command>.py` as `__main__` in this process; returns its exit status."""
-    import runpy
+    """Runs `kerasimb run <command> ARGS` in this process; returns its exit status."""
+    from kerasimb.cli.main import main
 
-    path = os.path.join(RECIPES, f"{command}.py")
-    saved = sys.argv
-    sys.argv = [path, *args]
-    try:
-        runpy.run_path(path, run_name="__main__")
-    except SystemExit as e:
-        return e.code
-    finally:
-        sys.argv = saved
-    return 0
+    return main(["run", command, *args])
 
 
 def killed(command, args, kill_after, sig="SIGKILL"):
@@ -136,12 +125,13 @@ def test_perturbed_inference_killed_then_resumed(tiny_npz, tmp_path, monkeypatch
     assert not (out / "runs" / "small_cnn_ce").exists()
 
 
-def test_perturbed_inference_settings_change_is_an_error(tiny_npz, tmp_path):
-    from kerasimb._run_store import RunStore
+def test_perturbed_inference_settings_change_is_an_error(tiny_npz, tmp_path, capsys):
+    from kerasimb.runs import RunStore
 
     RunStore(tmp_path).start("small_cnn/ce", 0, {"epochs": 99})
-    with pytest.raises(ValueError, match=r"overwrite=True.*epochs: 99 in the folder, 2 now"):
-        run_in_process("perturbed_inference", _perturbed_args(tiny_npz, tmp_path))
+    assert run_in_process("perturbed_inference", _perturbed_args(tiny_npz, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "--restart" in err and "epochs: 99 in the folder, 2 now" in err
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Interruption and resume of `experiment.compare(output_dir=...)` and `kerasimb compare`."""
+"""Interruption and resume of `runs.compare(output_dir=...)` and `kerasimb compare`."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasimb import experiment, methods
-from kerasimb._run_store import RunStore
+from kerasimb import methods, runs
+from kerasimb.runs import RunStore
 from kerasimb.callbacks import ResumableBackup
 from kerasimb.data import ImageDataset
 from kerasimb.models import model_fn
@@ -31,7 +31,7 @@ def run_compare(output_dir, method_names=("ce",), **kwargs):
     settings = dict(backbone=TINY_MODEL, epochs=1, seeds=[0], batch_size=8, learning_rate=1e-2,
                     progress=False, output_dir=output_dir)
     settings.update(kwargs)
-    return experiment.compare(tiny_dataset(), list(method_names), **settings)
+    return runs.compare(tiny_dataset(), list(method_names), **settings)
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_method_parameter_and_data_mismatch(finished, tmp_path):
     x[0, 0, 0, 0] ^= 1  # one pixel differs
     other = ImageDataset((x, y), dataset.val, dataset.test, dataset.class_names, name="tiny")
     with pytest.raises(ValueError, match="sha256"):
-        experiment.compare(other, ["ce"], backbone=TINY_MODEL, epochs=1, seeds=[0],
+        runs.compare(other, ["ce"], backbone=TINY_MODEL, epochs=1, seeds=[0],
                            batch_size=8, learning_rate=1e-2, progress=False,
                            output_dir=finished[0])
 
@@ -129,7 +129,7 @@ def test_unfinished_backup_with_other_settings_is_an_error(tmp_path):
     store = RunStore(tmp_path)
     store.start("ce", 0, {"epochs": 99})
     with pytest.raises(ValueError, match="unfinished run.*epochs"):
-        experiment.compare(dataset, ["ce"], backbone=TINY_MODEL, epochs=1, seeds=[0],
+        runs.compare(dataset, ["ce"], backbone=TINY_MODEL, epochs=1, seeds=[0],
                            batch_size=8, progress=False, output_dir=tmp_path)
 
 
@@ -160,7 +160,7 @@ def test_backup_files_are_complete_after_each_epoch(tmp_path):
     keras.backend.clear_session()
     with pytest.raises(Stop):
         methods.get("ce").train(dataset, TINY_MODEL, epochs=2, batch_size=8, seed=0,
-                                callbacks=[StopAfterFirstEpoch(backup_dir)])
+                                resume=StopAfterFirstEpoch(backup_dir))
     metadata = json.loads((backup_dir / "training_metadata.json").read_text())
     assert metadata["epoch"] == 1 and len(metadata["logs"]) == 1
     assert sorted(os.listdir(backup_dir)) == ["epoch-1.state.npz", "epoch-1.weights.h5",
@@ -169,7 +169,7 @@ def test_backup_files_are_complete_after_each_epoch(tmp_path):
     resumed_backup = ResumableBackup(backup_dir)
     assert resumed_backup.resume_epoch() == 1
     model, history = methods.get("ce").train(dataset, TINY_MODEL, epochs=2, batch_size=8,
-                                             seed=0, callbacks=[resumed_backup])
+                                             seed=0, resume=resumed_backup)
     assert history.epoch == [1]  # only the second epoch was trained here
     assert len(resumed_backup.history(history.history)["loss"]) == 2
     assert not backup_dir.exists()  # deleted when fit completes
@@ -183,11 +183,11 @@ def test_backup_files_are_complete_after_each_epoch(tmp_path):
 
 @pytest.mark.slow
 def test_cli_compare_resumes_and_restart(tmp_path, monkeypatch, capsys):
-    from kerasimb import cli
+    from kerasimb.cli.main import main
 
     args = ["compare", "--methods", "ce", "--epochs", "1", "--seeds", "0", "--no-progress",
             "--output", str(tmp_path)]
-    assert cli.main(args) == 0
+    assert main(args) == 0
     assert (tmp_path / "runs" / "ce" / "seed0.json").exists()
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "report.md").exists()
     assert not [p for p in tmp_path.rglob(".*tmp*")]  # no temporary file left behind
@@ -196,11 +196,12 @@ def test_cli_compare_resumes_and_restart(tmp_path, monkeypatch, capsys):
         raise AssertionError("trained again")
 
     monkeypatch.setattr(methods.Method, "train", fail)
-    assert cli.main(args) == 0  # resumes: nothing left to train
+    assert main(args) == 0  # resumes: nothing left to train
     with pytest.raises(AssertionError, match="trained again"):
-        cli.main(args + ["--restart"])
-    with pytest.raises(ValueError, match="epochs"):
-        cli.main(args[:4] + ["2"] + args[5:])
+        main(args + ["--restart"])
+    capsys.readouterr()
+    assert main(args[:4] + ["2"] + args[5:]) == 2  # other settings in the same folder
+    assert "epochs: 1 in the folder, 2 now" in capsys.readouterr().err
 
 
 # --- Killing a process mid-epoch ---------------------------------------------------------------

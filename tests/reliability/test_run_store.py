@@ -1,4 +1,4 @@
-"""`kerasimb._run_store`: extra arrays of finished runs, callbacks' per-run arrays kept by
+"""`kerasimb.runs.store`: extra arrays of finished runs, callbacks' per-run arrays kept by
 `compare(output_dir=)`, `train_resumable`, and two-stage runs resumed on the same batches."""
 
 import json
@@ -10,8 +10,8 @@ import pytest
 from test_resume import TINY_MODEL, run_compare, tiny_dataset
 
 from kerasimb import methods
-from kerasimb._run_store import (RunStore, callback_arrays, jsonable, restore_callback_arrays,
-                                 train_resumable)
+from kerasimb.runs import RunStore, callback_arrays, restore_callback_arrays, train_resumable
+from kerasimb.utils.formatting import jsonable
 from kerasimb.callbacks import FeatureSnapshot, ResumableBackup
 
 
@@ -135,11 +135,11 @@ def test_two_stage_resumes_on_the_same_batches(tmp_path):
     keras.backend.clear_session()
     with pytest.raises(Stop):
         method().train(dataset, TINY_MODEL, epochs=2, batch_size=4, seed=0,
-                       callbacks=[StopAfterFirstEpoch(tmp_path)])
+                       resume=StopAfterFirstEpoch(tmp_path))
     keras.backend.clear_session()
     backup = ResumableBackup(tmp_path)
     resumed, history = method().train(dataset, TINY_MODEL, epochs=2, batch_size=4, seed=0,
-                                      callbacks=[backup])
+                                      resume=backup)
     resumed_history = backup.history(history.history)
     keras.backend.clear_session()
     reference, reference_history = method().train(dataset, TINY_MODEL, epochs=2, batch_size=4,
@@ -153,7 +153,7 @@ def test_two_stage_resumes_on_the_same_batches(tmp_path):
 def test_fingerprint_of_file_backed_split_reads_no_file(tmp_path):
     import numpy as np
 
-    from kerasimb._run_store import dataset_fingerprint
+    from kerasimb.runs.store import dataset_fingerprint
     from kerasimb.data import ImageDataset, ImageFiles
 
     y = np.array([0, 0, 0, 1, 1])

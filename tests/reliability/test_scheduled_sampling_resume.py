@@ -52,11 +52,11 @@ def tiny_dataset():
     return resume_script.tiny_dataset((24, 9, 3), (2, 2, 2), (2, 2, 2))
 
 
-def _train(name, callbacks):
-    keras.backend.clear_session()  # as `experiment.compare` does before every run
+def _train(name, callbacks, resume=None):
+    keras.backend.clear_session()  # as `runs.compare` does before every run
     model, history = methods.get(name).train(
         tiny_dataset(), TINY_MODEL, epochs=EPOCHS, batch_size=BATCH, learning_rate=1e-2, seed=0,
-        callbacks=callbacks)
+        callbacks=callbacks, resume=resume)
     return model, history
 
 
@@ -65,10 +65,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, name):
     reference, history = _train(name, [])
     backup_dir = tmp_path / "backup"
     with pytest.raises(Interrupted):  # dies in the middle of the second epoch
-        _train(name, [ResumableBackup(backup_dir), InterruptAt(epoch=1, batch=4)])
+        _train(name, [InterruptAt(epoch=1, batch=4)], resume=ResumableBackup(backup_dir))
     backup = ResumableBackup(backup_dir)
     assert backup.resume_epoch() == 1
-    resumed, resumed_history = _train(name, [backup])
+    resumed, resumed_history = _train(name, [], resume=backup)
     for a, b in zip(reference.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
     merged = backup.history(resumed_history.history)
@@ -81,7 +81,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, name):
 
 @pytest.mark.slow
 def test_killed_subprocess_resumes_like_uninterrupted(tmp_path):
-    """The same through `experiment.compare(output_dir=)` with a real SIGKILL mid-epoch."""
+    """The same through `runs.compare(output_dir=)` with a real SIGKILL mid-epoch."""
     script = os.path.join(os.path.dirname(__file__), "resume_script.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     names = ["--methods", "progressive-sampling", "drs"]

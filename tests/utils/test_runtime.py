@@ -1,12 +1,10 @@
 """kerasimb.utils.runtime: precision policy, strategy and XLA settings, and their CLI flags."""
 
-import argparse
 
 import keras
 import pytest
 import tensorflow as tf
 
-from kerasimb import cli
 from kerasimb.utils import runtime
 
 
@@ -69,24 +67,3 @@ def test_check_jit_compile_accepts(value):
 def test_check_jit_compile_rejects(value):
     with pytest.raises(ValueError, match="argument `jit_compile`"):
         runtime.check_jit_compile(value)
-
-
-def _parse(*argv):
-    return cli.add_run_arguments(argparse.ArgumentParser()).parse_args(list(argv))
-
-
-def test_cli_runtime_flags():
-    assert cli.runtime_kwargs(_parse()) == {
-        "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto"}
-    args = _parse("--mixed-precision", "--distribute", "mirrored", "--jit-compile", "off")
-    assert cli.runtime_kwargs(args) == {
-        "mixed_precision": "auto", "distribute": "mirrored", "jit_compile": False}
-    args = _parse("--mixed-precision", "mixed_float16", "--jit-compile", "on")
-    assert cli.runtime_kwargs(args)["mixed_precision"] == "mixed_float16"
-    assert cli.runtime_kwargs(args)["jit_compile"] is True
-
-
-def test_cli_rejects_unknown_policy(capsys):
-    with pytest.raises(SystemExit):
-        _parse("--mixed-precision", "half")
-    assert "--mixed-precision" in capsys.readouterr().err

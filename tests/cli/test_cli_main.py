@@ -1,3 +1,5 @@
+"""The `kerasimb` command: parsing, one-line errors with exit status 2, help, `python -m`."""
+
 import json
 import os
 import subprocess
@@ -5,31 +7,14 @@ import sys
 
 import pytest
 
-from kerasimb import cli, methods, models
-
-
-def test_list(capsys):
-    assert cli.main(["list"]) == 0
-    out = capsys.readouterr().out
-    for section in ("Datasets (--dataset):", "Methods (--methods):", "Models (--backbone):",
-                    "Recipes:"):
-        assert section in out
-    assert "digits-lt" in out and "medmnist:<...>" in out
-    for name in methods.names():
-        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
-        assert methods.get(name).description in line
-    for name in models.names():
-        assert f"  {name} " in out
-    assert "images >= 75x75" in out  # InceptionV3's minimum
-    recipes_dir = cli._recipes_dir()
-    scripts = [f for f in os.listdir(recipes_dir)] if os.path.isdir(recipes_dir) else []
-    if not any(f.endswith(".py") and not f.startswith("_") for f in scripts):
-        assert "Recipes:\n  none yet" in out
+from kerasimb.cli import compare
+from kerasimb.cli.main import build_parser, main
+from kerasimb.runs import default_output
 
 
 def test_compare_tiny(tmp_path, capsys):
     output = tmp_path / "run"
-    code = cli.main(["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
+    code = main(["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
                      "reweight", "--epochs", "1", "--seeds", "0", "--batch-size", "64",
                      "--learning-rate", "0.01", "--output", str(output), "--no-progress"])
     assert code == 0
@@ -48,12 +33,12 @@ def test_compare_tiny(tmp_path, capsys):
 
 
 def test_default_output_folder_name():
-    path = cli.default_output("compare", "medmnist:data/x.npz")
+    path = default_output("compare", "medmnist:data/x.npz")
     assert path.startswith(os.path.join("runs", "compare-medmnist_data_x.npz-"))
 
 
 def test_defaults():
-    args = cli.build_parser().parse_args(["compare"])
+    args = build_parser().parse_args(["compare"])
     assert args.dataset == "digits-lt" and args.methods is None and args.backbone == "small_cnn"
     assert (args.epochs, args.seeds, args.batch_size, args.learning_rate) == (30, [0, 1, 2], 32,
                                                                             1e-3)
@@ -80,22 +65,70 @@ def test_defaults():
         (["compare", "--data-dir", "/tmp"], "--data-dir: does not apply to dataset 'digits-lt'"),
         (["compare", "--dataset", "nope"], "--dataset: could not load 'nope'"),
         (["compare", "--verbose", "5"], "--verbose: invalid choice"),
+        (["compare", "--methods", ","], "--methods: expected at least one method name"),
+        (["compare", "--batch-size", "243"], "--batch-size: expected at most the 242 training"),
+        (["compare", "--distribute", "tpu"], "--distribute"),
+        (["tune", "--batch-size", "100000"], "--batch-size: expected at most"),
     ],
 )
-def test_bad_arguments_exit_2(argv, message, capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "usage: kerasimb" in err
+    assert err.count("\n") == 1 and err.startswith("kerasimb: error: "), err
     assert message in err, err
 
 
+def test_output_that_is_a_file_or_not_writable_exits_2(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["compare", "--methods", "ce", "--output", str(a_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kerasimb: error: argument --output:") and "is a file" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions
+            pytest.skip("this user can write to read-only folders")
+        assert main(["compare", "--methods", "ce", "--output", str(locked / "run")]) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_output_holding_other_settings_exits_2_naming_restart(tmp_path, capsys):
+    argv = ["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
+            "--epochs", "1", "--seeds", "0", "--batch-size", "64", "--no-progress",
+            "--output", str(tmp_path / "run")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    argv[argv.index("--batch-size") + 1] = "32"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--restart" in err and "batch_size" in err, err
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, monkeypatch, capsys):
+    from kerasimb import runs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "compare", interrupted)
+    out = tmp_path / "run"
+    assert main(["compare", "--methods", "ce", "--epochs", "1", "--output", str(out)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == f"kerasimb: interrupted; rerun the same command to resume from {out}"
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--methods", "ce", "--epochs", "1"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "rerun the same command with --output runs/compare-digits-lt-" in err
+
+
 def test_help_exits_0(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["compare", "--help"])
-    assert info.value.code == 0
-    assert "--learning-rate" in capsys.readouterr().out
+    assert main(["compare", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--learning-rate" in out and "(default: 0.001)" in out
 
 
 def test_python_dash_m():
@@ -105,49 +138,32 @@ def test_python_dash_m():
     assert "Methods (--methods):" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "kerasimb", "compare", "--epochs", "x"],
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "--epochs" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.startswith("kerasimb: error: argument --epochs")
 
 
 @pytest.mark.slow
 def test_default_compare_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["compare", "--no-progress"]) == 0
+    assert main(["compare", "--no-progress"]) == 0
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.startswith("compare-digits-lt-")
     saved = json.loads((runs[0] / "metrics.json").read_text())
     assert saved["settings"]["epochs"] == 30 and saved["settings"]["seeds"] == [0, 1, 2]
-    assert list(saved["summary"]) == list(cli.DEFAULT_METHODS)
+    assert list(saved["summary"]) == list(compare.DEFAULT_METHODS)
     for method, figures in saved["summary"].items():
         # Chance is 0.1 on 10 balanced test classes; a trained model is far above it.
         assert figures["balanced_accuracy"]["mean"] > 0.5, method
     assert "| method | balanced_accuracy |" in capsys.readouterr().out
 
 
-def test_run_executes_a_recipe_with_its_own_arguments(tmp_path, monkeypatch):
-    recipe = tmp_path / "echo_args.py"
-    recipe.write_text(
-        '"""Writes its arguments to a file."""\n'
-        "import sys, pathlib\n"
-        "if __name__ == '__main__':\n"
-        "    pathlib.Path(sys.argv[2]).write_text(' '.join(sys.argv[1:]))\n"
-    )
-    monkeypatch.setattr(cli, "_recipes_dir", lambda: str(tmp_path))
-    out = tmp_path / "out.txt"
-    assert cli.main(["run", "echo_args", "--output", str(out)]) == 0
-    assert out.read_text() == f"--output {out}"
-
-
-def test_run_unknown_recipe_exits_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_recipes_dir", lambda: str(tmp_path))
-    with pytest.raises(SystemExit) as e:
-        cli.main(["run", "nope"])
-    assert e.value.code == 2
+def test_run_unknown_recipe_exits_2(capsys):
+    assert main(["run", "nope"]) == 2
     assert "unknown recipe 'nope'" in capsys.readouterr().err
 
 
 def test_default_methods_are_registered_and_used_by_the_bare_command():
     from kerasimb import methods
 
-    assert len(cli.DEFAULT_METHODS) == len(set(cli.DEFAULT_METHODS)) >= 2
-    for name in cli.DEFAULT_METHODS:
+    assert len(compare.DEFAULT_METHODS) == len(set(compare.DEFAULT_METHODS)) >= 2
+    for name in compare.DEFAULT_METHODS:
         assert methods.get(name).name == name

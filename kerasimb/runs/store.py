@@ -1,5 +1,5 @@
-"""Finished-run storage for `experiment.compare(output_dir=...)` and the recipes that train
-outside `compare` (`recipes/perturbed_inference.py`): resume after an interruption.
+"""The finished-run store behind every resumable output folder (`runs.compare(output_dir=)`,
+the recipes that train outside `compare`, such as `perturbed_inference`).
 
 Layout under `output_dir`:
 
@@ -16,6 +16,7 @@ through `restore_run_arrays(arrays)` when the run is loaded instead of trained
 (`callback_arrays`, `restore_callback_arrays`).
 """
 
+import datetime
 import hashlib
 import json
 import os
@@ -23,23 +24,59 @@ import shutil
 
 import numpy as np
 
+from kerasimb.api_export import kerasimb_export
+from kerasimb.data.image_files import ImageFiles
 from kerasimb.utils.atomic import write_json, write_npz
+from kerasimb.utils.formatting import safe_name
+
+__all__ = ["RunStore", "callback_arrays", "check_output_dir", "dataset_fingerprint",
+           "default_output", "restore_callback_arrays"]
 
 _EXTRA = "extra/"
 
 
-def _safe(text):
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))
+@kerasimb_export("kerasimb.runs.default_output", serializable=False)
+def default_output(command, dataset_name):
+    """Returns `runs/<command>-<dataset>-<timestamp>`, a new folder name for a run's results.
+
+    >>> default_output("compare", "medmnist:breast").startswith("runs/compare-medmnist_breast-")
+    True
+    """
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{command}-{safe_name(dataset_name)}-{stamp}")
 
 
+@kerasimb_export("kerasimb.runs.check_output_dir", serializable=False)
+def check_output_dir(output_dir, name="output_dir"):
+    """Checks that `output_dir` can be a results folder: a folder or a path that does not exist
+    yet, in a writable place. Creates nothing; returns the path as a str.
+
+    Raises:
+        ValueError: `output_dir` is an existing file, or it (or the nearest existing folder
+            above it) is not writable.
+    """
+    path = os.fspath(output_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a folder (new or "
+            f"existing). Received: {name}={path!r}, which is a file")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a folder this process can "
+            f"write to. Received: {name}={path!r} ({existing!r} is not writable)")
+    return path
+
+
+@kerasimb_export("kerasimb.runs.dataset_fingerprint", serializable=False)
 def dataset_fingerprint(dataset):
     """Name, classes, split sizes and a SHA-256 of the split arrays (labels and pixels).
 
     A file-backed split (`data.ImageFiles`) is hashed by its paths and image shape, not by
     decoding every file: a file rewritten in place under the same path is not detected.
     """
-    from kerasimb.data.image_files import ImageFiles
-
     digest = hashlib.sha256()
     for x, y in (dataset.train, dataset.val, dataset.test):
         if isinstance(x, ImageFiles):
@@ -55,14 +92,6 @@ def dataset_fingerprint(dataset):
         "sizes": [len(dataset.train[1]), len(dataset.val[1]), len(dataset.test[1])],
         "sha256": digest.hexdigest(),
     }
-
-
-def jsonable(value):
-    """`value` as it reads back from JSON: numpy values to Python, NaN/inf to `None`, tuples
-    to lists, keys to str (so a fresh run's record equals the record of a loaded one)."""
-    from kerasimb.experiment import _jsonable
-
-    return json.loads(json.dumps(_jsonable(value)))
 
 
 def callback_arrays(callbacks):
@@ -96,8 +125,26 @@ def _differences(stored, current, prefix=""):
     return out
 
 
+@kerasimb_export("kerasimb.runs.RunStore", serializable=False)
 class RunStore:
-    """Reads and writes finished (method, seed) runs under `output_dir`."""
+    """Reads and writes finished (method, seed) runs under `output_dir`.
+
+    A run is identified by a label (e.g. the method) and a seed; its record holds a fingerprint,
+    a JSON-compatible dict of every setting it depends on, which `load` checks against the
+    current settings (a folder made with other settings is an error naming what differs).
+
+    Args:
+        output_dir: str or path-like. The results folder (created if needed).
+        overwrite: bool. Discard the saved runs and backups first. Defaults to `False`.
+
+    Example:
+
+    >>> import tempfile
+    >>> store = RunStore(tempfile.mkdtemp())
+    >>> store.save("ce", 0, {"epochs": 3}, {"method": "ce"}, np.full((2, 2), 0.5))
+    >>> store.load("ce", 0, {"epochs": 3})[0]
+    {'method': 'ce'}
+    """
 
     def __init__(self, output_dir, overwrite=False):
         self.output_dir = os.fspath(output_dir)
@@ -107,11 +154,11 @@ class RunStore:
         os.makedirs(self.output_dir, exist_ok=True)
 
     def _paths(self, label, seed):
-        base = os.path.join(self.output_dir, "runs", _safe(label), f"seed{seed}")
+        base = os.path.join(self.output_dir, "runs", safe_name(label), f"seed{seed}")
         return base + ".json", base + ".npz"
 
     def backup_dir(self, label, seed):
-        return os.path.join(self.output_dir, "backup", _safe(label), f"seed{seed}")
+        return os.path.join(self.output_dir, "backup", safe_name(label), f"seed{seed}")
 
     def _check(self, stored, fingerprint, label, seed, where):
         if stored != fingerprint:
@@ -162,50 +209,9 @@ class RunStore:
 
     def save(self, label, seed, fingerprint, run, probabilities, arrays=None):
         """Writes a finished run (probabilities and `arrays` first, the record last) and drops
-        its backup. `run` must be JSON-serialisable without NaN (see `jsonable`)."""
+        its backup. `run` must be JSON-serialisable without NaN (see `utils.formatting.jsonable`)."""
         json_path, npz_path = self._paths(label, seed)
         extra = {_EXTRA + k: np.asarray(v) for k, v in (arrays or {}).items()}
         write_npz(npz_path, probabilities=np.asarray(probabilities, dtype=np.float32), **extra)
         write_json(json_path, {"fingerprint": fingerprint, "run": run})
         shutil.rmtree(self.backup_dir(label, seed), ignore_errors=True)
-
-
-def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, **train_kwargs):
-    """`method.train(dataset, model_fn, seed=seed, ...)` that survives a killed process.
-
-    The run trains with a `callbacks.ResumableBackup` in `store.backup_dir(label, seed)` (after
-    checking an unfinished run's settings against `fingerprint`), kept when `fit` ends: calling
-    this again after an interruption continues from the last completed epoch, on the batches an
-    uninterrupted run would see, and after a completed `fit` (killed while the trained model was
-    being scored) restores the trained model without training. `store.save(label, seed, ...)`
-    marks the run finished and drops the backup.
-
-    Args:
-        store: `RunStore`.
-        label, seed: the run's name and seed (`seed` is passed to `method.train`).
-        fingerprint: JSON-compatible dict of every setting the run depends on.
-        method: `methods.Method`.
-        dataset: `ImageDataset`.
-        model_fn: callable `(input_shape, num_classes) -> keras.Model`.
-        **train_kwargs: more `method.train` arguments (`epochs`, `batch_size`, `callbacks`, ...).
-
-    Returns:
-        `(model, history)`: the trained model and the `History.history` dict of the whole run
-        (epochs trained before the interruption included).
-
-    Raises:
-        ValueError: the folder holds a run of `label` / `seed` made with other settings.
-    """
-    from kerasimb.callbacks.backup import ResumableBackup
-
-    if store.load(label, seed, fingerprint) is not None:
-        raise ValueError(
-            f"Invalid value received for argument `label`. Expected a run not finished yet. "
-            f"Received: label={label!r}, seed={seed}, already finished in {store.output_dir!r} "
-            "(load it with `store.load`)"
-        )
-    backup = ResumableBackup(store.start(label, seed, fingerprint), delete_checkpoint=False)
-    callbacks = [*train_kwargs.pop("callbacks", ()), backup]
-    model, history = method.train(dataset, model_fn, seed=seed, callbacks=callbacks,
-                                  **train_kwargs)
-    return model, backup.history(history.history)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from kerasimb import experiment, methods
+from kerasimb import experiment, methods, runs
 from kerasimb.data import ImageDataset
-from kerasimb.experiment import DEFAULT_METRICS, ComparisonResult, compare
+from kerasimb.runs import DEFAULT_METRICS, ComparisonResult, compare
 from kerasimb.models import model_fn
 
 SEEDS = [0, 1]
@@ -218,12 +218,12 @@ def test_invalid_arguments(kwargs, error, message):
 
 
 def test_public_api():
-    assert experiment.compare is compare
+    assert experiment.compare is compare is runs.compare
     assert DEFAULT_METRICS[0] == "balanced_accuracy"
 
 
 def test_table_rows_bold_best_and_column_names_match_the_summary(result):
-    from kerasimb.experiment import format_stat
+    from kerasimb.utils.formatting import format_stat
 
     summary = result.summary(["mcc"])
     first, second = result.methods[:2]
@@ -242,7 +242,7 @@ def test_table_rows_bold_best_and_column_names_match_the_summary(result):
 
 
 def test_format_stat():
-    from kerasimb.experiment import format_stat
+    from kerasimb.utils.formatting import format_stat
 
     assert format_stat({"mean": 0.25, "std": 0.125}) == "0.250 ± 0.125"
     assert format_stat({"mean": None, "std": None}) == "n/a"

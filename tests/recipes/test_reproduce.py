@@ -1,5 +1,5 @@
-"""kerasimb.reproduce: the verdict rule, claims read from synthetic metrics.json files, recipe
-runs that succeed, fail or are missing (tiny fake recipes, no training)."""
+"""kerasimb.recipes.reproduce: the verdict rule, claims read from synthetic metrics.json files,
+recipe runs that succeed or fail (tiny fake recipes, no training)."""
 
 import json
 import math
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from kerasimb import reproduce
+from kerasimb.recipes import RECIPES, load, reproduce
 
 
 def _rule(m, b):
@@ -49,7 +49,7 @@ def test_verdict_edge_cases():
 
 
 def _compare_json(path, values):
-    """A metrics.json in `experiment.compare`'s format: {method: {metric: [per-seed values]}}."""
+    """A metrics.json in `runs.compare`'s format: {method: {metric: [per-seed values]}}."""
     runs = [{"method": method, "seed": seed, "report": {metric: vals[seed]
                                                         for metric, vals in metrics.items()}}
             for method, metrics in values.items()
@@ -103,49 +103,74 @@ def _script(path, body):
     return str(path)
 
 
-def test_run_recipes_and_report_with_a_failing_and_a_missing_recipe(tmp_path):
-    recipes_dir = tmp_path / "recipes"
-    recipes_dir.mkdir()
-    good = _script(recipes_dir / "paper_a.py", """
+def test_run_recipes_and_report_with_a_failing_recipe(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    good = _script(scripts / "paper_a.py", """
         import argparse, json, os
         p = argparse.ArgumentParser()
-        p.add_argument("--dataset"); p.add_argument("--epochs", type=int)
-        p.add_argument("--seeds", type=int, nargs="+"); p.add_argument("--output")
-        p.add_argument("--no-progress", action="store_true")
+        p.add_argument("--epochs", type=int); p.add_argument("--seeds", type=int, nargs="+")
+        p.add_argument("--output")
         a = p.parse_args()
         runs = [{"method": m, "seed": s, "report": {"mcc": v + s / 100, "quadratic_kappa": v}}
                 for s in a.seeds for m, v in (("old", 0.5), ("new", 0.7 + a.epochs / 100))]
         os.makedirs(a.output, exist_ok=True)
         json.dump({"runs": runs}, open(os.path.join(a.output, "metrics.json"), "w"))
         """)
-    bad = _script(recipes_dir / "paper_b.py", "raise SystemExit('boom: no such method')\n")
-    statuses = reproduce.run_recipes({"paper_a": good, "paper_b": bad, "paper_c": None},
-                                     "digits-lt", "small", str(tmp_path / "out"),
-                                     echo=lambda s: None)
+    bad = _script(scripts / "paper_b.py", "raise SystemExit('boom: no such method')\n")
+    out = tmp_path / "out"
+    commands = {"paper_a": [sys.executable, good, "--epochs", "15", "--seeds", "0", "1",
+                            "--output", str(out / "paper_a")],
+                "paper_b": [sys.executable, bad]}
+    statuses = reproduce.run_recipes(commands, str(out), echo=lambda s: None)
     assert statuses["paper_a"]["status"] == "ok"
+    assert statuses["paper_a"]["log"] == os.path.join("paper_a", "log.txt")
     assert statuses["paper_b"]["status"] == "failed" and "boom" in statuses["paper_b"]["error"]
-    assert statuses["paper_c"]["status"] == "missing"
-    claims = [CLAIM, {**CLAIM, "recipe": "paper_b"}, {**CLAIM, "recipe": "paper_c"}]
-    results = reproduce.evaluate_claims(str(tmp_path / "out"), statuses, claims)
-    assert [r["verdict"] for r in results] == ["reproduced", "not run", "not run"]
-    assert "boom" in results[1]["reason"] and "missing" in results[2]["reason"]
+    claims = [CLAIM, {**CLAIM, "recipe": "paper_b"}]
+    results = reproduce.evaluate_claims(str(out), statuses, claims)
+    assert [r["verdict"] for r in results] == ["reproduced", "not run"]
+    assert results[0]["source"] == os.path.join("paper_a", "metrics.json")  # no local paths
+    assert "boom" in results[1]["reason"]
     text = reproduce.report_markdown(results, statuses, {"dataset": "digits-lt"})
     assert "| A et al. | new beats old on mcc and kappa | mcc |" in text
     assert "**not run** (recipe failed: exit status 1: boom: no such method)" in text
-    assert "0.9 mcc" in text
+    assert "0.9 mcc" in text and str(out) not in text
+    assert statuses["paper_a"]["command"][-2:] == ["--output", "paper_a"]
 
 
-def test_recipe_command_uses_the_budget_and_recipe_args():
-    argv = reproduce.recipe_command("/r/balanced_mixup.py", "digits-lt", "small", "/o")
-    assert argv[0] == sys.executable
-    assert argv[argv.index("--epochs") + 1] == str(reproduce.BUDGETS["small"]["epochs"])
-    assert argv[-len(reproduce.RECIPE_ARGS["balanced_mixup"]["small"]):] == \
-        reproduce.RECIPE_ARGS["balanced_mixup"]["small"]
+def test_recipe_command_uses_the_recipes_own_budget_flags():
+    argv = reproduce.recipe_command("balanced_mixup", "digits-lt", "small", "/o",
+                                    data_dir="/d", extra=["--tf-logs"])
+    assert argv[:3] == [sys.executable, "-m", "kerasimb.recipes.balanced_mixup"]
+    budget = load("balanced_mixup").BUDGETS["small"]
+    assert argv[argv.index("--no-progress") + 1:][:len(budget)] == budget
+    assert argv[-3:] == ["--data-dir", "/d", "--tf-logs"]
     with pytest.raises(ValueError, match="`budget`"):
-        reproduce.recipe_command("/r/x.py", "digits-lt", "huge", "/o")
+        reproduce.recipe_command("balanced_mixup", "digits-lt", "huge", "/o")
+    with pytest.raises(ValueError, match="recipe"):
+        reproduce.recipe_command("tune", "digits-lt", "small", "/o")
 
 
-def test_every_claim_is_well_formed():
-    keys = {"recipe", "paper", "claim", "method", "baseline", "metrics", "paper_figures"}
-    for claim in reproduce.CLAIMS:
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_declares_budgets_and_well_formed_claims(name):
+    from kerasimb.cli.run import recipe_parser
+
+    recipe = load(name)
+    assert set(recipe.BUDGETS) == set(reproduce.BUDGETS)
+    parser = recipe_parser(name, recipe)
+    for flags in recipe.BUDGETS.values():  # every budget's flags parse and pass the checks
+        args = parser.parse_args(flags)
+        recipe.check_arguments(args)
+        assert args.epochs >= 1 and args.seeds
+    keys = {"paper", "claim", "method", "baseline", "metrics", "paper_figures"}
+    for claim in recipe.CLAIMS:
         assert set(claim) == keys and claim["metrics"]
+    assert all(c["recipe"] == name for c in reproduce.claims([name]))
+
+
+def test_reproduce_rejects_bad_arguments_before_running(tmp_path):
+    with pytest.raises(ValueError, match="`recipes`"):
+        reproduce.reproduce(output=str(tmp_path), recipes=["tune"])
+    with pytest.raises(ValueError, match="`timeout`"):
+        reproduce.reproduce(output=str(tmp_path), timeout=0)
+    assert not os.listdir(tmp_path)

@@ -1,0 +1,280 @@
+"""The flags every training command and recipe shares, and turning them into library calls.
+
+`add_run_arguments(parser, **defaults)` adds --dataset, --backbone, --epochs, --seeds,
+--batch-size, --learning-rate, --image-size, --data-dir, --download, --output, --verbose,
+--no-progress, --restart, --mixed-precision, --distribute, --jit-compile and --tf-logs; a recipe
+passes its own defaults (its paper's protocol). `load_dataset(args)` checks them and loads the
+dataset, `output_folder(args, ...)` checks `--output`; `runs.compare_kwargs(args)` turns them
+into `runs.compare` keyword arguments.
+
+Nothing here imports TensorFlow at module level, so that `kerasimb --help` and `kerasimb list`
+start in well under a second; the library is imported by the functions that use it.
+"""
+
+import argparse
+import inspect
+
+# Defaults of `kerasimb compare`, chosen so that the bare command trains the default methods
+# on digits-lt (242 training images of 28x28) with 3 seeds in about two minutes on a 2-core CPU:
+# SmallCNN reaches ~100% training accuracy in 30 epochs of Adam at its usual 1e-3 (8 steps an
+# epoch at batch size 32), and 3 seeds give a mean ± std rather than one noisy number.
+DEFAULTS = {
+    "dataset": "digits-lt",
+    "backbone": "small_cnn",
+    "epochs": 30,
+    "seeds": (0, 1, 2),
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+}
+
+
+class UsageError(Exception):
+    """A mistake on the command line: `kerasimb` prints `kerasimb: error: <message>` and exits
+    with status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line, `<prog>: error: <message>`, status 2 (no
+    usage block: `--help` shows it)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    return _int(text, 1)
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    return _int(text, 0)
+
+
+def _int(text, minimum):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= {minimum}, received {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, received {value}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, received {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, received {text!r}")
+    return value
+
+
+def add_run_arguments(parser, **defaults):
+    """Adds the flags shared by every training command and recipe to `parser`.
+
+    Args:
+        parser: an `argparse.ArgumentParser`.
+        **defaults: defaults for `dataset`, `backbone`, `epochs`, `seeds`, `batch_size`,
+            `learning_rate` (each recipe passes its paper's protocol). Missing keys take
+            `DEFAULTS`.
+
+    With `--output`, a rerun of the same command resumes (finished runs are loaded, an
+    interrupted one continues from its last epoch); `--restart` starts afresh.
+    """
+    unknown = sorted(set(defaults) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"add_run_arguments got unknown defaults {unknown}; known: "
+                        f"{sorted(DEFAULTS)}")
+    d = {**DEFAULTS, **defaults}
+    parser.add_argument("--dataset", default=d["dataset"],
+                        help="dataset name (see `kerasimb list`) (default: %(default)s)")
+    parser.add_argument("--backbone", default=d["backbone"],
+                        help="model: small_cnn, quadsnet or a keras.applications backbone "
+                             "(default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=d["epochs"],
+                        help="training epochs (default: %(default)s)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", metavar="SEED",
+                        default=list(d["seeds"]),
+                        help="one run per seed (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
+                        help="(default: %(default)s)")
+    parser.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
+                        help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help="resize images to this height and width when loading "
+                             "(backbones need at least 32) (default: the dataset's own)")
+    parser.add_argument("--data-dir", default=None,
+                        help="where the dataset's files are, for medmnist: and tfds: "
+                             "(default: the loader's own)")
+    parser.add_argument("--download", action="store_true",
+                        help="download the dataset if missing (medmnist:, tfds:; needs network)")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output folder; rerunning the same command with it resumes "
+                             "(default: a new runs/<command>-<dataset>-<timestamp>)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=0,
+                        help="Keras fit verbosity (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--restart", action="store_true",
+                        help="discard the finished runs and backups saved in --output instead of "
+                             "resuming from them")
+    parser.add_argument("--mixed-precision", nargs="?", const="auto", default="float32",
+                        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        metavar="POLICY",
+                        help="Keras dtype policy: float32, mixed_float16, mixed_bfloat16; the "
+                             "bare flag means auto (mixed_float16 on a GPU, mixed_bfloat16 "
+                             "otherwise) (default: %(default)s)")
+    parser.add_argument("--distribute", default="none",
+                        choices=("none", "mirrored", "multiworker", "tpu"),
+                        help="tf.distribute strategy; --batch-size is then the global batch "
+                             "(default: %(default)s)")
+    parser.add_argument("--jit-compile", default="auto", choices=("auto", "on", "off"),
+                        help="XLA for the training steps; auto: on a GPU only "
+                             "(default: %(default)s)")
+    add_tf_logs_argument(parser)
+    return parser
+
+
+def add_tf_logs_argument(parser):
+    """Adds `--tf-logs` (show TensorFlow's C++ and absl log lines, hidden by default)."""
+    parser.add_argument("--tf-logs", action="store_true",
+                        help="show TensorFlow's C++ and absl log lines (hidden by default)")
+    return parser
+
+
+def check_distribute(args):
+    """Builds the `--distribute` strategy now, so that a strategy this machine cannot run (e.g.
+    `tpu` without a TPU) is a usage error before any data is loaded."""
+    from kerasimb.utils import runtime
+
+    try:
+        runtime.make_strategy(args.distribute)
+    except ValueError as e:
+        raise UsageError(f"argument --distribute: {e}") from None
+
+
+def method_names(values, option="--methods"):
+    """Splits `--methods ce,focal reweight` into names, checks each is registered (modifiers
+    such as `ce+perturb` allowed) and named once; returns the list.
+
+    Raises:
+        UsageError: an empty list, an unknown or a repeated name.
+    """
+    from kerasimb import methods
+
+    names = [m.strip() for item in values for m in item.split(",") if m.strip()]
+    if not names:
+        raise UsageError(f"argument {option}: expected at least one method name, "
+                         f"received {' '.join(values)!r}")
+    unknown = []
+    for name in names:
+        try:
+            methods.get(name)
+        except ValueError:
+            unknown.append(name)
+    if unknown:
+        raise UsageError(f"argument {option}: unknown method(s) {unknown}; registered: "
+                         f"{methods.names()} (modifiers: "
+                         f"{', '.join('+' + m for m in methods.registry.modifiers())})")
+    if len(set(names)) != len(names):
+        raise UsageError(f"argument {option}: a method is named twice: {names}")
+    return names
+
+
+def _loader(name, data):
+    """The loader function `data.load_dataset` would use for `name`, or `None`."""
+    for key, (loader, _) in data.SOURCES.items():
+        if name == key or (key.endswith(":") and name.startswith(key)):
+            return loader
+    return None
+
+
+def check_backbone(name, image_shape=None, dataset_name=""):
+    """Checks that `name` is a model and, given an image shape, that the images are large
+    enough for it.
+
+    Raises:
+        UsageError: an unknown model, or images below the model's minimum size.
+    """
+    from kerasimb import models
+
+    try:
+        models.model_fn(name)
+    except ValueError:
+        raise UsageError(f"argument --backbone: unknown model {name!r}; choose from "
+                         f"{models.names()}") from None
+    key = name.lower().replace("_", "").replace("-", "")
+    if image_shape is not None and key in models.BACKBONES:
+        min_size = models.BACKBONES[key][1]
+        if min(image_shape[:2]) < min_size:
+            raise UsageError(f"argument --backbone: {name} needs images of at least "
+                             f"{min_size}x{min_size}; {dataset_name} has "
+                             f"{tuple(image_shape[:2])}. Add --image-size {min_size}.")
+
+
+def load_dataset(args, backbones=None):
+    """Checks the shared run flags and loads the dataset they name; returns the `ImageDataset`.
+
+    Args:
+        args: `argparse.Namespace` from a parser built with `add_run_arguments`.
+        backbones: the models the images must suit (default: `[args.backbone]`).
+
+    Raises:
+        UsageError: repeated seeds, an unknown backbone, a flag that does not apply to the
+            dataset, a dataset that cannot be loaded, images too small for a backbone, or
+            `--batch-size` larger than the training split.
+    """
+    from kerasimb import data
+
+    if len(set(args.seeds)) != len(args.seeds):
+        raise UsageError(f"argument --seeds: expected distinct seeds, received {args.seeds}")
+    backbones = [args.backbone] if backbones is None else list(backbones)
+    for backbone in backbones:
+        check_backbone(backbone)
+    check_distribute(args)
+    load_kwargs = {}
+    if args.data_dir is not None:
+        load_kwargs["data_dir"] = args.data_dir
+    if args.image_size is not None:
+        load_kwargs["image_size"] = args.image_size
+    if args.download:
+        load_kwargs["download"] = True
+    loader = _loader(args.dataset, data)
+    if loader is not None:
+        accepted = inspect.signature(loader).parameters
+        for key in load_kwargs:
+            if key not in accepted:
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(f"argument {flag}: does not apply to dataset {args.dataset!r}")
+    try:
+        dataset = data.load_dataset(args.dataset, **load_kwargs)
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(f"argument --dataset: could not load {args.dataset!r}: {e}") from None
+    for backbone in backbones:
+        check_backbone(backbone, dataset.image_shape, dataset.name)
+    if args.batch_size > len(dataset.train[1]):
+        raise UsageError(f"argument --batch-size: expected at most the {len(dataset.train[1])} "
+                         f"training images of {dataset.name}, received {args.batch_size}")
+    return dataset
+
+
+def output_folder(args, command, dataset_name):
+    """`--output`, or a new `runs/<command>-<dataset>-<timestamp>`, checked to be a writable
+    folder; sets `args.output` (the interrupt message names it) and returns it.
+
+    Raises:
+        UsageError: `--output` is a file or not writable.
+    """
+    from kerasimb.runs import check_output_dir, default_output
+
+    path = args.output or default_output(command, dataset_name)
+    try:
+        check_output_dir(path, name="output")
+    except ValueError as e:
+        raise UsageError(f"argument --output: {e}") from None
+    args.output_given = args.output is not None
+    args.output = path
+    return path

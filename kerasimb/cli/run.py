@@ -1,0 +1,48 @@
+"""`kerasimb run <recipe> [flags]`: run one paper's recipe (`kerasimb.recipes.<recipe>`).
+
+The recipe's parser is the shared run flags, with the recipe's protocol as their defaults, plus
+the recipe's own flags; `kerasimb run <recipe> --help` lists them. `python -m
+kerasimb.recipes.<recipe>` and `python recipes/<recipe>.py` in a checkout run the same.
+"""
+
+import argparse
+
+from kerasimb.cli.args import Parser, UsageError, add_run_arguments, load_dataset, output_folder
+from kerasimb.recipes import RECIPES
+
+NAME = "run"
+HELP = "run a paper's recipe (pass its own flags after the name)"
+DESCRIPTION = ("Run the recipe that reruns one paper's experiment, e.g. `kerasimb run "
+               "balanced_mixup --dataset medmnist:pneumoniamnist`; `kerasimb run <recipe> --help` "
+               f"lists its flags. Recipes: {', '.join(RECIPES)}.")
+
+
+def add_arguments(parser):
+    """Adds the recipe name and the recipe's own flags (passed through)."""
+    parser.add_argument("recipe", metavar="RECIPE", help=f"one of {', '.join(RECIPES)}")
+    parser.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")
+    return parser
+
+
+def recipe_parser(name, recipe):
+    """The parser of one recipe: the shared run flags with its defaults, and its own flags."""
+    parser = Parser(prog=f"kerasimb run {name}", description=recipe.__doc__.split("\n\n")[0])
+    add_run_arguments(parser, **recipe.DEFAULTS)
+    recipe.add_arguments(parser)
+    return parser
+
+
+def run(args):
+    """Parses the recipe's flags, loads its dataset and runs it; returns its exit status."""
+    from kerasimb import recipes
+
+    if args.recipe not in RECIPES:
+        raise UsageError(f"argument RECIPE: unknown recipe {args.recipe!r}; available: "
+                         f"{', '.join(RECIPES)}")
+    recipe = recipes.load(args.recipe)
+    recipe_args = recipe_parser(args.recipe, recipe).parse_args(args.recipe_args)
+    recipe.check_arguments(recipe_args)
+    dataset = load_dataset(recipe_args, backbones=recipe.backbones(recipe_args))
+    output = output_folder(recipe_args, args.recipe, dataset.name)
+    args.output, args.output_given = output, recipe_args.output_given  # for the Ctrl-C line
+    return recipe.run(recipe_args, dataset, output)

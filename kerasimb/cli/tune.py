@@ -1,0 +1,81 @@
+"""`kerasimb tune`: a Keras Tuner search over methods and their hyperparameters."""
+
+import os
+
+from kerasimb.cli.args import (
+    UsageError,
+    add_run_arguments,
+    load_dataset,
+    method_names,
+    output_folder,
+    positive_int,
+)
+
+NAME = "tune"
+HELP = "Keras Tuner search over methods and their hyperparameters"
+DESCRIPTION = ("Search methods and hyperparameters on the validation split (random, Bayesian or "
+               "Hyperband), print the leaderboard, retrain the best configuration, score it once "
+               "on the test split and write report.md with the search history plot. Rerunning "
+               "the same command with the same --output resumes the search.")
+
+
+def add_arguments(parser):
+    """Adds the search flags and the shared run flags (5 epochs, one seed by default)."""
+    add_run_arguments(parser, epochs=5, seeds=(0,))
+    parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
+                        help="methods to search over; modifiers such as ce+perturb are accepted "
+                             "(default: every registered method)")
+    parser.add_argument("--max-trials", type=positive_int, default=10,
+                        help="(default: %(default)s)")
+    parser.add_argument("--tuner", default="random",
+                        help="random, bayesian or hyperband (default: %(default)s)")
+    parser.add_argument("--objective", default="balanced_accuracy",
+                        help="validation metric to maximise, a metrics.report key such as "
+                             "balanced_accuracy, macro_f1 or mcc (default: %(default)s)")
+    parser.add_argument("--directory", default=None, metavar="DIR",
+                        help="search state folder; an existing search there is resumed "
+                             "(default: <output>/search)")
+    parser.add_argument("--widths", type=positive_int, nargs="+", default=[16, 32, 64],
+                        help="SmallCNN widths searched, small_cnn only (default: %(default)s)")
+    return parser
+
+
+def run(args):
+    """Runs the search with the parsed flags; prints the leaderboard and saves the report."""
+    from kerasimb import runs, tuning
+    from kerasimb.utils import runtime
+
+    names = method_names(args.methods) if args.methods is not None else None
+    if len(args.seeds) != 1:
+        raise UsageError(f"argument --seeds: tune takes one seed, received {args.seeds}")
+    dataset = load_dataset(args)
+    output = output_folder(args, "tune", dataset.name)
+    directory = args.directory or os.path.join(output, "search")
+    print(dataset.summary())
+    print()
+    print(f"Searching {', '.join(names or ['every registered method'])} with {args.tuner} "
+          f"search, {args.max_trials} trials, {args.epochs} epochs per trial, objective "
+          f"validation {args.objective}; state in {directory}", flush=True)
+    settings = runs.compare_kwargs(args)
+    strategy = runtime.make_strategy(settings["distribute"])
+    with runtime.run_context(settings["mixed_precision"], strategy):  # every trial's model
+        result = tuning.tune(dataset, methods=names, backbone=args.backbone,
+                             objective=args.objective, tuner=args.tuner,
+                             max_trials=args.max_trials, epochs=args.epochs,
+                             batch_size=args.batch_size, directory=directory,
+                             overwrite=args.restart, seed=args.seeds[0], verbose=args.verbose,
+                             learning_rate=args.learning_rate, widths=args.widths,
+                             jit_compile=settings["jit_compile"],
+                             mixed_precision=settings["mixed_precision"])
+    print(f"\nLeaderboard (validation {args.objective}):")
+    print(result.table())
+    best = result.best
+    print(f"\nBest: {best['method']} {best['params'] or ''} (learning rate "
+          f"{best['learning_rate']:.3g}); retrained and scored once on the test split:")
+    for key in runs.DEFAULT_METRICS:
+        value = result.test_report.get(key)
+        if value is not None:
+            print(f"  {key}: {value:.4f}")
+    paths = result.save(output)
+    print(f"\nSaved {', '.join(sorted(os.path.basename(p) for p in paths.values()))} to {output}")
+    return 0

@@ -1,0 +1,480 @@
+"""AdUni (Cong et al., MLMI 2022): Table 1 (CE / focal / LDAM-DRW / logit adjustment / balanced softmax / SupCon two-stage / PaCo-style / AdUni) and Table 2 (AdUni with samplers), accuracy and macro-F1.
+
+Every row is trained the same way (same model, epochs, batch size, Adam learning rate, seeds,
+last epoch evaluated on the test split); rows differ in the loss and, for the contrastive rows,
+in the model, the pipeline and the sampler:
+
+Table 1 (methods; rows whose method is not registered are left out):
+
+- CE: `ce`; focal: `focal`; LDAM: `ldam-drw`; logit-adjusted: `logit-adjusted`;
+  balanced softmax: `balanced-softmax`; SupCon two-stage: `supcon-crw`
+- PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue);
+  `--paco-queue Q` adds the same with a memory queue of the last Q examples' features
+- AdUni without AduC: `aduni-fixed-alpha` (the same loss with α fixed at 1.0, the ablation)
+- AdUni: `aduni` (α from 1.0 to 0.01 by the paper's cosine schedule; `--schedule compounding`
+  for the authors' code's schedule)
+- ablation: `aduni` with α = 0 throughout (no feature term; `--no-ablation` leaves it out)
+
+Table 2 (samplers, `--samplers`): AdUni with no sampler (the Table 1 row), with up-sampling
+(class-balanced, q = 0), square-root sampling (q = 1/2) and progressive sampling (instance →
+class over the epochs): `aduni` with `sampling=0.0 / 0.5 / "progressive"`. `--sampler-baselines`
+adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-sampling`).
+
+The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
+jitter); the other rows see the images unaugmented, as everywhere in `kerasimb compare`. The
+views' flips follow the paper (horizontal and vertical) except on digits-lt, where a flipped
+digit is another digit (`--flip none` there by default).
+
+    kerasimb run aduni --dataset digits-lt --epochs 30 --seeds 0 1
+    kerasimb run aduni --dataset medmnist:pneumoniamnist_lt.npz --epochs 8 --batch-size 64
+
+Writes, under `--output`: the `compare` folder (metrics.json, report.md, plots), and report.md
+with the two paper-style tables, the α schedules over the run's epochs (closed forms, and α as
+logged by the AdUni runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
+Fig. 5) as per_class_f1.png, a t-SNE (`--embedding pca` for PCA) of the encoder features of up
+to `--feature-samples` test images for every row trained with `models.AdUni` (first seed; the
+paper's Fig. 4) as features_<k>.png, and the paper's published figures for context. The
+feature pictures come from a `callbacks.FeatureSnapshot` passed to `compare`; callbacks are part
+of a resumable run's settings, so an output folder made before this picture existed resumes
+only with `--no-features` (or starts over with `--restart`).
+"""
+
+if __name__ == "__main__":  # `python -m kerasimb.recipes.aduni` is `kerasimb run aduni`: hand over
+    import sys  # before the imports below, so that the command can start TensorFlow quietly
+
+    from kerasimb.cli.main import main
+
+    sys.exit(main(["run", "aduni", *sys.argv[1:]]))
+
+
+import os
+import sys
+
+import numpy as np
+
+from kerasimb import methods, runs
+from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
+from kerasimb.methods.adauni import UnifiedContrastiveMethod
+from kerasimb.utils.atomic import write_text
+from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
+from kerasimb.utils.embedding_plot import plot_embedding
+from kerasimb.utils.formatting import spread_text
+
+DEFAULTS = {"epochs": 15, "seeds": (0, 1), "batch_size": 64, "learning_rate": 1e-3}
+BUDGETS = {
+    "small": ["--epochs", "15", "--seeds", "0", "1", "--rows", "ce", "paco", "aduni",
+              "--no-ablation", "--samplers"],
+    "medium": ["--epochs", "30", "--seeds", "0", "1", "2"],
+}
+CLAIMS = [{
+    "paper": "Cong et al., AdUni, MLMI 2022",
+    "claim": "AduC (adaptive unified contrastive loss) beats cross-entropy on accuracy and "
+             "macro-F1",
+    "method": "aduni",
+    "baseline": "ce",
+    "metrics": ["accuracy", "macro_f1"],
+    "paper_figures": "ISIC2018: AdUni 87.1% accuracy, 79.0% macro-F1; APTOS2019: 83.3%, "
+                     "69.4% (ResNet-18, 384x384, 400 epochs; the authors' README)",
+}]
+
+METRICS = ("accuracy", "macro_f1", "balanced_accuracy")
+
+# (row label, method name), the paper's Table 1 order; rows whose method is not registered are
+# left out.
+ROWS = (
+    ("CE", "ce"),
+    ("Focal loss", "focal"),
+    ("LDAM-DRW", "ldam-drw"),
+    ("Logit adjustment", "logit-adjusted"),
+    ("Balanced softmax", "balanced-softmax"),
+    ("SupCon two-stage (cRW)", "supcon-crw"),
+    ("PaCo-style (batch, α = 0.02)", "paco"),
+    ("AdUni without AduC (α = 1 fixed)", "aduni-fixed-alpha"),
+    ("AdUni (AduC)", "aduni"),
+)
+# Ablation: AdUni's model, views and loss with α = 0 throughout (no feature term): isolates
+# the contrastive feature learning from the augmentation and the logit-adjusted class term.
+ABLATION = ("AdUni, α = 0 (no feature term)", "aduni", {"schedule": None, "alpha": 0.0})
+# Table 2: (flag, row suffix, `sampling` of `aduni`, the CE method with the same sampler).
+SAMPLERS = (
+    ("up", "up-sampling (class-balanced, q = 0)", 0.0, "class-sampling"),
+    ("sqrt", "square-root sampling (q = ½)", 0.5, "sqrt-sampling"),
+    ("progressive", "progressive sampling (instance → class)", "progressive",
+     "progressive-sampling"),
+)
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+
+# The authors' README (github.com/thomascong121/AdUni): ResNet-18, 384x384, 400 epochs.
+PAPER_FIGURES = (
+    ("AdUni", "ISIC2018 (7 classes)", "87.1%", "79.0%"),
+    ("AdUni + up-sampling", "ISIC2018 (7 classes)", "88.2%", "79.8%"),
+    ("AdUni", "APTOS2019 (5 grades)", "83.3%", "69.4%"),
+    ("AdUni + up-sampling", "APTOS2019 (5 grades)", "83.9%", "71.1%"),
+)
+
+
+def add_arguments(parser):
+    """Adds the recipe's own flags."""
+    parser.add_argument("--rows", nargs="+", default=None, metavar="METHOD",
+                        help="method names to run (default: the table's rows that are registered)")
+    parser.add_argument("--schedule", default="cosine",
+                        choices=("cosine", "compounding", "linear", "step"),
+                        help="AduC's α schedule (cosine: the paper; compounding: the authors' code)")
+    parser.add_argument("--flip", default=None, choices=FLIPS,
+                        help="flips of the contrastive views (default: none on digits-lt, "
+                             "horizontal_and_vertical otherwise, as the paper)")
+    parser.add_argument("--no-ablation", action="store_true",
+                        help="leave out the AdUni α = 0 ablation row")
+    parser.add_argument("--paco-queue", type=int, default=0, metavar="Q",
+                        help="add a PaCo-style row with a memory queue of Q keys (default: 0, "
+                             "no such row)")
+    parser.add_argument("--samplers", nargs="*", default=[s[0] for s in SAMPLERS],
+                        choices=[s[0] for s in SAMPLERS], metavar="SAMPLER",
+                        help="Table 2: AdUni with these samplers (up, sqrt, progressive; "
+                             "default: all three; none given: no Table 2 rows)")
+    parser.add_argument("--sampler-baselines", action="store_true",
+                        help="Table 2 also trains CE with the same samplers")
+    parser.add_argument("--embedding", default="tsne", choices=("tsne", "pca"),
+                        help="2-D projection of the learned features (default: t-SNE, as Fig. 4)")
+    parser.add_argument("--feature-samples", type=int, default=600, metavar="N",
+                        help="test images whose features are pictured (default: 600)")
+    parser.add_argument("--no-features", action="store_true",
+                        help="no feature snapshot / picture (resumes folders made without it)")
+    return parser
+
+
+def check_arguments(args):
+    """Checks the recipe's flags before any data is loaded.
+
+    Raises:
+        ValueError: an unknown `--rows` method, a negative queue or sample count.
+    """
+    for name in args.rows or ():
+        try:
+            methods.get(name)
+        except ValueError:
+            raise ValueError(f"argument --rows: unknown method {name!r}; choose from "
+                             f"{methods.names()}") from None
+    if args.paco_queue < 0:
+        raise ValueError(f"argument --paco-queue: expected >= 0, received {args.paco_queue}")
+    if args.feature_samples < 1:
+        raise ValueError(f"argument --feature-samples: expected >= 1, received "
+                         f"{args.feature_samples}")
+
+
+def backbones(args):
+    """The model whose minimum image size the data must meet."""
+    return [args.backbone]
+
+
+def resolve_flip(args, dataset_name):
+    """The flip of the views: `--flip`, or none for digits, both flips (the paper) otherwise."""
+    flip = args.flip
+    if flip is None:
+        flip = "none" if dataset_name.startswith("digits") else "horizontal_and_vertical"
+    return flip
+
+
+def _contrastive(name, views, args, **params):
+    """`methods.get(name)` with the recipe's views, and `--schedule` if it has a schedule."""
+    method = methods.get(name, **params)
+    if isinstance(method, UnifiedContrastiveMethod):
+        extra = dict(views)
+        if method.params["schedule"] is not None and "schedule" not in params:
+            extra["schedule"] = args.schedule
+        method = methods.get(name, **params, **extra)
+    return method
+
+
+def table_methods(args, flip="horizontal_and_vertical"):
+    """Returns `[(row label, Method)]` of Table 1 in the paper's order (plus the ablation, then
+    any `--rows` names outside the table)."""
+    registered = methods.names()
+    wanted = args.rows
+    views = {"augment": {"flip": None if flip == "none" else flip}}
+    rows = []
+    for label, name in ROWS:
+        if name not in registered or (wanted is not None and name not in wanted):
+            continue
+        rows.append((label, _contrastive(name, views, args)))
+    if args.paco_queue > 0 and (wanted is None or "paco" in wanted):
+        rows.insert(next((k + 1 for k, (_, m) in enumerate(rows) if m.name == "paco"),
+                         len(rows)),
+                    (f"PaCo-style + queue ({args.paco_queue}, α = 0.02)",
+                     _contrastive("paco", views, args, queue_size=args.paco_queue)))
+    if not args.no_ablation and (wanted is None or "aduni" in wanted):
+        label, name, params = ABLATION
+        rows.append((label, _contrastive(name, views, args, **params)))
+    if wanted is not None:
+        for name in [n for n in wanted if n not in [name for _, name in ROWS]]:
+            rows.append((name, _contrastive(name, views, args)))
+    return rows
+
+
+def sampler_methods(args, flip="horizontal_and_vertical"):
+    """Returns `[(row label, Method)]`: Table 2's AdUni-with-a-sampler rows (`--samplers`), then
+    CE with the same samplers (`--sampler-baselines`)."""
+    views = {"augment": {"flip": None if flip == "none" else flip}}
+    chosen = [s for s in SAMPLERS if s[0] in args.samplers]
+    rows = [(f"AdUni + {suffix}", _contrastive("aduni", views, args, sampling=q))
+            for _, suffix, q, _ in chosen]
+    if args.sampler_baselines:
+        rows += [(f"CE + {suffix}", methods.get(name)) for _, suffix, _, name in chosen
+                 if name in methods.names()]
+    return rows
+
+
+def table2_rows(rows, labels, samplers):
+    """`[(display name, label)]` of Table 2: per model (AdUni, then CE), no sampler first, then
+    the samplers in Table 2's order; only rows that ran."""
+    by_row = dict(zip([r for r, _ in rows], labels))
+    out = []
+    for model, plain in (("AdUni", "AdUni (AduC)"), ("CE", "CE")):
+        group = [(f"{model} + {suffix}", f"{model} + {suffix}")
+                 for flag, suffix, _, _ in SAMPLERS if flag in samplers]
+        group = [(name, by_row[row]) for name, row in group if row in by_row]
+        if not group:
+            continue
+        if plain in by_row:
+            out.append((f"{model}, no sampling", by_row[plain]))
+        out += group
+    return out
+
+
+def logged_alphas(result, label):
+    """α per epoch as logged by the runs of `label` (first seed), or `None`."""
+    for run in result.runs:
+        if run["method"] == label and "alpha" in run["history"]:
+            return run["history"]["alpha"]
+    return None
+
+
+def class_f1(result, labels):
+    """`{label: (mean F1 per class, std per class)}` over the seeds, from the confusion matrices."""
+    out = {}
+    for label in labels:
+        scores = np.array([per_class_f1(run["report"]["confusion_matrix"])
+                           for run in result.runs if run["method"] == label])
+        out[label] = (np.nanmean(scores, axis=0) if len(scores) > 1 else scores[0],
+                      np.nanstd(scores, axis=0) if len(scores) > 1 else np.zeros(scores.shape[1]))
+    return out
+
+
+def feature_sample(dataset, n, seed=0):
+    """Up to `n` test images (a seeded random subset) and their labels."""
+    x, y = dataset.test
+    if len(y) > n:
+        index = np.sort(np.random.default_rng(seed).choice(len(y), n, replace=False))
+        x, y = x[index], y[index]
+    return x, y
+
+
+def snapshot_runs(rows, labels, seeds, snapshots):
+    """`[(row, label, features)]` of the first seed of every `models.AdUni` row, or `None` when
+    the snapshots do not line up with those runs (some were resumed from disk)."""
+    trained = [(row, label) for (row, method), label in zip(rows, labels)
+               if isinstance(method, UnifiedContrastiveMethod)]
+    features = [s for s in snapshots if s is not None and np.ndim(s) == 2 and np.shape(s)[1]]
+    if len(features) != len(trained) * len(seeds):
+        return None
+    return [(row, label, features[i * len(seeds)]) for i, (row, label) in enumerate(trained)]
+
+
+def encoder_features(model, x):
+    """`model_features(model, x)`, or an empty `(N, 0)` array for models without an encoder
+    (numeric, so `compare` can keep it with the run; `snapshot_runs` skips it)."""
+    features = model_features(model, x)
+    return np.zeros((len(x), 0), np.float32) if features is None else features
+
+
+def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax = axes[0]
+    for mode, style in (("cosine", "-"), ("compounding", "--"), ("linear", ":"), ("step", "-.")):
+        schedule = AlphaSchedule(alpha_max, alpha_min, epochs, mode=mode)
+        ax.plot(range(epochs), [schedule.alpha_at(e) for e in range(epochs)], style, label=mode)
+    if logged is not None:
+        ax.plot(range(len(logged)), logged, "ko", markersize=4, label="logged by the AduC run")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("α")
+    ax.set_title(f"α over this run's {epochs} epochs")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for mode, style in (("cosine", "-"), ("compounding", "--")):
+        schedule = AlphaSchedule(alpha_max, alpha_min, 400, mode=mode)
+        ax.plot(range(400), [schedule.alpha_at(e) for e in range(400)], style, label=mode)
+    ax.set_xlabel("epoch")
+    ax.set_title("the paper's 400 epochs (compounding: D = 1000)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args, dataset, output):
+    """Trains Table 1 and 2's rows, draws the figures, writes the report; returns 0."""
+    os.makedirs(output, exist_ok=True)
+    print(dataset.summary(), flush=True)
+
+    flip = resolve_flip(args, dataset.name)
+    table1 = table_methods(args, flip)
+    rows = table1 + sampler_methods(args, flip)
+    spread = spread_text(args.seeds)
+    print(f"\n{args.backbone}: {', '.join(row for row, _ in rows)}")
+    sys.stdout.flush()
+    x_feat, y_feat = feature_sample(dataset, args.feature_samples)
+    snapshot = FeatureSnapshot(x_feat, features_fn=encoder_features)
+    result = runs.compare(
+        dataset, methods=[m for _, m in rows],
+        callbacks=[] if args.no_features else [snapshot],
+        output_dir=os.path.join(output, "compare"),  # resumable
+        **runs.compare_kwargs(args),
+    )
+    folder = os.path.join(output, "compare")
+    result.save(folder)
+    labels = list(result.methods)
+    table = result.table(METRICS, rows=list(zip([r for r, _ in table1], labels)),
+                         bold_best=True)
+    print(table)
+    sampler_rows = table2_rows(rows, labels, args.samplers)
+    table2 = (result.table(METRICS, rows=sampler_rows, bold_best=True)
+              if len(sampler_rows) > 1 else None)
+    if table2:
+        print(table2)
+
+    aduc_label = next((label for (row, m), label in zip(rows, labels)
+                       if m.name in ("aduni", "aduc") and m.params["schedule"] is not None
+                       and m.params["sampling"] is None), None)
+    logged = logged_alphas(result, aduc_label) if aduc_label else None
+    plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
+
+    f1 = class_f1(result, result.methods)
+    plotted = list(zip([r for r, _ in table1], labels))  # Table 1's rows (a readable plot)
+    plot_per_class_f1({row: f1[label][0] for row, label in plotted},
+                      dataset.class_names,
+                      errors={row: f1[label][1] for row, label in plotted}
+                      if len(args.seeds) > 1 else None,
+                      path=os.path.join(output, "per_class_f1.png"),
+                      title=f"Per-class F1 on the test split ({spread})")
+    f1_table = "\n".join([
+        "| row | " + " | ".join(dataset.class_names) + " |",
+        "|---|" + "---|" * len(dataset.class_names),
+        *[f"| {row} | " + " | ".join(f"{v:.3f}" for v in f1[label][0]) + " |"
+          for (row, _), label in zip(rows, result.methods)],
+    ])
+    feature_lines = []
+    pictured = None if args.no_features else snapshot_runs(rows, result.methods, args.seeds,
+                                                              snapshot.snapshots)
+    if pictured:
+        for k, (row, label, features) in enumerate(pictured, start=1):
+            name = f"features_{k}.png"
+            plot_embedding(features, y_feat, dataset.class_names, method=args.embedding,
+                           path=os.path.join(output, name), seed=0,
+                           title=f"{row}, seed {args.seeds[0]}")
+            feature_lines += [f"{row}:", "", f"![features of {row}]({name})", ""]
+    elif args.no_features:
+        feature_lines = ["Not drawn (`--no-features`).", ""]
+    elif pictured is None:
+        feature_lines = ["Not drawn: some AdUni-model runs were resumed from disk, so their "
+                         "features were not recorded (rerun with `--restart` for the pictures).",
+                         ""]
+    else:
+        feature_lines = ["No row trained `models.AdUni`, so there are no encoder features to "
+                         "picture.", ""]
+
+    sections = [
+        f"# AdUni (Cong et al., MLMI 2022) on {dataset.name}",
+        "",
+        "```",
+        dataset.summary(),
+        "```",
+        "",
+        f"Settings: backbone {args.backbone}, {args.epochs} epochs, batch size "
+        f"{args.batch_size}, Adam lr {args.learning_rate:g}, the last epoch evaluated on the "
+        f"test split ({len(dataset.test[1])} images), {spread}. AduC's α schedule: "
+        f"`{args.schedule}` from 1.0 to 0.01 over the run's epochs; τ = 0.1, base τ = 0.07, "
+        "β = 1, class logits adjusted by log n_c/N inside the loss, 2-layer projection to 128 "
+        f"dimensions, two augmented views per image (flips: {flip}; ±15° rotation, crop, "
+        "brightness / contrast jitter). The PaCo-style row is the same model, loss and "
+        "pipeline with a constant α = 0.02 (PaCo's CIFAR-LT value) and no queue; \"AdUni "
+        "without AduC\" the same with α fixed at 1.0 (AduC's starting value, the authors' "
+        "`--alpha 1` without `--adp_alpha`)."
+        + (f" \"PaCo-style + queue\" adds a memory of the last {args.paco_queue} training "
+           "examples' projected features (first view, detached, from the model itself, no "
+           "momentum encoder) as extra keys of the same loss." if args.paco_queue > 0 else "")
+        + " The other rows train on unaugmented single images. "
+        "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
+        "class term alone, a logit-adjusted cross-entropy with the batch in the denominator), "
+        "which separates the effect of the contrastive feature term from that of the "
+        "augmentation and the logit adjustment.",
+        "",
+        f"## Table 1: methods, test split, {spread}",
+        "",
+        table,
+        "",
+        "Bold: best mean. Rows: " + ", ".join(f"{row} = `{m.name}`" for row, m in table1)
+        + ". Full report (per-class recall, confusion matrices, AUC): "
+        "[compare/report.md](compare/report.md).",
+        "",
+        *([f"## Table 2: AdUni with samplers, test split, {spread}",
+           "",
+           "The paper's Table 2 layout: AdUni (α 1 → 0.01, the same views and loss) trained with "
+           "each image sampler; p_j ∝ n_j^q: up-sampling is class-balanced (q = 0), square-root "
+           "q = ½, progressive moves linearly from instance (q = 1) to class sampling over the "
+           "epochs (Kang et al., 2020); \"no sampling\" is Table 1's AdUni row (shuffled epochs)."
+           + (" CE rows: the same samplers with cross-entropy on unaugmented images."
+              if args.sampler_baselines else ""),
+           "",
+           table2,
+           "",
+           "Bold: best mean of this table.",
+           ""] if table2 else []),
+        "## Per-class F1 (the paper's Fig. 5)",
+        "",
+        f"F1 of every class on the test split ({spread}; error bars: std over seeds), from the "
+        "runs' confusion matrices (every row in the table; Table 1's rows in the plot).",
+        "",
+        f1_table,
+        "",
+        "![per-class F1](per_class_f1.png)",
+        "",
+        f"## Learned features (the paper's Fig. 4), {'t-SNE' if args.embedding == 'tsne' else 'PCA'}",
+        "",
+        f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "
+        f"(the input of both the classifier and the projection head) of {len(y_feat)} test "
+        f"images, coloured by true class, after the last epoch of seed {args.seeds[0]}, for "
+        "every row trained with `models.AdUni`.",
+        "",
+        *feature_lines,
+        "## α over the epochs",
+        "",
+        "Left: the schedules of `callbacks.AlphaSchedule` over this run's epochs (the paper's "
+        "smooth cosine is the default; `compounding` is the authors' code, a cosine step "
+        "applied to the previous epoch's α with D = 2.5 × epochs), with the α the AduC run "
+        "logged each epoch as dots. Right: the same two over the paper's 400 epochs — the "
+        "code's schedule is at α_min by epoch ~200, the paper's cosine only at the end.",
+        "",
+        "![alpha schedule](alpha_schedule.png)",
+        "",
+        "## The paper's figures",
+        "",
+        "The paper evaluates on ISIC2018 (skin lesions, 7 classes) and APTOS2019 (diabetic "
+        "retinopathy, 5 grades) with a ResNet-18 at 384×384 for 400 epochs. Its numeric tables "
+        "could not be retrieved with this project's tools; the authors' code README gives "
+        "these test figures for their released models:",
+        "",
+        "| method | dataset | accuracy | F1 |",
+        "|---|---|---|---|",
+        *[f"| {m} | {d} | {a} | {f} |" for m, d, a, f in PAPER_FIGURES],
+        "",
+        "The tasks here are different (small grey-scale images, other classes, a small CNN "
+        "for a few epochs), so these numbers are context, not a cell-by-cell comparison; no "
+        "CE / PaCo figure of the paper is quoted because none could be read.",
+        "",
+    ]
+    write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
+    print(f"\nSaved to {output}")
+    return 0
+

@@ -1,0 +1,235 @@
+"""QuadSNet (Ali et al., IJACSA 2021): Table II (trainable parameters) and Table III (sensitivity, specificity, accuracy, F1) against keras.applications models.
+
+Every model is trained the same way, as in the paper: Adam at learning rate 1e-4, batch size 32,
+no augmentation, instance sampling, the last epoch evaluated on the test split. QuadSNet is
+trained with its class-weighted margin loss (method `quadsnet-margin`, inverse-frequency
+weights); the architectures with cross-entropy (method `ce`), from random initialisation unless
+`--weights imagenet` (downloads). Inputs below an architecture's minimum (InceptionV3 75,
+Xception 71) are resized inside the model (`build_classifier(..., resize_to_min=True)`).
+`quadsnet-ce` (QuadSNet with cross-entropy) separates the model's and the loss's shares.
+
+    kerasimb run quadsnet --dataset medmnist:pneumoniamnist.npz --data-dir ../shared/data \\
+        --image-size 32 --models quadsnet mobilenetv2 resnet50 --epochs 3 --seeds 0
+
+Binary tasks: sensitivity is the recall of class 1 (pneumonia, normal/benign for BreastMNIST:
+the label order of the file), specificity that of class 0, F1 that of class 1. More classes
+(digits-lt): macro averages (sensitivity = balanced accuracy, mean one-vs-rest specificity,
+macro F1).
+
+Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the same `--output`
+resumes: each model's finished runs are loaded from `<output>/models/<model>/runs/`, the
+interrupted run continues from its last completed epoch; `--restart` discards them.
+"""
+
+if __name__ == "__main__":  # `python -m kerasimb.recipes.quadsnet` is `kerasimb run quadsnet`: hand over
+    import sys  # before the imports below, so that the command can start TensorFlow quietly
+
+    from kerasimb.cli.main import main
+
+    sys.exit(main(["run", "quadsnet", *sys.argv[1:]]))
+
+
+import os
+import sys
+
+import keras
+import numpy as np
+
+from kerasimb import methods, models, runs
+from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
+from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
+from kerasimb.utils.atomic import write_text
+from kerasimb.utils.formatting import format_stat, spread_text
+
+DEFAULTS = {"epochs": 10, "seeds": (0,), "batch_size": 32, "learning_rate": 1e-4,
+            "backbone": "quadsnet"}
+BUDGETS = {
+    "small": ["--epochs", "15", "--seeds", "0", "1", "--models", "quadsnet", "mobilenetv2",
+              "--image-size", "32"],
+    "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--models", "quadsnet",
+               "quadsnet-ce", "mobilenetv2", "resnet50", "--image-size", "32"],
+}
+CLAIMS = [{
+    "paper": "Ali et al., QuadSNet, IJACSA 12(7) 2021",
+    "claim": "QuadSNet with the class-weighted margin loss beats a keras.applications CNN "
+             "(MobileNetV2, cross-entropy) on accuracy and macro-F1",
+    "method": "QuadSNet + weighted margin loss",
+    "baseline": "MobileNetV2",
+    "metrics": ["accuracy", "macro_f1"],
+    "paper_figures": None,
+}]
+
+ARCHITECTURES = ("densenet121", "densenet169", "inceptionv3", "mobilenet", "mobilenetv2",
+                 "resnet50", "vgg16", "xception")
+CHOICES = ("quadsnet", "quadsnet-ce", *ARCHITECTURES)
+DISPLAY = {
+    "quadsnet": "QuadSNet + weighted margin loss", "quadsnet-ce": "QuadSNet + cross-entropy",
+    "densenet121": "DenseNet121", "densenet169": "DenseNet169", "inceptionv3": "InceptionV3",
+    "mobilenet": "MobileNet", "mobilenetv2": "MobileNetV2", "resnet50": "ResNet50",
+    "vgg16": "VGG16", "xception": "Xception",
+}
+
+
+def add_arguments(parser):
+    """Adds the recipe's own flags."""
+    parser.add_argument("--models", nargs="+", choices=CHOICES, default=list(CHOICES[:1]) + list(ARCHITECTURES),
+                        metavar="MODEL", help=f"models to train, from {list(CHOICES)}")
+    parser.add_argument("--filters", type=int, nargs="+", default=list(DEFAULT_FILTERS),
+                        help="QuadSNet's filters per block")
+    parser.add_argument("--weights", default=None,
+                        help="weights of the architectures: none (default) or 'imagenet'")
+    add_recalibrate_bn_argument(parser)
+    return parser
+
+
+def check_arguments(args):
+    """Checks the recipe's flags before any data is loaded.
+
+    Raises:
+        ValueError: a model named twice, weights other than none / imagenet, filters < 1.
+    """
+    if len(set(args.models)) != len(args.models):
+        raise ValueError(f"argument --models: a model is named twice: {args.models}")
+    if args.weights not in (None, "imagenet"):
+        raise ValueError(f"argument --weights: expected 'imagenet' or nothing, received "
+                         f"{args.weights!r}")
+    if any(f < 1 for f in args.filters):
+        raise ValueError(f"argument --filters: expected integers >= 1, received {args.filters}")
+
+
+def backbones(args):
+    """The models checked against the image size: QuadSNet (the architectures resize inputs
+    below their minimum inside the model)."""
+    return ["quadsnet"] if any(m.startswith("quadsnet") for m in args.models) else []
+
+
+def model_and_method(name, args):
+    """Returns `(model_fn, method)` of one row of Table III."""
+    if name in ("quadsnet", "quadsnet-ce"):
+        make = models.model_fn("quadsnet", filters=tuple(args.filters))
+        return make, methods.get("quadsnet-margin" if name == "quadsnet" else "ce")
+    make = models.model_fn(name, weights=args.weights, resize_to_min=True)
+    return make, methods.get("ce")
+
+
+def trainable_parameters(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def table_iii_figures(report, num_classes):
+    """Sensitivity, specificity, accuracy and F1 from one test report (see module docstring)."""
+    cm = np.asarray(report["confusion_matrix"], dtype=np.float64)  # rows: true, columns: predicted
+    tp = np.diag(cm)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    tn = cm.sum() - tp - fp - fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tp / (tp + fn)
+        specificity = tn / (tn + fp)
+        f1 = 2 * tp / (2 * tp + fp + fn)
+    if num_classes == 2:
+        return {"sensitivity": recall[1], "specificity": recall[0], "accuracy": report["accuracy"],
+                "f1": f1[1]}
+    return {"sensitivity": np.nanmean(recall), "specificity": np.nanmean(specificity),
+            "accuracy": report["accuracy"], "f1": np.nanmean(f1)}
+
+
+
+def run(args, dataset, output):
+    """Counts parameters (Table II), trains every model (Table III), writes the report;
+    returns 0."""
+    print(dataset.summary(), flush=True)
+
+    # Table II: trainable parameters of every model at this dataset's input and classes.
+    parameters = {}
+    for name in args.models:
+        make, _ = model_and_method(name, args)
+        keras.backend.clear_session()
+        parameters[name] = trainable_parameters(make(dataset.image_shape, dataset.num_classes))
+    keras.backend.clear_session()
+    paper_setting = trainable_parameters(
+        models.QuadSNet((224, 224, 3), 2, filters=tuple(args.filters)))
+
+    # Table III: one compare() per model, merged into one ComparisonResult.
+    records, probabilities, labels, first, total_seconds = [], {}, {}, None, 0.0
+    for name in args.models:
+        make, method = model_and_method(name, args)
+        print(f"Training {DISPLAY[name]} ({parameters[name]:,} trainable parameters) ...",
+              flush=True)
+        result = runs.compare(
+            dataset, methods=[method], callbacks=recalibration_callbacks(args, dataset),
+            # Resumable: a rerun of the same command loads this model's finished runs and
+            # continues an interrupted one from its last epoch; --restart discards them.
+            output_dir=os.path.join(output, "models", name),
+            **{**runs.compare_kwargs(args), "backbone": make},
+        )
+        first = first or result
+        total_seconds += result.settings["total_seconds"]
+        label = DISPLAY[name]
+        labels[label] = {"class": type(method).__name__, "params": dict(method.params),
+                         "description": f"{method.description}; model {make!r}"}
+        records += [{**record, "method": label} for record in result.runs]
+        for (_, seed), probs in result.probabilities.items():
+            probabilities[(label, seed)] = probs
+    settings = {**first.settings, "methods": labels, "total_seconds": round(total_seconds, 3),
+                "finished": result.settings["finished"],
+                "backbone": "one per row (see methods)", "models": list(args.models)}
+    merged = runs.ComparisonResult(first.dataset, settings, records, first.y_true, probabilities)
+    merged.save(output)
+
+    # The paper's tables, laid out as in the paper.
+    rows_ii = [[DISPLAY[n], f"{parameters[n]:,}"] for n in args.models]
+    table_ii = ["| model | trainable parameters (ours, this input) |", "|---|---|"]
+    table_ii += [f"| {a} | {b} |" for a, b in rows_ii]
+    table_ii += [
+        "",
+        f"QuadSNet at the paper's setting as far as it is known (RGB, 2 classes; the count does "
+        f"not depend on the input size): {paper_setting:,} trainable parameters with filters "
+        f"{tuple(args.filters)}; the paper reports {PAPER_PARAMETERS:,} "
+        f"({100 * (paper_setting - PAPER_PARAMETERS) / PAPER_PARAMETERS:+.2f}%). The paper "
+        "states neither its filters nor its input size; see `kerasimb.models.QuadSNet`.",
+    ]
+    figures = {}
+    for label in merged.methods:
+        reports = [r["report"] for r in merged.runs if r["method"] == label]
+        per_seed = [table_iii_figures(r, dataset.num_classes) for r in reports]
+        figures[label] = {k: [f[k] for f in per_seed] for k in ("sensitivity", "specificity", "accuracy", "f1")}
+        figures[label]["balanced_accuracy"] = [r["balanced_accuracy"] for r in reports]
+        figures[label]["auc"] = [r.get("auc") for r in reports]
+    columns = ("sensitivity", "specificity", "accuracy", "f1", "balanced_accuracy", "auc")
+    table_iii = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for label, values in figures.items():
+        table_iii.append(f"| {label} | " + " | ".join(format_stat(values[c]) for c in columns) + " |")
+    spread = spread_text(args.seeds)
+    section = [
+        "",
+        "## The paper's tables",
+        "",
+        "### Table II: trainable parameters",
+        "",
+        *table_ii,
+        "",
+        f"### Table III: test split of {dataset.name}, {spread}",
+        "",
+        f"{args.epochs} epochs, Adam lr {args.learning_rate:g}, batch size {args.batch_size}, "
+        f"no augmentation, weights {args.weights or 'random (no pre-training)'}, input "
+        f"{tuple(dataset.image_shape)}, BatchNorm moving statistics "
+        + (f"recomputed from the training images ({args.recalibrate_bn}, every model)."
+           if args.recalibrate_bn else "as training left them (no --recalibrate-bn)."),
+        "",
+        *table_iii,
+        "",
+        "The paper's own Table II/III figures for the other architectures and its Table III "
+        "figures are not printed beside ours: the paper's full text could not be retrieved "
+        "with the tools this project has (only its abstract), and no figure is invented. Its "
+        "pneumonia set is the Kermany et al. chest X-ray collection at full resolution, the "
+        "source of PneumoniaMNIST (28x28), so the task matches but the resolution does not.",
+        "",
+    ]
+    report = os.path.join(output, "report.md")
+    with open(report, encoding="utf-8") as f:
+        write_text(report, f.read() + "\n".join(section))  # atomic
+    print("\n".join(section))
+    print(f"Saved to {output}")
+    return 0
+

@@ -1,0 +1,57 @@
+"""`kerasimb.cli.args`: the shared run flags, their defaults per recipe, and what they become."""
+
+import argparse
+
+import pytest
+
+from kerasimb.cli.args import DEFAULTS, Parser, UsageError, add_run_arguments
+from kerasimb.runs import compare_kwargs
+
+
+def _parse(*argv, **defaults):
+    return add_run_arguments(Parser(prog="test"), **defaults).parse_args(list(argv))
+
+
+def test_runtime_flags_become_compare_arguments():
+    kwargs = compare_kwargs(_parse())
+    assert (kwargs["mixed_precision"], kwargs["distribute"], kwargs["jit_compile"]) == (
+        "float32", "none", "auto")
+    kwargs = compare_kwargs(_parse("--mixed-precision", "--distribute", "mirrored",
+                                   "--jit-compile", "off"))
+    assert (kwargs["mixed_precision"], kwargs["distribute"], kwargs["jit_compile"]) == (
+        "auto", "mirrored", False)
+    kwargs = compare_kwargs(_parse("--mixed-precision", "mixed_float16", "--jit-compile", "on"))
+    assert kwargs["mixed_precision"] == "mixed_float16" and kwargs["jit_compile"] is True
+
+
+def test_run_flags_become_compare_arguments():
+    kwargs = compare_kwargs(_parse("--epochs", "3", "--seeds", "4", "5", "--batch-size", "8",
+                                   "--learning-rate", "0.01", "--backbone", "resnet18",
+                                   "--no-progress", "--restart", "--verbose", "2"))
+    assert kwargs == {"backbone": "resnet18", "epochs": 3, "seeds": [4, 5], "batch_size": 8,
+                      "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
+                      "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto"}
+
+
+def test_defaults_and_recipe_defaults():
+    args = _parse()
+    assert (args.dataset, args.backbone, args.epochs, args.seeds, args.batch_size,
+            args.learning_rate) == (DEFAULTS["dataset"], DEFAULTS["backbone"], DEFAULTS["epochs"],
+                                    list(DEFAULTS["seeds"]), DEFAULTS["batch_size"],
+                                    DEFAULTS["learning_rate"])
+    args = _parse(epochs=7, seeds=(3,), learning_rate=1e-4)
+    assert (args.epochs, args.seeds, args.learning_rate) == (7, [3], 1e-4)
+    with pytest.raises(TypeError, match="unknown defaults"):
+        add_run_arguments(argparse.ArgumentParser(), epoch=3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mixed-precision", "half"], "argument --mixed-precision: invalid choice: 'half'"),
+    (["--epochs", "1.5"], "argument --epochs: expected an integer >= 1, received '1.5'"),
+    (["--learning-rate", "inf"], "argument --learning-rate: expected a finite number > 0"),
+    (["--seeds", "-2"], "argument --seeds: expected an integer >= 0, received -2"),
+])
+def test_bad_flags_are_usage_errors(argv, message):
+    with pytest.raises(UsageError) as info:
+        _parse(*argv)
+    assert str(info.value) == message or message in str(info.value)
