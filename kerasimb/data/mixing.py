@@ -35,15 +35,7 @@ from kerasimb.data.sampling import (
     resolve_seed,
     step_seeds,
 )
-from kerasimb.utils.validation import check_float
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a bool. Received: {name}={value!r}"
-        )
-    return value
+from kerasimb.utils.validation import check_bool, check_float
 
 
 def beta_alpha_one(shape, seed, alpha):
@@ -75,7 +67,7 @@ class _MixingSetup:
 
     def __init__(self, x, y, alpha, batch_size, per_example, seed, augment, num_classes):
         self.alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
-        per_example = _check_bool(per_example, "per_example")
+        per_example = check_bool(per_example, "per_example")
         self.x, self.y, self.num_classes, self.batch_size, self.counts = check_pipeline_inputs(
             x, y, num_classes, batch_size)
         self.augment_fn = resolve_augment(augment)

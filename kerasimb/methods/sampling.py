@@ -19,17 +19,9 @@ from kerasimb.data import mixing
 from kerasimb.data.pipeline import steps_per_epoch
 from kerasimb.data.sampling import SamplingWeights, sampled_dataset
 from kerasimb.methods.registry import Method, register
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_bool, check_float, check_int
 
 _GALDRAN = "Galdran et al., Balanced-MixUp, MICCAI 2021"
-
-
-def _check_bool(params, name):
-    if not isinstance(params[name], bool):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a bool. "
-            f"Received: {name}={params[name]!r}"
-        )
 
 
 class _PipelineMethod(Method):
@@ -38,11 +30,11 @@ class _PipelineMethod(Method):
     defaults = {"augment": False}
 
     def validate_params(self, params):
-        _check_bool(params, "augment")
+        check_bool(params["augment"], "augment")
         if "alpha" in params:
             params["alpha"] = check_float(params["alpha"], "alpha", 0.0, min_inclusive=False)
         if "per_example" in params:
-            _check_bool(params, "per_example")
+            check_bool(params["per_example"], "per_example")
         return params
 
     def make_dataset(self, x, y, num_classes, batch_size, seed):
