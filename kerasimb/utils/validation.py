@@ -94,6 +94,13 @@ def check_str(value, name, expected, allow_path=False):
     return value
 
 
+def check_distinct(values, name, kind="names"):
+    """Returns `values` (a list) if no two of its entries are equal; `kind` names them."""
+    if len(set(values)) != len(values):
+        raise _invalid(name, f"distinct {kind}", values)
+    return values
+
+
 def check_class_counts(class_counts, num_classes=None, name="class_counts"):
     """Returns `class_counts` as a list of positive ints, one per class.
 
