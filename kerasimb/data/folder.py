@@ -8,7 +8,7 @@ from PIL import Image
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.image_files import ImageFiles
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_bool, check_float, check_int, check_str
 
 # File name endings that are read as images (compared case-insensitively); others are ignored.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -91,13 +91,7 @@ def load_folder(
     >>> ds.class_names  # doctest: +SKIP
     ['NORMAL', 'PNEUMONIA']
     """
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not isinstance(path, str) or not path:
-        raise TypeError(
-            "Invalid type received for argument `path`. Expected a folder path as a non-empty "
-            f"str. Received: path={path!r}"
-        )
+    path = check_str(path, "path", "a folder path", allow_path=True)
     root = os.path.expanduser(path)
     if not os.path.exists(root):
         raise FileNotFoundError(
@@ -119,11 +113,7 @@ def load_folder(
             "Invalid type received for argument `grayscale`. Expected None, True or False. "
             f"Received: grayscale={grayscale!r}"
         )
-    if not isinstance(file_backed, bool):
-        raise TypeError(
-            "Invalid type received for argument `file_backed`. Expected True or False. "
-            f"Received: file_backed={file_backed!r}"
-        )
+    file_backed = check_bool(file_backed, "file_backed")
 
     split_dirs = _split_layout(root)
     if split_dirs is None:

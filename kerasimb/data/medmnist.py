@@ -16,7 +16,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
-from kerasimb.utils.validation import check_int
+from kerasimb.utils.validation import check_bool, check_int, check_str
 
 # Environment variable naming the folder that holds `<flag>.npz` files.
 DATA_DIR_ENV = "KERASIMB_DATA"
@@ -176,18 +176,9 @@ def load_medmnist(flag_or_path, data_dir=None, download=False, image_size=None):
     >>> ds.class_names, ds.class_counts  # doctest: +SKIP
     (['malignant', 'normal, benign'], [147, 399])
     """
-    if isinstance(flag_or_path, os.PathLike):
-        flag_or_path = os.fspath(flag_or_path)
-    if not isinstance(flag_or_path, str) or not flag_or_path:
-        raise TypeError(
-            "Invalid type received for argument `flag_or_path`. Expected a MedMNIST flag or the "
-            f"path of an .npz file, as a non-empty str. Received: flag_or_path={flag_or_path!r}"
-        )
-    if not isinstance(download, bool):
-        raise TypeError(
-            "Invalid type received for argument `download`. Expected a bool. "
-            f"Received: download={download!r}"
-        )
+    flag_or_path = check_str(flag_or_path, "flag_or_path",
+                             "a MedMNIST flag or the path of an .npz file", allow_path=True)
+    download = check_bool(download, "download")
     if image_size is not None:
         image_size = check_int(image_size, "image_size", minimum=1)
     if isinstance(data_dir, os.PathLike):

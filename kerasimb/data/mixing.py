@@ -35,15 +35,7 @@ from kerasimb.data.sampling import (
     resolve_seed,
     step_seeds,
 )
-from kerasimb.utils.validation import check_float
-
-
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a bool. Received: {name}={value!r}"
-        )
-    return value
+from kerasimb.utils.validation import check_bool, check_float
 
 
 def beta_alpha_one(shape, seed, alpha):
@@ -65,8 +57,23 @@ def beta_symmetric(shape, seed, alpha):
     return tf.sigmoid(log_g[0] - log_g[1])
 
 
-def _lambda_shape(batch_size, per_example):
-    return (batch_size,) if per_example else (1,)
+class _MixingSetup:
+    """The arguments every mixing pipeline takes, checked and resolved.
+
+    Attributes: `x`, `y`, `num_classes`, `batch_size`, `counts` (examples per class),
+    `alpha`, `augment_fn`, `seed` (an int), `labels` (`y` as an int64 tensor) and
+    `lambda_shape` (`(batch_size,)` with `per_example`, else `(1,)`).
+    """
+
+    def __init__(self, x, y, alpha, batch_size, per_example, seed, augment, num_classes):
+        self.alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
+        per_example = check_bool(per_example, "per_example")
+        self.x, self.y, self.num_classes, self.batch_size, self.counts = check_pipeline_inputs(
+            x, y, num_classes, batch_size)
+        self.augment_fn = resolve_augment(augment)
+        self.seed = resolve_seed(seed)
+        self.labels = tf.convert_to_tensor(self.y, tf.int64)
+        self.lambda_shape = (self.batch_size,) if per_example else (1,)
 
 
 def _instance_batches(n, batch_size, seed):
@@ -102,15 +109,29 @@ def _permutation(batch_size, seed):
     return tf.argsort(tf.random.stateless_uniform((batch_size,), seed))
 
 
-def _partner_draw(labels, num_classes, batch_size, seed, num_seeds):
-    """`draw` of MixUp / CutMix / Remix: the batch and a permutation of it as partner."""
+def _partner_pipeline(setup, num_seeds, combine):
+    """MixUp / CutMix / Remix: each batch mixed with a permutation of itself, λ ~ Beta(α, α).
+
+    Batch `step` uses `step_seeds(seed, step, num_seeds)`: the first seed draws the partner
+    permutation, the second λ, the last the augmentation, any between are passed on.
+    `combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds)` returns the mixed
+    `(images, labels)`; `index` and `partner` are the two batches' example indices.
+    """
+    seed, batch_size = setup.seed, setup.batch_size
 
     def draw(step, index):
         partner = tf.gather(index, _permutation(batch_size, step_seeds(seed, step, num_seeds)[0]))
-        pair_index, pair = _pair_index(labels, num_classes, index, partner)
+        pair_index, pair = _pair_index(setup.labels, setup.num_classes, index, partner)
         return pair_index, (step, pair, index, partner)
 
-    return draw
+    def finish(images, state):
+        step, (y_a, y_b), index, partner = state
+        _, lambda_seed, *extra_seeds, augment_seed = tf.unstack(step_seeds(seed, step, num_seeds))
+        x_a, x_b = _split_pair(images, batch_size, setup.augment_fn, augment_seed)
+        lam = beta_symmetric(setup.lambda_shape, lambda_seed, setup.alpha)
+        return combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds)
+
+    return _pipeline(setup.x, batch_size, seed, draw, finish)
 
 
 def _pair_index(labels, num_classes, index_a, index_b):
@@ -175,29 +196,24 @@ def balanced_mixup_dataset(x, y, alpha=0.1, batch_size=32, per_example=False, se
     >>> bool(np.allclose(labels.numpy().sum(axis=1), 1.0))
     True
     """
-    alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
-    per_example = _check_bool(per_example, "per_example")
-    x, y, num_classes, batch_size, counts = check_pipeline_inputs(x, y, num_classes, batch_size)
-    augment_fn = resolve_augment(augment)
-    seed = resolve_seed(seed)
-    table = IndexTable(y, num_classes)
-    uniform = tf.constant(class_probabilities(counts, 0.0), tf.float32)
-    labels = tf.convert_to_tensor(y, tf.int64)
-    shape = _lambda_shape(batch_size, per_example)
+    setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
+    seed, batch_size = setup.seed, setup.batch_size
+    table = IndexTable(setup.y, setup.num_classes)
+    uniform = tf.constant(class_probabilities(setup.counts, 0.0), tf.float32)
 
     def draw(step, index_i):
         index_c, _ = table.draw(uniform, batch_size, step_seeds(seed, step, 3)[0])
-        index, pair = _pair_index(labels, num_classes, index_i, index_c)
+        index, pair = _pair_index(setup.labels, setup.num_classes, index_i, index_c)
         return index, (step, pair)
 
     def finish(images, state):
         step, (y_i, y_c) = state
         _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        x_i, x_c = _split_pair(images, batch_size, augment_fn, augment_seed)
-        lam = beta_alpha_one(shape, lambda_seed, alpha)
+        x_i, x_c = _split_pair(images, batch_size, setup.augment_fn, augment_seed)
+        lam = beta_alpha_one(setup.lambda_shape, lambda_seed, setup.alpha)
         return _mix(x_i, x_c, lam), _mix(y_i, y_c, lam)
 
-    return _pipeline(x, batch_size, seed, draw, finish)
+    return _pipeline(setup.x, batch_size, seed, draw, finish)
 
 
 @kerasimb_export("kerasimb.data.mixup_dataset", serializable=False)
@@ -232,23 +248,12 @@ def mixup_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None, 
     >>> tuple(labels.shape), bool(np.allclose(labels.numpy().sum(axis=1), 1.0))
     ((4, 2), True)
     """
-    alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
-    per_example = _check_bool(per_example, "per_example")
-    x, y, num_classes, batch_size, _ = check_pipeline_inputs(x, y, num_classes, batch_size)
-    augment_fn = resolve_augment(augment)
-    seed = resolve_seed(seed)
-    labels = tf.convert_to_tensor(y, tf.int64)
-    shape = _lambda_shape(batch_size, per_example)
+    setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
 
-    def finish(images, state):
-        step, (y_a, y_b), _, _ = state
-        _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
-        lam = beta_symmetric(shape, lambda_seed, alpha)
+    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
         return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam)
 
-    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 3),
-                     finish)
+    return _partner_pipeline(setup, 3, combine)
 
 
 def cutmix_boxes(height, width, lam, seed):
@@ -310,25 +315,15 @@ def cutmix_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None,
     >>> tuple(images.shape), bool(np.allclose(labels.numpy().sum(axis=1), 1.0))
     ((4, 8, 8, 1), True)
     """
-    alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
-    per_example = _check_bool(per_example, "per_example")
-    x, y, num_classes, batch_size, _ = check_pipeline_inputs(x, y, num_classes, batch_size)
-    augment_fn = resolve_augment(augment)
-    seed = resolve_seed(seed)
-    labels = tf.convert_to_tensor(y, tf.int64)
-    shape = _lambda_shape(batch_size, per_example)
-    height, width = x.shape[1], x.shape[2]
+    setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
+    height, width = setup.x.shape[1], setup.x.shape[2]
 
-    def finish(images, state):
-        step, (y_a, y_b), _, _ = state
-        _, lambda_seed, box_seed, augment_seed = tf.unstack(step_seeds(seed, step, 4))
-        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
-        lam = beta_symmetric(shape, lambda_seed, alpha)
+    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
+        (box_seed,) = extra_seeds
         mask, lam_adjusted = cutmix_boxes(height, width, lam, box_seed)
         return x_a + mask * (x_b - x_a), _mix(y_b, y_a, lam_adjusted)
 
-    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 4),
-                     finish)
+    return _partner_pipeline(setup, 4, combine)
 
 
 def remix_label_weight(lam, counts_a, counts_b, kappa, tau):
@@ -379,25 +374,15 @@ def remix_dataset(x, y, alpha=1.0, kappa=3.0, tau=0.5, batch_size=32, per_exampl
     >>> tuple(labels.shape), bool(np.allclose(labels.numpy().sum(axis=1), 1.0))
     ((6, 2), True)
     """
-    alpha = check_float(alpha, "alpha", 0.0, min_inclusive=False)
     kappa = check_float(kappa, "kappa", 1.0)
     tau = check_float(tau, "tau", 0.0, 1.0)
-    per_example = _check_bool(per_example, "per_example")
-    x, y, num_classes, batch_size, counts = check_pipeline_inputs(x, y, num_classes, batch_size)
-    augment_fn = resolve_augment(augment)
-    seed = resolve_seed(seed)
-    labels = tf.convert_to_tensor(y, tf.int64)
-    count_table = tf.constant(counts, tf.int64)
-    shape = _lambda_shape(batch_size, per_example)
+    setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
+    count_table = tf.constant(setup.counts, tf.int64)
 
-    def finish(images, state):
-        step, (y_a, y_b), index, partner = state
-        _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        x_a, x_b = _split_pair(images, batch_size, augment_fn, augment_seed)
-        lam = beta_symmetric(shape, lambda_seed, alpha)
-        lam_y = remix_label_weight(lam, tf.gather(count_table, tf.gather(labels, index)),
-                                   tf.gather(count_table, tf.gather(labels, partner)), kappa, tau)
+    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
+        lam_y = remix_label_weight(lam, tf.gather(count_table, tf.gather(setup.labels, index)),
+                                   tf.gather(count_table, tf.gather(setup.labels, partner)),
+                                   kappa, tau)
         return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam_y)
 
-    return _pipeline(x, batch_size, seed, _partner_draw(labels, num_classes, batch_size, seed, 3),
-                     finish)
+    return _partner_pipeline(setup, 3, combine)

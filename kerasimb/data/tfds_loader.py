@@ -8,7 +8,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.folder import stratified_split
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_bool, check_float, check_int, check_str
 
 # kerasimb split -> tfds split names tried in order when `split_map` does not name one.
 DEFAULT_SPLITS = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}
@@ -73,16 +73,8 @@ def load_tfds(
     >>> ds.num_classes, ds.image_shape  # doctest: +SKIP
     (10, (28, 28, 1))
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(
-            "Invalid type received for argument `name`. Expected a tfds dataset name as a "
-            f"non-empty str. Received: name={name!r}"
-        )
-    if not isinstance(download, bool):
-        raise TypeError(
-            "Invalid type received for argument `download`. Expected a bool. "
-            f"Received: download={download!r}"
-        )
+    name = check_str(name, "name", "a tfds dataset name")
+    download = check_bool(download, "download")
     if image_size is not None:
         image_size = check_int(image_size, "image_size", minimum=1)
     val_fraction = check_float(val_fraction, "val_fraction", 0.0, 1.0, False, False)

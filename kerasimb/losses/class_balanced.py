@@ -1,10 +1,10 @@
 """Class-balanced loss (Cui et al., CVPR 2019): softmax, sigmoid and sigmoid-focal forms."""
 
-import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._common import (
+from kerasimb.losses.common import (
+    PerExampleLoss,
     check_beta,
     check_gamma,
     check_num_classes,
@@ -92,7 +92,7 @@ def class_balanced_loss(
 
 
 @kerasimb_export("kerasimb.losses.ClassBalancedLoss")
-class ClassBalancedLoss(keras.losses.Loss):
+class ClassBalancedLoss(PerExampleLoss):
     """Class-balanced loss (Cui et al., 2019): effective-number weights on softmax, sigmoid or
     sigmoid-focal loss.
 
@@ -119,6 +119,9 @@ class ClassBalancedLoss(keras.losses.Loss):
         - [Cui et al., 2019](https://arxiv.org/abs/1901.05555)
     """
 
+    loss_fn = staticmethod(class_balanced_loss)
+    config_keys = ("class_counts", "beta", "loss_type", "gamma", "from_logits")
+
     def __init__(
         self,
         class_counts,
@@ -141,18 +144,3 @@ class ClassBalancedLoss(keras.losses.Loss):
     def class_weights(self):
         """The effective-number class weights, a list of floats summing to the class count."""
         return _class_weights(self.class_counts, "effective", self.beta)
-
-    def call(self, y_true, y_pred):
-        return class_balanced_loss(
-            y_true, y_pred, self.class_counts, self.beta, self.loss_type, self.gamma, self.from_logits
-        )
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "class_counts": self.class_counts,
-            "beta": self.beta,
-            "loss_type": self.loss_type,
-            "gamma": self.gamma,
-            "from_logits": self.from_logits,
-        }

@@ -2,11 +2,11 @@
 
 import numbers
 
-import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._common import (
+from kerasimb.losses.common import (
+    PerExampleLoss,
     check_gamma,
     check_weights,
     float32_logits,
@@ -88,7 +88,7 @@ def focal_loss(y_true, y_pred, gamma=2.0, alpha=None, from_logits=True):
 
 
 @kerasimb_export("kerasimb.losses.FocalLoss")
-class FocalLoss(keras.losses.Loss):
+class FocalLoss(PerExampleLoss):
     """Softmax focal loss (Lin et al., 2017) for multi-class classification.
 
     Down-weights well-classified examples by `(1 - p_t)**gamma`; see `focal_loss` for the formula,
@@ -113,6 +113,9 @@ class FocalLoss(keras.losses.Loss):
         - [Lin et al., 2017](https://arxiv.org/abs/1708.02002)
     """
 
+    loss_fn = staticmethod(focal_loss)
+    config_keys = ("gamma", "alpha", "from_logits")
+
     def __init__(
         self,
         gamma=2.0,
@@ -126,14 +129,3 @@ class FocalLoss(keras.losses.Loss):
         self.gamma = check_gamma(gamma)
         self.alpha = _check_alpha(alpha)
         self.from_logits = bool(from_logits)
-
-    def call(self, y_true, y_pred):
-        return focal_loss(y_true, y_pred, self.gamma, self.alpha, self.from_logits)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "gamma": self.gamma,
-            "alpha": self.alpha,
-            "from_logits": self.from_logits,
-        }

@@ -1,12 +1,12 @@
 """Label-distribution-aware margin (LDAM) loss (Cao et al., NeurIPS 2019)."""
 
-import keras
 import numpy as np
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._common import (
+from kerasimb.losses.common import (
     ClassWeightsMixin,
+    PerExampleLoss,
     check_num_classes,
     check_weights,
     float32_logits,
@@ -98,7 +98,7 @@ def ldam_loss(
 
 
 @kerasimb_export("kerasimb.losses.LDAMLoss")
-class LDAMLoss(ClassWeightsMixin, keras.losses.Loss):
+class LDAMLoss(ClassWeightsMixin, PerExampleLoss):
     """LDAM loss (Cao et al., 2019): class-dependent margins Δ_j ∝ n_j^(-1/4) on the target logit.
 
     Meant to sit on a `layers.CosineClassifier` (logits are cosines in [-1, 1], `scale` makes them
@@ -130,6 +130,9 @@ class LDAMLoss(ClassWeightsMixin, keras.losses.Loss):
         - [Cao et al., 2019](https://arxiv.org/abs/1906.07413)
     """
 
+    loss_fn = staticmethod(ldam_loss)
+    config_keys = ("class_counts", "max_margin", "scale", "class_weights", "from_logits")
+
     def __init__(
         self,
         class_counts,
@@ -153,25 +156,8 @@ class LDAMLoss(ClassWeightsMixin, keras.losses.Loss):
         """The per-class margins, a list of floats."""
         return ldam_margins(self.class_counts, self.max_margin)
 
-    def call(self, y_true, y_pred):
-        return ldam_loss(
-            y_true,
-            y_pred,
-            self.class_counts,
-            self.max_margin,
-            self.scale,
-            # Always read the variable (all ones until set), so that a train step traced before
-            # `set_class_weights` still sees the new weights.
-            self._class_weights,
-            self.from_logits,
-        )
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "class_counts": self.class_counts,
-            "max_margin": self.max_margin,
-            "scale": self.scale,
-            "class_weights": self.class_weights,
-            "from_logits": self.from_logits,
-        }
+    def loss_arguments(self):
+        # Pass the weights variable (all ones until set), not the `class_weights` list read from
+        # it, so that a train step traced before `set_class_weights` still sees the new weights.
+        arguments = {key: getattr(self, key) for key in self.config_keys if key != "class_weights"}
+        return {**arguments, "class_weights": self._class_weights}

@@ -1,10 +1,10 @@
 """Logit-adjusted softmax cross-entropy (Menon et al., ICLR 2021); τ=1 is balanced softmax."""
 
-import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._common import (
+from kerasimb.losses.common import (
+    PerExampleLoss,
     check_num_classes,
     float32_logits,
     log_prior,
@@ -58,7 +58,7 @@ def logit_adjusted_loss(y_true, y_pred, class_counts, tau=1.0, from_logits=True)
 
 
 @kerasimb_export("kerasimb.losses.LogitAdjustedLoss")
-class LogitAdjustedLoss(keras.losses.Loss):
+class LogitAdjustedLoss(PerExampleLoss):
     """Logit-adjusted cross-entropy (Menon et al., 2021); `tau=1` is balanced softmax.
 
     Trains with `softmax(z + τ log π)` so that the model's own logits `z` are balanced at test
@@ -84,6 +84,9 @@ class LogitAdjustedLoss(keras.losses.Loss):
         - [Menon et al., 2021](https://arxiv.org/abs/2007.07314)
     """
 
+    loss_fn = staticmethod(logit_adjusted_loss)
+    config_keys = ("class_counts", "tau", "from_logits")
+
     def __init__(
         self,
         class_counts,
@@ -97,14 +100,3 @@ class LogitAdjustedLoss(keras.losses.Loss):
         self.class_counts = check_class_counts(class_counts)
         self.tau = check_float(tau, "tau", minimum=0.0)
         self.from_logits = bool(from_logits)
-
-    def call(self, y_true, y_pred):
-        return logit_adjusted_loss(y_true, y_pred, self.class_counts, self.tau, self.from_logits)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "class_counts": self.class_counts,
-            "tau": self.tau,
-            "from_logits": self.from_logits,
-        }

@@ -1,13 +1,12 @@
 """Margin loss (Sabour et al., NIPS 2017) with class weights: the "weighted margin loss" of
 QuadSNet (Ali, Ali and Hussain, IJACSA 2021)."""
 
-import keras
 import numpy as np
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.weights import class_weights as _class_weights
-from kerasimb.losses._common import check_weights, soft_targets
+from kerasimb.losses.common import PerExampleLoss, check_weights, soft_targets
 from kerasimb.utils.validation import check_choice, check_class_counts, check_float
 
 SCORES = ("sigmoid", "softmax")
@@ -105,7 +104,7 @@ def margin_loss(
 
 
 @kerasimb_export("kerasimb.losses.MarginLoss")
-class MarginLoss(keras.losses.Loss):
+class MarginLoss(PerExampleLoss):
     """Weighted margin loss, the training loss of QuadSNet (Ali, Ali and Hussain, 2021).
 
     Per example, sum_k T_k max(0, m+ - p_k)^2 + lambda (1 - T_k) max(0, p_k - m-)^2 (Sabour et
@@ -140,6 +139,10 @@ class MarginLoss(keras.losses.Loss):
     >>> round(float(loss(np.array([1]), np.array([[0.0, 0.0]]))), 4)  # 1.5 * 0.24
     0.36
     """
+
+    loss_fn = staticmethod(margin_loss)
+    config_keys = ("m_plus", "m_minus", "down_weight", "class_weights", "class_counts",
+                   "weighting", "score", "from_logits", "weight_mode")
 
     def __init__(
         self,
@@ -181,23 +184,8 @@ class MarginLoss(keras.losses.Loss):
         """The per-class weights the loss applies (a list of floats), or `None`."""
         return None if self._weights is None else list(self._weights)
 
-    def call(self, y_true, y_pred):
-        return margin_loss(
-            y_true, y_pred, m_plus=self.m_plus, m_minus=self.m_minus,
-            down_weight=self.down_weight, class_weights=self._weights, score=self.score,
-            from_logits=self.from_logits, weight_mode=self.weight_mode,
-        )
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "m_plus": self.m_plus,
-            "m_minus": self.m_minus,
-            "down_weight": self.down_weight,
-            "class_weights": self.class_weights,
-            "class_counts": self.class_counts,
-            "weighting": self.weighting,
-            "score": self.score,
-            "from_logits": self.from_logits,
-            "weight_mode": self.weight_mode,
-        }
+    def loss_arguments(self):
+        # `class_counts` and `weighting` are already folded into the weights the loss applies.
+        arguments = super().loss_arguments()
+        del arguments["class_counts"], arguments["weighting"]
+        return {**arguments, "class_weights": self._weights}

@@ -19,17 +19,9 @@ from kerasimb.data import mixing
 from kerasimb.data.pipeline import steps_per_epoch
 from kerasimb.data.sampling import SamplingWeights, sampled_dataset
 from kerasimb.methods.registry import Method, register
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_bool, check_float, check_int
 
 _GALDRAN = "Galdran et al., Balanced-MixUp, MICCAI 2021"
-
-
-def _check_bool(params, name):
-    if not isinstance(params[name], bool):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a bool. "
-            f"Received: {name}={params[name]!r}"
-        )
 
 
 class _PipelineMethod(Method):
@@ -38,11 +30,11 @@ class _PipelineMethod(Method):
     defaults = {"augment": False}
 
     def validate_params(self, params):
-        _check_bool(params, "augment")
+        check_bool(params["augment"], "augment")
         if "alpha" in params:
             params["alpha"] = check_float(params["alpha"], "alpha", 0.0, min_inclusive=False)
         if "per_example" in params:
-            _check_bool(params, "per_example")
+            check_bool(params["per_example"], "per_example")
         return params
 
     def make_dataset(self, x, y, num_classes, batch_size, seed):
@@ -52,6 +44,17 @@ class _PipelineMethod(Method):
         x, y = dataset.train
         ds = self.make_dataset(x, y, dataset.num_classes, batch_size, seed)
         return ds, steps_per_epoch(len(y), batch_size)
+
+
+class _MixingMethod(_PipelineMethod):
+    """A method whose batches come from `mixing_fn`, a pipeline of `kerasimb.data.mixing`; its
+    parameters (`defaults`) are keyword arguments of that function."""
+
+    mixing_fn = None
+
+    def make_dataset(self, x, y, num_classes, batch_size, seed):
+        return self.mixing_fn(x, y, batch_size=batch_size, seed=seed, num_classes=num_classes,
+                              **self.params)
 
 
 class _QSampling(_PipelineMethod):
@@ -134,37 +137,29 @@ class DeferredResamplingMethod(_ScheduledSampling):
 
 
 @register("mixup")
-class MixUp(_PipelineMethod):
+class MixUp(_MixingMethod):
     """MixUp within the instance stream, λ ~ Beta(α, α) (Zhang et al., 2018)."""
 
     description = "MixUp (Beta(a,a), instance stream) + cross-entropy"
     reference = "Zhang et al., ICLR 2018"
     defaults = {"augment": False, "alpha": 1.0, "per_example": False}
     search_space = {"alpha": ("float", 0.1, 2.0, "log")}
-
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
-        return mixing.mixup_dataset(x, y, self.params["alpha"], batch_size,
-                                    self.params["per_example"], seed, self.params["augment"],
-                                    num_classes)
+    mixing_fn = staticmethod(mixing.mixup_dataset)
 
 
 @register("cutmix")
-class CutMix(_PipelineMethod):
+class CutMix(_MixingMethod):
     """CutMix within the instance stream (Yun et al., 2019)."""
 
     description = "CutMix (instance stream) + cross-entropy"
     reference = "Yun et al., ICCV 2019"
     defaults = {"augment": False, "alpha": 1.0, "per_example": False}
     search_space = {"alpha": ("float", 0.1, 2.0, "log")}
-
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
-        return mixing.cutmix_dataset(x, y, self.params["alpha"], batch_size,
-                                     self.params["per_example"], seed, self.params["augment"],
-                                     num_classes)
+    mixing_fn = staticmethod(mixing.cutmix_dataset)
 
 
 @register("remix")
-class Remix(_PipelineMethod):
+class Remix(_MixingMethod):
     """Remix (Chou et al., 2020): MixUp images, labels pushed to the minority (κ = 3, τ = 0.5)."""
 
     description = "Remix (kappa=3, tau=0.5) + cross-entropy"
@@ -172,6 +167,7 @@ class Remix(_PipelineMethod):
     defaults = {"augment": False, "alpha": 1.0, "kappa": 3.0, "tau": 0.5, "per_example": False}
     search_space = {"alpha": ("float", 0.1, 2.0, "log"), "kappa": ("float", 1.0, 5.0),
                     "tau": ("float", 0.0, 1.0)}
+    mixing_fn = staticmethod(mixing.remix_dataset)
 
     def validate_params(self, params):
         params = super().validate_params(params)
@@ -179,14 +175,9 @@ class Remix(_PipelineMethod):
         params["tau"] = check_float(params["tau"], "tau", 0.0, 1.0)
         return params
 
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
-        p = self.params
-        return mixing.remix_dataset(x, y, p["alpha"], p["kappa"], p["tau"], batch_size,
-                                    p["per_example"], seed, p["augment"], num_classes)
-
 
 @register("balanced-mixup")
-class BalancedMixUp(_PipelineMethod):
+class BalancedMixUp(_MixingMethod):
     """Balanced-MixUp (Galdran et al., 2021): instance batch mixed with a class-sampled batch,
     λ ~ Beta(α, 1) on the class-sampled batch; `per_example` draws one λ per example instead of
     one per batch (the authors' code)."""
@@ -195,8 +186,5 @@ class BalancedMixUp(_PipelineMethod):
     reference = _GALDRAN
     defaults = {"augment": False, "alpha": 0.1, "per_example": False}
     search_space = {"alpha": ("float", 0.05, 1.0, "log")}  # the paper tries 0.1, 0.2, 0.3
+    mixing_fn = staticmethod(mixing.balanced_mixup_dataset)
 
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
-        return mixing.balanced_mixup_dataset(x, y, self.params["alpha"], batch_size,
-                                             self.params["per_example"], seed,
-                                             self.params["augment"], num_classes)

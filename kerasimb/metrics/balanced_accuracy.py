@@ -3,10 +3,11 @@
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
+from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric, shared_docstring
 
 
 @kerasimb_export("kerasimb.metrics.BalancedAccuracy")
+@shared_docstring(result="0.8333")
 class BalancedAccuracy(ConfusionMatrixMetric):
     """Mean per-class recall over the classes present in the labels seen so far.
 
@@ -16,24 +17,7 @@ class BalancedAccuracy(ConfusionMatrixMetric):
     Unlike accuracy, a classifier that always predicts the majority class scores
     `1 / num_classes`, whatever the imbalance.
 
-    Accepts the labels, predictions and sample weights described in `ConfusionMatrixMetric`.
-
-    Args:
-        num_classes: int >= 2. Number of classes.
-        name: str. Name of the metric. Defaults to `"balanced_accuracy"`.
-        dtype: str or `None`. Dtype of the state and of the result. Defaults to `None`
-            (`keras.backend.floatx()`).
-
-    Example:
-
-    >>> import kerasimb
-    >>> m = kerasimb.metrics.BalancedAccuracy(num_classes=3)
-    >>> m.update_state(
-    ...     [0, 0, 1, 2],
-    ...     [[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]],
-    ... )
-    >>> round(float(m.result()), 4)
-    0.8333
+    {shared}
 
     Usage with `compile()`:
 

@@ -1,5 +1,7 @@
 """The streaming confusion matrix that every classification metric in kerasimb is computed from."""
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -194,3 +196,39 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+# The part of a streaming metric's docstring that every subclass shares: its constructor
+# arguments (those of `ConfusionMatrixMetric`, with its own default name) and an example on one
+# batch, the same in every metric's docstring so that their values can be compared.
+SHARED_DOCSTRING = """Accepts the labels, predictions and sample weights described in `ConfusionMatrixMetric`.
+
+    Args:
+        num_classes: int >= 2. Number of classes.
+        name: str. Name of the metric. Defaults to `"{name}"`.
+        dtype: str or `None`. Dtype of the state and of the result. Defaults to `None`
+            (`keras.backend.floatx()`).
+
+    Example:
+
+    >>> import kerasimb
+    >>> m = kerasimb.metrics.{cls}(num_classes=3)
+    >>> m.update_state(
+    ...     [0, 0, 1, 2],
+    ...     [[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]],
+    ... )
+    >>> round(float(m.result()), 4)
+    {result}"""
+
+
+def shared_docstring(result):
+    """Class decorator: replaces `{shared}` in a `ConfusionMatrixMetric` subclass's docstring with
+    `SHARED_DOCSTRING` for that class; `result` is the example's printed value."""
+
+    def decorate(cls):
+        name = inspect.signature(cls.__init__).parameters["name"].default
+        shared = SHARED_DOCSTRING.format(name=name, cls=cls.__name__, result=result)
+        cls.__doc__ = cls.__doc__.replace("{shared}", shared)
+        return cls
+
+    return decorate

@@ -3,10 +3,11 @@
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
+from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric, shared_docstring
 
 
 @kerasimb_export("kerasimb.metrics.MacroF1")
+@shared_docstring(result="0.7778")
 class MacroF1(ConfusionMatrixMetric):
     """Unweighted mean of the per-class F1 scores.
 
@@ -18,24 +19,7 @@ class MacroF1(ConfusionMatrixMetric):
     judged on the weighted matrix: an example with `sample_weight` 0 does not make its class
     present. Before any example has been seen the result is 0.
 
-    Accepts the labels, predictions and sample weights described in `ConfusionMatrixMetric`.
-
-    Args:
-        num_classes: int >= 2. Number of classes.
-        name: str. Name of the metric. Defaults to `"macro_f1"`.
-        dtype: str or `None`. Dtype of the state and of the result. Defaults to `None`
-            (`keras.backend.floatx()`).
-
-    Example:
-
-    >>> import kerasimb
-    >>> m = kerasimb.metrics.MacroF1(num_classes=3)
-    >>> m.update_state(
-    ...     [0, 0, 1, 2],
-    ...     [[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]],
-    ... )
-    >>> round(float(m.result()), 4)
-    0.7778
+    {shared}
     """
 
     def __init__(self, num_classes, name="macro_f1", dtype=None):

@@ -3,7 +3,7 @@
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
+from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric, shared_docstring
 
 
 def _off_diagonal_sum(matrix):
@@ -12,6 +12,7 @@ def _off_diagonal_sum(matrix):
 
 
 @kerasimb_export("kerasimb.metrics.MatthewsCorrelation")
+@shared_docstring(result="0.7")
 class MatthewsCorrelation(ConfusionMatrixMetric):
     """Matthews correlation coefficient (MCC, Gorodkin's R_K for more than two classes).
 
@@ -27,24 +28,7 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
     off-diagonal products, so the degenerate case gives exactly 0 and `float32` stays accurate
     for large counts.
 
-    Accepts the labels, predictions and sample weights described in `ConfusionMatrixMetric`.
-
-    Args:
-        num_classes: int >= 2. Number of classes.
-        name: str. Name of the metric. Defaults to `"matthews_correlation"`.
-        dtype: str or `None`. Dtype of the state and of the result. Defaults to `None`
-            (`keras.backend.floatx()`).
-
-    Example:
-
-    >>> import kerasimb
-    >>> m = kerasimb.metrics.MatthewsCorrelation(num_classes=3)
-    >>> m.update_state(
-    ...     [0, 0, 1, 2],
-    ...     [[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]],
-    ... )
-    >>> round(float(m.result()), 4)
-    0.7
+    {shared}
 
     References:
         - [Gorodkin, 2004](https://doi.org/10.1016/j.compbiolchem.2004.09.006)

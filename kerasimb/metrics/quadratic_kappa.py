@@ -3,10 +3,11 @@
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
+from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric, shared_docstring
 
 
 @kerasimb_export("kerasimb.metrics.QuadraticKappa")
+@shared_docstring(result="0.8")
 class QuadraticKappa(ConfusionMatrixMetric):
     """Quadratic weighted Cohen's kappa between labels and predictions.
 
@@ -24,24 +25,7 @@ class QuadraticKappa(ConfusionMatrixMetric):
     occur). Where scikit-learn returns NaN, i.e. the denominator `sum(W * E)` is 0 (labels and
     predictions all of one and the same class, or nothing seen yet), the result is 0.
 
-    Accepts the labels, predictions and sample weights described in `ConfusionMatrixMetric`.
-
-    Args:
-        num_classes: int >= 2. Number of classes.
-        name: str. Name of the metric. Defaults to `"quadratic_kappa"`.
-        dtype: str or `None`. Dtype of the state and of the result. Defaults to `None`
-            (`keras.backend.floatx()`).
-
-    Example:
-
-    >>> import kerasimb
-    >>> m = kerasimb.metrics.QuadraticKappa(num_classes=3)
-    >>> m.update_state(
-    ...     [0, 0, 1, 2],
-    ...     [[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]],
-    ... )
-    >>> round(float(m.result()), 4)
-    0.8
+    {shared}
 
     References:
         - [Cohen, 1968](https://doi.org/10.1037/h0026256)

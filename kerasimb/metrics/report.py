@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.validation import check_class_counts, check_int, check_labels
+from kerasimb.utils.validation import check_class_counts, check_distinct, check_int, check_labels
 
 _PROBABILITY_TOLERANCE = 1e-3
 
@@ -79,12 +79,7 @@ def _check_class_names(class_names, num_classes):
             "Invalid type received for argument `class_names`. Expected a list of strings. "
             f"Received: class_names={names!r}"
         )
-    if len(set(names)) != len(names):
-        raise ValueError(
-            "Invalid value received for argument `class_names`. Expected distinct names. "
-            f"Received: class_names={names!r}"
-        )
-    return names
+    return check_distinct(names, "class_names")
 
 
 def _group_size(num_classes):

@@ -289,13 +289,7 @@ def scale_for_replicas(value):
     >>> float(scale_for_replicas(2.0))
     2.0
     """
-    replicas = replicas_in_sync()
-    if replicas == 1:
-        return value
-    from keras import ops
-
-    value = ops.convert_to_tensor(value)
-    return value * ops.cast(1.0 / replicas, value.dtype)
+    return _rescale_for_replicas(value, divide=True)
 
 
 @kerasimb_export("kerasimb.utils.unscale_for_replicas", serializable=False)
@@ -311,13 +305,19 @@ def unscale_for_replicas(value):
     >>> float(unscale_for_replicas(2.0))
     2.0
     """
+    return _rescale_for_replicas(value, divide=False)
+
+
+@_run_as_python
+def _rescale_for_replicas(value, divide):
+    """`value / R` (`divide=True`) or `value · R` inside a step of R > 1 replicas, else `value`."""
     replicas = replicas_in_sync()
     if replicas == 1:
         return value
     from keras import ops
 
     value = ops.convert_to_tensor(value)
-    return value * ops.cast(replicas, value.dtype)
+    return value * ops.cast(1.0 / replicas if divide else replicas, value.dtype)
 
 
 @kerasimb_export("kerasimb.utils.global_batch", serializable=False)

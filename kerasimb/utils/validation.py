@@ -10,6 +10,7 @@ No helper clips, drops or silently converts bad input.
 """
 
 import numbers
+import os
 
 import numpy as np
 
@@ -67,6 +68,37 @@ def check_choice(value, name, choices):
     if value not in choices:
         raise _invalid(name, f"one of {list(choices)}", value)
     return value
+
+
+def check_bool(value, name):
+    """Returns `value` if it is a bool (`True` or `False`, not 0/1 or a numpy bool)."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a bool. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_str(value, name, expected, allow_path=False):
+    """Returns `value` if it is a non-empty str; `expected` says what it names, for the error.
+
+    With `allow_path=True` an `os.PathLike` is accepted too and returned as its str.
+    """
+    if allow_path and isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected {expected} as a non-empty "
+            f"str. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_distinct(values, name, kind="names"):
+    """Returns `values` (a list) if no two of its entries are equal; `kind` names them."""
+    if len(set(values)) != len(values):
+        raise _invalid(name, f"distinct {kind}", values)
+    return values
 
 
 def check_class_counts(class_counts, num_classes=None, name="class_counts"):

@@ -1,4 +1,5 @@
-"""Private helpers shared by the imbalance losses: targets, float32 logits, weight variables."""
+"""Helpers shared by the imbalance losses: targets, float32 logits, weight variables, and the
+base class that turns a per-example loss function into a Keras loss."""
 
 import keras
 import numpy as np
@@ -14,18 +15,24 @@ _MODULATOR_FLOOR = 1e-30
 _EPSILON = 1e-7
 
 
-def float32_logits(y_pred, from_logits=True):
-    """Returns `y_pred` as float32 logits `(batch, num_classes)`.
-
-    With `from_logits=False`, `y_pred` holds softmax probabilities and their clipped logarithm is
-    returned (a valid set of logits: `softmax(log p) = p` for normalised `p`).
-    """
+def _float32_matrix(y_pred):
+    """Returns `y_pred` cast to float32, refusing anything but a `(batch, num_classes)` tensor."""
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     if len(y_pred.shape) != 2:
         raise ValueError(
             "Invalid value received for argument `y_pred`. Expected a tensor of shape "
             f"(batch, num_classes). Received: y_pred with shape {tuple(y_pred.shape)}"
         )
+    return y_pred
+
+
+def float32_logits(y_pred, from_logits=True):
+    """Returns `y_pred` as float32 logits `(batch, num_classes)`.
+
+    With `from_logits=False`, `y_pred` holds softmax probabilities and their clipped logarithm is
+    returned (a valid set of logits: `softmax(log p) = p` for normalised `p`).
+    """
+    y_pred = _float32_matrix(y_pred)
     if from_logits:
         return y_pred
     return ops.log(ops.clip(y_pred, _EPSILON, 1.0))
@@ -34,12 +41,7 @@ def float32_logits(y_pred, from_logits=True):
 def float32_sigmoid_logits(y_pred, from_logits=True):
     """Returns float32 logits; with `from_logits=False`, `y_pred` holds per-class sigmoid
     probabilities and their clipped log-odds are returned."""
-    y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
-    if len(y_pred.shape) != 2:
-        raise ValueError(
-            "Invalid value received for argument `y_pred`. Expected a tensor of shape "
-            f"(batch, num_classes). Received: y_pred with shape {tuple(y_pred.shape)}"
-        )
+    y_pred = _float32_matrix(y_pred)
     if from_logits:
         return y_pred
     p = ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
@@ -165,3 +167,30 @@ class ClassWeightsMixin:
         self._uses_class_weights = checked is not None
         values = np.ones(num_classes, np.float32) if checked is None else np.asarray(checked, np.float32)
         self._class_weights.assign(values)
+
+
+class PerExampleLoss(keras.losses.Loss):
+    """A Keras loss whose `call` is a per-example loss function applied with its own arguments.
+
+    The function + class pair of `keras.losses` (e.g. `categorical_focal_crossentropy` and
+    `CategoricalFocalCrossentropy`): a subclass sets `loss_fn` (a function
+    `(y_true, y_pred, **arguments) -> (batch,)`) and `config_keys` (its constructor arguments
+    besides `reduction`, `name` and `**kwargs`, each validated in `__init__` and stored as an
+    attribute of the same name). `get_config` returns them with `keras.losses.Loss`'s own, so
+    `from_config` is `cls(**config)`; `call` passes them to `loss_fn` by name unless the
+    subclass overrides `loss_arguments` (to pass a weight variable instead of its config value,
+    say).
+    """
+
+    loss_fn = None
+    config_keys = ()
+
+    def loss_arguments(self):
+        """The keyword arguments `call` passes to `loss_fn`; by default every config key."""
+        return {key: getattr(self, key) for key in self.config_keys}
+
+    def call(self, y_true, y_pred):
+        return self.loss_fn(y_true, y_pred, **self.loss_arguments())
+
+    def get_config(self):
+        return {**super().get_config(), **{key: getattr(self, key) for key in self.config_keys}}
