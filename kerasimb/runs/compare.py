@@ -1,0 +1,401 @@
+"""`compare()`: train several methods under identical conditions and score them side by side.
+
+Every method is trained with the same model, epochs, batch size, learning rate and seeds through
+`Method.train`, predicts the test split through `Method.predict`, and is scored by
+`kerasimb.metrics.report`. The `ComparisonResult` holds every report, the test probabilities and
+the training curves; `result.table()` prints the markdown table (mean ± standard deviation over
+seeds) and `result.save(folder)` writes `metrics.json`, `report.md`, `predictions.npz` and PNG
+plots (`kerasimb.runs.report`).
+
+Example:
+
+>>> from kerasimb import runs
+>>> result = runs.compare("digits-lt", epochs=30, seeds=[0, 1, 2])  # doctest: +SKIP
+>>> print(result.table())  # doctest: +SKIP
+>>> result.save("runs/digits")  # doctest: +SKIP
+"""
+
+import datetime
+import logging
+import platform
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from kerasimb import methods as methods_module
+from kerasimb.api_export import kerasimb_export
+from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
+from kerasimb.data.datasets import load_dataset
+from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.metrics.report import report as metrics_report
+from kerasimb.models.backbones import model_fn
+from kerasimb.runs.result import ComparisonResult
+from kerasimb.runs.resume import train_resumable
+from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
+                                 dataset_fingerprint, restore_callback_arrays)
+from kerasimb.utils import runtime
+from kerasimb.utils.formatting import jsonable
+from kerasimb.utils.validation import check_float, check_int
+from kerasimb.version import __version__
+
+__all__ = ["compare", "compare_kwargs", "dataset_info"]
+
+
+@kerasimb_export("kerasimb.runs.compare_kwargs", serializable=False)
+def compare_kwargs(args):
+    """The `compare` keyword arguments that the shared run flags of the `kerasimb` commands and
+    recipes set (`args` is their `argparse.Namespace`, or any object with those attributes).
+
+    Returns:
+        dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
+        `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
+        `distribute` and `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`).
+
+    Example:
+
+    >>> import argparse
+    >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
+    ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
+    ...     mixed_precision="float32", distribute="none", jit_compile="off")
+    >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
+    (False, False)
+    """
+    return {
+        "backbone": args.backbone,
+        "epochs": args.epochs,
+        "seeds": list(args.seeds),
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "verbose": args.verbose,
+        "progress": not args.no_progress,
+        "overwrite": bool(args.restart),
+        "mixed_precision": args.mixed_precision,
+        "distribute": args.distribute,
+        "jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile],
+    }
+
+
+@kerasimb_export("kerasimb.runs.dataset_info", serializable=False)
+def dataset_info(dataset):
+    """The dataset facts a report prints: name, classes, counts per split, image shape,
+    imbalance ratio, whether the classes are ordinal, and the summary text."""
+    num_classes = dataset.num_classes
+    return {
+        "name": dataset.name,
+        "num_classes": num_classes,
+        "class_names": list(dataset.class_names),
+        "class_counts": list(dataset.class_counts),
+        "val_counts": np.bincount(dataset.val[1], minlength=num_classes).tolist(),
+        "test_counts": np.bincount(dataset.test[1], minlength=num_classes).tolist(),
+        "image_shape": list(dataset.image_shape),
+        "train_size": len(dataset.train[1]),
+        "val_size": len(dataset.val[1]),
+        "test_size": len(dataset.test[1]),
+        "imbalance_ratio": float(dataset.imbalance_ratio),
+        "ordinal": bool(dataset.ordinal),
+        "summary": dataset.summary(),
+    }
+
+
+def _resolve_methods(methods):
+    """Returns `[(label, Method instance)]` with unique labels."""
+    registry = methods_module
+    if methods is None:
+        methods = registry.names()
+    elif isinstance(methods, (str, registry.Method)) or (
+        isinstance(methods, type) and issubclass(methods, registry.Method)
+    ):
+        methods = [methods]
+    else:
+        methods = list(methods)
+    if not methods:
+        raise ValueError(
+            "Invalid value received for argument `methods`. Expected `None` (every registered "
+            f"method: {registry.names()}) or at least one method. Received: methods={methods!r}"
+        )
+    instances = [registry.get(m) for m in methods]
+    labels = [m.name or type(m).__name__ for m in instances]
+    for i, method in enumerate(instances):
+        if labels.count(labels[i]) > 1:  # the same method twice with other parameters
+            changed = {k: v for k, v in method.params.items() if method.defaults.get(k) != v}
+            if changed:
+                labels[i] += "(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ValueError(
+            "Invalid value received for argument `methods`. Expected each method once. "
+            f"Received duplicates: {duplicates}"
+        )
+    return list(zip(labels, instances))
+
+
+def _check_seeds(seeds):
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(
+            "Invalid type received for argument `seeds`. Expected a sequence of integers. "
+            f"Received: seeds={seeds!r}"
+        )
+    seeds = [check_int(s, "seeds", minimum=0) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(
+            "Invalid value received for argument `seeds`. Expected a non-empty sequence of "
+            f"distinct integers. Received: seeds={seeds}"
+        )
+    return seeds
+
+
+class _RetracingFilter(logging.Filter):
+    """Drops TensorFlow's retracing warning: every run builds a new model, so its `predict`
+    function is traced anew by design."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _versions():
+    return {"kerasimb": __version__, "keras": keras.__version__,
+            "tensorflow": tf.__version__, "python": platform.python_version()}
+
+
+def _selection_callbacks(select_by, dataset, method):
+    """`[BestValidationWeights]` for model selection on the validation split, or `[]`.
+
+    Scores with `method.predict`; a method wrapping another (a modifier such as `+perturb`,
+    whose prediction needs state prepared after training) is scored with the wrapped method's.
+    """
+    if select_by is None:
+        return []
+    scorer = getattr(method, "base", method)
+    return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=scorer.predict)]
+
+
+def _strategy_text(strategy):
+    """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
+    if strategy is None:
+        return "none"
+    return f"{type(strategy).__name__}({strategy.num_replicas_in_sync} replicas)"
+
+
+@kerasimb_export("kerasimb.runs.compare", serializable=False)
+def compare(
+    dataset,
+    methods=None,
+    backbone="small_cnn",
+    epochs=20,
+    seeds=(0,),
+    batch_size=32,
+    learning_rate=1e-3,
+    verbose=0,
+    progress=True,
+    callbacks=(),
+    select_by=None,
+    output_dir=None,
+    overwrite=False,
+    mixed_precision=None,
+    distribute=None,
+    jit_compile="auto",
+):
+    """Trains every method on `dataset` under identical conditions and scores it on the test split.
+
+    For each method and seed: `keras.backend.clear_session()`, then `method.train(dataset,
+    model_fn, epochs, batch_size, learning_rate, seed)` (which seeds weights and batches; the
+    validation split is scored every epoch), then `method.predict(model, test images)` and
+    `metrics.report(...)` on the test split. The model of the last epoch is evaluated (no
+    model selection) unless `select_by` is given, the same for every method. Runs are
+    deterministic given the seeds on the same machine and software.
+
+    Args:
+        dataset: an `ImageDataset`, or a name for `data.load_dataset` (e.g. `"digits-lt"`).
+        methods: `None` (every registered method, `methods.names()`), or a sequence of method
+            names, `Method` subclasses or instances (one method alone is accepted too). The same
+            method twice with different parameters gets labels like
+            `reweight(weighting='sqrt_inverse')`.
+        backbone: str or callable. `"small_cnn"` or a backbone name for `models.model_fn`, or a
+            callable `(input_shape, num_classes) -> keras.Model` with logits output.
+            Defaults to `"small_cnn"`.
+        epochs: int >= 1. Defaults to `20`.
+        seeds: non-empty sequence of distinct ints >= 0. Defaults to `(0,)`.
+        batch_size: int >= 1. Defaults to `32`.
+        learning_rate: float > 0. Adam learning rate. Defaults to `1e-3`.
+        verbose: `fit` verbosity. Defaults to `0`.
+        progress: bool. Show a tqdm progress bar over the (method, seed) runs. Defaults to `True`.
+        callbacks: extra Keras callbacks passed to every `fit`. Defaults to `()`.
+        select_by: `None` (evaluate the last epoch) or a `metrics.report` key such as `"mcc"`,
+            `"quadratic_kappa"` or `"balanced_accuracy"`: model selection on the validation
+            split. A `callbacks.BestValidationWeights(x_val, y_val, select_by,
+            predict_fn=method.predict)` is added to every run's `fit`, which restores the
+            weights of the epoch with the best validation score before the test split is
+            scored. Defaults to `None`.
+        output_dir: `None` or a folder that makes the comparison resumable. Each finished
+            (method, seed) run is written to `output_dir/runs/` (atomically) as soon as it ends,
+            and an unfinished run keeps a `callbacks.ResumableBackup` after every epoch in
+            `output_dir/backup/`. Calling `compare` again with the same arguments and folder
+            (after a crash, `kill` or Ctrl-C) loads the finished runs instead of training them
+            and continues the unfinished one from its last completed epoch, giving the same
+            metrics as an uninterrupted run (see the README's determinism notes; two-stage
+            methods continue stage 1 and redo stage 2; progressive sampling resumes on slightly
+            different batches). Callbacks with `run_arrays()` / `restore_run_arrays(arrays)`
+            (e.g. `callbacks.FeatureSnapshot`) have their per-run arrays kept with each finished
+            run and handed back when it is loaded. Defaults to `None`.
+        overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
+            resuming. Defaults to `False`.
+        mixed_precision: `None` (float32), `"mixed_float16"`, `"mixed_bfloat16"` or `"auto"`
+            (float16 on a GPU, bfloat16 otherwise): the Keras dtype policy under which every
+            model is built, trained and scored (see `kerasimb.utils.precision_policy`). Model
+            outputs, losses and metrics stay float32. Defaults to `None`.
+        distribute: `None`/`"none"`, `"mirrored"`, `"multiworker"`, `"tpu"` or a
+            `tf.distribute.Strategy`: every run builds, compiles and trains its model under the
+            strategy's scope (`kerasimb.utils.make_strategy`); `batch_size` is the global batch
+            size, split across the replicas. Defaults to `None`.
+        jit_compile: `"auto"` (XLA on a GPU only, Keras' rule), `True` or `False`: XLA for
+            the training steps. Defaults to `"auto"`.
+
+    Returns:
+        A `ComparisonResult`.
+
+    Raises:
+        ValueError: an unknown method name (the message lists the registered ones), no methods,
+            `epochs` < 1, empty or repeated `seeds`, an unknown backbone name, `batch_size`
+            larger than the training split.
+        TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
+        ValueError: `output_dir` is a file or not writable.
+        ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
+            epochs, batch size, learning rate, method parameters, `select_by`), unless
+            `overwrite=True`.
+    """
+    if not isinstance(dataset, (ImageDataset, str)):
+        raise TypeError(
+            "Invalid type received for argument `dataset`. Expected an `ImageDataset` or a "
+            f"dataset name. Received: dataset of type {type(dataset).__name__}"
+        )
+    method_list = _resolve_methods(methods)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
+    seeds = _check_seeds(seeds)
+    policy = runtime.resolve_precision(mixed_precision, "mixed_precision")
+    jit_compile = runtime.check_jit_compile(jit_compile)
+    strategy = runtime.make_strategy(distribute)
+    if isinstance(backbone, str):
+        make_model = model_fn(backbone)
+        backbone_text = make_model.name
+    elif callable(backbone):
+        make_model = backbone
+        backbone_text = getattr(backbone, "__name__", None) or repr(backbone)
+    else:
+        raise TypeError(
+            "Invalid type received for argument `backbone`. Expected a model name or a callable "
+            f"(input_shape, num_classes) -> keras.Model. Received: backbone={backbone!r}"
+        )
+    callbacks = list(callbacks)
+    if output_dir is not None:
+        check_output_dir(output_dir)
+    if select_by is not None and select_by not in SELECTABLE:
+        raise ValueError(
+            "Invalid value received for argument `select_by`. Expected None or one of "
+            f"{list(SELECTABLE)}. Received: select_by={select_by!r}"
+        )
+    if isinstance(dataset, str):  # load only once every other argument is known to be valid
+        dataset = load_dataset(dataset)
+    if batch_size > len(dataset.train[1]):  # before any training starts
+        raise ValueError(
+            "Invalid value received for argument `batch_size`. Expected at most the number of "
+            f"training examples ({len(dataset.train[1])} in {dataset.name}). "
+            f"Received: batch_size={batch_size}"
+        )
+
+    settings = {
+        "methods": {
+            label: {"class": type(m).__name__, "params": dict(m.params),
+                    "description": m.description}
+            for label, m in method_list
+        },
+        "backbone": backbone_text,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "optimizer": "Adam",
+        "seeds": seeds,
+        "evaluated_on": "test",
+        "callbacks": [type(c).__name__ for c in callbacks],
+        "select_by": select_by,
+        "mixed_precision": policy,
+        "distribute": _strategy_text(strategy),
+        "jit_compile": jit_compile,
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    store = None
+    if output_dir is not None:
+        store = RunStore(output_dir, overwrite=bool(overwrite))
+        common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
+                                                 "learning_rate", "optimizer", "callbacks",
+                                                 "select_by", "mixed_precision", "distribute",
+                                                 "jit_compile")}
+        common["dataset"] = dataset_fingerprint(dataset)
+    fingerprints, finished = {}, {}
+    if store is not None:  # every saved run checked against the settings before any training
+        for label, _ in method_list:
+            for seed in seeds:
+                fingerprints[label, seed] = jsonable(
+                    {**common, "method": settings["methods"][label], "seed": seed})
+                finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
+    x_test, y_test = dataset.test
+    runs, probabilities = [], {}
+    start = time.perf_counter()
+    retracing_filter = _RetracingFilter()
+    logging.getLogger("tensorflow").addFilter(retracing_filter)
+    bar = tqdm(total=len(method_list) * len(seeds), desc=f"compare on {dataset.name}",
+               unit="run", disable=not progress)
+    try:
+        for label, method in method_list:
+            for seed in seeds:
+                bar.set_postfix_str(f"{label}, seed {seed}")
+                if finished.get((label, seed)) is not None:
+                    runs.append(finished[label, seed][0])
+                    probabilities[(label, seed)] = finished[label, seed][1]
+                    restore_callback_arrays(callbacks, store.load_arrays(label, seed))
+                    bar.update(1)
+                    continue
+                keras.backend.clear_session()
+                run_start = time.perf_counter()
+                train_kwargs = dict(
+                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method),
+                    verbose=verbose, jit_compile=jit_compile)
+                with runtime.run_context(policy, strategy):
+                    if store is None:
+                        model, history = method.train(dataset, make_model, seed=seed,
+                                                      **train_kwargs)
+                        history = history.history
+                    else:
+                        model, history = train_resumable(store, label, seed,
+                                                         fingerprints[label, seed], method,
+                                                         dataset, make_model, **train_kwargs)
+                    probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                seconds = time.perf_counter() - run_start
+                report = metrics_report(y_test, probs, class_names=dataset.class_names,
+                                        class_counts=dataset.class_counts)
+                runs.append({
+                    "method": label,
+                    "seed": seed,
+                    "report": jsonable(report),
+                    "history": jsonable({k: list(v) for k, v in history.items()}),
+                    "seconds": round(seconds, 3),
+                })
+                probabilities[(label, seed)] = probs
+                if store is not None:
+                    store.save(label, seed, fingerprints[label, seed], runs[-1], probs,
+                               arrays=callback_arrays(callbacks))
+                del model
+                bar.update(1)
+    finally:
+        bar.close()
+        logging.getLogger("tensorflow").removeFilter(retracing_filter)
+        keras.backend.clear_session()
+    settings["total_seconds"] = round(time.perf_counter() - start, 3)
+    settings["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities)

@@ -1,0 +1,134 @@
+"""`ComparisonResult`: what `compare` measured, as data, and its summaries over seeds.
+
+How a result is written out (markdown tables, JSON, CSV, plots) is `kerasimb.runs.report`; the
+result's `table()` and `save()` are shortcuts to it.
+"""
+
+import numpy as np
+
+from kerasimb.api_export import kerasimb_export
+from kerasimb.runs import report
+from kerasimb.utils.formatting import jsonable, mean_std
+
+__all__ = ["ComparisonResult"]
+
+
+@kerasimb_export("kerasimb.runs.ComparisonResult", serializable=False)
+class ComparisonResult:
+    """The outcome of `compare`: one metrics report per (method, seed), and summaries of them.
+
+    Args:
+        dataset: dict describing the dataset (name, class names, training class counts, split
+            sizes, image shape, summary text).
+        settings: dict of the exact training settings used.
+        runs: list of dicts, one per (method, seed) in training order, with keys `method`,
+            `seed`, `report` (the `metrics.report` dict on the test split), `history` (the
+            `fit` history) and `seconds` (train + predict wall time).
+        y_true: int array `(N,)`, the test labels.
+        probabilities: dict `(method, seed) -> float array (N, C)` of test-set probabilities.
+
+    Attributes:
+        methods: list of str, the method labels in order.
+        seeds: list of int.
+        reports: dict `(method, seed) -> report dict`.
+
+    Example:
+
+    >>> result = ComparisonResult(
+    ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+    ...     [{"method": "ce", "seed": s, "report": {"mcc": v}} for s, v in [(0, 0.5), (1, 0.7)]])
+    >>> result.summary(["mcc"])["ce"]["mcc"]["mean"]
+    0.6
+    """
+
+    def __init__(self, dataset, settings, runs, y_true=None, probabilities=None):
+        self.dataset = dict(dataset)
+        self.settings = dict(settings)
+        self.runs = list(runs)
+        self.y_true = None if y_true is None else np.asarray(y_true)
+        self.probabilities = dict(probabilities or {})
+
+    @property
+    def methods(self):
+        return list(dict.fromkeys(run["method"] for run in self.runs))
+
+    @property
+    def seeds(self):
+        return list(dict.fromkeys(run["seed"] for run in self.runs))
+
+    @property
+    def reports(self):
+        return {(run["method"], run["seed"]): run["report"] for run in self.runs}
+
+    def runs_of(self, method):
+        """The run records of `method`, in seed order."""
+        return [run for run in self.runs if run["method"] == method]
+
+    def summary(self, metrics=report.DEFAULT_METRICS):
+        """Returns `{method: {metric: {"mean", "std", "n", "values"}}}` over seeds.
+
+        `std` is the sample standard deviation (ddof=1), `None` with a single seed. Undefined
+        values (e.g. an AUC when a class is missing from the test split) are left out of the
+        mean and counted out of `n`.
+        """
+        metrics = self.check_metrics(metrics)
+        return {method: {m: mean_std([run["report"].get(m) for run in self.runs_of(method)])
+                         for m in metrics}
+                for method in self.methods}
+
+    def per_class_recall(self):
+        """Returns `{method: {class_name: {"mean", "std", "n", "values"}}}` over seeds."""
+        return {
+            method: {name: mean_std([run["report"]["per_class_recall"].get(name)
+                                     for run in self.runs_of(method)])
+                     for name in self.dataset["class_names"]}
+            for method in self.methods
+        }
+
+    def check_metrics(self, metrics):
+        """Returns `metrics` as a tuple of scalar report keys present in the runs.
+
+        Raises:
+            ValueError: an empty selection or a key no run reports as a scalar.
+        """
+        if isinstance(metrics, str):
+            metrics = (metrics,)
+        metrics = tuple(metrics)
+        available = set()
+        for run in self.runs:
+            available |= {k for k, v in run["report"].items() if v is None or np.isscalar(v)}
+        unknown = [m for m in metrics if m not in available]
+        if not metrics or unknown:
+            raise ValueError(
+                "Invalid value received for argument `metrics`. Expected scalar report keys, some "
+                f"of {sorted(available)}. Received: metrics={list(metrics)}"
+            )
+        return metrics
+
+    def table(self, metrics=report.DEFAULT_METRICS, **kwargs):
+        """The results table in markdown (see `runs.report.comparison_table` for the options)."""
+        return report.comparison_table(self, metrics, **kwargs)
+
+    def per_class_recall_table(self, digits=3):
+        """Recall of every class per method in markdown (`runs.report.per_class_recall_table`)."""
+        return report.per_class_recall_table(self, digits)
+
+    def to_json(self):
+        """Returns a JSON-serialisable dict: dataset, settings, summary and every run."""
+        return jsonable({"dataset": self.dataset, "settings": self.settings,
+                         "summary": self.summary(), "runs": self.runs})
+
+    def save(self, output_dir):
+        """Writes the result to `output_dir` (`runs.report.save_comparison`); returns the paths
+        written, a dict `name -> path`."""
+        return report.save_comparison(self, output_dir)
+
+    def __repr__(self):
+        return (f"ComparisonResult(dataset={self.dataset['name']!r}, methods={self.methods}, "
+                f"seeds={self.seeds})")
+
+    def __str__(self):
+        return self.table()
+
+    def _repr_markdown_(self):
+        return self.table()
