@@ -39,12 +39,12 @@ of a resumable run's settings, so an output folder made before this picture exis
 only with `--no-features` (or starts over with `--restart`).
 """
 
-if __name__ == "__main__":  # `python -m kerasimb.recipes.aduni` is `kerasimb run aduni`: hand over
-    import sys  # before the imports below, so that the command can start TensorFlow quietly
+if __name__ == "__main__":  # `python -m kerasimb.recipes.aduni` is `python -m kerasimb run aduni`,
+    import runpy  # handed over before the imports below (the command starts TensorFlow quietly)
+    import sys
 
-    from kerasimb.cli.main import main
-
-    sys.exit(main(["run", "aduni", *sys.argv[1:]]))
+    sys.argv = ["kerasimb", "run", "aduni", *sys.argv[1:]]
+    runpy.run_module("kerasimb", run_name="__main__")
 
 
 import os

@@ -23,12 +23,12 @@ paper's Fig. 3) and the class distribution each sampler produces (closed form an
 the pipelines).
 """
 
-if __name__ == "__main__":  # `python -m kerasimb.recipes.balanced_mixup` is `kerasimb run balanced_mixup`: hand over
-    import sys  # before the imports below, so that the command can start TensorFlow quietly
+if __name__ == "__main__":  # `python -m kerasimb.recipes.balanced_mixup` is `python -m kerasimb run balanced_mixup`,
+    import runpy  # handed over before the imports below (the command starts TensorFlow quietly)
+    import sys
 
-    from kerasimb.cli.main import main
-
-    sys.exit(main(["run", "balanced_mixup", *sys.argv[1:]]))
+    sys.argv = ["kerasimb", "run", "balanced_mixup", *sys.argv[1:]]
+    runpy.run_module("kerasimb", run_name="__main__")
 
 
 import os

@@ -25,12 +25,12 @@ stage-1 features), the interrupted one continues from its last completed epoch; 
 discards them.
 """
 
-if __name__ == "__main__":  # `python -m kerasimb.recipes.metric_learning` is `kerasimb run metric_learning`: hand over
-    import sys  # before the imports below, so that the command can start TensorFlow quietly
+if __name__ == "__main__":  # `python -m kerasimb.recipes.metric_learning` is `python -m kerasimb run metric_learning`,
+    import runpy  # handed over before the imports below (the command starts TensorFlow quietly)
+    import sys
 
-    from kerasimb.cli.main import main
-
-    sys.exit(main(["run", "metric_learning", *sys.argv[1:]]))
+    sys.argv = ["kerasimb", "run", "metric_learning", *sys.argv[1:]]
+    runpy.run_module("kerasimb", run_name="__main__")
 
 
 import os

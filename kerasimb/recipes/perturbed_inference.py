@@ -21,12 +21,12 @@ same `--output` resumes: every finished (backbone, baseline, fold) is loaded fro
 last completed epoch (`<output>/backup/`); `--restart` discards them.
 """
 
-if __name__ == "__main__":  # `python -m kerasimb.recipes.perturbed_inference` is `kerasimb run perturbed_inference`: hand over
-    import sys  # before the imports below, so that the command can start TensorFlow quietly
+if __name__ == "__main__":  # `python -m kerasimb.recipes.perturbed_inference` is `python -m kerasimb run perturbed_inference`,
+    import runpy  # handed over before the imports below (the command starts TensorFlow quietly)
+    import sys
 
-    from kerasimb.cli.main import main
-
-    sys.exit(main(["run", "perturbed_inference", *sys.argv[1:]]))
+    sys.argv = ["kerasimb", "run", "perturbed_inference", *sys.argv[1:]]
+    runpy.run_module("kerasimb", run_name="__main__")
 
 
 import datetime

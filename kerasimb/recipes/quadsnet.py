@@ -21,12 +21,12 @@ resumes: each model's finished runs are loaded from `<output>/models/<model>/run
 interrupted run continues from its last completed epoch; `--restart` discards them.
 """
 
-if __name__ == "__main__":  # `python -m kerasimb.recipes.quadsnet` is `kerasimb run quadsnet`: hand over
-    import sys  # before the imports below, so that the command can start TensorFlow quietly
+if __name__ == "__main__":  # `python -m kerasimb.recipes.quadsnet` is `python -m kerasimb run quadsnet`,
+    import runpy  # handed over before the imports below (the command starts TensorFlow quietly)
+    import sys
 
-    from kerasimb.cli.main import main
-
-    sys.exit(main(["run", "quadsnet", *sys.argv[1:]]))
+    sys.argv = ["kerasimb", "run", "quadsnet", *sys.argv[1:]]
+    runpy.run_module("kerasimb", run_name="__main__")
 
 
 import os
