@@ -9,7 +9,8 @@ def output_shape(model):
     """Returns the output shape of a single-output model as a tuple, or `None` if unknown.
 
     Reads `model.output` (functional models), else asks `compute_output_shape` on the model's
-    `input_shape` (built subclassed models); a model that can answer neither gives `None`.
+    `input_shape` (e.g. a `Sequential` built with `build()`); a model that can answer neither
+    (not built, or subclassed without an `input_shape`) gives `None`.
 
     Example:
 
