@@ -107,7 +107,8 @@ def test_without_aliases_the_message_has_no_alias_list():
 def test_taken_name_or_alias_for_another_object_is_an_error(registry):
     with pytest.raises(ValueError, match=r"widget named 'a-one' is already registered"):
         registry.register("a-one", Thing("other"))
-    with pytest.raises(ValueError, match=r"widget named 'uno' is already registered \(as 'a-one'\)"):
+    with pytest.raises(ValueError,
+                       match=r"widget named 'uno' is already registered \(as 'a-one'\)"):
         registry.register("uno", Thing("other"))
     with pytest.raises(ValueError, match=r"argument `aliases`.*'b-two' is already registered"):
         registry.register("c-three", Thing("three"), aliases=("b-two",))

@@ -151,7 +151,8 @@ def get(identifier, **kwargs):
     if isinstance(identifier, keras.losses.Loss):
         return identifier
     if isinstance(identifier, dict):
-        ours = {entry.__name__: entry for entry in map(LOSSES.get, LOSSES) if isinstance(entry, type)}
+        ours = {entry.__name__: entry for entry in map(LOSSES.get, LOSSES)
+                if isinstance(entry, type)}
         try:
             if identifier.get("class_name") in ours:
                 loss = keras.saving.deserialize_keras_object(identifier, module_objects=ours)

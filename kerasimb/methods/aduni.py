@@ -166,7 +166,7 @@ class UnifiedContrastiveMethod(Method):
 class AduC(UnifiedContrastiveMethod):
     """AdUni with the adaptive unified contrastive loss (AduC): α from 1.0 to 0.01 (cosine)."""
 
-    description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule (AduC)"
+    description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule"
     search_space = {"alpha_min": ("float", 0.0, 0.1),
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2]),
                     "schedule": ("choice", ["cosine", "compounding"])}

@@ -89,8 +89,9 @@ def _normalise(name):
 MODELS = Registry("model", normalise=_normalise)
 MODELS.register("small_cnn", SmallCNN,
                 description="SmallCNN: 3 conv blocks + linear head, fast on CPU (default)")
-MODELS.register("quadsnet", QuadSNet,
-                description="QuadSNet (Ali et al., 2021): 4 conv/separable streams, images >= 16x16")
+MODELS.register(
+    "quadsnet", QuadSNet,
+    description="QuadSNet (Ali et al., 2021): 4 conv/separable streams, images >= 16x16")
 for _name, _constructor, _min_size, _mode in (
     ("mobilenet", keras.applications.MobileNet, 32, "tf"),
     ("mobilenetv2", keras.applications.MobileNetV2, 32, "tf"),
@@ -103,8 +104,9 @@ for _name, _constructor, _min_size, _mode in (
     ("resnet18", ResNet18, 8, "torch"),
 ):
     _source = "kerasimb.models" if _constructor is ResNet18 else "keras.applications"
-    MODELS.register(_name, Backbone(_constructor, _min_size, _mode),
-                    description=f"{_source}.{_constructor.__name__}, images >= {_min_size}x{_min_size}")
+    MODELS.register(
+        _name, Backbone(_constructor, _min_size, _mode),
+        description=f"{_source}.{_constructor.__name__}, images >= {_min_size}x{_min_size}")
 del _name, _constructor, _min_size, _mode, _source
 
 

@@ -67,7 +67,8 @@ def test_names_with_fixed_arguments_are_their_own_entries():
 
 
 def test_every_kerasimb_loss_class_is_registered():
-    registered = {entry for entry in map(losses.LOSSES.get, losses.LOSSES) if isinstance(entry, type)}
+    registered = {entry for entry in map(losses.LOSSES.get, losses.LOSSES)
+                  if isinstance(entry, type)}
     exported = {getattr(losses, name) for name in losses.__all__
                 if isinstance(getattr(losses, name), type)
                 and issubclass(getattr(losses, name), keras.losses.Loss)}

@@ -86,7 +86,8 @@ class SupConLossTest(TestCase):
 
 
 def test_flatten_views_is_view_major():
-    features = np.array([[[1.0, 1.5], [2.0, 2.5]], [[3.0, 3.5], [4.0, 4.5]], [[5.0, 5.5], [6.0, 6.5]]])
+    features = np.array([[[1.0, 1.5], [2.0, 2.5]], [[3.0, 3.5], [4.0, 4.5]],
+                         [[5.0, 5.5], [6.0, 6.5]]])
     labels, flat = flatten_views(np.array([[0], [2], [1]]), features)
     # Every sample's first view (rows 1, 3, 5), then every second view (2, 4, 6).
     np.testing.assert_array_equal(np.asarray(labels), [0, 2, 1, 0, 2, 1])

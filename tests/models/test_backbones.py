@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from kerasimb import models
-from kerasimb.models import MODELS, Backbone, build_backbone, build_classifier, min_input_size, model_fn
+from kerasimb.models import (
+    MODELS, Backbone, build_backbone, build_classifier, min_input_size, model_fn)
 from kerasimb.models.imagenet_inputs import ImageNetInputs
 from kerasimb.testing import TestCase
 

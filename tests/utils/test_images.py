@@ -32,7 +32,8 @@ def test_other_dtypes_keep_their_values(dtype):
 
 
 def test_lists_and_standardised_floats():
-    np.testing.assert_array_equal(to_float_images([[-1.5, 0.25]]), np.array([[-1.5, 0.25]], np.float32))
+    np.testing.assert_array_equal(to_float_images([[-1.5, 0.25]]),
+                                  np.array([[-1.5, 0.25]], np.float32))
 
 
 def test_tensor_version_gives_the_same_numbers():

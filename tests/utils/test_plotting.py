@@ -27,5 +27,6 @@ def test_save_figure_writes_a_png_only_with_a_path(tmp_path):
 def test_check_names():
     assert check_names(None, 3) == ["0", "1", "2"]
     assert check_names(("a", 2), 2) == ["a", "2"]
-    with pytest.raises(ValueError, match=r"Expected 3 names. Received: 2 names, class_names=\['a', 'b'\]"):
+    with pytest.raises(ValueError,
+                       match=r"Expected 3 names. Received: 2 names, class_names=\['a', 'b'\]"):
         check_names(["a", "b"], 3)
