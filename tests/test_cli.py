@@ -18,7 +18,7 @@ def test_list(capsys):
     for name in methods.names():
         line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
         assert methods.get(name).description in line
-    for name in models.MODELS.names():
+    for name in models.names():
         assert f"  {name} " in out
     assert "images >= 75x75" in out  # InceptionV3's minimum
     recipes_dir = cli._recipes_dir()

@@ -34,7 +34,7 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduni"]
     # Names outside the table (the older `aduc`) are appended with the recipe's views.
     args = module.build_parser().parse_args(["--rows", "aduc", "ce"])
-    assert [m.name for _, m in module.table_methods(args, "none")] == ["ce", "aduni"]
+    assert [m.name for _, m in module.table_methods(args, "none")] == ["ce", "aduc"]
     args = module.build_parser().parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
                                              "--schedule", "linear"])
     issue_rows = module.table_methods(args, "none")  # Table 1's order, then the α = 0 row
