@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.augment import resolve_augment
+from kerasimb.utils.images import to_float_tensor as to_model_inputs
 from kerasimb.data.sampling import (
     IndexTable,
     check_pipeline_inputs,
@@ -34,7 +35,6 @@ from kerasimb.data.sampling import (
     resolve_seed,
     step_seeds,
 )
-from kerasimb.utils.images import to_float_tensor as to_model_inputs
 from kerasimb.utils.validation import check_float
 
 
