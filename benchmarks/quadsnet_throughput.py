@@ -67,7 +67,7 @@ def variant_settings(variant):
 
 def build(name, shape, num_classes, jit):
     """`models.model_fn(name)` compiled with Adam(1e-4) and cross-entropy, in the current policy."""
-    kwargs = {"resize_to_min": True} if name in models.BACKBONES else {}
+    kwargs = {"resize_to_min": True} if models.min_input_size(name) is not None else {}
     model = models.model_fn(name, **kwargs)(shape, num_classes)
     model.compile(keras.optimizers.Adam(1e-4),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -75,7 +75,7 @@ def two_stage(metric_loss):
     return build
 
 
-def adauni():
+def aduni():
     encoder = models.feature_extractor(
         models.SmallCNN((8, 8, 1), 3, width=4, depth=2, dropout=0.0))
     model = models.AdUni(encoder, 3, class_counts=[6, 4, 2], projection_dim=4)
@@ -85,7 +85,7 @@ def adauni():
 
 
 BUILDERS = [small_cnn, small_cnn_posthoc_adjusted, two_stage("center"), two_stage("supcon"),
-            adauni,
+            aduni,
             pytest.param(quadsnet, marks=pytest.mark.slow),  # compiling 4 streams takes a while
             pytest.param(two_stage(None), marks=pytest.mark.slow),
             pytest.param(backbone_classifier, marks=pytest.mark.slow),

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_choice, check_int
 
 WHEN = ("train_end", "epoch_end")
@@ -44,7 +45,7 @@ def _batches(data, batch_size, num_batches, seed):
             if num_batches is not None and count >= num_batches:
                 return
             batch = x[order[start:start + batch_size]]
-            yield batch.astype(np.float32) / 255.0 if batch.dtype == np.uint8 else batch.astype(np.float32)
+            yield to_float_images(batch)
             count += 1
         return
     if not hasattr(data, "__iter__"):

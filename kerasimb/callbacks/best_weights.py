@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_images_labels
 
 # Scalar entries of `metrics.report` where larger is better (all of them).
@@ -14,9 +15,7 @@ SELECTABLE = ("accuracy", "auc", "balanced_accuracy", "kendall_tau", "macro_f1",
 
 
 def _default_predict(model, x):
-    x = np.asarray(x)
-    inputs = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    logits = model.predict(inputs, batch_size=256, verbose=0)
+    logits = model.predict(to_float_images(x), batch_size=256, verbose=0)
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 
 

@@ -15,7 +15,7 @@ twice (once to build the model), so pipelines that shuffle with `reshuffle_each_
 there; the stateless samplers (`sampled_dataset`, the mixing pipelines) give the same batches.
 """
 
-from kerasimb.data.datasets import SOURCES, load_dataset
+from kerasimb.data.datasets import DATASETS, load_dataset
 from kerasimb.data.digits import load_digits_lt
 from kerasimb.data.folder import load_folder
 from kerasimb.data.folds import kfold_datasets, stratified_folds
@@ -36,9 +36,9 @@ from kerasimb.data.tfds_loader import load_tfds
 from kerasimb.data.views import two_view_dataset, view_augment
 
 __all__ = [
+    "DATASETS",
     "ImageDataset",
     "ImageFiles",
-    "SOURCES",
     "SamplingWeights",
     "augment_batch",
     "balanced_mixup_dataset",

@@ -5,14 +5,8 @@ import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_files import ImageFiles
+from kerasimb.utils.images import to_float_tensor
 from kerasimb.utils.validation import check_images_labels, check_int, check_labels
-
-
-def to_model_inputs(images):
-    """Casts a batch to float32, scaling uint8 pixels to [0, 1]; float images pass unchanged."""
-    if images.dtype == tf.uint8:
-        return tf.cast(images, tf.float32) / 255.0
-    return tf.cast(images, tf.float32)
 
 
 @kerasimb_export("kerasimb.data.classification_dataset", serializable=False)
@@ -76,14 +70,14 @@ def classification_dataset(
 
     if isinstance(x, ImageFiles):
         ds = x.gather_batches(ds.map(lambda index: (index, tf.gather(labels, index))))
-        ds = ds.map(lambda images, label: (to_model_inputs(images), tf.one_hot(
+        ds = ds.map(lambda images, label: (to_float_tensor(images), tf.one_hot(
             label, num_classes, dtype=tf.float32)), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
     images = tf.convert_to_tensor(x)
 
     def gather(index):
         return (
-            to_model_inputs(tf.gather(images, index)),
+            to_float_tensor(tf.gather(images, index)),
             tf.one_hot(tf.gather(labels, index), num_classes, dtype=tf.float32),
         )
 

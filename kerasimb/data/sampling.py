@@ -26,7 +26,7 @@ import tensorflow as tf
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.image_files import ImageFiles
-from kerasimb.data.pipeline import to_model_inputs
+from kerasimb.utils.images import to_float_tensor as to_model_inputs
 from kerasimb.utils.validation import (
     check_choice,
     check_class_counts,

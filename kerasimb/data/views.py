@@ -4,7 +4,6 @@ import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.augment import augment_batch, resolve_augment
-from kerasimb.data.pipeline import to_model_inputs
 from kerasimb.data.sampling import (
     IndexTable,
     check_pipeline_inputs,
@@ -13,6 +12,7 @@ from kerasimb.data.sampling import (
     resolve_weights,
     step_seeds,
 )
+from kerasimb.utils.images import to_float_tensor
 from kerasimb.utils.validation import check_float
 
 
@@ -115,7 +115,7 @@ def two_view_dataset(x, y, batch_size=32, augment=True, seed=None, num_classes=N
     def finish(images, state):
         step, index = state
         seeds = step_seeds(seed, step, 2)
-        batch = to_model_inputs(images)
+        batch = to_float_tensor(images)
         if augment_fn is None:
             first, second = batch, batch
         else:

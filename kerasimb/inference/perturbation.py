@@ -41,12 +41,12 @@ import numpy as np
 import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.inference.tta import check_flips, flip_images
 from kerasimb.utils.validation import check_choice, check_class_counts, check_float, check_int
 
 __all__ = ["PerturbedPredictor", "perturb_inputs", "perturbation_target", "select_epsilon", "sweep"]
 
 LOSSES = ("ce", "mse", "focal")
-FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")  # the names of `predict_tta`
 DEFAULT_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 FLOAT16_SCALE = 32.0  # extra loss scale of the float16 input gradient, on top of T
 
@@ -158,28 +158,6 @@ def _check_float_input(x, name="x"):
         )
 
 
-def _flip_views(flips):
-    if flips is None:
-        return ()
-    if isinstance(flips, str):
-        flips = (flips,)
-    flips = tuple(flips)
-    for f in flips:
-        check_choice(f, "flips", FLIPS)
-    if len(set(flips)) != len(flips):
-        raise ValueError("Invalid value received for argument `flips`. Expected each flip once. "
-                         f"Received: flips={flips}")
-    return flips
-
-
-def _flip(x, flip):
-    if flip == "horizontal":
-        return tf.reverse(x, axis=[2])
-    if flip == "vertical":
-        return tf.reverse(x, axis=[1])
-    return tf.reverse(x, axis=[1, 2])
-
-
 @kerasimb_export("kerasimb.inference.PerturbedPredictor", serializable=False)
 class PerturbedPredictor:
     """Predicts with a trained model on inputs perturbed toward the minority classes.
@@ -269,7 +247,7 @@ class PerturbedPredictor:
         self.on_balanced = on_balanced
         self.target = perturbation_target(class_counts, on_balanced=on_balanced)
         self.class_counts = [int(c) for c in class_counts]
-        self.flips = _flip_views(flips)
+        self.flips = check_flips(flips)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         if not isinstance(jit_compile, bool):
             raise TypeError("Invalid type received for argument `jit_compile`. Expected a bool. "
@@ -394,7 +372,7 @@ class PerturbedPredictor:
                     return self._step(x, sign, epsilon), looks
             elif name == "predict":
                 def fn(x, epsilon, temperature):
-                    views = [x] + [_flip(x, f) for f in self.flips]
+                    views = [x] + [flip_images(x, f) for f in self.flips]
                     total, looks = 0.0, tf.constant(False)
                     for view in views:
                         sign, view_looks = self._gradient_sign(view, temperature)

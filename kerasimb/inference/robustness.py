@@ -46,7 +46,7 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
     >>> len(figure.axes)
     2
     """
-    from kerasimb.utils.plotting import _new_figure, _save
+    from kerasimb.utils.plotting import new_figure, save_figure
 
     if x not in ("epsilon", "temperature"):
         raise ValueError("Invalid value received for argument `x`. Expected 'epsilon' or "
@@ -56,7 +56,7 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
     if not curves:
         raise ValueError("Invalid value received for argument `curves`. Expected at least one "
                          "label. Received: curves={}")
-    figure = _new_figure((5.0 * len(metrics), 3.6))
+    figure = new_figure((5.0 * len(metrics), 3.6))
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     colors = [f"C{i}" for i in range(10)]
     for ax, metric in zip(axes, metrics):
@@ -80,4 +80,4 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
     axes[0].legend(fontsize=8)
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return save_figure(figure, path)

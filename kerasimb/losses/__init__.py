@@ -6,7 +6,7 @@ from kerasimb.losses.class_balanced import ClassBalancedLoss, class_balanced_los
 from kerasimb.losses.focal import FocalLoss, focal_loss
 from kerasimb.losses.ldam import LDAMLoss, ldam_loss, ldam_margins
 from kerasimb.losses.logit_adjusted import LogitAdjustedLoss, logit_adjusted_loss
-from kerasimb.losses.lookup import get
+from kerasimb.losses.lookup import LOSSES, get
 from kerasimb.losses.center import CenterLoss, center_loss, center_update
 from kerasimb.losses.triplet import TripletLoss, triplet_loss
 from kerasimb.losses.supcon import (
@@ -15,7 +15,7 @@ from kerasimb.losses.unified_contrastive import UnifiedContrastiveLoss, unified_
 
 __all__ = [
     "ClassBalancedLoss", "class_balanced_loss", "FocalLoss", "focal_loss", "LDAMLoss",
-    "ldam_loss", "ldam_margins", "LogitAdjustedLoss", "logit_adjusted_loss", "get",
+    "ldam_loss", "ldam_margins", "LogitAdjustedLoss", "logit_adjusted_loss", "LOSSES", "get",
     "MarginLoss", "margin_loss", "class_weights",
     "CenterLoss", "center_loss", "center_update", "TripletLoss", "triplet_loss", "SupConLoss",
     "contrastive_loss_from_logits", "supervised_contrastive_loss", "UnifiedContrastiveLoss",

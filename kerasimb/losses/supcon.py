@@ -72,8 +72,18 @@ def contrastive_loss_from_logits(logits, positive_weights, candidate_mask):
     return loss, has_positive
 
 
-def _flatten_views(labels, features):
-    """Returns `(labels (B*V,), features (B*V, d))` from features `(B, d)` or `(B, V, d)`."""
+def flatten_views(labels, features):
+    """Returns `(labels (B*V,), features (B*V, d))` from features `(B, d)` or `(B, V, d)`.
+
+    View-major order, as Khosla et al.: every sample's first view, then every second view, ...;
+    the labels are repeated to match. Features are cast to float32.
+
+    Example:
+
+    >>> labels, flat = flatten_views([0, 1], [[[1.0], [2.0]], [[3.0], [4.0]]])
+    >>> ops.convert_to_numpy(labels).tolist(), ops.convert_to_numpy(flat)[:, 0].tolist()
+    ([0, 1, 0, 1], [1.0, 3.0, 2.0, 4.0])
+    """
     features = ops.cast(features, "float32")
     if len(features.shape) == 2:
         features = features[:, None, :]
@@ -136,7 +146,7 @@ def supervised_contrastive_loss(labels, features, temperature=0.05, base_tempera
         base_temperature = check_float(base_temperature, "base_temperature", minimum=0.0,
                                        min_inclusive=False)
         scale = temperature / base_temperature
-    labels, features = _flatten_views(labels, features)
+    labels, features = flatten_views(labels, features)
     if normalize:
         features = features / ops.maximum(
             ops.sqrt(ops.sum(ops.square(features), axis=-1, keepdims=True)), 1e-12

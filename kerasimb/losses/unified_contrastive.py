@@ -22,7 +22,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses._metric_labels import same_label_mask
-from kerasimb.losses.supcon import _flatten_views, contrastive_loss_from_logits
+from kerasimb.losses.supcon import contrastive_loss_from_logits, flatten_views
 from kerasimb.utils.runtime import global_batch, replicas_in_sync, scale_for_replicas
 from kerasimb.utils.validation import check_class_counts, check_float
 
@@ -143,7 +143,7 @@ def unified_contrastive_loss(labels, features, logits, class_counts, alpha, beta
             "Invalid value received for argument `features`. Expected a tensor of shape "
             f"(batch, views, feature_dim). Received: shape {tuple(features.shape)}"
         )
-    flat_labels, flat = _flatten_views(labels, features)
+    flat_labels, flat = flatten_views(labels, features)
     logits = ops.cast(ops.convert_to_tensor(logits), "float32")
     if len(logits.shape) != 2 or logits.shape[-1] is None:
         raise ValueError(

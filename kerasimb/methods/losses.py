@@ -10,7 +10,6 @@ changes, except the LDAM methods, which replace the model's final `Dense` by a
 import math
 
 import keras
-import numpy as np
 
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.layers.cosine_classifier import CosineClassifier
@@ -21,6 +20,7 @@ from kerasimb.losses.ldam import LDAMLoss
 from kerasimb.losses.logit_adjusted import LogitAdjustedLoss
 from kerasimb.methods.registry import Method, register
 from kerasimb.models.heads import replace_head
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_choice, check_float
 
 
@@ -141,9 +141,7 @@ class LDAM(Method):
 
     def predict(self, model, x, batch_size=256):
         """Returns `softmax(scale * cosine)`, the probabilities the loss trains (no margin)."""
-        x = np.asarray(x)
-        inputs = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        cosines = model.predict(inputs, batch_size=batch_size, verbose=0)
+        cosines = model.predict(to_float_images(x), batch_size=batch_size, verbose=0)
         logits = self.params["scale"] * keras.ops.convert_to_tensor(cosines, "float32")
         return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 

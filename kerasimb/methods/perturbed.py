@@ -10,15 +10,11 @@ import weakref
 
 import numpy as np
 
-from kerasimb.inference.perturbation import (
-    DEFAULT_GRID,
-    LOSSES,
-    PerturbedPredictor,
-    _flip_views,
-    select_epsilon,
-)
+from kerasimb.inference.perturbation import DEFAULT_GRID, LOSSES, PerturbedPredictor, select_epsilon
+from kerasimb.inference.tta import check_flips
 from kerasimb.methods import registry
 from kerasimb.methods.registry import Method
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_choice, check_float
 
 PERTURB_DEFAULTS = {
@@ -36,11 +32,6 @@ PERTURB_SEARCH_SPACE = {
     "epsilon": ("choice", ["auto", *DEFAULT_GRID]),
     "temperature": ("float", 1.0, 1000.0, "log"),
 }
-
-
-def _float_images(x):
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 class Perturbed(Method):
@@ -95,7 +86,7 @@ class Perturbed(Method):
         if not params["epsilon_grid"]:
             raise ValueError("Invalid value received for argument `epsilon_grid`. Expected at "
                              "least one value. Received: epsilon_grid=[]")
-        flips = _flip_views(params["flips"])
+        flips = check_flips(params["flips"])
         params["flips"] = list(flips) or None
         return params
 
@@ -139,7 +130,7 @@ class Perturbed(Method):
         if p["epsilon"] == "auto":
             x_val, y_val = dataset.val
             epsilon, scores = select_epsilon(
-                model, _float_images(x_val), y_val, counts, grid=p["epsilon_grid"],
+                model, to_float_images(x_val), y_val, counts, grid=p["epsilon_grid"],
                 metric=p["epsilon_metric"], temperature=p["temperature"], loss=p["perturb_loss"],
             )
         else:
@@ -159,7 +150,7 @@ class Perturbed(Method):
                 f"`prepare(model, dataset)` first. Received: model={model.name!r}"
             )
         predictor = self.fitted[model]["predictor"]
-        x = _float_images(x)
+        x = to_float_images(x)
         if predictor.flips:
             return predictor.probabilities(predictor.predict(x, batch_size=batch_size)).astype(
                 np.float32)
@@ -167,4 +158,5 @@ class Perturbed(Method):
                                  batch_size=batch_size)
 
 
-registry.register_modifier("perturb", Perturbed)
+registry.MODIFIERS.register(
+    "perturb", Perturbed, description="predicts on inputs perturbed toward the minority classes")

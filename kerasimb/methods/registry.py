@@ -6,6 +6,10 @@ arguments to `fit` and how predictions are made. `experiment.compare` and the tu
 method through the same `Method.train` / `Method.predict` calls, so that a new paper's method is
 one subclass and one `@register` line away from every comparison.
 
+Methods live in the `Registry` `METHODS` (one canonical name per method, aliases are other
+names for the same class); modifiers such as `"+perturb"` (`"ce+perturb"`: any method, predicted
+on perturbed inputs) live in `MODIFIERS`, as factories `(base_name, **params) -> Method`.
+
 Example:
 
 >>> from kerasimb import methods
@@ -13,6 +17,8 @@ Example:
 True
 >>> methods.get("reweight").params
 {'weighting': 'inverse', 'beta': 0.9999}
+>>> methods.METHODS.aliases("aduni"), methods.MODIFIERS.names()
+(['aduc'], ['perturb'])
 """
 
 import copy
@@ -22,11 +28,13 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
+from kerasimb.registry import Registry
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_int
 
-_REGISTRY = {}
-_MODIFIERS = {}  # "perturb" -> factory(base_name, **params), for names like "ce+perturb"
+METHODS = Registry("method")  # name -> `Method` subclass
+MODIFIERS = Registry("modifier")  # "perturb" -> factory(base_name, **params), for "ce+perturb"
 
 
 @kerasimb_export("kerasimb.methods.Method", serializable=False)
@@ -120,9 +128,7 @@ class Method:
 
     def predict(self, model, x, batch_size=256):
         """Returns class probabilities `(N, C)` for images `x` (uint8 or float)."""
-        x = np.asarray(x)
-        inputs = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-        logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+        logits = model.predict(to_float_images(x), batch_size=batch_size, verbose=0)
         return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 
     def train(
@@ -188,47 +194,55 @@ class Method:
 
 
 @kerasimb_export("kerasimb.methods.register", serializable=False)
-def register(name, cls=None):
-    """Registers a `Method` subclass under `name`; usable as a decorator.
+def register(name, cls=None, aliases=()):
+    """Registers a `Method` subclass under `name` (and `aliases`); usable as a decorator.
+
+    The class's `name` attribute becomes `name`; an alias is another name for the same class
+    (`get(alias).name == name`), not listed by `names()`.
 
     Args:
         name: str. The method's name, e.g. `"ce"`; lowercase letters, digits, `_` and `-`.
         cls: the `Method` subclass, or `None` to return a decorator.
+        aliases: sequence of str, other names for the class (same spelling rules).
+            Defaults to `()`.
 
     Raises:
-        ValueError: the name is taken by another class, or malformed.
+        ValueError: the name or an alias is taken by another class, or malformed.
         TypeError: `cls` is not a `Method` subclass.
 
     Example:
 
-    >>> @register("my-ce")
+    >>> @register("my-ce", aliases=("mine",))
     ... class MyCE(Method):
     ...     description = "cross-entropy, but mine"
-    >>> get("my-ce").name
+    >>> get("mine").name
     'my-ce'
     >>> unregister("my-ce")
     """
-    if not isinstance(name, str) or not name or not all(ch.islower() or ch.isdigit() or ch in "_-" for ch in name):
-        raise ValueError(
-            "Invalid value received for argument `name`. Expected lowercase letters, digits, "
-            f"'_' or '-'. Received: name={name!r}"
-        )
+    aliases = (aliases,) if isinstance(aliases, str) else tuple(aliases)
+    for argument, value in [("name", name)] + [("aliases", alias) for alias in aliases]:
+        if not isinstance(value, str) or not value or not all(
+                ch.islower() or ch.isdigit() or ch in "_-" for ch in value):
+            raise ValueError(
+                f"Invalid value received for argument `{argument}`. Expected lowercase letters, "
+                f"digits, '_' or '-'. Received: {argument}={value!r}"
+            )
 
     def decorator(cls):
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"Expected a subclass of `kerasimb.methods.Method`. Received: {cls!r}")
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"A method named {name!r} is already registered: {_REGISTRY[name]!r}")
+        METHODS.register(name, cls, aliases=aliases, description=cls.description or None)
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return decorator if cls is None else decorator(cls)
 
 
+@kerasimb_export("kerasimb.methods.unregister", serializable=False)
 def unregister(name):
-    """Removes a registered method (for tests and interactive use)."""
-    _REGISTRY.pop(name, None)
+    """Removes a registered method with its aliases, or a single alias (for tests and
+    interactive use); an unknown name is ignored. See `Registry.unregister`."""
+    METHODS.unregister(name)
 
 
 @kerasimb_export("kerasimb.methods.get", serializable=False)
@@ -236,12 +250,19 @@ def get(identifier, **params):
     """Returns a `Method` instance from a name, a `Method` subclass or an instance.
 
     Args:
-        identifier: str (a registered name, optionally with a modifier such as `"ce+perturb"`),
-            a `Method` subclass, or a `Method` instance.
+        identifier: str (a registered name or alias, optionally with a modifier such as
+            `"ce+perturb"`), a `Method` subclass, or a `Method` instance.
         **params: hyperparameters, for names and classes.
 
     Raises:
         ValueError: an unknown name (the message lists the registered ones).
+
+    Example:
+
+    >>> get("aduc").name  # an alias of "aduni"
+    'aduni'
+    >>> get("ce+perturb").name
+    'ce+perturb'
     """
     if isinstance(identifier, Method):
         if params:
@@ -249,29 +270,20 @@ def get(identifier, **params):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Method):
         return identifier(**params)
-    if isinstance(identifier, str) and identifier in _REGISTRY:
-        return _REGISTRY[identifier](**params)
+    if identifier in METHODS:
+        return METHODS.get(identifier)(**params)
     base, _, modifier = identifier.rpartition("+") if isinstance(identifier, str) else ("", "", "")
-    if base and modifier in _MODIFIERS:  # "<method>+<modifier>", e.g. "ce+perturb"
-        return _MODIFIERS[modifier](base, **params)
+    if base and modifier in MODIFIERS:  # "<method>+<modifier>", e.g. "ce+perturb"
+        return MODIFIERS.get(modifier)(base, **params)
+    aliases = sorted(a for _, names, _ in METHODS.describe() for a in names)
     raise ValueError(
         "Invalid value received for argument `identifier`. Expected a registered method name, "
-        f"one of {names()}, optionally followed by a modifier {['+' + m for m in sorted(_MODIFIERS)]}, "
-        f"or a Method. Received: identifier={identifier!r}"
+        f"one of {names()} (aliases: {aliases}), optionally followed by a modifier "
+        f"{['+' + m for m in MODIFIERS.names()]}, or a Method. Received: identifier={identifier!r}"
     )
-
-
-def register_modifier(name, factory):
-    """Registers `factory(base_name, **params) -> Method` for names `"<method>+<name>"`."""
-    _MODIFIERS[name] = factory
-
-
-def modifiers():
-    """Returns the registered modifier names (e.g. `["perturb"]`), sorted."""
-    return sorted(_MODIFIERS)
 
 
 @kerasimb_export("kerasimb.methods.names", serializable=False)
 def names():
-    """Returns the registered method names, sorted."""
-    return sorted(_REGISTRY)
+    """Returns the registered method names, sorted; each method once (aliases not listed)."""
+    return METHODS.names()

@@ -1,14 +1,16 @@
-"""kerasimb.models: `SmallCNN`, `keras.applications` backbones and `model_fn(name)`."""
+"""kerasimb.models: `SmallCNN`, `keras.applications` backbones, the `MODELS` registry and
+`model_fn(name)`."""
 
-from kerasimb.models.adauni import AdUni
+from kerasimb.models.aduni import AdUni
 from kerasimb.models.backbones import (
-    BACKBONES,
+    MODELS,
+    Backbone,
     build_backbone,
     build_classifier,
+    min_input_size,
     model_fn,
-    names,
 )
-from kerasimb.models.heads import feature_extractor, replace_head
+from kerasimb.models.heads import feature_extractor, output_shape, replace_head
 from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.resnet18 import ResNet18
 from kerasimb.models.small_cnn import SmallCNN
@@ -16,7 +18,8 @@ from kerasimb.models.two_stage import TwoStageClassifier
 
 __all__ = [
     "AdUni",
-    "BACKBONES",
+    "Backbone",
+    "MODELS",
     "QuadSNet",
     "ResNet18",
     "SmallCNN",
@@ -24,7 +27,8 @@ __all__ = [
     "build_backbone",
     "build_classifier",
     "feature_extractor",
+    "min_input_size",
     "model_fn",
-    "names",
+    "output_shape",
     "replace_head",
 ]

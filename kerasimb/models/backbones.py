@@ -1,7 +1,9 @@
 """Backbones from `keras.applications`, a logits classifier on top, and `model_fn(name)`.
 
-Every architecture the papers use is addressable by name (case-insensitive; `_` and `-` are
-ignored, so `"MobileNetV2"`, `"mobilenet_v2"` and `"mobilenetv2"` are the same):
+Every model is registered by name in `MODELS` (a `kerasimb.registry.Registry`; names are
+case-insensitive and `_` and `-` are ignored, so `"MobileNetV2"`, `"mobilenet_v2"` and
+`"mobilenetv2"` are the same): `small_cnn` (`SmallCNN`), `quadsnet` (`QuadSNet`) and these
+backbones (each a `Backbone`, whose minimum is also `min_input_size(name)`):
 
 | name | constructor | smallest height / width |
 |---|---|---|
@@ -36,9 +38,19 @@ model with `resize_to_min=True` (each side below the minimum is raised to it) or
 `input_size=N` (bilinear resizing to N x N).
 
 `model_fn("quadsnet")` builds `kerasimb.models.QuadSNet` (not a `keras.applications` model).
+A model class of one's own, called as `MyNet(input_shape, num_classes, **kwargs)`, joins with
+`MODELS.register("my_net", MyNet)`; `model_fn("my_net", ...)` then builds it.
+
+Example:
+
+>>> MODELS.list("resnet*"), MODELS.canonical("ResNet-18")
+(['resnet18', 'resnet50'], 'resnet18')
+>>> MODELS.get("xception").min_size
+71
 """
 
 import inspect
+from typing import Callable, NamedTuple
 
 import keras
 
@@ -46,51 +58,91 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.models.imagenet_inputs import ImageNetInputs
 from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.resnet18 import ResNet18
-from kerasimb.models.small_cnn import SmallCNN, _check_input_shape
-from kerasimb.utils.validation import check_choice, check_float, check_int
+from kerasimb.models.small_cnn import SmallCNN
+from kerasimb.registry import Registry
+from kerasimb.utils.validation import check_choice, check_float, check_input_shape, check_int
 
-# name -> (keras.applications constructor, smallest height and width it accepts)
-BACKBONES = {
-    "mobilenet": (keras.applications.MobileNet, 32),
-    "mobilenetv2": (keras.applications.MobileNetV2, 32),
-    "resnet50": (keras.applications.ResNet50, 32),
-    "densenet121": (keras.applications.DenseNet121, 32),
-    "densenet169": (keras.applications.DenseNet169, 32),
-    "inceptionv3": (keras.applications.InceptionV3, 75),
-    "vgg16": (keras.applications.VGG16, 32),
-    "xception": (keras.applications.Xception, 71),
-    "resnet18": (ResNet18, 8),
-}
 
-# name -> the `mode` of the architecture's `keras.applications.*.preprocess_input`
-INPUT_MODES = {
-    "mobilenet": "tf",
-    "mobilenetv2": "tf",
-    "resnet50": "caffe",
-    "densenet121": "torch",
-    "densenet169": "torch",
-    "inceptionv3": "tf",
-    "vgg16": "caffe",
-    "xception": "tf",
-    "resnet18": "torch",
-}
+@kerasimb_export("kerasimb.models.Backbone", serializable=False)
+class Backbone(NamedTuple):
+    """A feature extractor that `build_backbone` and `build_classifier` build by name (read-only).
 
-SMALL_CNN = "small_cnn"
-QUADSNET = "quadsnet"
+    Attributes:
+        constructor: a `keras.applications`-style constructor taking `include_top`, `weights`,
+            `input_shape` and `pooling`.
+        min_size: int. The smallest height and width it accepts.
+        input_mode: str. The `mode` of the architecture's `preprocess_input` (`"tf"`,
+            `"torch"` or `"caffe"`), applied by `ImageNetInputs` with pretrained weights.
+    """
+
+    constructor: Callable
+    min_size: int
+    input_mode: str
 
 
 def _normalise(name):
     return name.lower().replace("_", "").replace("-", "")
 
 
-def _check_backbone_name(name, argument="name"):
-    """Returns the canonical backbone name for `name` (case-insensitive)."""
-    if isinstance(name, str) and _normalise(name) in BACKBONES:
-        return _normalise(name)
-    raise ValueError(
-        f"Invalid value received for argument `{argument}`. Expected one of {sorted(BACKBONES)} "
-        f"(case-insensitive). Received: {argument}={name!r}"
-    )
+# name -> `SmallCNN`, `QuadSNet` (called as `(input_shape, num_classes, **kwargs)`) or a
+# `Backbone` (built by `build_classifier`); `kerasimb list` prints the descriptions.
+MODELS = Registry("model", normalise=_normalise)
+MODELS.register("small_cnn", SmallCNN,
+                description="SmallCNN: 3 conv blocks + linear head, fast on CPU (default)")
+MODELS.register(
+    "quadsnet", QuadSNet,
+    description="QuadSNet (Ali et al., 2021): 4 conv/separable streams, images >= 16x16")
+for _name, _constructor, _min_size, _mode in (
+    ("mobilenet", keras.applications.MobileNet, 32, "tf"),
+    ("mobilenetv2", keras.applications.MobileNetV2, 32, "tf"),
+    ("resnet50", keras.applications.ResNet50, 32, "caffe"),
+    ("densenet121", keras.applications.DenseNet121, 32, "torch"),
+    ("densenet169", keras.applications.DenseNet169, 32, "torch"),
+    ("inceptionv3", keras.applications.InceptionV3, 75, "tf"),
+    ("vgg16", keras.applications.VGG16, 32, "caffe"),
+    ("xception", keras.applications.Xception, 71, "tf"),
+    ("resnet18", ResNet18, 8, "torch"),
+):
+    _source = "kerasimb.models" if _constructor is ResNet18 else "keras.applications"
+    MODELS.register(
+        _name, Backbone(_constructor, _min_size, _mode),
+        description=f"{_source}.{_constructor.__name__}, images >= {_min_size}x{_min_size}")
+del _name, _constructor, _min_size, _mode, _source
+
+
+def _backbone(name, argument):
+    """Returns `(canonical name, Backbone)` for a backbone's name (case-insensitive)."""
+    entry = MODELS.get(name, argument=argument)
+    if not isinstance(entry, Backbone):
+        backbones = [n for n in MODELS.names() if isinstance(MODELS.get(n), Backbone)]
+        raise ValueError(
+            f"Invalid value received for argument `{argument}`. Expected a backbone, one of "
+            f"{backbones}. Received: {argument}={name!r}"
+        )
+    return MODELS.canonical(name), entry
+
+
+@kerasimb_export("kerasimb.models.min_input_size", serializable=False)
+def min_input_size(name):
+    """Returns the smallest height and width the model `name` accepts, or `None`.
+
+    Backbones have a fixed minimum (32 for most, 75 for InceptionV3, 71 for Xception, 8 for
+    ResNet-18); `small_cnn` and `quadsnet` have none of their own (it follows from their
+    `depth` / number of blocks), so they give `None`.
+
+    Args:
+        name: str. A name of `MODELS` (case-insensitive).
+
+    Raises:
+        ValueError: an unknown name.
+
+    Example:
+
+    >>> min_input_size("InceptionV3"), min_input_size("small_cnn")
+    (75, None)
+    """
+    entry = MODELS.get(name)
+    return entry.min_size if isinstance(entry, Backbone) else None
 
 
 def _check_weights(weights):
@@ -108,7 +160,7 @@ def build_backbone(name, input_shape, weights=None, pooling="avg", resize_to_min
     """Builds a `keras.applications` feature extractor (no classifier) by name.
 
     Args:
-        name: str. One of `BACKBONES` (case-insensitive), e.g. `"mobilenetv2"`.
+        name: str. A backbone of `MODELS` (case-insensitive), e.g. `"mobilenetv2"`.
         input_shape: tuple `(height, width, channels)`; height and width at least the
             architecture's minimum (32 for most, 75 for InceptionV3, 71 for Xception).
         weights: `None` (random initialisation), `"imagenet"` (downloads) or the path of a
@@ -139,11 +191,11 @@ def build_backbone(name, input_shape, weights=None, pooling="avg", resize_to_min
     >>> tuple(resized.get_layer("resize").output.shape)
     (None, 32, 32, 1)
     """
-    key = _check_backbone_name(name)
-    input_shape = _check_input_shape(input_shape)
+    key, backbone = _backbone(name, "name")
+    input_shape = check_input_shape(input_shape)
     weights = _check_weights(weights)
     check_choice(pooling, "pooling", ("avg", "max", None))
-    constructor, min_size = BACKBONES[key]
+    constructor, min_size = backbone.constructor, backbone.min_size
     if input_size is not None:
         input_size = check_int(input_size, "input_size", minimum=min_size)
         target = (input_size, input_size, input_shape[-1])
@@ -177,7 +229,7 @@ def build_backbone(name, input_shape, weights=None, pooling="avg", resize_to_min
         include_top=False, weights=weights, input_shape=(*input_shape[:2], 3), pooling=pooling
     )
     inputs = keras.Input(shape=input_shape, name="images")
-    x = ImageNetInputs(INPUT_MODES[key], name="imagenet_inputs")(inputs)
+    x = ImageNetInputs(backbone.input_mode, name="imagenet_inputs")(inputs)
     return keras.Model(inputs, features(x), name=f"{key}_backbone")
 
 
@@ -187,7 +239,7 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
     """Builds `backbone -> global average pooling -> dropout -> Dense(num_classes)` logits model.
 
     Args:
-        backbone_name: str. One of `BACKBONES` (case-insensitive).
+        backbone_name: str. A backbone of `MODELS` (case-insensitive).
         input_shape: tuple `(height, width, channels)`.
         num_classes: int >= 2.
         weights: `None`, `"imagenet"` or a weights file path. Defaults to `None`.
@@ -205,8 +257,8 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
     >>> tuple(model.output.shape)
     (None, 5)
     """
-    key = _check_backbone_name(backbone_name, "backbone_name")
-    input_shape = _check_input_shape(input_shape)
+    key, _ = _backbone(backbone_name, "backbone_name")
+    input_shape = check_input_shape(input_shape)
     num_classes = check_int(num_classes, "num_classes", minimum=2)
     dropout = check_float(dropout, "dropout", 0.0, 1.0, max_inclusive=False)
     backbone = build_backbone(key, input_shape, weights=weights, pooling="avg",
@@ -219,12 +271,6 @@ def build_classifier(backbone_name, input_shape, num_classes, weights=None, drop
     return keras.Model(inputs, outputs, name=f"{key}_classifier")
 
 
-@kerasimb_export("kerasimb.models.names", serializable=False)
-def names():
-    """Returns the names `model_fn` accepts: `"small_cnn"`, `"quadsnet"` and the backbones."""
-    return [SMALL_CNN, QUADSNET, *sorted(BACKBONES)]
-
-
 class _ModelFn:
     """The callable `model_fn` returns; its `repr` records the name and arguments."""
 
@@ -233,11 +279,10 @@ class _ModelFn:
         self.kwargs = dict(kwargs)
 
     def __call__(self, input_shape, num_classes):
-        if self.name == SMALL_CNN:
-            return SmallCNN(input_shape, num_classes, **self.kwargs)
-        if self.name == QUADSNET:
-            return QuadSNet(input_shape, num_classes, **self.kwargs)
-        return build_classifier(self.name, input_shape, num_classes, **self.kwargs)
+        entry = MODELS.get(self.name)
+        if isinstance(entry, Backbone):
+            return build_classifier(self.name, input_shape, num_classes, **self.kwargs)
+        return entry(input_shape, num_classes, **self.kwargs)
 
     def __repr__(self):
         args = "".join(f", {k}={v!r}" for k, v in self.kwargs.items())
@@ -249,14 +294,15 @@ def model_fn(name="small_cnn", **kwargs):
     """Returns a callable `(input_shape, num_classes) -> keras.Model` (logits) for `Method.train`.
 
     Args:
-        name: str. `"small_cnn"` (`SmallCNN`), `"quadsnet"` (`QuadSNet`) or a backbone name
-            (`build_classifier`); case-insensitive. Defaults to `"small_cnn"`.
+        name: str. A name of `MODELS` (case-insensitive; `_` and `-` ignored): `"small_cnn"`
+            (`SmallCNN`), `"quadsnet"` (`QuadSNet`) or a backbone (`build_classifier`).
+            Defaults to `"small_cnn"`.
         **kwargs: fixed arguments for `SmallCNN` (`width`, `depth`, `dropout`), `QuadSNet`
             (`filters`, `classifier_units`, ...) or `build_classifier` (`weights`, `dropout`,
             `resize_to_min`, `input_size`). Checked now, not at the first call.
 
     Raises:
-        ValueError: an unknown name (the message lists `names()`).
+        ValueError: an unknown name (the message lists `MODELS.names()`).
         TypeError: an argument the model does not take.
 
     Example:
@@ -266,15 +312,15 @@ def model_fn(name="small_cnn", **kwargs):
     model_fn('small_cnn', width=8)
     >>> make((28, 28, 1), 3).name
     'small_cnn'
+    >>> model_fn("MobileNet_V2")
+    model_fn('mobilenetv2')
     """
-    if not isinstance(name, str) or _normalise(name) not in {_normalise(n) for n in names()}:
-        raise ValueError(
-            f"Invalid value received for argument `name`. Expected one of {names()} "
-            f"(case-insensitive). Received: name={name!r}"
-        )
-    key = SMALL_CNN if _normalise(name) == _normalise(SMALL_CNN) else _normalise(name)
-    targets = {SMALL_CNN: SmallCNN.__init__, QUADSNET: QuadSNet.__init__}
-    target = targets.get(key, build_classifier)
+    entry = MODELS.get(name)
+    key = MODELS.canonical(name)
+    if isinstance(entry, Backbone):
+        target = build_classifier
+    else:
+        target = entry.__init__ if isinstance(entry, type) else entry
     parameters = inspect.signature(target).parameters
     fixed = ("self", "input_shape", "num_classes", "backbone_name")
     allowed = [

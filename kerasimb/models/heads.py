@@ -5,6 +5,30 @@ import keras
 from kerasimb.api_export import kerasimb_export
 
 
+def output_shape(model):
+    """Returns the output shape of a single-output model as a tuple, or `None` if unknown.
+
+    Reads `model.output` (functional models), else asks `compute_output_shape` on the model's
+    `input_shape` (e.g. a `Sequential` built with `build()`); a model that can answer neither
+    (not built, or subclassed without an `input_shape`) gives `None`.
+
+    Example:
+
+    >>> output_shape(keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]))
+    (None, 5)
+    >>> output_shape(keras.Sequential([keras.layers.Dense(5)])) is None  # not built
+    True
+    """
+    try:
+        return tuple(model.output.shape)
+    except (AttributeError, ValueError):
+        pass
+    try:
+        return tuple(model.compute_output_shape(model.input_shape))
+    except Exception:  # noqa: BLE001 - any failure means the shape is unknown
+        return None
+
+
 def _classifier_layer(model):
     """Returns the final `Dense` of a functional logits model (preferably the layer `"logits"`)."""
     try:

@@ -15,8 +15,7 @@ from kerasimb.layers.quadsnet_block import (
     block_output_size,
     check_activation,
 )
-from kerasimb.models.small_cnn import _check_input_shape
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_float, check_input_shape, check_int
 
 # The trainable-parameter count the paper reports for QuadSNet (its Table II).
 PAPER_PARAMETERS = 5_235_944
@@ -149,7 +148,7 @@ class QuadSNet(keras.Model):
         seed=None,
         **kwargs,
     ):
-        input_shape = _check_input_shape(input_shape)
+        input_shape = check_input_shape(input_shape)
         num_classes = check_int(num_classes, "num_classes", minimum=2)
         filters = _check_int_tuple(filters, "filters")
         activation = check_activation(activation)

@@ -3,22 +3,7 @@
 import keras
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.validation import check_float, check_int
-
-
-def _check_input_shape(input_shape, name="input_shape"):
-    """Returns `input_shape` as a tuple of three positive ints `(H, W, C)`."""
-    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
-        raise TypeError(
-            f"Invalid type received for argument `{name}`. Expected a tuple (height, width, "
-            f"channels). Received: {name}={input_shape!r}"
-        )
-    if len(input_shape) != 3:
-        raise ValueError(
-            f"Invalid value received for argument `{name}`. Expected a tuple of 3 integers "
-            f"(height, width, channels). Received: {name}={tuple(input_shape)!r}"
-        )
-    return tuple(check_int(d, name, minimum=1) for d in input_shape)
+from kerasimb.utils.validation import check_float, check_input_shape, check_int
 
 
 @kerasimb_export("kerasimb.models.SmallCNN")
@@ -55,7 +40,7 @@ class SmallCNN(keras.Model):
     """
 
     def __init__(self, input_shape, num_classes, width=32, depth=3, dropout=0.2, **kwargs):
-        input_shape = _check_input_shape(input_shape)
+        input_shape = check_input_shape(input_shape)
         num_classes = check_int(num_classes, "num_classes", minimum=2)
         width = check_int(width, "width", minimum=1)
         depth = check_int(depth, "depth", minimum=1)

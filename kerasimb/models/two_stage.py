@@ -22,6 +22,8 @@ from kerasimb.losses.center import center_update as wen_center_update
 from kerasimb.losses.supcon import supervised_contrastive_loss
 from kerasimb.losses.triplet import triplet_loss
 from kerasimb.losses.weights import class_weights
+from kerasimb.models.heads import output_shape
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.runtime import global_batch, scale_for_replicas, unscale_for_replicas
 from kerasimb.utils.validation import (
     check_choice,
@@ -35,23 +37,6 @@ METRIC_LOSSES = ("center", "triplet", "supcon")
 
 # Zeng et al.'s coefficients λ of the metric loss.
 DEFAULT_METRIC_WEIGHTS = {"center": 0.001, "triplet": 0.001, "supcon": 1.0}
-
-
-def _output_shape(model):
-    """The output shape of a single-output model, or `None` if unknown."""
-    try:
-        return tuple(model.output.shape)
-    except (AttributeError, ValueError):
-        pass
-    try:
-        return tuple(model.compute_output_shape(model.input_shape))
-    except Exception:  # noqa: BLE001 - any failure means the shape is unknown
-        return None
-
-
-def _as_model_inputs(x):
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _as_int_labels(y):
@@ -162,7 +147,7 @@ class TwoStageClassifier(keras.Model):
                 "Invalid type received for argument `backbone`. Expected a keras.Model mapping "
                 f"images to feature vectors. Received: backbone={backbone!r}"
             )
-        feature_shape = _output_shape(backbone)
+        feature_shape = output_shape(backbone)
         if feature_shape is None or len(feature_shape) != 2 or feature_shape[-1] is None:
             raise ValueError(
                 "Invalid value received for argument `backbone`. Expected a model whose output "
@@ -334,7 +319,7 @@ class TwoStageClassifier(keras.Model):
 
         uint8 images are scaled to [0, 1]; float images pass unchanged.
         """
-        features = self.backbone.predict(_as_model_inputs(x), batch_size=batch_size, verbose=0)
+        features = self.backbone.predict(to_float_images(x), batch_size=batch_size, verbose=0)
         return np.asarray(features, dtype=np.float32)
 
     def retrain_classifier(

@@ -1,7 +1,8 @@
-"""Shared helpers: argument validation (`check_*`), seeding, atomic writes and the run set-up
-(precision policy, distribution strategy)."""
+"""Shared helpers: argument validation (`check_*`), image scaling, seeding, atomic writes and
+the run set-up (precision policy, distribution strategy)."""
 
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
+from kerasimb.utils.images import to_float_images, to_float_tensor
 from kerasimb.utils.runtime import (
     global_batch,
     make_strategy,
@@ -19,6 +20,7 @@ from kerasimb.utils.validation import (
     check_class_counts,
     check_float,
     check_images_labels,
+    check_input_shape,
     check_int,
     check_labels,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "check_float",
     "check_images_labels",
     "check_int",
+    "check_input_shape",
     "check_labels",
     "global_batch",
     "make_strategy",
@@ -39,6 +42,8 @@ __all__ = [
     "scale_for_replicas",
     "set_seed",
     "strategy_scope",
+    "to_float_images",
+    "to_float_tensor",
     "unscale_for_replicas",
     "with_data_sharding",
     "write_json",

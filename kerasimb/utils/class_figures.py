@@ -7,7 +7,8 @@ Fig. 4 (a 2-D picture of the learned features, with `utils.embedding_plot.plot_e
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.plotting import _check_names, _new_figure, _save
+from kerasimb.utils.images import to_float_images
+from kerasimb.utils.plotting import check_names, new_figure, save_figure
 
 __all__ = ["model_features", "per_class_f1", "plot_per_class_f1"]
 
@@ -81,8 +82,8 @@ def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=No
             f"for every method. Received: sizes {sorted(sizes)}"
         )
     num_classes = sizes.pop()
-    names = _check_names(class_names, num_classes)
-    figure = _new_figure((min(14.0, max(5.0, 0.5 * num_classes * len(values) ** 0.5 + 2)), 4.0))
+    names = check_names(class_names, num_classes)
+    figure = new_figure((min(14.0, max(5.0, 0.5 * num_classes * len(values) ** 0.5 + 2)), 4.0))
     ax = figure.add_subplot(1, 1, 1)
     width = 0.8 / len(values)
     positions = np.arange(num_classes)
@@ -100,7 +101,7 @@ def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=No
         ax.set_title(title)
     ax.legend(fontsize=8)
     if path is not None:
-        _save(figure, path)
+        save_figure(figure, path)
     return figure
 
 
@@ -134,6 +135,4 @@ def model_features(model, x, batch_size=256):
     encoder = getattr(model, "encoder", None)
     if encoder is None:
         return None
-    x = np.asarray(x)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return np.asarray(encoder.predict(x, batch_size=batch_size, verbose=0))
+    return np.asarray(encoder.predict(to_float_images(x), batch_size=batch_size, verbose=0))

@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.plotting import _check_names, _new_figure, _save
+from kerasimb.utils.plotting import check_names, new_figure, save_figure
 from kerasimb.utils.validation import check_choice, check_labels
 
 __all__ = ["embed_2d", "plot_embedding"]
@@ -77,7 +77,7 @@ def plot_embedding(features, labels, class_names=None, method="pca", path=None, 
     known = None if class_names is None else len(class_names)
     labels = check_labels(labels, num_classes=known, name="labels")
     num_classes = int(labels.max()) + 1 if known is None else known
-    names = _check_names(class_names, num_classes)
+    names = check_names(class_names, num_classes)
     features = np.asarray(features)
     if len(features) != len(labels):
         raise ValueError(
@@ -85,7 +85,7 @@ def plot_embedding(features, labels, class_names=None, method="pca", path=None, 
             f"vector ({len(features)}). Received: {len(labels)} labels"
         )
     points = embed_2d(features, method, seed)
-    figure = _new_figure((5.5, 4.5))
+    figure = new_figure((5.5, 4.5))
     ax = figure.add_subplot()
     import matplotlib
 
@@ -101,4 +101,4 @@ def plot_embedding(features, labels, class_names=None, method="pca", path=None, 
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
-    return _save(figure, path)
+    return save_figure(figure, path)

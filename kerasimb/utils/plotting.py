@@ -10,10 +10,29 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 
-__all__ = ["plot_class_distribution", "plot_confusion_matrix", "plot_per_class_recall"]
+__all__ = [
+    "check_names",
+    "new_figure",
+    "plot_class_distribution",
+    "plot_confusion_matrix",
+    "plot_per_class_recall",
+    "save_figure",
+]
 
 
-def _new_figure(figsize):
+def new_figure(figsize):
+    """Returns a `matplotlib.figure.Figure` with an Agg canvas and the constrained layout.
+
+    No `pyplot`: nothing is displayed and no global backend is switched.
+
+    Args:
+        figsize: `(width, height)` in inches.
+
+    Example:
+
+    >>> new_figure((4.0, 3.0)).get_size_inches().tolist()
+    [4.0, 3.0]
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -22,13 +41,30 @@ def _new_figure(figsize):
     return figure
 
 
-def _save(figure, path, dpi=120):
+def save_figure(figure, path, dpi=120):
+    """Writes `figure` as a PNG to `path` unless `path` is `None`; returns `figure`.
+
+    Args:
+        figure: a `matplotlib.figure.Figure`.
+        path: str, path-like or `None`.
+        dpi: int. Defaults to `120`.
+    """
     if path is not None:
         figure.savefig(str(path), dpi=dpi)
     return figure
 
 
-def _check_names(class_names, num_classes):
+def check_names(class_names, num_classes):
+    """Returns `class_names` as a list of `num_classes` strings (`"0"`, `"1"`, ... for `None`).
+
+    Raises:
+        ValueError: a number of names other than `num_classes`.
+
+    Example:
+
+    >>> check_names(None, 3), check_names([7, "b"], 2)
+    (['0', '1', '2'], ['7', 'b'])
+    """
     if class_names is None:
         return [str(i) for i in range(num_classes)]
     class_names = [str(c) for c in class_names]
@@ -67,8 +103,8 @@ def plot_class_distribution(class_counts, class_names=None, path=None, log_scale
             "Invalid value received for argument `class_counts`. Expected a non-empty list of "
             f"non-negative integers. Received: class_counts={class_counts!r}"
         )
-    names = _check_names(class_names, counts.size)
-    figure = _new_figure((max(4.0, 0.45 * counts.size + 2.0), 3.2))
+    names = check_names(class_names, counts.size)
+    figure = new_figure((max(4.0, 0.45 * counts.size + 2.0), 3.2))
     ax = figure.add_subplot()
     positions = np.arange(counts.size)
     bars = ax.bar(positions, counts, color="#4c72b0")
@@ -82,7 +118,7 @@ def plot_class_distribution(class_counts, class_names=None, path=None, log_scale
         ax.set_yscale("log")
         ax.set_ylim(0.8, max(2.0, counts.max() * 2.0))
     ax.set_title(title or "Training examples per class")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 @kerasimb_export("kerasimb.utils.plotting.plot_per_class_recall", serializable=False)
@@ -119,8 +155,8 @@ def plot_per_class_recall(recalls, class_names=None, errors=None, path=None, tit
             f"all of the same length. Received shapes: { {m: v.shape for m, v in values.items()} }"
         )
     num_classes = next(iter(values.values())).size
-    names = _check_names(class_names, num_classes)
-    figure = _new_figure((max(5.0, 0.25 * num_classes * len(values) + 3.0), 3.4))
+    names = check_names(class_names, num_classes)
+    figure = new_figure((max(5.0, 0.25 * num_classes * len(values) + 3.0), 3.4))
     ax = figure.add_subplot()
     positions = np.arange(num_classes)
     width = 0.8 / len(values)
@@ -136,7 +172,7 @@ def plot_per_class_recall(recalls, class_names=None, errors=None, path=None, tit
     ax.set_ylabel("recall")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method")
     ax.set_title(title or "Recall per class")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 @kerasimb_export("kerasimb.utils.plotting.plot_confusion_matrix", serializable=False)
@@ -168,11 +204,11 @@ def plot_confusion_matrix(confusion_matrix, class_names=None, path=None, title=N
             f"Received: shape {cm.shape}"
         )
     num_classes = cm.shape[0]
-    names = _check_names(class_names, num_classes)
+    names = check_names(class_names, num_classes)
     rows = cm.sum(axis=1, keepdims=True)
     rates = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     size = min(12.0, 2.0 + 0.45 * num_classes)
-    figure = _new_figure((size + 1.0, size))
+    figure = new_figure((size + 1.0, size))
     ax = figure.add_subplot()
     image = ax.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=ax, label="fraction of the true class")
@@ -187,4 +223,4 @@ def plot_confusion_matrix(confusion_matrix, class_names=None, path=None, title=N
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix")
-    return _save(figure, path)
+    return save_figure(figure, path)

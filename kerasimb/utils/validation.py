@@ -209,3 +209,23 @@ def check_images_labels(x, y, num_classes=None, x_name="x", y_name="y"):
             f"Received: {len(x)} images and {len(y)} labels"
         )
     return x, y
+
+
+def check_input_shape(input_shape, name="input_shape"):
+    """Returns `input_shape` as a tuple of three positive ints `(height, width, channels)`.
+
+    Raises:
+        TypeError: not a sequence (a str is not one).
+        ValueError: not 3 entries, or an entry that is not an int >= 1.
+    """
+    if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__len__"):
+        raise TypeError(
+            f"Invalid type received for argument `{name}`. Expected a tuple (height, width, "
+            f"channels). Received: {name}={input_shape!r}"
+        )
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"Invalid value received for argument `{name}`. Expected a tuple of 3 integers "
+            f"(height, width, channels). Received: {name}={tuple(input_shape)!r}"
+        )
+    return tuple(check_int(d, name, minimum=1) for d in input_shape)

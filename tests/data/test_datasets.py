@@ -1,6 +1,6 @@
 """Tests for `load_dataset`, the one entry point for every data source."""
 
-from kerasimb.data import SOURCES, ImageDataset, load_dataset
+from kerasimb.data import DATASETS, ImageDataset, load_dataset, load_digits_lt, load_medmnist
 from kerasimb.testing import TestCase
 
 
@@ -18,10 +18,23 @@ class LoadDatasetTest(TestCase):
         self.assertEqual(len(ds.test[1]), 40)
 
     def test_sources_are_listed(self):
-        self.assertEqual(set(SOURCES), {"digits-lt", "medmnist:", "folder:", "tfds:"})
-        for loader, description in SOURCES.values():
-            self.assertTrue(callable(loader))
+        self.assertEqual(DATASETS.names(), ["digits-lt", "folder:", "medmnist:", "tfds:"])
+        self.assertIs(DATASETS.get("digits-lt"), load_digits_lt)
+        self.assertIs(DATASETS.get("medmnist:"), load_medmnist)
+        for name, aliases, description in DATASETS.describe():
+            self.assertTrue(callable(DATASETS.get(name)))
+            self.assertEqual(aliases, ())
             self.assertIsInstance(description, str)
+
+    def test_a_registered_source_loads_by_name_and_prefix(self):
+        calls = []
+        DATASETS.register("test-only", lambda **kw: calls.append(("plain", kw)) or "plain")
+        DATASETS.register("test-only:", lambda rest, **kw: calls.append((rest, kw)) or "prefixed")
+        self.addCleanup(DATASETS.unregister, "test-only")
+        self.addCleanup(DATASETS.unregister, "test-only:")
+        self.assertEqual(load_dataset("test-only", a=1), "plain")
+        self.assertEqual(load_dataset("test-only:x/y", b=2), "prefixed")
+        self.assertEqual(calls, [("plain", {"a": 1}), ("x/y", {"b": 2})])
 
     def test_prefix_passes_the_rest_to_the_loader(self):
         with self.assertRaisesRegex(ValueError, "Received: flag_or_path='nosuchmnist'"):
@@ -30,7 +43,8 @@ class LoadDatasetTest(TestCase):
             load_dataset("folder:/nowhere/at/all")
 
     def test_unknown_name(self):
-        expected = "Invalid value received for argument `name`.*Received: name='cifar-lt'"
+        expected = ("Invalid value received for argument `name`. Expected one of `digits-lt`, "
+                    "`folder:<...>`, `medmnist:<...>`, `tfds:<...>`. Received: name='cifar-lt'")
         with self.assertRaisesRegex(ValueError, expected):
             load_dataset("cifar-lt")
         with self.assertRaisesRegex(ValueError, "Received: name='digits'"):

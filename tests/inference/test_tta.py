@@ -6,6 +6,7 @@ import pytest
 from scipy.special import softmax
 
 from kerasimb import inference
+from kerasimb.inference.tta import FLIPS, check_flips, flip_images
 
 
 def _model():
@@ -40,3 +41,33 @@ def test_probability_model_and_errors():
         inference.predict_tta(model, x, flips=("horizontal", "horizontal"))
     with pytest.raises(ValueError, match="Expected images of shape"):
         inference.predict_tta(model, x[0])
+
+
+def test_flip_images_by_hand():
+    x = np.arange(6.0).reshape(1, 2, 3, 1)  # rows [0 1 2] and [3 4 5]
+    expected = {"horizontal": [[2, 1, 0], [5, 4, 3]], "vertical": [[3, 4, 5], [0, 1, 2]],
+                "horizontal_and_vertical": [[5, 4, 3], [2, 1, 0]]}
+    assert set(expected) == set(FLIPS)
+    for flip, rows in expected.items():
+        np.testing.assert_array_equal(np.asarray(flip_images(x, flip))[0, :, :, 0], rows)
+    with pytest.raises(ValueError, match="Received: flip='diagonal'"):
+        flip_images(x, "diagonal")
+
+
+def test_check_flips():
+    assert check_flips(None) == () and check_flips(()) == ()
+    assert check_flips("vertical") == ("vertical",)
+    assert check_flips(["horizontal", "vertical"]) == ("horizontal", "vertical")
+    with pytest.raises(ValueError, match="Received: flips='diagonal'"):
+        check_flips(["diagonal"])
+    with pytest.raises(ValueError, match="at most once"):
+        check_flips(("vertical", "vertical"))
+
+
+def test_one_flip_name_and_none_are_accepted_by_predict_tta():
+    model = _model()
+    x = np.random.default_rng(3).random((2, 4, 5, 2)).astype("float32")
+    np.testing.assert_allclose(inference.predict_tta(model, x, flips="horizontal"),
+                               inference.predict_tta(model, x, flips=("horizontal",)), atol=1e-7)
+    np.testing.assert_allclose(inference.predict_tta(model, x, flips=None),
+                               inference.predict_tta(model, x, flips=()), atol=1e-7)

@@ -45,3 +45,31 @@ def test_errors():
         losses.get("cb_softmax", class_counts=[2, 1], loss_type="focal")
     with pytest.raises(ValueError, match="apply only to loss names"):
         losses.get(losses.FocalLoss(), gamma=1.0)
+
+
+def test_registry_names_one_entry_per_loss_with_aliases():
+    assert losses.LOSSES.names() == [
+        "balanced_softmax", "cb_focal", "cb_sigmoid", "cb_softmax", "center", "class_balanced",
+        "focal", "ldam", "logit_adjusted", "margin", "sup_con", "triplet", "unified_contrastive"]
+    assert losses.LOSSES.aliases("focal") == ["focal_loss", "focalloss"]
+    assert losses.LOSSES.aliases("cb") == ["cb", "class_balanced_loss", "classbalancedloss"]
+    assert losses.LOSSES.get("CB") is losses.ClassBalancedLoss  # an alias: the same class
+    assert losses.LOSSES.canonical("Focal-Loss") == "focal"
+    assert losses.LOSSES.list("cb_*") == ["cb_focal", "cb_sigmoid", "cb_softmax"]
+
+
+def test_names_with_fixed_arguments_are_their_own_entries():
+    entry = losses.LOSSES.get("cb_focal")
+    assert entry.func is losses.ClassBalancedLoss and entry.keywords == {"loss_type": "focal"}
+    described = {name: text for name, _, text in losses.LOSSES.describe()}
+    assert described["balanced_softmax"] == "LogitAdjustedLoss(tau=1.0)"
+    assert described["cb_sigmoid"] == "ClassBalancedLoss(loss_type='sigmoid')"
+
+
+def test_every_kerasimb_loss_class_is_registered():
+    registered = {entry for entry in map(losses.LOSSES.get, losses.LOSSES)
+                  if isinstance(entry, type)}
+    exported = {getattr(losses, name) for name in losses.__all__
+                if isinstance(getattr(losses, name), type)
+                and issubclass(getattr(losses, name), keras.losses.Loss)}
+    assert registered == exported

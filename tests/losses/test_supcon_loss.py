@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from kerasimb.losses import SupConLoss, contrastive_loss_from_logits, supervised_contrastive_loss
+from kerasimb.losses.supcon import flatten_views
 from kerasimb.testing import TestCase
 
 import metric_loss_references as ref
@@ -82,3 +83,17 @@ class SupConLossTest(TestCase):
             supervised_contrastive_loss(np.array([0]), np.zeros((1, 1, 1, 2), "float32"))
         with pytest.raises(ValueError, match="sample_weight"):
             SupConLoss()(np.array([0, 0]), np.ones((2, 2), "float32"), sample_weight=[1, 1])
+
+
+def test_flatten_views_is_view_major():
+    features = np.array([[[1.0, 1.5], [2.0, 2.5]], [[3.0, 3.5], [4.0, 4.5]],
+                         [[5.0, 5.5], [6.0, 6.5]]])
+    labels, flat = flatten_views(np.array([[0], [2], [1]]), features)
+    # Every sample's first view (rows 1, 3, 5), then every second view (2, 4, 6).
+    np.testing.assert_array_equal(np.asarray(labels), [0, 2, 1, 0, 2, 1])
+    np.testing.assert_array_equal(np.asarray(flat), [[1.0, 1.5], [3.0, 3.5], [5.0, 5.5],
+                                                     [2.0, 2.5], [4.0, 4.5], [6.0, 6.5]])
+    labels, flat = flatten_views([1, 0], np.ones((2, 3)))  # one view: unchanged
+    assert tuple(flat.shape) == (2, 3) and np.asarray(flat).dtype == np.float32
+    with pytest.raises(ValueError, match=r"\(batch, views, feature_dim\)"):
+        flatten_views([0], np.ones((1, 2, 3, 4)))

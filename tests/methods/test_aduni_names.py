@@ -4,7 +4,7 @@ import pytest
 from kerasimb import methods
 from kerasimb.callbacks import AlphaSchedule
 from kerasimb.data import ImageDataset
-from kerasimb.methods.adauni import AduC, PaCoBatch, UnifiedContrastiveMethod
+from kerasimb.methods.aduni import AduC, PaCoBatch, UnifiedContrastiveMethod
 from kerasimb.models import AdUni, model_fn
 
 
@@ -19,21 +19,41 @@ def tiny_dataset():
                         ["a", "b", "c"], name="tiny")
 
 
-def test_issue_names_are_registered_and_old_names_kept():
-    assert {"aduni", "aduni-fixed-alpha", "paco", "aduc", "paco-batch"} <= set(methods.names())
-    # Aliases: same class logic, same parameters as the original names.
-    assert isinstance(methods.get("aduni"), AduC)
-    assert isinstance(methods.get("paco"), PaCoBatch)
+def test_one_name_per_method_and_the_old_names_are_aliases():
+    names = methods.names()
+    assert {"aduni", "aduni-fixed-alpha", "paco"} <= set(names)
+    assert "aduc" not in names and "paco-batch" not in names  # aliases are not listed
+    assert methods.METHODS.aliases("aduni") == ["aduc"]
+    assert methods.METHODS.aliases("paco") == ["paco-batch"]
+    assert methods.METHODS.aliases("aduni-fixed-alpha") == []
+
+
+def test_an_alias_is_the_same_class_not_a_subclass():
+    assert type(methods.get("aduc")) is type(methods.get("aduni")) is AduC
+    assert type(methods.get("paco-batch")) is type(methods.get("paco")) is PaCoBatch
+    assert methods.METHODS.get("aduc") is methods.METHODS.get("aduni")
     assert issubclass(type(methods.get("aduni-fixed-alpha")), UnifiedContrastiveMethod)
-    assert methods.get("aduni").params == methods.get("aduc").params
-    assert methods.get("paco").params == methods.get("paco-batch").params
-    assert methods.get("aduni").name == "aduni" and methods.get("paco").name == "paco"
-    assert methods.get("aduc").name == "aduc" and methods.get("paco-batch").name == "paco-batch"
+    assert methods.get("aduc").params == methods.get("aduni").params
+    # The name of a method got through its alias is the canonical name.
+    assert methods.get("aduc").name == "aduni" and methods.get("paco-batch").name == "paco"
+    # No other registered method is a subclass of these (each AdUni variant trains once).
+    classes = [methods.METHODS.get(n) for n in methods.names()]
+    assert sum(issubclass(c, AduC) for c in classes) == 1
+    assert sum(issubclass(c, PaCoBatch) for c in classes) == 1
+
+
+def test_the_methods_keep_their_settings():
+    aduni, fixed, paco = (methods.get(n) for n in ("aduni", "aduni-fixed-alpha", "paco"))
+    assert (aduni.params["schedule"], aduni.params["alpha_max"], aduni.params["alpha_min"]) == (
+        "cosine", 1.0, 0.01)
+    assert (fixed.params["schedule"], fixed.params["alpha"]) == (None, 1.0)
+    assert (paco.params["schedule"], paco.params["alpha"], paco.params["queue_size"]) == (
+        None, 0.02, 0)
 
 
 def test_fixed_alpha_is_aduc_without_its_schedule():
     fixed = methods.get("aduni-fixed-alpha")
-    assert fixed.params == methods.get("aduc", schedule=None, alpha=1.0).params
+    assert fixed.params == methods.get("aduni", schedule=None, alpha=1.0).params
     dataset = tiny_dataset()
     assert fixed.callbacks(dataset, 5) == []
     [schedule] = methods.get("aduni").callbacks(dataset, 5)
@@ -51,8 +71,8 @@ def test_aduni_with_the_resnet18_encoder_builds():
     assert logits.shape == (2, 3)
 
 
-def test_errors_name_the_alias():
+def test_errors_name_the_canonical_method():
     with pytest.raises(ValueError, match="Invalid argument received for method `paco`"):
-        methods.get("paco", queue=128)
+        methods.get("paco-batch", queue=128)
     with pytest.raises(ValueError, match="Invalid value received for argument `alpha`"):
         methods.get("aduni-fixed-alpha", alpha=-1.0)

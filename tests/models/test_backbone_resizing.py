@@ -5,16 +5,15 @@ import keras
 import numpy as np
 import pytest
 
-from kerasimb.models import BACKBONES, build_backbone, build_classifier, model_fn, names
+from kerasimb.models import MODELS, build_backbone, build_classifier, model_fn
 from kerasimb.testing import TestCase
 
 
 class BackboneResizingTest(TestCase):
     def test_mobilenet_v1_is_available(self):
-        self.assertIn("mobilenet", BACKBONES)
-        self.assertIn("mobilenet", names())
-        self.assertIn("quadsnet", names())
-        self.assertIs(BACKBONES["mobilenet"][0], keras.applications.MobileNet)
+        self.assertIn("mobilenet", MODELS.names())
+        self.assertIn("quadsnet", MODELS.names())
+        self.assertIs(MODELS.get("mobilenet").constructor, keras.applications.MobileNet)
         features = build_backbone("MobileNet", (32, 32, 1))
         self.assertEqual(tuple(features.output.shape), (None, 1024))
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from kerasimb import models
-from kerasimb.models import BACKBONES, build_backbone, build_classifier, model_fn
+from kerasimb.models import (
+    MODELS, Backbone, build_backbone, build_classifier, min_input_size, model_fn)
 from kerasimb.models.imagenet_inputs import ImageNetInputs
 from kerasimb.testing import TestCase
 
@@ -67,13 +68,58 @@ class BackboneTest(TestCase):
         self.assertEqual(tuple(model.output.shape), (None, 4))
 
     def test_names(self):
-        self.assertEqual(models.names(), ["small_cnn", "quadsnet", *sorted(BACKBONES)])
+        self.assertEqual(MODELS.names(), sorted(["small_cnn", "quadsnet", *BACKBONES]))
         self.assertEqual(set(BACKBONES), {"mobilenet", "mobilenetv2", "resnet50", "densenet121",
                                           "densenet169", "inceptionv3", "vgg16", "xception",
                                           "resnet18"})
+        self.assertIs(MODELS.get("small_cnn"), models.SmallCNN)
+        self.assertIs(MODELS.get("QuadSNet"), models.QuadSNet)
+        self.assertEqual(MODELS.canonical("Small-CNN"), "small_cnn")
+        self.assertEqual(MODELS.list("densenet*"), ["densenet121", "densenet169"])
+
+    def test_descriptions_name_the_constructor_and_the_minimum(self):
+        described = {name: text for name, _, text in MODELS.describe()}
+        self.assertEqual(described["xception"], "keras.applications.Xception, images >= 71x71")
+        self.assertEqual(described["resnet18"], "kerasimb.models.ResNet18, images >= 8x8")
+        self.assertTrue(described["small_cnn"].startswith("SmallCNN"))
+
+    def test_a_registered_model_of_ones_own_builds_through_model_fn(self):
+        def tiny_net(input_shape, num_classes, units=3):
+            inputs = keras.Input(input_shape)
+            return keras.Model(inputs, keras.layers.Dense(num_classes)(
+                keras.layers.Flatten()(inputs)), name=f"tiny_{units}")
+
+        MODELS.register("tiny_net", tiny_net)
+        self.addCleanup(MODELS.unregister, "tiny_net")
+        make = model_fn("Tiny-Net", units=5)
+        self.assertEqual(repr(make), "model_fn('tiny_net', units=5)")
+        self.assertEqual(make((4, 4, 1), 2).name, "tiny_5")
+        with pytest.raises(TypeError, match=r"\['width'\]"):
+            model_fn("tiny_net", width=3)
 
 
-@pytest.mark.parametrize("name, min_size", [(n, s) for n, (_, s) in BACKBONES.items()])
+# Every backbone and its minimum side, written out by hand (keras.applications' own limits).
+BACKBONES = {"mobilenet": 32, "mobilenetv2": 32, "resnet50": 32, "densenet121": 32,
+             "densenet169": 32, "inceptionv3": 75, "vgg16": 32, "xception": 71, "resnet18": 8}
+
+
+def test_min_input_size():
+    assert {n: min_input_size(n) for n in BACKBONES} == BACKBONES
+    assert min_input_size("Inception_V3") == 75
+    assert min_input_size("small_cnn") is None and min_input_size("quadsnet") is None
+    with pytest.raises(ValueError, match="Received: name='resnet34'"):
+        min_input_size("resnet34")
+
+
+def test_backbone_entries_are_read_only():
+    entry = MODELS.get("xception")
+    assert isinstance(entry, Backbone)
+    assert entry == Backbone(keras.applications.Xception, 71, "tf")
+    with pytest.raises(AttributeError):
+        entry.min_size = 10
+
+
+@pytest.mark.parametrize("name, min_size", sorted(BACKBONES.items()))
 def test_input_below_minimum_raises_with_the_minimum(name, min_size):
     with pytest.raises(ValueError, match=f"at least {min_size} for backbone '{name}'"):
         build_backbone(name, (min_size - 1, min_size, 1))
@@ -82,10 +128,14 @@ def test_input_below_minimum_raises_with_the_minimum(name, min_size):
 
 
 def test_minimum_sizes_match_keras():
-    expected = {"mobilenet": 32, "mobilenetv2": 32, "resnet50": 32, "densenet121": 32, "densenet169": 32,
-                "inceptionv3": 75, "vgg16": 32, "xception": 71, "resnet18": 8}
-    assert {n: s for n, (_, s) in BACKBONES.items()} == expected
-    assert BACKBONES["xception"][0] is keras.applications.Xception
+    backbones = {n: MODELS.get(n) for n in MODELS.names() if isinstance(MODELS.get(n), Backbone)}
+    assert {n: b.min_size for n, b in backbones.items()} == BACKBONES
+    assert backbones["xception"].constructor is keras.applications.Xception
+    assert backbones["resnet18"].constructor is models.ResNet18
+    assert {n: b.input_mode for n, b in backbones.items()} == {
+        "mobilenet": "tf", "mobilenetv2": "tf", "resnet50": "caffe", "densenet121": "torch",
+        "densenet169": "torch", "inceptionv3": "tf", "vgg16": "caffe", "xception": "tf",
+        "resnet18": "torch"}
 
 
 @pytest.mark.parametrize(
@@ -98,6 +148,8 @@ def test_minimum_sizes_match_keras():
         (lambda: build_backbone("vgg16", (32, 32, 1), weights=3), TypeError, "weights=3"),
         (lambda: build_backbone("vgg16", (32, 32, 2), weights="x.h5"), ValueError, "3 .RGB."),
         (lambda: build_classifier("nope", (32, 32, 1), 3), ValueError, "backbone_name='nope'"),
+        (lambda: build_backbone("small_cnn", (32, 32, 1)), ValueError,
+         r"Expected a backbone, one of \['densenet121'.*Received: name='small_cnn'"),
         (lambda: build_classifier("vgg16", (32, 32, 1), 1), ValueError, "num_classes=1"),
         (lambda: build_classifier("vgg16", (32, 32, 1), 3, dropout=1.5), ValueError, "dropout"),
         (lambda: model_fn("resnet34"), ValueError, "small_cnn"),
@@ -137,7 +189,7 @@ def test_imagenet_inputs_serialization_and_errors():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_every_backbone_builds_at_its_minimum_grey(name):
-    size = max(BACKBONES[name][1], 32)
+    size = max(BACKBONES[name], 32)
     model = build_classifier(name, (size, size, 1), num_classes=3)
     logits = model.predict(np.zeros((1, size, size, 1), "float32"), verbose=0)
     assert logits.shape == (1, 3) and logits.dtype == np.float32

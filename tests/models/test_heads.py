@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from kerasimb.layers import CosineClassifier
-from kerasimb.models import SmallCNN, build_classifier, feature_extractor, replace_head
+from kerasimb.models import (
+    SmallCNN, build_classifier, feature_extractor, output_shape, replace_head)
 from kerasimb.testing import TestCase
 
 
@@ -43,3 +44,22 @@ class HeadsTest(TestCase):
             replace_head(SmallCNN((16, 16, 1), 3, width=4, depth=2), "cosine")
         with pytest.raises(TypeError, match="argument `model`"):
             feature_extractor(keras.layers.Dense(3))
+
+
+def test_output_shape():
+    functional = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)])
+    assert output_shape(functional) == (None, 5)
+    assert output_shape(SmallCNN((8, 8, 1), 3, width=2, depth=1)) == (None, 3)
+
+    built = keras.Sequential([keras.layers.Dense(5)])  # no Input: no `output`, a shape once built
+    assert output_shape(built) is None  # not built: unknown
+    built.build((None, 4))
+    assert output_shape(built) == (None, 5)
+
+    class Doubler(keras.Model):  # subclassed: no `input_shape` either
+        def call(self, x):
+            return keras.ops.concatenate([x, x], axis=-1)
+
+    doubler = Doubler()
+    doubler(np.zeros((1, 3), "float32"))
+    assert output_shape(doubler) is None

@@ -6,6 +6,7 @@ from kerasimb.utils.validation import (
     check_class_counts,
     check_float,
     check_images_labels,
+    check_input_shape,
     check_int,
     check_labels,
 )
@@ -97,3 +98,18 @@ def test_check_images_labels():
         check_images_labels(bad, [0, 1, 0])
     with pytest.raises(TypeError, match="uint8 or float"):
         check_images_labels(x.astype(np.int32), [0, 1, 0])
+
+
+def test_check_input_shape():
+    assert check_input_shape([28, 28, np.int64(1)]) == (28, 28, 1)
+    assert type(check_input_shape((8, 8, 3))[2]) is int
+    with pytest.raises(TypeError, match="Received: input_shape='28x28'"):
+        check_input_shape("28x28")
+    with pytest.raises(TypeError, match="Received: shape=28"):
+        check_input_shape(28, name="shape")
+    with pytest.raises(ValueError, match=r"tuple of 3 integers.*Received: input_shape=\(28, 28\)"):
+        check_input_shape((28, 28))
+    with pytest.raises(ValueError, match="input_shape=0"):
+        check_input_shape((0, 28, 1))
+    with pytest.raises(TypeError, match="input_shape=2.5"):
+        check_input_shape((2.5, 28, 1))

@@ -58,6 +58,45 @@ def test_register_get_unregister():
     methods.unregister("test-only_1")  # unregistering twice is a no-op
 
 
+def test_register_with_aliases():
+    @methods.register("test-only_2", aliases=("test-alias_2",))
+    class Custom(Method):
+        description = "a test method with an alias"
+
+    try:
+        assert methods.get("test-alias_2").name == "test-only_2"
+        assert type(methods.get("test-alias_2")) is Custom
+        assert "test-only_2" in methods.names() and "test-alias_2" not in methods.names()
+        assert methods.METHODS.describe()[methods.names().index("test-only_2")] == (
+            "test-only_2", ("test-alias_2",), "a test method with an alias")
+        with pytest.raises(ValueError, match="'test-alias_2' is already registered"):
+            methods.register("test-alias_2", type("Other", (Method,), {}))
+        with pytest.raises(ValueError, match="argument `aliases`.*'ce' is already registered"):
+            methods.register("test-only_3", type("Other", (Method,), {}), aliases=("ce",))
+        assert "test-only_3" not in methods.names()
+        with pytest.raises(ValueError, match="already registered as the method 'test-only_2'"):
+            methods.register("test-only_4", Custom)  # one class, one name (plus aliases)
+    finally:
+        methods.unregister("test-only_2")
+    assert "test-alias_2" not in methods.METHODS
+
+
+@pytest.mark.parametrize("alias", ["", "Upper", "dot.ted", 3])
+def test_register_rejects_malformed_aliases(alias):
+    with pytest.raises(ValueError, match=r"argument `aliases`.*lowercase letters"):
+        methods.register("test-only_5", type("Other", (Method,), {}), aliases=(alias,))
+    assert "test-only_5" not in methods.names()
+
+
+def test_modifiers_live_in_their_own_registry():
+    assert methods.MODIFIERS.names() == ["perturb"]
+    assert "perturb" not in methods.METHODS
+    assert methods.get("ce+perturb").name == "ce+perturb"
+    assert methods.get("aduc+perturb").name == "aduni+perturb"  # the base through its alias
+    with pytest.raises(ValueError, match=r"modifier \['\+perturb'\]"):
+        methods.get("ce+nope")
+
+
 @pytest.mark.parametrize("name", ["", "Upper", "with space", "dot.ted", 3, None])
 def test_register_rejects_malformed_names(name):
     with pytest.raises(ValueError, match="lowercase letters"):
@@ -76,6 +115,7 @@ def test_get_unknown_name_lists_registered_names():
     with pytest.raises(ValueError, match=r"one of \[.*'ce'.*'reweight'.*\]") as info:
         methods.get("focal-nope")
     assert "identifier='focal-nope'" in str(info.value)
+    assert "(aliases: ['aduc', 'paco-batch'])" in str(info.value)
     with pytest.raises(ValueError):
         methods.get(42)
 

@@ -59,7 +59,7 @@ class AdUniTest(TestCase):
         model = tiny_model(alpha=0.3, temperature=0.2)
         x, _ = tiny_data(4)
         expected = model.predict(x, verbose=0)
-        path = os.path.join(tempfile.mkdtemp(), "adauni.keras")
+        path = os.path.join(tempfile.mkdtemp(), "aduni.keras")
         model.save(path)
         restored = keras.saving.load_model(path)
         self.assertIsInstance(restored, AdUni)

@@ -1,18 +1,19 @@
 """AdUni (Cong et al., MLMI 2022) and a PaCo-style baseline as named methods.
 
-| name | model | loss | α |
+| name (aliases) | model | loss | α |
 |---|---|---|---|
-| `aduc` | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, cosine) |
-| `paco-batch` | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
-| `aduni` | = `aduc` (the name issue 8 uses) | | |
+| `aduni` (`aduc`) | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, cosine) |
 | `aduni-fixed-alpha` | the same | the same | constant 1.0 ("AdUni without AduC", the ablation) |
-| `paco` | = `paco-batch` | | |
+| `paco` (`paco-batch`) | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
 
-Both train `models.AdUni` on the pooled features of the model `model_fn` builds (its own head
-is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two views
-from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the plain
-logits. Ablations are parameter changes: `methods.get("aduc", schedule=None, alpha=1.0)` is
-"AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule.
+An alias is another name for the same method: `methods.get("aduc")` is an `aduni` method
+(`.name == "aduni"`), and `methods.names()` lists each method once.
+
+All three train `models.AdUni` on the pooled features of the model `model_fn` builds (its own
+head is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two
+views from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the
+plain logits. Ablations are parameter changes: `methods.get("aduni", schedule=None, alpha=1.0)`
+is "AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule.
 
 The paper's Table 2 combines AdUni with image samplers; `sampling=` picks one (p_j ∝ n_j^q,
 `data.two_view_dataset(q=...)`):
@@ -30,10 +31,10 @@ moves from p = n_j/N (first epoch) to p = 1/K (Kang et al., 2020) at the start o
 Example:
 
 >>> from kerasimb import methods
->>> methods.get("aduc").params["schedule"]
+>>> methods.get("aduni").params["schedule"]
 'cosine'
->>> methods.get("paco-batch").params["alpha"]
-0.02
+>>> methods.get("paco-batch").name, methods.get("paco-batch").params["alpha"]
+('paco', 0.02)
 >>> methods.get("aduni-fixed-alpha").params["schedule"] is None
 True
 >>> methods.get("aduni", sampling="progressive").params["sampling"]
@@ -49,12 +50,12 @@ from kerasimb.data.sampling import SamplingWeights
 from kerasimb.data.views import two_view_dataset
 from kerasimb.methods.registry import Method, register
 from kerasimb.methods.two_stage import penultimate_features
-from kerasimb.models.adauni import AdUni
+from kerasimb.models.aduni import AdUni
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
 
 class UnifiedContrastiveMethod(Method):
-    """Base of `aduc` and `paco-batch`: `models.AdUni` trained on two views.
+    """Base of `aduni`, `aduni-fixed-alpha` and `paco`: `models.AdUni` trained on two views.
 
     Params:
         alpha: float >= 0. α when `schedule` is `None` (constant); ignored otherwise.
@@ -161,9 +162,9 @@ class UnifiedContrastiveMethod(Method):
         return out
 
 
-@register("aduc")
+@register("aduni", aliases=("aduc",))
 class AduC(UnifiedContrastiveMethod):
-    """AdUni with the adaptive unified contrastive loss: α from 1.0 to 0.01 (cosine)."""
+    """AdUni with the adaptive unified contrastive loss (AduC): α from 1.0 to 0.01 (cosine)."""
 
     description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule"
     search_space = {"alpha_min": ("float", 0.0, 0.1),
@@ -171,32 +172,11 @@ class AduC(UnifiedContrastiveMethod):
                     "schedule": ("choice", ["cosine", "compounding"])}
 
 
-@register("paco-batch")
-class PaCoBatch(UnifiedContrastiveMethod):
-    """PaCo-style baseline: the same unified loss from the batch (no queue) with constant α."""
-
-    description = "PaCo-style unified contrastive loss from the batch, constant α = 0.02"
-    defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}
-    search_space = {"alpha": ("float", 0.005, 1.0, "log"),
-                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
-
-
-# The names issue 8 asks for. Thin subclasses (no logic of their own), so `aduc` and
-# `paco-batch` keep working and results saved under either name stay comparable.
-
-
-@register("aduni")
-class AdUniMethod(AduC):
-    """`aduni`: AdUni with the AduC schedule; the same method as `aduc`."""
-
-    description = "AdUni (= aduc): two-view unified contrastive loss, α 1 → 0.01 by cosine"
-
-
 @register("aduni-fixed-alpha")
 class AdUniFixedAlpha(UnifiedContrastiveMethod):
     """`aduni-fixed-alpha`: "AdUni without AduC", the paper's ablation: α held at α_max = 1.0.
 
-    The same as `methods.get("aduc", schedule=None, alpha=1.0)`; pass `alpha=` for another
+    The same as `methods.get("aduni", schedule=None, alpha=1.0)`; pass `alpha=` for another
     constant.
 
     Why 1.0: the ablation removes the adaptive schedule and nothing else, so α stays where AduC
@@ -215,9 +195,15 @@ class AdUniFixedAlpha(UnifiedContrastiveMethod):
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
 
 
-@register("paco")
-class PaCo(PaCoBatch):
-    """`paco`: the PaCo-style baseline; the same method as `paco-batch` (batch only by default;
-    `queue_size=Q` adds the optional memory queue of the issue, `models.AdUni(queue_size=Q)`)."""
+@register("paco", aliases=("paco-batch",))
+class PaCoBatch(UnifiedContrastiveMethod):
+    """PaCo-style baseline: the same unified loss from the batch with constant α = 0.02.
 
-    description = "PaCo-style baseline (= paco-batch): unified loss from the batch, α = 0.02"
+    Batch only by default; `queue_size=Q` adds the optional memory queue of the last Q
+    examples' projected features (`models.AdUni(queue_size=Q)`, no momentum encoder).
+    """
+
+    description = "PaCo-style unified contrastive loss from the batch, constant α = 0.02"
+    defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}
+    search_space = {"alpha": ("float", 0.005, 1.0, "log"),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}

@@ -22,7 +22,7 @@ def tiny_dataset():
 
 
 def test_registered_with_the_papers_settings():
-    aduc, paco = methods.get("aduc"), methods.get("paco-batch")
+    aduc, paco = methods.get("aduni"), methods.get("paco")
     assert (aduc.params["alpha_max"], aduc.params["alpha_min"], aduc.params["schedule"],
             aduc.params["temperature"], aduc.params["base_temperature"]) == (1.0, 0.01, "cosine",
                                                                              0.1, 0.07)
@@ -34,14 +34,14 @@ def test_registered_with_the_papers_settings():
     model = paco.build_model(model_fn("small_cnn", width=4, depth=1), dataset)
     assert isinstance(model, AdUni) and model.unified_loss.alpha == pytest.approx(0.02)
     assert model.class_counts == [12, 5, 2]
-    assert methods.get("aduc", logit_adjust=False).build_model(
+    assert methods.get("aduni", logit_adjust=False).build_model(
         model_fn("small_cnn", width=4, depth=1), dataset).class_counts is None
 
 
 @pytest.mark.slow
 def test_train_and_predict_end_to_end():
     dataset = tiny_dataset()
-    method = methods.get("aduc", projection_dim=8, schedule="compounding")
+    method = methods.get("aduni", projection_dim=8, schedule="compounding")
     model, history = method.train(dataset, model_fn("small_cnn", width=4, depth=1), epochs=2,
                                   batch_size=8, seed=0)
     assert len(history.history["alpha"]) == 2 and history.history["alpha"][0] == 1.0
@@ -52,16 +52,16 @@ def test_train_and_predict_end_to_end():
 
 def test_errors():
     with pytest.raises(ValueError, match="argument `schedule`"):
-        methods.get("aduc", schedule="exp")
+        methods.get("aduni", schedule="exp")
     with pytest.raises(ValueError, match="argument `alpha_min`"):
-        methods.get("aduc", alpha_max=0.1, alpha_min=0.5)
-    with pytest.raises(ValueError, match="Invalid argument received for method `paco-batch`"):
-        methods.get("paco-batch", queue=128)
+        methods.get("aduni", alpha_max=0.1, alpha_min=0.5)
+    with pytest.raises(ValueError, match="Invalid argument received for method `paco`"):
+        methods.get("paco", queue=128)
 
 
 def test_search_spaces_default_to_the_method_values():
     keras_tuner = pytest.importorskip("keras_tuner")
-    for name in ("aduc", "paco-batch"):
+    for name in ("aduni", "aduni-fixed-alpha", "paco"):
         method = methods.get(name)
         drawn = method.hyperparameters(keras_tuner.HyperParameters())
         assert {k: drawn[k] for k in method.search_space} == {

@@ -10,7 +10,7 @@ from keras import ops
 from kerasimb.api_export import kerasimb_export
 from kerasimb.layers.projection_head import ProjectionHead
 from kerasimb.losses.unified_contrastive import UnifiedContrastiveLoss
-from kerasimb.models.two_stage import _output_shape
+from kerasimb.models.heads import output_shape
 from kerasimb.utils.runtime import global_batch, scale_for_replicas, unscale_for_replicas
 from kerasimb.utils.validation import check_class_counts, check_float, check_int
 
@@ -94,7 +94,7 @@ class AdUni(keras.Model):
                 "Invalid type received for argument `encoder`. Expected a keras.Model mapping "
                 f"images to feature vectors. Received: encoder={encoder!r}"
             )
-        feature_shape = _output_shape(encoder)
+        feature_shape = output_shape(encoder)
         if feature_shape is None or len(feature_shape) != 2 or feature_shape[-1] is None:
             raise ValueError(
                 "Invalid value received for argument `encoder`. Expected a model whose output "
@@ -111,7 +111,7 @@ class AdUni(keras.Model):
         alpha = check_float(alpha, "alpha", minimum=0.0)
         beta = check_float(beta, "beta", minimum=0.0)
         queue_size = check_int(queue_size, "queue_size", minimum=0)
-        kwargs.setdefault("name", "adauni")
+        kwargs.setdefault("name", "aduni")
         super().__init__(**kwargs)
 
         # === Layers ===
