@@ -178,7 +178,7 @@ def method_names(values, option="--methods"):
     if unknown:
         raise UsageError(f"argument {option}: unknown method(s) {unknown}; registered: "
                          f"{methods.names()} (modifiers: "
-                         f"{', '.join('+' + m for m in methods.registry.modifiers())})")
+                         f"{', '.join('+' + m for m in methods.MODIFIERS.names())})")
     if len(set(names)) != len(names):
         raise UsageError(f"argument {option}: a method is named twice: {names}")
     return names
@@ -186,9 +186,9 @@ def method_names(values, option="--methods"):
 
 def _loader(name, data):
     """The loader function `data.load_dataset` would use for `name`, or `None`."""
-    for key, (loader, _) in data.SOURCES.items():
+    for key in data.DATASETS:
         if name == key or (key.endswith(":") and name.startswith(key)):
-            return loader
+            return data.DATASETS.get(key)
     return None
 
 
@@ -201,14 +201,11 @@ def check_backbone(name, image_shape=None, dataset_name=""):
     """
     from kerasimb import models
 
-    try:
-        models.model_fn(name)
-    except ValueError:
+    if name not in models.MODELS:
         raise UsageError(f"argument --backbone: unknown model {name!r}; choose from "
-                         f"{models.names()}") from None
-    key = name.lower().replace("_", "").replace("-", "")
-    if image_shape is not None and key in models.BACKBONES:
-        min_size = models.BACKBONES[key][1]
+                         f"{models.MODELS.names()}")
+    min_size = models.min_input_size(name)
+    if image_shape is not None and min_size is not None:
         if min(image_shape[:2]) < min_size:
             raise UsageError(f"argument --backbone: {name} needs images of at least "
                              f"{min_size}x{min_size}; {dataset_name} has "

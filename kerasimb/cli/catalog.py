@@ -20,19 +20,16 @@ def build():
     """Reads the catalogue from the library's registries (imports the library)."""
     from kerasimb import data, methods, models, recipes
 
-    model_rows = [["small_cnn", "SmallCNN: 3 conv blocks + linear head, fast on CPU (default)"],
-                  ["quadsnet", "QuadSNet (Ali et al., 2021): 4 conv/separable streams, "
-                               "images >= 16x16"]]
-    for name in sorted(models.BACKBONES):
-        constructor, min_size = models.BACKBONES[name]
-        model_rows.append([name, f"{constructor.__module__.split('.')[0]}.{constructor.__name__}"
-                                 f", images >= {min_size}x{min_size}"])
+    def rows(registry, suffix=lambda name: ""):
+        return [[name + suffix(name),
+                 description + (f" (also: {', '.join(aliases)})" if aliases else "")]
+                for name, aliases, description in registry.describe()]
+
     return {
-        "datasets": [[name + ("<...>" if name.endswith(":") else ""), description]
-                     for name, (_, description) in data.SOURCES.items()],
-        "methods": [[name, methods.get(name).description] for name in methods.names()],
-        "modifiers": ["+" + name for name in methods.registry.modifiers()],
-        "models": model_rows,
+        "datasets": rows(data.DATASETS, lambda name: "<...>" if name.endswith(":") else ""),
+        "methods": rows(methods.METHODS),
+        "modifiers": ["+" + name for name in methods.MODIFIERS.names()],
+        "models": rows(models.MODELS),
         "recipes": [[name, recipes.summary(name)] for name in recipes.RECIPES],
     }
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._metric_labels import integer_labels
+from kerasimb.losses.metric_labels import integer_labels
 from kerasimb.utils.validation import check_float
 
 

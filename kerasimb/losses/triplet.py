@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._metric_labels import integer_labels, same_label_mask
+from kerasimb.losses.metric_labels import integer_labels, same_label_mask
 from kerasimb.utils.runtime import global_batch, scale_for_replicas
 from kerasimb.utils.validation import check_choice, check_float
 

@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.losses._metric_labels import same_label_mask
+from kerasimb.losses.metric_labels import same_label_mask
 from kerasimb.losses.supcon import contrastive_loss_from_logits, flatten_views
 from kerasimb.utils.runtime import global_batch, replicas_in_sync, scale_for_replicas
 from kerasimb.utils.validation import check_class_counts, check_float

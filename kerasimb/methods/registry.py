@@ -24,7 +24,6 @@ True
 import copy
 
 import keras
-import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch

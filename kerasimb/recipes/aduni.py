@@ -54,7 +54,7 @@ import numpy as np
 
 from kerasimb import methods, runs
 from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
-from kerasimb.methods.adauni import UnifiedContrastiveMethod
+from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
@@ -190,7 +190,8 @@ def table_methods(args, flip="horizontal_and_vertical"):
     """Returns `[(row label, Method)]` of Table 1 in the paper's order (plus the ablation, then
     any `--rows` names outside the table)."""
     registered = methods.names()
-    wanted = args.rows
+    wanted = None if args.rows is None else [  # aliases (aduc) select their method's row
+        methods.METHODS.canonical(n) if n in methods.METHODS else n for n in args.rows]
     views = {"augment": {"flip": None if flip == "none" else flip}}
     rows = []
     for label, name in ROWS:
@@ -345,7 +346,7 @@ def run(args, dataset, output):
         print(table2)
 
     aduc_label = next((label for (row, m), label in zip(rows, labels)
-                       if m.name in ("aduni", "aduc") and m.params["schedule"] is not None
+                       if m.name == "aduni" and m.params["schedule"] is not None
                        and m.params["sampling"] is None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))

@@ -44,6 +44,7 @@ from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
 from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.formatting import format_stat, jsonable, spread_text
+from kerasimb.utils.images import to_float_images
 
 DEFAULTS = {"epochs": 30, "seeds": (0,), "batch_size": 32, "learning_rate": 1e-3,
             "backbone": None}
@@ -108,9 +109,10 @@ def check_arguments(args):
     if not args.temperature > 0:
         raise ValueError(f"argument --temperature: expected a number > 0, received "
                          f"{args.temperature}")
-    unknown = [b for b in args.backbones if b not in models.names()]
+    unknown = [b for b in args.backbones if b not in models.MODELS]
     if unknown:
-        raise ValueError(f"argument --backbones: unknown {unknown}; choose from {models.names()}")
+        raise ValueError(f"argument --backbones: unknown {unknown}; choose from "
+                         f"{models.MODELS.names()}")
     if args.baselines:
         missing = [b for b in args.baselines if b not in methods.names()]
         if missing:
@@ -178,7 +180,7 @@ def train_and_score(args, dataset, output):
     run_settings = runs.compare_kwargs(args)  # --mixed-precision, --distribute, --jit-compile
     strategy = runtime.make_strategy(run_settings["distribute"])
     x_test, y_test = dataset.test
-    x_test_float = x_test.astype(np.float32) / 255.0 if x_test.dtype == np.uint8 else x_test
+    x_test_float = to_float_images(x_test)
     records = []
     start = time.perf_counter()
     for backbone in args.backbones:

@@ -11,6 +11,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import report
 from kerasimb.utils import runtime
+from kerasimb.utils.images import to_float_images
 from kerasimb.utils.runtime import check_jit_compile
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
@@ -37,10 +38,6 @@ METHOD = "method"
 LEARNING_RATE = "learning_rate"
 WIDTH = "width"
 
-
-def _float_images(x):
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 class _CopyWeights(keras.callbacks.Callback):
@@ -339,7 +336,7 @@ class ImbalanceHyperModel(_HyperModel):
         "test")."""
         check_choice(split, "split", ("val", "test"))
         x, y = getattr(self.dataset, split)
-        probabilities = method.predict(model, _float_images(x))
+        probabilities = method.predict(model, to_float_images(x))
         return report(y, probabilities, class_names=self.dataset.class_names,
                       class_counts=self.dataset.class_counts)
 

@@ -25,13 +25,13 @@ def test_list_prints_every_name(capsys):
     for name in methods.names():
         line = next(line for line in lines if line.strip().startswith(name + " "))
         assert methods.get(name).description in line
-    for name in models.names():
+    for name in models.MODELS.names():
         assert f"  {name} " in out
     assert "images >= 75x75" in out  # InceptionV3's minimum
     for name in recipes.RECIPES:
         assert any(line.strip().startswith(name + " ") for line in lines)
     assert "tune" not in [line.split()[0] for line in lines if line.startswith("  ")]
-    assert len(data.SOURCES) == sum(line.startswith("  ") for line in
+    assert len(data.DATASETS.names()) == sum(line.startswith("  ") for line in
                                     out.split("Methods")[0].splitlines())
 
 

@@ -32,9 +32,10 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     assert ("focal" in names) == ("focal" in methods.names())
     args = recipe_parser("aduni").parse_args(["--rows", "aduni", "ce", "--no-ablation"])
     assert [m.name for _, m in module.table_methods(args)] == ["ce", "aduni"]
-    # Names outside the table (the older `aduc`) are appended with the recipe's views.
-    args = recipe_parser("aduni").parse_args(["--rows", "aduc", "ce"])
-    assert [m.name for _, m in module.table_methods(args, "none")] == ["ce", "aduc"]
+    # An alias (the older `aduc`) selects its method's row, exactly as the name does.
+    args = recipe_parser("aduni").parse_args(["--rows", "aduc", "ce", "--no-ablation"])
+    by_alias = module.table_methods(args, "none")
+    assert [(label, m.name) for label, m in by_alias] == [("CE", "ce"), ("AdUni (AduC)", "aduni")]
     args = recipe_parser("aduni").parse_args(["--rows", "aduni", "aduni-fixed-alpha", "paco",
                                              "--schedule", "linear"])
     issue_rows = module.table_methods(args, "none")  # Table 1's order, then the α = 0 row
