@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz
 
 _METADATA = "training_metadata.json"
@@ -133,8 +134,6 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         self._others = list(callbacks)
 
     def _others_with_state(self):
-        from kerasimb.callbacks.best_weights import BestValidationWeights
-
         return [c for c in getattr(self, "_others", []) if isinstance(c, BestValidationWeights)]
 
     def _load_model(self):

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_images_labels
 
-# Scalar entries of `metrics.report` where larger is better (all of them).
-SELECTABLE = ("accuracy", "auc", "balanced_accuracy", "kendall_tau", "macro_f1", "mcc",
-              "quadratic_kappa", "smallest_class_recall")
+# The `metrics.report` keys a run can be selected by: every scalar one (all larger-is-better).
+SELECTABLE = SCALAR_METRICS
 
 
 def _default_predict(model, x):
@@ -65,8 +65,6 @@ class BestValidationWeights(keras.callbacks.Callback):
         self.best_epoch, self.best_score, self._best_weights = None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
-        from kerasimb.metrics import report
-
         probs = np.asarray(self.predict_fn(self.model, self.x_val))
         score = report(self.y_val, probs).get(self.monitor)
         score = float("nan") if score is None else float(score)

@@ -42,6 +42,7 @@ import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.inference.tta import check_flips, flip_images
+from kerasimb.metrics.report import report as metrics_report
 from kerasimb.utils.validation import check_choice, check_class_counts, check_float, check_int
 
 __all__ = ["PerturbedPredictor", "perturb_inputs", "perturbation_target", "select_epsilon", "sweep"]
@@ -567,9 +568,7 @@ def perturb_inputs(model, x, class_counts, epsilon=1e-3, temperature=1000.0, los
 
 
 def _score(y, probabilities, class_counts, metric):
-    from kerasimb import metrics
-
-    report = metrics.report(y, probabilities, class_counts=class_counts)
+    report = metrics_report(y, probabilities, class_counts=class_counts)
     if metric not in report or not np.isscalar(report[metric]):
         names = sorted(k for k, v in report.items() if np.isscalar(v))
         raise ValueError(f"Invalid value received for argument `metric`. Expected one of {names}. "

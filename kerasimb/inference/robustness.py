@@ -3,6 +3,7 @@
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.utils.plotting import new_figure, save_figure
 
 __all__ = ["plot_sweep"]
 
@@ -46,8 +47,6 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
     >>> len(figure.axes)
     2
     """
-    from kerasimb.utils.plotting import new_figure, save_figure
-
     if x not in ("epsilon", "temperature"):
         raise ValueError("Invalid value received for argument `x`. Expected 'epsilon' or "
                          f"'temperature'. Received: x={x!r}")

@@ -2,7 +2,7 @@
 
 from kerasimb.losses.margin import SCORES, WEIGHT_MODES, MarginLoss
 from kerasimb.methods.registry import Method, register
-from kerasimb.models.quadsnet import DEFAULT_CLASSIFIER_UNITS, DEFAULT_FILTERS
+from kerasimb.models.quadsnet import DEFAULT_CLASSIFIER_UNITS, DEFAULT_FILTERS, QuadSNet
 from kerasimb.utils.validation import check_choice, check_float
 
 
@@ -69,8 +69,6 @@ class QuadSNetMargin(Method):
     def build_model(self, model_fn, dataset):
         if self.params["model"] == "backbone":
             return model_fn(dataset.image_shape, dataset.num_classes)
-        from kerasimb.models.quadsnet import QuadSNet
-
         return QuadSNet(
             dataset.image_shape, dataset.num_classes, filters=self.params["filters"],
             classifier_units=self.params["classifier_units"],

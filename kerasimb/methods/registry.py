@@ -27,6 +27,7 @@ import keras
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
+from kerasimb.methods.search_space import hyperparameters
 from kerasimb.registry import Registry
 from kerasimb.utils.images import to_float_images
 from kerasimb.utils.runtime import check_jit_compile
@@ -84,8 +85,6 @@ class Method:
         Names are `"<prefix>.<param>"` (prefix: the method's name); defaults are `self.params`,
         so a fresh `hp` returns `self.params` unchanged. See `kerasimb.methods.search_space`.
         """
-        from kerasimb.methods.search_space import hyperparameters
-
         return hyperparameters(self, hp, prefix)
 
     def __repr__(self):

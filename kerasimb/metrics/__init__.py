@@ -9,7 +9,7 @@ from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
 from kerasimb.metrics.macro_f1 import MacroF1
 from kerasimb.metrics.matthews_correlation import MatthewsCorrelation
 from kerasimb.metrics.quadratic_kappa import QuadraticKappa
-from kerasimb.metrics.report import report
+from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.metrics.smallest_class_recall import SmallestClassRecall
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "MatthewsCorrelation",
     "QuadraticKappa",
     "SmallestClassRecall",
+    "SCALAR_METRICS",
     "report",
 ]

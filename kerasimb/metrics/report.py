@@ -9,6 +9,12 @@ from kerasimb.utils.validation import check_class_counts, check_distinct, check_
 
 _PROBABILITY_TOLERANCE = 1e-3
 
+# The scalar `report` keys, all larger-is-better, in the order tables show them: what model
+# selection (`callbacks.BestValidationWeights`), the search objective (`tuning`) and the result
+# tables (`runs.report.DEFAULT_METRICS`, the same without Kendall's τ) choose from.
+SCALAR_METRICS = ("balanced_accuracy", "macro_f1", "mcc", "quadratic_kappa",
+                  "smallest_class_recall", "accuracy", "auc", "kendall_tau")
+
 
 def _check_scores(y_score):
     scores = np.asarray(y_score)

@@ -19,6 +19,7 @@ import contextlib
 import os
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.formatting import format_stat, markdown_table, safe_name
@@ -27,16 +28,9 @@ from kerasimb.utils.validation import check_int
 __all__ = ["DEFAULT_METRICS", "METRIC_DESCRIPTIONS", "comparison_table",
            "per_class_recall_table", "report_markdown", "save_comparison"]
 
-# The summary table's columns: imbalance-aware figures first, plain accuracy and AUC after.
-DEFAULT_METRICS = (
-    "balanced_accuracy",
-    "macro_f1",
-    "mcc",
-    "quadratic_kappa",
-    "smallest_class_recall",
-    "accuracy",
-    "auc",
-)
+# The summary table's columns: imbalance-aware figures first, plain accuracy and AUC after
+# (every scalar report key but Kendall's τ, which the recipes of ordinal tasks add).
+DEFAULT_METRICS = tuple(m for m in SCALAR_METRICS if m != "kendall_tau")
 
 METRIC_DESCRIPTIONS = {
     "balanced_accuracy": "mean of the per-class recalls",

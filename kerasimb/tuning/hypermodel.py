@@ -8,12 +8,14 @@ import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb import methods as methods_module
+from kerasimb import models
 from kerasimb.data.image_dataset import ImageDataset
-from kerasimb.metrics.report import report
+from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.utils import runtime
 from kerasimb.utils.images import to_float_images
 from kerasimb.utils.runtime import check_jit_compile
-from kerasimb.utils.validation import check_choice, check_float, check_int
+from kerasimb.utils.validation import check_choice, check_distinct, check_float, check_int
 
 try:
     import keras_tuner
@@ -30,9 +32,8 @@ except ImportError:  # pragma: no cover - keras-tuner is an install requirement
             )
 
 
-# Scalar `metrics.report` keys the search may maximise (all larger-is-better).
-OBJECTIVES = ("balanced_accuracy", "macro_f1", "mcc", "quadratic_kappa",
-              "smallest_class_recall", "accuracy", "auc")
+# The `metrics.report` keys the search may maximise: every scalar one (all larger-is-better).
+OBJECTIVES = SCALAR_METRICS
 
 METHOD = "method"
 LEARNING_RATE = "learning_rate"
@@ -149,9 +150,6 @@ class ImbalanceHyperModel(_HyperModel):
                  width=None, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
                  name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None):
         super().__init__(name=name, tunable=True)
-        from kerasimb import methods as methods_module
-        from kerasimb import models
-
         if not isinstance(dataset, ImageDataset):
             raise TypeError(
                 "Invalid type received for argument `dataset`. Expected an `ImageDataset` (e.g. "
@@ -167,11 +165,7 @@ class ImbalanceHyperModel(_HyperModel):
                 "Invalid value received for argument `methods`. Expected `None` or a non-empty "
                 f"list of method names. Received: methods={methods!r}"
             )
-        if len(set(names)) != len(names):
-            raise ValueError(
-                "Invalid value received for argument `methods`. Expected distinct names. "
-                f"Received: methods={names}"
-            )
+        check_distinct(names, "methods")
         self.templates = {n: methods_module.get(n) for n in names}  # raises for unknown names
         self.method_names = names
         self.backbone = backbone
@@ -244,8 +238,6 @@ class ImbalanceHyperModel(_HyperModel):
 
     def method_from_hp(self, hp):
         """Returns the `Method` instance (with its drawn hyperparameters) that `hp` selects."""
-        from kerasimb import methods as methods_module
-
         name = self.declare_hyperparameters(hp)
         template = self.templates[name]
         with hp.conditional_scope(METHOD, [name]):
@@ -259,8 +251,6 @@ class ImbalanceHyperModel(_HyperModel):
 
     def model_fn_from_hp(self, hp):
         """Returns the `models.model_fn` that `hp` selects (the searched width for SmallCNN)."""
-        from kerasimb import models
-
         self.declare_hyperparameters(hp)
         kwargs = dict(self.model_kwargs)
         if self.tunes_width:

@@ -13,6 +13,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.tuning.hypermodel import LEARNING_RATE, METHOD, WIDTH, ImbalanceHyperModel
+from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.utils.atomic import write_json, write_text
 from kerasimb.utils.formatting import jsonable
 from kerasimb.utils.validation import check_choice, check_int
@@ -244,8 +245,7 @@ class TuningResult:
                       + f", learning rate {self.best['learning_rate']:.3g}"
                       + (f", width {self.best['width']}" if self.best["width"] else ""), "",
                       "| metric | test |", "|---|---|"]
-            for key in ("balanced_accuracy", "macro_f1", "mcc", "quadratic_kappa",
-                        "smallest_class_recall", "accuracy", "auc"):
+            for key in SCALAR_METRICS:
                 value = self.test_report.get(key)
                 if value is not None:
                     lines.append(f"| {key} | {value:.4f} |")

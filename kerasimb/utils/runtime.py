@@ -50,6 +50,10 @@ True
 
 import contextlib
 
+import keras
+import tensorflow as tf
+from keras import ops
+
 from kerasimb.api_export import kerasimb_export
 from kerasimb.utils.validation import check_choice
 
@@ -91,8 +95,6 @@ def resolve_precision(precision, name="precision"):
         return "float32"
     check_choice(precision, name, (*PRECISIONS, "auto"))
     if precision == "auto":
-        import tensorflow as tf
-
         return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
     return precision
 
@@ -121,8 +123,6 @@ def precision_policy(precision):
     >>> layer.compute_dtype, layer.variable_dtype
     ('float16', 'float32')
     """
-    import keras
-
     policy = resolve_precision(precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
@@ -166,8 +166,6 @@ def make_strategy(distribute):
     >>> make_strategy("mirrored").num_replicas_in_sync >= 1
     True
     """
-    import tensorflow as tf
-
     if distribute is None or isinstance(distribute, tf.distribute.Strategy):
         return distribute
     check_choice(distribute, "distribute", STRATEGIES)
@@ -244,8 +242,6 @@ def _run_as_python(fn):
 @_run_as_python
 def _replica_context():
     """The current replica context when a strategy with more than one replica runs it."""
-    import tensorflow as tf
-
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return None
@@ -314,8 +310,6 @@ def _rescale_for_replicas(value, divide):
     replicas = replicas_in_sync()
     if replicas == 1:
         return value
-    from keras import ops
-
     value = ops.convert_to_tensor(value)
     return value * ops.cast(1.0 / replicas if divide else replicas, value.dtype)
 
@@ -364,8 +358,6 @@ def _all_gather(context, tensors):
     failed inside `fit` under `MirroredStrategy` in TensorFlow 2.21.) Integer tensors travel
     as float32 (exact below 2**24).
     """
-    import tensorflow as tf
-
     replicas = context.num_replicas_in_sync
     slot = tf.one_hot(context.replica_id_in_sync_group, replicas, dtype=tf.float32)
     size = tf.cast(tf.shape(tensors[0])[0], tf.float32)
@@ -408,8 +400,6 @@ def with_data_sharding(dataset):
     >>> policy == tf.data.experimental.AutoShardPolicy.DATA
     True
     """
-    import tensorflow as tf
-
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)

@@ -1,12 +1,11 @@
 """Seeding."""
 
-import random
-
-import numpy as np
+import keras
 
 
 def set_seed(seed):
-    """Seeds Python, NumPy, TensorFlow and Keras so that a run can be repeated.
+    """Seeds Python's `random`, NumPy, TensorFlow and Keras so that a run can be repeated
+    (`keras.utils.set_random_seed`, which seeds all four).
 
     Args:
         seed: int. The seed.
@@ -15,8 +14,4 @@ def set_seed(seed):
 
     >>> set_seed(0)
     """
-    import keras
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)  # also seeds TensorFlow's global generator
+    keras.utils.set_random_seed(seed)
