@@ -78,6 +78,28 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert message in err, err
 
 
+@pytest.mark.parametrize("recipe, argv, message", [
+    ("perturbed_inference", ["--temperature", "0"], "argument --temperature: expected a number > 0"),
+    ("perturbed_inference", ["--folds", "1"], "argument --folds: expected 0 or an integer >= 2"),
+    ("balanced_mixup", ["--alphas", "0"], "argument --alphas: expected values > 0"),
+    ("metric_learning", ["--stage2-epochs", "0"], "argument --stage2-epochs: expected >= 1"),
+    ("aduni", ["--feature-samples", "0"], "argument --feature-samples: expected >= 1"),
+    ("quadsnet", ["--filters", "0", "4"], "argument --filters: expected integers >= 1"),
+    ("quadsnet", ["--epochs", "0"], "argument --epochs: expected an integer >= 1"),
+])
+def test_recipe_flag_mistakes_exit_2_before_training(recipe, argv, message, capsys,
+                                                      monkeypatch):
+    from kerasimb import methods
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(methods.Method, "train", no_training)
+    assert main(["run", recipe, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kerasimb: error: {message}") and err.count("\n") == 1, err
+
+
 def test_output_that_is_a_file_or_not_writable_exits_2(tmp_path, capsys):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
