@@ -5,7 +5,3 @@ Nothing in the library imports this package: the commands call the library (`ker
 library inside the function that runs the command, so that `kerasimb --help` and `kerasimb
 list` start without TensorFlow.
 """
-
-from kerasimb.cli.main import main
-
-__all__ = ["main"]

@@ -104,6 +104,12 @@ def add_run_arguments(parser, **defaults):
                         help="(default: %(default)s)")
     parser.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
                         help="Adam learning rate (default: %(default)s)")
+    parser.add_argument("--weights", default=None, metavar="imagenet|PATH",
+                        help="pretrained weights of a keras.applications backbone: imagenet "
+                             "(downloads; needs the network) or a local weights file (default: "
+                             "none, random initialisation)")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="write TensorBoard logs of every run under DIR (default: none)")
     parser.add_argument("--image-size", type=positive_int, default=None,
                         help="resize images to this height and width when loading "
                              "(backbones need at least 32) (default: the dataset's own)")
@@ -224,13 +230,18 @@ def load_dataset(args, backbones=None):
             dataset, a dataset that cannot be loaded, images too small for a backbone, or
             `--batch-size` larger than the training split.
     """
-    from kerasimb import data
+    from kerasimb import data, models
 
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError(f"argument --seeds: expected distinct seeds, received {args.seeds}")
     backbones = [args.backbone] if backbones is None else list(backbones)
     for backbone in backbones:
         check_backbone(backbone)
+        if backbones == [args.backbone] and getattr(args, "weights", None):
+            try:
+                models.check_weights(backbone, args.weights)
+            except ValueError as e:
+                raise UsageError(f"argument --weights: {e}") from None
     check_distribute(args)
     load_kwargs = {}
     if args.data_dir is not None:

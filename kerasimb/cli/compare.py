@@ -23,6 +23,10 @@ def add_arguments(parser):
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="methods to compare, e.g. ce ldam-drw ce+perturb (`kerasimb list` "
                              f"shows all) (default: {' '.join(DEFAULT_METHODS)})")
+    parser.add_argument("--save-models", action="store_true",
+                        help="save every trained model (with what its predictions need) as "
+                             "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
+                             "evaluate / predict")
     return add_run_arguments(parser)
 
 
@@ -38,7 +42,8 @@ def run(args):
     print()
     print(f"Comparing {', '.join(names)} with {args.backbone}: {args.epochs} epochs, batch size "
           f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
-    result = runs.compare(dataset, methods=names, output_dir=output, **runs.compare_kwargs(args))
+    result = runs.compare(dataset, methods=names, output_dir=output, save_models=args.save_models,
+                          **runs.compare_kwargs(args))
     spread = spread_text(args.seeds)
     print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")
     print(result.table())

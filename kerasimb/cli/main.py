@@ -2,6 +2,10 @@
 
     kerasimb list                      # datasets, methods, models, recipes
     kerasimb compare                   # the default methods on digits-lt, ~2 minutes on a CPU
+    kerasimb train --method ldam-drw --dataset folder:scans --image-size 224 \\
+        --backbone mobilenetv2 --output runs/ldam
+    kerasimb evaluate --model runs/ldam/model.keras --dataset folder:scans
+    kerasimb predict --model runs/ldam/model.keras --input new_scans/ --output preds.csv
     kerasimb run balanced_mixup --dataset medmnist:pneumoniamnist --epochs 10
     kerasimb tune --methods ce focal --max-trials 8
     kerasimb reproduce --budget small
@@ -17,12 +21,12 @@ import contextlib
 import os
 import sys
 
-from kerasimb.cli import compare, reproduce, run, tune
+from kerasimb.cli import compare, evaluate, predict, reproduce, run, train, tune
 from kerasimb.cli import list as list_command
 from kerasimb.cli.args import Parser, UsageError
 from kerasimb.version import __version__
 
-COMMANDS = (list_command, compare, run, tune, reproduce)
+COMMANDS = (list_command, compare, train, evaluate, predict, run, tune, reproduce)
 
 
 def build_parser():

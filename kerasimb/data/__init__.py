@@ -17,7 +17,7 @@ there; the stateless samplers (`sampled_dataset`, the mixing pipelines) give the
 
 from kerasimb.data.datasets import DATASETS, load_dataset
 from kerasimb.data.digits import load_digits_lt
-from kerasimb.data.folder import load_folder
+from kerasimb.data.folder import load_folder, read_image
 from kerasimb.data.folds import kfold_datasets, stratified_folds
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.image_files import ImageFiles
@@ -58,6 +58,7 @@ __all__ = [
     "load_tfds",
     "long_tailed_counts",
     "make_long_tailed",
+    "read_image",
     "two_view_dataset",
     "view_augment",
 ]

@@ -163,6 +163,8 @@ def load_folder(
         test=(splits["test"], labels[parts["test"]]),
         class_names=class_names,
         name=f"folder:{os.path.basename(os.path.normpath(os.path.abspath(root)))}",
+        paths={s: [os.path.relpath(files[i], root).replace(os.sep, "/") for i in parts[s]]
+               for s in parts},
     )
 
 
@@ -314,8 +316,47 @@ def _decode_all(files, image_size, grayscale):
     return out
 
 
+@kerasimb_export("kerasimb.data.read_image", serializable=False)
+def read_image(path, image_size=None, channels=None):
+    """Decodes one PNG/JPEG file as `load_folder` decodes a folder's images: uint8 `(H, W, C)`.
+
+    Args:
+        path: str or path-like.
+        image_size: `None` (the file's own size), an int (square) or `(height, width)`: resized
+            bilinearly (Pillow) when the file's size differs.
+        channels: `None` (1 for a greyscale image, else 3), `1` (RGB converted to luma, ITU-R
+            601-2) or `3` (grey repeated). Defaults to `None`.
+
+    Raises:
+        ValueError: a file that is not a readable image (the message names it), bad `channels`.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from PIL import Image
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+    >>> Image.fromarray(np.full((6, 4), 200, np.uint8)).save(path)
+    >>> read_image(path, image_size=(3, 2), channels=3).shape
+    (3, 2, 3)
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError("Invalid value received for argument `channels`. Expected None, 1 or 3. "
+                         f"Received: channels={channels!r}")
+    array, is_grey = _decode(os.fspath(path), image_size)
+    if channels is None:
+        channels = 1 if is_grey else 3
+    if channels == 1:
+        if array.ndim == 2:
+            return array[..., None]
+        if is_grey:
+            return array[..., :1].copy()
+        return np.asarray(Image.fromarray(array, "RGB").convert("L"))[..., None]
+    return np.repeat(array[..., None], 3, axis=-1) if array.ndim == 2 else array
+
+
 def _decode(file, image_size):
-    """Returns `(array, is_grey)`: `(H, W)` uint8 for greyscale modes, else `(H, W, 3)` uint8."""
+    """Returns `(array, is_grey)`: `(H, W)` uint8 for greyscale modes, else `(H, W, 3)` uint8.
+    `image_size`: `None`, an int (square) or `(height, width)`."""
     try:
         with Image.open(file) as image:
             image.load()
@@ -329,7 +370,10 @@ def _decode(file, image_size):
             else:
                 image = image.convert("RGB")
             if image_size is not None:
-                image = image.resize((image_size, image_size), Image.BILINEAR)
+                height, width = ((image_size, image_size) if np.isscalar(image_size)
+                                 else tuple(image_size))
+                if (image.height, image.width) != (height, width):
+                    image = image.resize((width, height), Image.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(

@@ -28,6 +28,9 @@ class ImageDataset:
         name: str. A short name, e.g. `"digits-lt"` or `"medmnist:pneumoniamnist"`.
         ordinal: bool. Whether labels are ordered grades (e.g. retinopathy 0-4), which makes the
             quadratic kappa and Kendall tau meaningful. Defaults to `False`.
+        paths: `None` or a dict `{split: file names}` for the splits read from image files (one
+            name per example, in order; an image folder gives them relative to the folder), so
+            that predictions and split records can name the files. Defaults to `None`.
 
     Attributes:
         num_classes: int. `len(class_names)`.
@@ -49,6 +52,7 @@ class ImageDataset:
     class_names: list
     name: str = "dataset"
     ordinal: bool = False
+    paths: dict = None
 
     def __post_init__(self):
         class_names = [str(c) for c in self.class_names]
@@ -92,6 +96,21 @@ class ImageDataset:
                     f"{shape} and {split} images {x.shape[1:]}"
                 )
             object.__setattr__(self, split, (x, y))
+        if self.paths is not None:
+            if not isinstance(self.paths, dict) or not set(self.paths) <= {"train", "val", "test"}:
+                raise ValueError(
+                    "Invalid value received for argument `paths`. Expected None or a dict with "
+                    f"keys among train, val, test. Received: paths={self.paths!r}")
+            paths = {}
+            for split, names in self.paths.items():
+                names = [str(n) for n in names]
+                if len(names) != len(getattr(self, split)[1]):
+                    raise ValueError(
+                        f"Invalid value received for argument `paths`. Expected one file name "
+                        f"per {split} example ({len(getattr(self, split)[1])}). Received: "
+                        f"{len(names)} names")
+                paths[split] = names
+            object.__setattr__(self, "paths", paths)
         counts = np.bincount(self.train[1], minlength=len(class_names))
         missing = [class_names[i] for i in np.flatnonzero(counts == 0)]
         if missing:

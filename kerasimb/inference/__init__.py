@@ -1,5 +1,6 @@
 """kerasimb.inference: inference-time corrections for imbalance (see DESIGN.md)."""
 
+from kerasimb.inference.model import InferenceModel
 from kerasimb.inference.perturbation import (
     DEFAULT_GRID,
     PerturbedPredictor,
@@ -13,6 +14,7 @@ from kerasimb.inference.tta import predict_tta
 
 __all__ = [
     "DEFAULT_GRID",
+    "InferenceModel",
     "PerturbedPredictor",
     "perturb_inputs",
     "perturbation_target",

@@ -139,6 +139,9 @@ class LDAM(Method):
             dataset.class_counts, max_margin=self.params["max_margin"], scale=self.params["scale"]
         )
 
+    def output_transform(self, model):
+        return {"logit_scale": self.params["scale"]}
+
     def predict(self, model, x, batch_size=256):
         """Returns `softmax(scale * cosine)`, the probabilities the loss trains (no margin)."""
         cosines = model.predict(to_float_images(x), batch_size=batch_size, verbose=0)

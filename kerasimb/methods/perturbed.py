@@ -141,14 +141,26 @@ class Perturbed(Method):
         self.fitted[model] = {"epsilon": epsilon, "scores": scores, "predictor": predictor}
         return self.fitted[model]
 
-    def predict(self, model, x, batch_size=256):
-        """Returns class probabilities `(N, C)` on the perturbed images `x` (uint8 or float)."""
+    def output_transform(self, model):
+        """The wrapped method's transform, and the perturbation with the ε `prepare` chose."""
+        self._check_prepared(model)
+        p = self.perturb_params
+        return {**self.base.output_transform(model),
+                "perturbation": {"epsilon": float(self.fitted[model]["epsilon"]),
+                                 "temperature": p["temperature"], "loss": p["perturb_loss"],
+                                 "flips": p["flips"]}}
+
+    def _check_prepared(self, model):
         if model not in self.fitted:
             raise ValueError(
                 f"Invalid value received for argument `model`. `{self.name}` needs the training "
                 "class counts and ε: train the model with this method or call "
                 f"`prepare(model, dataset)` first. Received: model={model.name!r}"
             )
+
+    def predict(self, model, x, batch_size=256):
+        """Returns class probabilities `(N, C)` on the perturbed images `x` (uint8 or float)."""
+        self._check_prepared(model)
         predictor = self.fitted[model]["predictor"]
         x = to_float_images(x)
         if predictor.flips:

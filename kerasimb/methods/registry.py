@@ -27,6 +27,7 @@ import keras
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
+from kerasimb.inference.model import InferenceModel
 from kerasimb.methods.search_space import hyperparameters
 from kerasimb.registry import Registry
 from kerasimb.utils.images import to_float_images
@@ -128,6 +129,24 @@ class Method:
         """Returns class probabilities `(N, C)` for images `x` (uint8 or float)."""
         logits = model.predict(to_float_images(x), batch_size=batch_size, verbose=0)
         return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+    def output_transform(self, model):
+        """How `predict` turns `model`'s outputs into probabilities, as `inference.InferenceModel`
+        arguments: `{"logit_scale": 1.0}` (a plain softmax) unless a method says otherwise."""
+        return {"logit_scale": 1.0}
+
+    def inference_model(self, model, dataset, metadata=None):
+        """`model` (trained by this method on `dataset`) with what its predictions need, as an
+        `inference.InferenceModel` to save: its `predict` equals `self.predict(model, x)`.
+
+        Args:
+            model: the trained `keras.Model`.
+            dataset: the `ImageDataset` it was trained on (shape, class names and counts).
+            metadata: JSON-compatible dict stored with it. Defaults to `{}`.
+        """
+        return InferenceModel(model, dataset.image_shape, dataset.class_names,
+                              dataset.class_counts, metadata=metadata,
+                              **self.output_transform(model))
 
     def train(
         self,

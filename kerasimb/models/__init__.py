@@ -7,6 +7,7 @@ from kerasimb.models.backbones import (
     Backbone,
     build_backbone,
     build_classifier,
+    check_weights,
     min_input_size,
     model_fn,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "build_backbone",
     "build_classifier",
     "feature_extractor",
+    "check_weights",
     "min_input_size",
     "model_fn",
     "output_shape",

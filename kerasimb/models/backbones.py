@@ -50,6 +50,8 @@ Example:
 """
 
 import inspect
+import os
+import socket
 from typing import Callable, NamedTuple
 
 import keras
@@ -152,6 +154,58 @@ def _check_weights(weights):
         "Invalid type received for argument `weights`. Expected `None`, `'imagenet'` or the path "
         f"of a weights file. Received: weights={weights!r}"
     )
+
+
+# Where keras.applications downloads ImageNet weights from.
+WEIGHTS_HOST = ("storage.googleapis.com", 443)
+
+
+@kerasimb_export("kerasimb.models.check_weights", serializable=False)
+def check_weights(name, weights, timeout=3.0):
+    """Checks, before anything is built or trained, that `weights` can be used for model `name`.
+
+    `None` always can. `"imagenet"` needs a `keras.applications` backbone and the network (the
+    weights are downloaded): without a connection to the download host within `timeout`
+    seconds this fails at once instead of after Keras' retries. A path must be an existing
+    weights file of a backbone (e.g. saved with `save_weights` from the 3-channel architecture
+    without its top, or downloaded once and kept).
+
+    Raises:
+        ValueError: weights for a model without pretrained weights (`small_cnn`, `quadsnet`;
+            `imagenet` for `resnet18`), a missing file, `imagenet` without a network.
+
+    Example:
+
+    >>> check_weights("small_cnn", None)
+    >>> check_weights("small_cnn", "imagenet")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value received for argument `weights`. Expected None for model 'small_cnn' (pretrained weights apply to keras.applications backbones). Received: weights='imagenet'
+    """
+    weights = _check_weights(weights)
+    if weights is None:
+        return
+    entry = MODELS.get(name)
+    key = MODELS.canonical(name)
+    if not isinstance(entry, Backbone) or (weights == "imagenet" and key == "resnet18"):
+        raise ValueError(
+            f"Invalid value received for argument `weights`. Expected None for model {key!r} "
+            f"(pretrained weights apply to keras.applications backbones). Received: "
+            f"weights={weights!r}")
+    if weights != "imagenet":
+        if not os.path.isfile(weights):
+            raise ValueError(
+                "Invalid value received for argument `weights`. Expected 'imagenet' or the path "
+                f"of a weights file. Received: weights={weights!r}, which does not exist")
+        return
+    try:
+        socket.create_connection(WEIGHTS_HOST, timeout=timeout).close()
+    except OSError as error:
+        raise ValueError(
+            "Invalid value received for argument `weights`. 'imagenet' downloads the weights, "
+            f"which needs the network, and {WEIGHTS_HOST[0]} cannot be reached ({error}). Pass "
+            "the path of a local weights file instead (for example one kept from an earlier "
+            "download in ~/.keras/models). Received: weights='imagenet'") from None
 
 
 @kerasimb_export("kerasimb.models.build_backbone", serializable=False)

@@ -118,6 +118,11 @@ def check_arguments(args):
         if missing:
             raise ValueError(f"argument --baselines: unknown {missing}; registered: "
                              f"{methods.names()}")
+    for backbone in args.backbones:
+        try:
+            models.check_weights(backbone, args.weights)
+        except ValueError as e:
+            raise ValueError(f"argument --weights: {e}") from None
     args.backbone = args.backbones[0]
 
 
@@ -163,6 +168,7 @@ def run_fingerprint(args, backbone, name, split_label, split):
         "dataset": runs.dataset_fingerprint(split),
         # float32 records keep their old fingerprint; other policies are separate runs.
         **({} if precision == "float32" else {"mixed_precision": precision}),
+        **({} if args.weights is None else {"weights": args.weights}),
     })
 
 
@@ -184,7 +190,8 @@ def train_and_score(args, dataset, output):
     records = []
     start = time.perf_counter()
     for backbone in args.backbones:
-        make_model = models.model_fn(backbone)
+        make_model = models.model_fn(
+            backbone, **({} if args.weights is None else {"weights": args.weights}))
         for label, name in baselines(args):
             for split_label, split, seed in splits(dataset, args):
                 unit = f"{backbone}/{name}"

@@ -76,8 +76,6 @@ def add_arguments(parser):
                         metavar="MODEL", help=f"models to train, from {list(CHOICES)}")
     parser.add_argument("--filters", type=int, nargs="+", default=list(DEFAULT_FILTERS),
                         help="QuadSNet's filters per block")
-    parser.add_argument("--weights", default=None,
-                        help="weights of the architectures: none (default) or 'imagenet'")
     add_recalibrate_bn_argument(parser)
     return parser
 
@@ -86,13 +84,17 @@ def check_arguments(args):
     """Checks the recipe's flags before any data is loaded.
 
     Raises:
-        ValueError: a model named twice, weights other than none / imagenet, filters < 1.
+        ValueError: a model named twice, `--weights` the architectures cannot take (or
+            `imagenet` offline), filters < 1.
     """
     if len(set(args.models)) != len(args.models):
         raise ValueError(f"argument --models: a model is named twice: {args.models}")
-    if args.weights not in (None, "imagenet"):
-        raise ValueError(f"argument --weights: expected 'imagenet' or nothing, received "
-                         f"{args.weights!r}")
+    for name in args.models:
+        if name in ARCHITECTURES:  # --weights applies to the keras.applications architectures
+            try:
+                models.check_weights(name, args.weights)
+            except ValueError as e:
+                raise ValueError(f"argument --weights: {e}") from None
     if any(f < 1 for f in args.filters):
         raise ValueError(f"argument --filters: expected integers >= 1, received {args.filters}")
 
@@ -161,7 +163,7 @@ def run(args, dataset, output):
             # Resumable: a rerun of the same command loads this model's finished runs and
             # continues an interrupted one from its last epoch; --restart discards them.
             output_dir=os.path.join(output, "models", name),
-            **{**runs.compare_kwargs(args), "backbone": make},
+            **{**runs.compare_kwargs(args), "backbone": make, "weights": None},  # in `make`
         )
         first = first or result
         total_seconds += result.settings["total_seconds"]

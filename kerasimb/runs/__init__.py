@@ -2,6 +2,9 @@
 that makes an output folder resumable.
 
 - `compare(dataset, methods, ...)` -> `ComparisonResult` (`kerasimb.runs.compare`).
+- `train(dataset, method, output_dir, ...)`: one method, its models saved to deploy
+  (`kerasimb.runs.train`); `evaluate(model, dataset)` and `predict(model, inputs)` use them
+  (`kerasimb.runs.evaluate`, `kerasimb.runs.predict`).
 - `ComparisonResult`: what was measured, as data (`kerasimb.runs.result`).
 - `kerasimb.runs.report`: markdown tables, `report.md`, `metrics.json`, predictions, plots.
 - `RunStore`, `dataset_fingerprint`, `default_output`, `check_output_dir`: finished runs on disk
@@ -13,9 +16,12 @@ that makes an output folder resumable.
 
 from kerasimb.runs import report
 from kerasimb.runs.compare import compare, compare_kwargs, dataset_info
+from kerasimb.runs.evaluate import evaluate, load_model, per_class_table, write_predictions_csv
+from kerasimb.runs.predict import find_images, predict
 from kerasimb.runs.report import DEFAULT_METRICS
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
+from kerasimb.runs.train import model_paths, train
 from kerasimb.runs.store import (
     RunStore,
     callback_arrays,
@@ -36,7 +42,15 @@ __all__ = [
     "dataset_fingerprint",
     "dataset_info",
     "default_output",
+    "evaluate",
+    "find_images",
+    "load_model",
+    "model_paths",
+    "per_class_table",
+    "predict",
     "report",
     "restore_callback_arrays",
+    "train",
     "train_resumable",
+    "write_predictions_csv",
 ]

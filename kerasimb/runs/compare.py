@@ -17,6 +17,7 @@ Example:
 
 import datetime
 import logging
+import os
 import platform
 import time
 
@@ -31,13 +32,14 @@ from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import report as metrics_report
-from kerasimb.models.backbones import model_fn
+from kerasimb.models.backbones import check_weights, model_fn
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
 from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
                                  dataset_fingerprint, restore_callback_arrays)
 from kerasimb.utils import runtime
-from kerasimb.utils.formatting import jsonable
+from kerasimb.utils.atomic import atomic_path
+from kerasimb.utils.formatting import jsonable, safe_name
 from kerasimb.utils.validation import check_float, check_int
 from kerasimb.version import __version__
 
@@ -52,14 +54,16 @@ def compare_kwargs(args):
     Returns:
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
-        `distribute` and `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`).
+        `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`
+        and `tensorboard`.
 
     Example:
 
     >>> import argparse
     >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
     ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
-    ...     mixed_precision="float32", distribute="none", jit_compile="off")
+    ...     mixed_precision="float32", distribute="none", jit_compile="off", weights=None,
+    ...     tensorboard=None)
     >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
     (False, False)
     """
@@ -75,6 +79,8 @@ def compare_kwargs(args):
         "mixed_precision": args.mixed_precision,
         "distribute": args.distribute,
         "jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        "weights": args.weights,
+        "tensorboard": args.tensorboard,
     }
 
 
@@ -172,6 +178,29 @@ def _selection_callbacks(select_by, dataset, method):
     return [BestValidationWeights(*dataset.val, monitor=select_by, predict_fn=scorer.predict)]
 
 
+def _model_path(save_models, output_dir, label, seed):
+    """Where `save_models` puts the model of (`label`, `seed`), or `None` (not saved)."""
+    if not save_models:
+        return None
+    if callable(save_models):
+        return os.fspath(save_models(label, seed))
+    return os.path.join(output_dir, "models", safe_name(label), f"seed{seed}", "model.keras")
+
+
+def _save_model(path, model):
+    """Saves a `.keras` file atomically (a kill never leaves half a model)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+def _tensorboard_callbacks(folder, label, seed):
+    """`[keras.callbacks.TensorBoard]` logging one run under `folder`, or `[]`."""
+    if folder is None:
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
+
+
 def _strategy_text(strategy):
     """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
     if strategy is None:
@@ -197,6 +226,9 @@ def compare(
     mixed_precision=None,
     distribute=None,
     jit_compile="auto",
+    save_models=False,
+    tensorboard=None,
+    weights=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -252,6 +284,16 @@ def compare(
             size, split across the replicas. Defaults to `None`.
         jit_compile: `"auto"` (XLA on a GPU only, Keras' rule), `True` or `False`: XLA for
             the training steps. Defaults to `"auto"`.
+        save_models: `False`, `True` or a callable `(label, seed) -> path`. Save every trained
+            model, with what its predictions need, as an `inference.InferenceModel` `.keras`
+            file (`Method.inference_model`): at `output_dir/models/<method>/seed<seed>/
+            model.keras`, or where the callable says. Needs `output_dir`; a resumed run's model
+            is the one saved when it finished. Defaults to `False`.
+        tensorboard: `None` or a folder: TensorBoard logs of every run in
+            `<folder>/<method>/seed<seed>/` (`keras.callbacks.TensorBoard`). Defaults to `None`.
+        weights: `None`, `"imagenet"` or the path of a weights file: pretrained weights of a
+            `keras.applications` backbone named by `backbone` (`models.check_weights`: offline,
+            `"imagenet"` fails at once). Defaults to `None`.
 
     Returns:
         A `ComparisonResult`.
@@ -280,11 +322,17 @@ def compare(
     jit_compile = runtime.check_jit_compile(jit_compile)
     strategy = runtime.make_strategy(distribute)
     if isinstance(backbone, str):
-        make_model = model_fn(backbone)
+        check_weights(backbone, weights)
+        make_model = model_fn(backbone, **({} if weights is None else {"weights": weights}))
         backbone_text = make_model.name
-    elif callable(backbone):
+    elif callable(backbone) and weights is None:
         make_model = backbone
         backbone_text = getattr(backbone, "__name__", None) or repr(backbone)
+    elif callable(backbone):
+        raise ValueError(
+            "Invalid value received for argument `weights`. Expected None with a callable "
+            "`backbone` (build the model with its weights there), or a backbone name. Received: "
+            f"weights={weights!r}")
     else:
         raise TypeError(
             "Invalid type received for argument `backbone`. Expected a model name or a callable "
@@ -293,6 +341,10 @@ def compare(
     callbacks = list(callbacks)
     if output_dir is not None:
         check_output_dir(output_dir)
+    if save_models and output_dir is None:
+        raise ValueError("Invalid value received for argument `save_models`. Expected False "
+                         "without an `output_dir` (the models are saved in it). Received: "
+                         f"save_models={save_models!r}, output_dir=None")
     if select_by is not None and select_by not in SELECTABLE:
         raise ValueError(
             "Invalid value received for argument `select_by`. Expected None or one of "
@@ -325,6 +377,7 @@ def compare(
         "mixed_precision": policy,
         "distribute": _strategy_text(strategy),
         "jit_compile": jit_compile,
+        "weights": weights,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -336,6 +389,8 @@ def compare(
                                                  "select_by", "mixed_precision", "distribute",
                                                  "jit_compile")}
         common["dataset"] = dataset_fingerprint(dataset)
+        if weights is not None:  # (folders made before pretrained weights keep resuming)
+            common["weights"] = weights
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
@@ -343,6 +398,13 @@ def compare(
                 fingerprints[label, seed] = jsonable(
                     {**common, "method": settings["methods"][label], "seed": seed})
                 finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
+                path = _model_path(save_models, output_dir, label, seed)
+                if finished[label, seed] is not None and path and not os.path.exists(path):
+                    raise ValueError(
+                        "Invalid value received for argument `save_models`. The run of "
+                        f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
+                        "its model; start the folder afresh with `overwrite=True` (`--restart`) "
+                        f"to save it. Received: save_models={save_models!r}")
     x_test, y_test = dataset.test
     runs, probabilities = [], {}
     start = time.perf_counter()
@@ -364,7 +426,8 @@ def compare(
                 run_start = time.perf_counter()
                 train_kwargs = dict(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method),
+                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
+                    + _tensorboard_callbacks(tensorboard, label, seed),
                     verbose=verbose, jit_compile=jit_compile)
                 with runtime.run_context(policy, strategy):
                     if store is None:
@@ -376,6 +439,14 @@ def compare(
                                                          fingerprints[label, seed], method,
                                                          dataset, make_model, **train_kwargs)
                     probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                    path = _model_path(save_models, output_dir, label, seed)
+                    if path:
+                        _save_model(path, method.inference_model(model, dataset, jsonable({
+                            "method": label, "params": method.params, "backbone": backbone_text,
+                            "seed": seed, "epochs": epochs, "batch_size": batch_size,
+                            "learning_rate": learning_rate, "select_by": select_by,
+                            "dataset": dataset_fingerprint(dataset),
+                            "kerasimb": __version__})))
                 seconds = time.perf_counter() - run_start
                 report = metrics_report(y_test, probs, class_names=dataset.class_names,
                                         class_counts=dataset.class_counts)

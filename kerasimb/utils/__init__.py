@@ -2,6 +2,7 @@
 the run set-up (precision policy, distribution strategy)."""
 
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
+from kerasimb.utils.curves import plot_training_curves
 from kerasimb.utils.images import to_float_images, to_float_tensor
 from kerasimb.utils.runtime import (
     global_batch,
@@ -36,6 +37,7 @@ __all__ = [
     "check_labels",
     "global_batch",
     "make_strategy",
+    "plot_training_curves",
     "precision_policy",
     "replicas_in_sync",
     "resolve_precision",

@@ -27,10 +27,12 @@ def test_runtime_flags_become_compare_arguments():
 def test_run_flags_become_compare_arguments():
     kwargs = compare_kwargs(_parse("--epochs", "3", "--seeds", "4", "5", "--batch-size", "8",
                                    "--learning-rate", "0.01", "--backbone", "resnet18",
-                                   "--no-progress", "--restart", "--verbose", "2"))
+                                   "--no-progress", "--restart", "--verbose", "2",
+                                   "--weights", "w.h5", "--tensorboard", "tb"))
     assert kwargs == {"backbone": "resnet18", "epochs": 3, "seeds": [4, 5], "batch_size": 8,
                       "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
-                      "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto"}
+                      "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
+                      "weights": "w.h5", "tensorboard": "tb"}
 
 
 def test_defaults_and_recipe_defaults():

@@ -49,7 +49,7 @@ def test_defaults():
     "argv, message",
     [
         ([], "required: COMMAND"),
-        (["train"], "invalid choice: 'train'"),
+        (["fit"], "invalid choice: 'fit'"),
         (["compare", "--epochs", "0"], "--epochs: expected an integer >= 1"),
         (["compare", "--epochs", "two"], "--epochs: expected an integer >= 1, received 'two'"),
         (["compare", "--seeds"], "--seeds: expected at least one argument"),

@@ -1,0 +1,61 @@
+"""`kerasimb predict`: a saved model on an image folder, an image file or an `.npz`."""
+
+import os
+
+from kerasimb.cli.args import UsageError, add_tf_logs_argument, positive_int
+
+NAME = "predict"
+HELP = "predict images with a saved model (CSV out)"
+DESCRIPTION = ("Predict every image of a folder (searched recursively), one image file or an "
+               ".npz with a model saved by `kerasimb train`, in batches, through the model's own "
+               "prediction; write one CSV row per image: path, predicted class, one probability "
+               "column per class.")
+
+
+def add_arguments(parser):
+    """Adds the flags of `kerasimb predict`."""
+    parser.add_argument("--model", required=True, metavar="FILE",
+                        help="a model.keras saved by kerasimb train")
+    parser.add_argument("--input", required=True, metavar="PATH",
+                        help="an image folder (nested or flat), an image file, or an .npz")
+    parser.add_argument("--output", required=True, metavar="CSV", help="the CSV file to write")
+    parser.add_argument("--batch-size", type=positive_int, default=64,
+                        help="(default: %(default)s)")
+    parser.add_argument("--tta", default=None, choices=("flip",),
+                        help="average over the image and its horizontal flip (default: none)")
+    parser.add_argument("--perturb", type=float, default=None, metavar="EPSILON",
+                        help="perturb the inputs with this ε (Chen et al.; the training class "
+                             "counts are in the model); a model trained with a +perturb method "
+                             "is perturbed with its own ε without this flag (default: none)")
+    parser.add_argument("--skip-unreadable", action="store_true",
+                        help="list unreadable images in an `error` column and predict the rest "
+                             "(default: stop at the first, naming it)")
+    parser.add_argument("--npz-key", default=None,
+                        help="the image array of an .npz (default: its only array, or `images`)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return add_tf_logs_argument(parser)
+
+
+def run(args):
+    """Predicts with the parsed flags; writes the CSV. Returns 0."""
+    from kerasimb import runs
+
+    try:
+        model = runs.load_model(args.model)
+    except ValueError as e:
+        raise UsageError(f"argument --model: {e}") from None
+    if args.perturb is not None and not args.perturb >= 0:
+        raise UsageError(f"argument --perturb: expected a number >= 0, received {args.perturb}")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if os.path.isdir(args.output) or not os.access(folder, os.W_OK):
+        raise UsageError(f"argument --output: expected a CSV file in a writable folder, "
+                         f"received {args.output!r}")
+    names, _, errors = runs.predict(
+        model, args.input, output=args.output, batch_size=args.batch_size,
+        tta=("horizontal",) if args.tta == "flip" else None, perturb=args.perturb,
+        skip_unreadable=args.skip_unreadable, npz_key=args.npz_key,
+        progress=not args.no_progress)
+    print(f"Predicted {len(names) - len(errors)} image(s)"
+          + (f", {len(errors)} unreadable (see the error column)" if errors else "")
+          + f"; wrote {args.output}")
+    return 0
