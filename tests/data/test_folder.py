@@ -5,9 +5,10 @@ import shutil
 import tempfile
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from kerasimb.data import ImageDataset, load_dataset, load_folder
+from kerasimb.data import ImageDataset, load_dataset, load_folder, read_image
 from kerasimb.data.folder import stratified_split
 from kerasimb.testing import TestCase
 
@@ -246,3 +247,39 @@ class StratifiedSplitTest(TestCase):
         self.assertEqual(np.bincount(labels[rest], minlength=3).tolist(), [3, 1, 1])
         combined = np.sort(np.concatenate([rest, first, second]))
         np.testing.assert_array_equal(combined, np.arange(len(labels)))
+
+
+def test_folder_datasets_carry_their_file_names(tmp_path):
+    root = tmp_path / "scans"
+    for c, n in (("a", 8), ("b", 4)):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((6, 6), 25 * i + (c == "b"), np.uint8)).save(root / c / f"{c}{i}.png")
+    ds = load_folder(root, val_fraction=0.25, test_fraction=0.25, seed=0)
+    names = ds.paths["train"] + ds.paths["val"] + ds.paths["test"]
+    assert sorted(names) == sorted(f"{c}/{c}{i}.png" for c, n in (("a", 8), ("b", 4))
+                                   for i in range(n))
+    for split in ("train", "val", "test"):
+        x, y = getattr(ds, split)
+        for image, label, name in zip(x, y, ds.paths[split]):
+            assert ds.class_names[label] == name.split("/")[0]
+            np.testing.assert_array_equal(image, read_image(root / name, channels=1))
+
+
+def test_read_image_sizes_and_channels(tmp_path):
+    path = tmp_path / "x.png"
+    rgb = np.zeros((4, 6, 3), np.uint8)
+    rgb[..., 0] = 255
+    Image.fromarray(rgb).save(path)
+    assert read_image(path).shape == (4, 6, 3)
+    np.testing.assert_array_equal(read_image(path, channels=1)[..., 0],
+                                  np.asarray(Image.fromarray(rgb).convert("L")))
+    resized = read_image(path, image_size=(2, 3))
+    np.testing.assert_array_equal(resized, np.asarray(Image.fromarray(rgb).resize((3, 2),
+                                                                                  Image.BILINEAR)))
+    assert read_image(path, image_size=5).shape == (5, 5, 3)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="bad.png"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="channels"):
+        read_image(path, channels=2)

@@ -199,3 +199,45 @@ def test_every_backbone_builds_at_its_minimum_grey(name):
 def test_classifier_keras_file_round_trip():
     model = build_classifier("mobilenetv2", (32, 32, 1), num_classes=3)
     TestCase().run_keras_file_test(model)
+
+
+# --- Pretrained weights: checked before anything is built ------------------------------------
+
+
+def test_check_weights_refuses_what_cannot_work(tmp_path, monkeypatch):
+    import socket
+
+    from kerasimb.models import backbones
+
+    models.check_weights("small_cnn", None)
+    with pytest.raises(ValueError, match="Expected None for model 'small_cnn'"):
+        models.check_weights("small_cnn", "imagenet")
+    with pytest.raises(ValueError, match="Expected None for model 'resnet18'"):
+        models.check_weights("resnet18", "imagenet")
+    with pytest.raises(ValueError, match="does not exist"):
+        models.check_weights("mobilenetv2", str(tmp_path / "missing.weights.h5"))
+
+    def offline(address, timeout):
+        assert address == backbones.WEIGHTS_HOST and timeout == 3.0
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    with pytest.raises(ValueError, match="needs the network.*local weights file"):
+        models.check_weights("MobileNetV2", "imagenet")
+
+
+def test_a_local_weights_file_is_loaded(tmp_path):
+    import warnings
+
+    features = keras.applications.MobileNetV2(include_top=False, weights=None,
+                                              input_shape=(32, 32, 3), pooling="avg")
+    path = str(tmp_path / "mobilenetv2_notop.weights.h5")
+    features.save_weights(path)
+    models.check_weights("mobilenetv2", path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        network = models.model_fn("mobilenetv2", weights=path)((32, 32, 1), 2)
+    inner = network.get_layer("mobilenetv2_backbone")
+    loaded = [layer for layer in inner.layers if isinstance(layer, keras.Model)][0]
+    for a, b in zip(loaded.get_weights(), features.get_weights()):
+        np.testing.assert_array_equal(a, b)

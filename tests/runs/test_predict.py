@@ -1,0 +1,100 @@
+"""`runs.predict`: folders (nested or flat), one file, an `.npz`; unreadable files; flips."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+from deploy_helpers import png_folder
+
+from kerasimb import data, inference, runs
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    root = png_folder(tmp_path_factory.mktemp("pngs"))
+    out = tmp_path_factory.mktemp("model")
+    runs.train(f"folder:{root}", "ce", out, epochs=1, batch_size=16, progress=False)
+    return str(out / "model.keras")
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_nested_folder_matches_model_predict(model_path, tmp_path):
+    folder = png_folder(tmp_path / "new", per_class=(5, 4), size=20)  # resized to 12 x 12
+    names, probabilities, errors = runs.predict(model_path, folder, tmp_path / "p.csv",
+                                                batch_size=3, progress=False)
+    assert names == sorted(os.path.relpath(os.path.join(d, f), folder)
+                           for d, _, files in os.walk(folder) for f in files)
+    assert errors == {} and probabilities.shape == (9, 2)
+    model = runs.load_model(model_path)
+    images = np.stack([data.read_image(os.path.join(folder, n), (12, 12), 1) for n in names])
+    np.testing.assert_array_equal(probabilities, model.predict(images))
+    rows = _rows(tmp_path / "p.csv")
+    assert [r["path"] for r in rows] == names
+    p = np.array([[float(r["p_left"]), float(r["p_right"])] for r in rows])
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-6)
+    assert [r["predicted_class"] for r in rows] == [["left", "right"][i] for i in p.argmax(1)]
+
+
+def test_flat_folder_one_file_and_npz(model_path, tmp_path):
+    flat = png_folder(tmp_path / "flat", per_class=(3, 2), nested=False)
+    names, flat_p, _ = runs.predict(model_path, flat, progress=False)
+    assert len(names) == 5 and all("/" not in n for n in names)
+    one, one_p, _ = runs.predict(model_path, os.path.join(flat, names[0]), progress=False)
+    assert one == [names[0]]
+    np.testing.assert_allclose(one_p[0], flat_p[0], rtol=1e-6)
+    images = np.stack([data.read_image(os.path.join(flat, n), (12, 12), 1) for n in names])
+    np.savez(tmp_path / "x.npz", images=images[..., 0], labels=np.zeros(5))
+    index, npz_p, _ = runs.predict(model_path, tmp_path / "x.npz", progress=False)
+    assert index == ["0", "1", "2", "3", "4"]
+    np.testing.assert_allclose(npz_p, flat_p, rtol=1e-6)
+
+
+def test_an_unreadable_file_stops_or_is_listed(model_path, tmp_path):
+    folder = png_folder(tmp_path / "mixed", per_class=(2, 2))
+    broken = os.path.join(folder, "left", "broken.png")
+    with open(broken, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n not an image")
+    with pytest.raises(ValueError, match="broken.png"):
+        runs.predict(model_path, folder, progress=False)
+    names, probabilities, errors = runs.predict(model_path, folder, tmp_path / "p.csv",
+                                                skip_unreadable=True, progress=False)
+    row = names.index("left/broken.png")
+    assert list(errors) == [row] and np.isnan(probabilities[row]).all()
+    assert not np.isnan(np.delete(probabilities, row, axis=0)).any()
+    rows = _rows(tmp_path / "p.csv")
+    assert rows[row]["error"] and rows[row]["predicted_class"] == ""
+    assert all(r["error"] == "" for i, r in enumerate(rows) if i != row)
+
+
+def test_flip_averaging_and_perturbation(model_path, tmp_path):
+    folder = png_folder(tmp_path / "tta", per_class=(2, 2))
+    names, plain, _ = runs.predict(model_path, folder, progress=False)
+    _, flipped, _ = runs.predict(model_path, folder, tta="horizontal", progress=False)
+    model = runs.load_model(model_path)
+    images = np.stack([data.read_image(os.path.join(folder, n), (12, 12), 1) for n in names])
+    expected = (model.predict(images) + model.predict(images[:, :, ::-1])) / 2
+    np.testing.assert_allclose(flipped, expected, rtol=1e-6)
+    _, perturbed, _ = runs.predict(model_path, folder, perturb=0.05, progress=False)
+    predictor = inference.PerturbedPredictor(model.network, model.class_counts, epsilon=0.05)
+    moved = model.network.predict(predictor.perturb(images.astype("float32") / 255), verbose=0)
+    np.testing.assert_allclose(perturbed, model.probabilities(moved), rtol=1e-6)
+    assert not np.allclose(perturbed, plain)
+
+
+def test_bad_inputs(model_path, tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        runs.predict(model_path, tmp_path / "nothing", progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds none"):
+        runs.predict(model_path, tmp_path / "empty", progress=False)
+    np.savez(tmp_path / "two.npz", a=np.zeros((2, 12, 12)), b=np.zeros((2, 12, 12)))
+    with pytest.raises(ValueError, match="npz_key"):
+        runs.predict(model_path, tmp_path / "two.npz", progress=False)
+    np.savez(tmp_path / "big.npz", images=np.zeros((2, 20, 20), np.uint8))
+    with pytest.raises(ValueError, match="12x12"):
+        runs.predict(model_path, tmp_path / "big.npz", progress=False)
