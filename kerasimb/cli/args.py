@@ -108,6 +108,10 @@ def add_run_arguments(parser, **defaults):
                         help="pretrained weights of a keras.applications backbone: imagenet "
                              "(downloads; needs the network) or a local weights file (default: "
                              "none, random initialisation)")
+    parser.add_argument("--augment", default="none", choices=("none", "flip", "standard"),
+                        help="augment the training images: flip (horizontal and vertical "
+                             "flips), standard (the papers' flips, ±15° rotation, crop, and "
+                             "colour jitter for RGB) (default: %(default)s)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="write TensorBoard logs of every run under DIR (default: none)")
     parser.add_argument("--image-size", type=positive_int, default=None,

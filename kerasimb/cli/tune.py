@@ -66,7 +66,9 @@ def run(args):
                              overwrite=args.restart, seed=args.seeds[0], verbose=args.verbose,
                              learning_rate=args.learning_rate, widths=args.widths,
                              jit_compile=settings["jit_compile"],
-                             mixed_precision=settings["mixed_precision"])
+                             mixed_precision=settings["mixed_precision"],
+                             augment=settings["augment"],
+                             model_kwargs={} if args.weights is None else {"weights": args.weights})
     print(f"\nLeaderboard (validation {args.objective}):")
     print(result.table())
     best = result.best

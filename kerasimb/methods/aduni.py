@@ -118,7 +118,12 @@ class UnifiedContrastiveMethod(Method):
             params["sampling"] = check_float(sampling, "sampling")
         return params
 
-    def train_dataset(self, dataset, batch_size, seed):
+    def train_dataset(self, dataset, batch_size, seed, augment=None):
+        if augment is not None:
+            raise ValueError(
+                f"Invalid value received for argument `augment`. Expected None for `{self.name}`, "
+                "which trains on two augmented views of each image (its own `augment` "
+                f"parameter sets them). Received: augment={augment!r}")
         x, y = dataset.train
         q = self.params["sampling"]
         if q == "progressive":

@@ -92,8 +92,8 @@ class Perturbed(Method):
 
     # --- The wrapped method trains -------------------------------------------------------------
 
-    def train_dataset(self, dataset, batch_size, seed):
-        return self.base.train_dataset(dataset, batch_size, seed)
+    def train_dataset(self, dataset, batch_size, seed, augment=None):
+        return self.base.train_dataset(dataset, batch_size, seed, augment=augment)
 
     def build_model(self, model_fn, dataset):
         return self.base.build_model(model_fn, dataset)

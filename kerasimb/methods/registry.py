@@ -44,7 +44,8 @@ class Method:
 
     Subclasses override only the hooks they change:
 
-    - `train_dataset(dataset, batch_size, seed)` -> `(tf.data.Dataset, steps_per_epoch)`.
+    - `train_dataset(dataset, batch_size, seed, augment=None)` -> `(tf.data.Dataset,
+      steps_per_epoch)`; `augment` (see `train`) is applied to the images before any mixing.
     - `build_model(model_fn, dataset)` -> a `keras.Model` that outputs logits.
     - `loss(dataset)` -> a Keras loss taking one-hot (or soft) targets and logits.
     - `callbacks(dataset, epochs)` -> list of Keras callbacks.
@@ -94,10 +95,11 @@ class Method:
 
     # --- Hooks -------------------------------------------------------------------------------
 
-    def train_dataset(self, dataset, batch_size, seed):
+    def train_dataset(self, dataset, batch_size, seed, augment=None):
         """Returns `(tf.data.Dataset, steps_per_epoch)` of training batches (one-hot labels)."""
         x, y = dataset.train
-        ds = classification_dataset(x, y, dataset.num_classes, batch_size, shuffle=True, seed=seed)
+        ds = classification_dataset(x, y, dataset.num_classes, batch_size, shuffle=True, seed=seed,
+                                    **({} if augment is None else {"augment": augment}))
         return ds, steps_per_epoch(len(y), batch_size)
 
     def build_model(self, model_fn, dataset):
@@ -160,6 +162,7 @@ class Method:
         verbose=0,
         jit_compile="auto",
         resume=None,
+        augment=None,
     ):
         """Builds, compiles and fits a model on `dataset.train`; returns `(model, history)`.
 
@@ -176,6 +179,10 @@ class Method:
             verbose: `fit` verbosity. Defaults to `0`.
             jit_compile: `"auto"`, `True` or `False`: XLA for the training step (Keras'
                 `"auto"` uses it on a GPU only). Defaults to `"auto"`.
+            augment: `None` (the method's own setting: no augmentation for most) or an
+                augmentation of the training images for `data.resolve_augment`: `"flip"`,
+                `"standard"` (flips, rotation, crop, colour jitter for RGB), a dict of
+                `data.augment_batch` arguments or a callable. Defaults to `None`.
             resume: `None` or a `callbacks.ResumableBackup`: the run continues from the
                 backup's last completed epoch on the batches an uninterrupted run would see,
                 and keeps backing up after every epoch (`runs.train_resumable` hands it over).
@@ -190,7 +197,7 @@ class Method:
         keras.utils.set_random_seed(seed)
         model = self.build_model(model_fn, dataset)
         self.compile(model, dataset, learning_rate, jit_compile=check_jit_compile(jit_compile))
-        train_ds, steps = self.train_dataset(dataset, batch_size, seed)
+        train_ds, steps = self.train_dataset(dataset, batch_size, seed, augment=augment)
         all_callbacks = [*self.callbacks(dataset, epochs), *callbacks]
         if resume is not None:
             train_ds = resume.prepare(model, train_ds, steps, all_callbacks, dataset.image_shape)

@@ -37,12 +37,13 @@ class _PipelineMethod(Method):
             check_bool(params["per_example"], "per_example")
         return params
 
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
+    def make_dataset(self, x, y, num_classes, batch_size, seed, augment):
         raise NotImplementedError
 
-    def train_dataset(self, dataset, batch_size, seed):
+    def train_dataset(self, dataset, batch_size, seed, augment=None):
         x, y = dataset.train
-        ds = self.make_dataset(x, y, dataset.num_classes, batch_size, seed)
+        ds = self.make_dataset(x, y, dataset.num_classes, batch_size, seed,
+                               self.params["augment"] if augment is None else augment)
         return ds, steps_per_epoch(len(y), batch_size)
 
 
@@ -52,17 +53,17 @@ class _MixingMethod(_PipelineMethod):
 
     mixing_fn = None
 
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
+    def make_dataset(self, x, y, num_classes, batch_size, seed, augment):
         return self.mixing_fn(x, y, batch_size=batch_size, seed=seed, num_classes=num_classes,
-                              **self.params)
+                              **{**self.params, "augment": augment})
 
 
 class _QSampling(_PipelineMethod):
     q = 1.0
 
-    def make_dataset(self, x, y, num_classes, batch_size, seed):
+    def make_dataset(self, x, y, num_classes, batch_size, seed, augment):
         return sampled_dataset(x, y, q=self.q, batch_size=batch_size, num_classes=num_classes,
-                               augment=self.params["augment"], seed=seed)
+                               augment=augment, seed=seed)
 
 
 @register("class-sampling")
@@ -87,11 +88,12 @@ class _ScheduledSampling(_PipelineMethod):
     """Keeps the `SamplingWeights` and steps per epoch of the last `train_dataset` call for its
     callback, which sets the per-step schedule before `fit` starts the pipeline."""
 
-    def train_dataset(self, dataset, batch_size, seed):
+    def train_dataset(self, dataset, batch_size, seed, augment=None):
         x, y = dataset.train
         self.weights = SamplingWeights(dataset.class_counts, q=1.0)
         ds = sampled_dataset(x, y, q=self.weights, batch_size=batch_size,
-                             num_classes=dataset.num_classes, augment=self.params["augment"],
+                             num_classes=dataset.num_classes,
+                             augment=self.params["augment"] if augment is None else augment,
                              seed=seed)
         self.steps = steps_per_epoch(len(y), batch_size)
         return ds, self.steps

@@ -179,7 +179,7 @@ class TwoStageMethod(Method):
         )
 
     def train(self, dataset, model_fn, epochs=10, batch_size=32, learning_rate=1e-3, seed=0,
-              callbacks=(), verbose=0, jit_compile="auto", resume=None):
+              callbacks=(), verbose=0, jit_compile="auto", resume=None, augment=None):
         """Stage 1 (`fit` with `callbacks`), then stage 2 on `dataset.train`.
 
         Returns `(model, history)`: the stage-1 `History`, with the stage-2 logs added under
@@ -190,7 +190,7 @@ class TwoStageMethod(Method):
         keras.utils.set_random_seed(seed)
         model = self.build_model(model_fn, dataset)
         stage1 = registry.get(self.params["stage1_method"])
-        train_ds, steps = stage1.train_dataset(dataset, batch_size, seed)
+        train_ds, steps = stage1.train_dataset(dataset, batch_size, seed, augment=augment)
         warmup = min(self.params["warmup_epochs"], epochs // 2) * steps
         model.compile(
             optimizer=keras.optimizers.Adam(

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from kerasimb import methods as methods_module
 from kerasimb.api_export import kerasimb_export
 from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
+from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import report as metrics_report
@@ -54,8 +55,8 @@ def compare_kwargs(args):
     Returns:
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
-        `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`
-        and `tensorboard`.
+        `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
+        `tensorboard` and `augment` (`"none"` -> `None`).
 
     Example:
 
@@ -63,7 +64,7 @@ def compare_kwargs(args):
     >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
     ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
     ...     mixed_precision="float32", distribute="none", jit_compile="off", weights=None,
-    ...     tensorboard=None)
+    ...     tensorboard=None, augment="none")
     >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
     (False, False)
     """
@@ -81,6 +82,7 @@ def compare_kwargs(args):
         "jit_compile": {"auto": "auto", "on": True, "off": False}[args.jit_compile],
         "weights": args.weights,
         "tensorboard": args.tensorboard,
+        "augment": None if args.augment == "none" else args.augment,
     }
 
 
@@ -229,6 +231,7 @@ def compare(
     save_models=False,
     tensorboard=None,
     weights=None,
+    augment=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -291,6 +294,9 @@ def compare(
             is the one saved when it finished. Defaults to `False`.
         tensorboard: `None` or a folder: TensorBoard logs of every run in
             `<folder>/<method>/seed<seed>/` (`keras.callbacks.TensorBoard`). Defaults to `None`.
+        augment: `None` or an augmentation of every method's training images
+            (`Method.train(augment=)`: `"flip"`, `"standard"`, a dict of `data.augment_batch`
+            arguments). Defaults to `None` (each method's own: none for most).
         weights: `None`, `"imagenet"` or the path of a weights file: pretrained weights of a
             `keras.applications` backbone named by `backbone` (`models.check_weights`: offline,
             `"imagenet"` fails at once). Defaults to `None`.
@@ -339,6 +345,8 @@ def compare(
             f"(input_shape, num_classes) -> keras.Model. Received: backbone={backbone!r}"
         )
     callbacks = list(callbacks)
+    if augment is not None:
+        resolve_augment(augment)  # checks the value now
     if output_dir is not None:
         check_output_dir(output_dir)
     if save_models and output_dir is None:
@@ -378,6 +386,8 @@ def compare(
         "distribute": _strategy_text(strategy),
         "jit_compile": jit_compile,
         "weights": weights,
+        "augment": augment if augment is None or isinstance(augment, (str, dict, bool))
+        else repr(augment),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -389,8 +399,9 @@ def compare(
                                                  "select_by", "mixed_precision", "distribute",
                                                  "jit_compile")}
         common["dataset"] = dataset_fingerprint(dataset)
-        if weights is not None:  # (folders made before pretrained weights keep resuming)
-            common["weights"] = weights
+        for key in ("weights", "augment"):  # (folders made before these options keep resuming)
+            if settings[key] is not None:
+                common[key] = settings[key]
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
@@ -428,7 +439,8 @@ def compare(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
                     + _tensorboard_callbacks(tensorboard, label, seed),
-                    verbose=verbose, jit_compile=jit_compile)
+                    verbose=verbose, jit_compile=jit_compile,
+                    **({} if augment is None else {"augment": augment}))
                 with runtime.run_context(policy, strategy):
                     if store is None:
                         model, history = method.train(dataset, make_model, seed=seed,

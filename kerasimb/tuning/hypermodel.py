@@ -10,6 +10,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb import methods as methods_module
 from kerasimb import models
+from kerasimb.data.augment import resolve_augment
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.utils import runtime
@@ -120,6 +121,8 @@ class ImbalanceHyperModel(_HyperModel):
             Tuner's `clear_session` between trials resets the global policy, so it is re-set
             here). Defaults to `None`.
         name: str. The hypermodel's name. Defaults to `"imbalance_hypermodel"`.
+        augment: `None` or an augmentation of the training images for every trial
+            (`Method.train(augment=)`). Defaults to `None`.
 
     Raises:
         ValueError: an unknown method name or objective, bad numbers.
@@ -148,7 +151,8 @@ class ImbalanceHyperModel(_HyperModel):
     def __init__(self, dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
                  width=None, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
-                 name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None):
+                 name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None,
+                 augment=None):
         super().__init__(name=name, tunable=True)
         if not isinstance(dataset, ImageDataset):
             raise TypeError(
@@ -208,6 +212,9 @@ class ImbalanceHyperModel(_HyperModel):
         self.jit_compile = check_jit_compile(jit_compile)
         self.mixed_precision = (None if mixed_precision is None else
                                 runtime.resolve_precision(mixed_precision, "mixed_precision"))
+        if augment is not None:
+            resolve_augment(augment)  # checks the value now
+        self.augment = augment
 
     # --- Search space --------------------------------------------------------------------------
 
@@ -318,6 +325,7 @@ class ImbalanceHyperModel(_HyperModel):
                 callbacks=list(callbacks),
                 verbose=verbose,
                 jit_compile=self.jit_compile,
+                **({} if self.augment is None else {"augment": self.augment}),
             )
         return method, model, history
 

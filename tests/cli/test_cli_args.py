@@ -32,7 +32,7 @@ def test_run_flags_become_compare_arguments():
     assert kwargs == {"backbone": "resnet18", "epochs": 3, "seeds": [4, 5], "batch_size": 8,
                       "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
                       "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
-                      "weights": "w.h5", "tensorboard": "tb"}
+                      "weights": "w.h5", "tensorboard": "tb", "augment": None}
 
 
 def test_defaults_and_recipe_defaults():
