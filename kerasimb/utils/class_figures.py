@@ -11,7 +11,7 @@ from kerasimb.utils.images import to_float_images
 from kerasimb.utils.plotting import (check_names, draw_grouped_bars, grouped_bar_width,
                                      legend_outside, new_figure, save_figure)
 
-__all__ = ["model_features", "per_class_f1", "plot_per_class_f1"]
+__all__ = ["model_features", "per_class_f1", "per_class_scores", "plot_per_class_f1"]
 
 
 @kerasimb_export("kerasimb.utils.class_figures.per_class_f1", serializable=False)
@@ -44,6 +44,41 @@ def per_class_f1(confusion_matrix):
     denominator = m.sum(axis=1) + m.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denominator > 0, 2.0 * np.diag(m) / denominator, np.nan)
+
+
+@kerasimb_export("kerasimb.utils.class_figures.per_class_scores", serializable=False)
+def per_class_scores(confusion_matrix):
+    """Returns the support, recall, precision and F1 of every class from a confusion matrix.
+
+    With `M` the matrix (rows true classes, columns predictions): recall_k = M_kk / row k,
+    precision_k = M_kk / column k, F1_k = 2 M_kk / (row k + column k). A ratio whose
+    denominator is 0 is NaN (a class absent from the true labels has no recall, a class never
+    predicted has no precision), not silently 0.
+
+    Args:
+        confusion_matrix: square array-like `(C, C)` of non-negative counts.
+
+    Returns:
+        dict with `support` (int array `(C,)`, true examples per class), `predicted` (int array,
+        predictions per class), `recall`, `precision` and `f1` (float arrays `(C,)`).
+
+    Raises:
+        ValueError: the matrix is not square 2-D, or has negative entries.
+
+    Example:
+
+    >>> scores = per_class_scores([[3, 1], [0, 2]])
+    >>> scores["recall"].tolist(), scores["precision"].round(4).tolist()
+    ([0.75, 1.0], [1.0, 0.6667])
+    """
+    f1 = per_class_f1(confusion_matrix)  # checks the matrix
+    m = np.asarray(confusion_matrix, dtype=np.float64)
+    hits, support, predicted = np.diag(m), m.sum(axis=1), m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, hits / support, np.nan)
+        precision = np.where(predicted > 0, hits / predicted, np.nan)
+    return {"support": support.astype(np.int64), "predicted": predicted.astype(np.int64),
+            "recall": recall, "precision": precision, "f1": f1}
 
 
 @kerasimb_export("kerasimb.utils.class_figures.plot_per_class_f1", serializable=False)
