@@ -28,10 +28,11 @@ from kerasimb.utils.class_figures import per_class_scores
 from kerasimb.utils.formatting import format_stat, markdown_table, safe_name, write_csv
 from kerasimb.utils.validation import check_int
 
-__all__ = ["DEFAULT_METRICS", "METRIC_DESCRIPTIONS", "ORDINAL_METRICS", "comparison_table",
-           "default_metrics", "per_class_recall_table", "report_markdown", "save_comparison",
-           "single_class_runs", "summed_confusion_matrix", "test_counts", "write_per_class_csv",
-           "write_predictions_csv", "write_summary_csv"]
+__all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "ORDINAL_METRICS",
+           "comparison_table", "counts_in_test_split", "default_metrics",
+           "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
+           "summed_confusion_matrix", "write_per_class_csv", "write_predictions_csv",
+           "write_summary_csv"]
 
 # The summary table's columns for ordinal classes: imbalance-aware figures first, plain accuracy
 # and AUC after (every scalar report key but Kendall's τ, which the recipes of ordinal tasks add).
@@ -219,8 +220,8 @@ def single_class_runs(result):
     return found
 
 
-@kerasimb_export("kerasimb.runs.report.test_counts", serializable=False)
-def test_counts(result):
+@kerasimb_export("kerasimb.runs.report.counts_in_test_split", serializable=False)
+def counts_in_test_split(result):
     """Returns the test images per class (`result.dataset["test_counts"]`, else counted from
     `result.y_true`), a list of int, or `None` when neither is known."""
     counts = result.dataset.get("test_counts")
@@ -237,7 +238,7 @@ def _spread(result):
 
 
 def _balanced_test_note(result):
-    counts = test_counts(result)
+    counts = counts_in_test_split(result)
     if not counts or min(counts) == 0 or len(set(counts)) != 1:
         return []
     return [f"The test split is balanced ({counts[0]} images in every class), so accuracy "
