@@ -246,10 +246,12 @@ def _balanced_test_note(result):
 
 
 def _single_class_warnings(result):
-    lines = [f"**Warning:** `{method}` (seed {seed}) predicts a single class, `{name}`, for "
-             "every test image; its figures describe a constant prediction, not a classifier."
-             for method, seed, name in single_class_runs(result)]
-    return lines + [""] if lines else []
+    lines = []
+    for method, seed, name in single_class_runs(result):  # one paragraph each
+        lines += [f"**Warning:** `{method}` (seed {seed}) predicts a single class, `{name}`, "
+                  "for every test image; its figures describe a constant prediction, not a "
+                  "classifier.", ""]
+    return lines
 
 
 def _confusion_heading(result):

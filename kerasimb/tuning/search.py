@@ -304,11 +304,14 @@ class TuningResult:
         """Writes `leaderboard.csv`: one row per completed trial, best first, with its rank,
         trial id, search order (from 1), method, every searched value (`<method>.<name>`
         columns, empty where a trial's method has no such value), learning rate, width,
-        Hyperband epochs, the objective score and every `val_*` metric, at full precision.
-        Returns `path`."""
+        Hyperband epochs, the objective score and every `val_*` metric (for nominal classes
+        without the quadratic kappa and Kendall's τ, unless one is the objective), at full
+        precision. Returns `path`."""
         params = list(dict.fromkeys(f"{r['method']}.{k}" for r in self.leaderboard
                                     for k in r["params"]))
-        metrics = sorted({k for r in self.leaderboard for k in r["metrics"]})
+        hidden = set() if self.settings.get("ordinal") else \
+            {f"val_{m}" for m in ORDINAL_ONLY} - {f"val_{self.settings.get('objective')}"}
+        metrics = sorted({k for r in self.leaderboard for k in r["metrics"]} - hidden)
         header = ["rank", "trial_id", "order", "method", *params, "learning_rate", "width",
                   "epochs", "score", *metrics]
         rows = []
@@ -377,11 +380,32 @@ class TuningResult:
                       "| metric | test |", "|---|---|"]
             for key in metrics:
                 lines.append(f"| {key} | {self.test_report[key]:.4f} |")
-            lines.append("")
-        files = [os.path.basename(p) for k, p in paths.items() if k not in ("report", "history")]
-        lines += ["## Files", "", *(f"- `{name}`" for name in sorted(files)), ""]
+            lines += ["", *self._test_notes()]
+        lines += ["## Files", ""]
+        for key in ("json", "leaderboard", "summary", "per_class"):
+            if key in paths:
+                lines.append(f"- `{os.path.basename(paths[key])}`: {_FILES[key]}")
+        lines.append("")
         write_text(paths["report"], "\n".join(lines))
         return paths
+
+    def _test_notes(self):
+        """The balanced-test note and the single-class warning for the retrained best model."""
+        matrix = self.test_report.get("confusion_matrix")
+        if matrix is None:
+            return []
+        matrix = np.asarray(matrix)
+        support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+        names = list(self.test_report.get("per_class_recall") or range(len(support)))
+        lines = []
+        if np.count_nonzero(predicted) == 1:
+            lines += [f"**Warning:** the retrained `{self.best['method']}` model predicts a "
+                      f"single class, `{names[int(np.argmax(predicted))]}`, for every test "
+                      "image.", ""]
+        if support.min() > 0 and len(set(support.tolist())) == 1:
+            lines += [f"The test split is balanced ({int(support[0])} images in every class), "
+                      "so accuracy equals balanced accuracy here.", ""]
+        return lines
 
     def _write_per_class_csv(self, path):
         names = list(self.test_report.get("per_class_recall") or {})
@@ -393,6 +417,15 @@ class TuningResult:
                  scores["precision"][k], scores["f1"][k]] for k, name in enumerate(names)]
         return write_csv(path, ["class", "train_count", "test_count", "recall", "precision",
                                 "f1"], rows)
+
+
+_FILES = {
+    "json": "the settings, every trial and the test figures",
+    "leaderboard": "one row per completed trial, best first: method, values, validation scores",
+    "summary": "the retrained best configuration's test figures, one row",
+    "per_class": "its test recall, precision and F1 per class, with the training and test "
+                 "counts",
+}
 
 
 def _state_folder(directory, output):

@@ -116,6 +116,11 @@ def test_single_class_model_is_warned_about_under_the_table():
     table_end = text.index(result.table()) + len(result.table())
     assert table_end < text.index(warning) < text.index("## Recall per class")
     assert "Warning" not in report.report_markdown(make_result())
+    # each warning is a paragraph of its own (markdown would run adjacent lines together)
+    both = make_result(constant=("ce", 0))
+    both.runs[3]["report"]["confusion_matrix"] = [[6, 0, 0], [6, 0, 0], [6, 0, 0]]
+    text = report.report_markdown(both)
+    assert re.search(r"`ce` \(seed 0\) .*\n\n\*\*Warning:\*\* `reweight` \(seed 1\)", text)
 
 
 def test_single_class_found_from_probabilities_without_a_confusion_matrix():

@@ -104,6 +104,9 @@ def test_leaderboard_csv_matches_the_json(tuned):
         assert number(row["learning_rate"]) == entry["learning_rate"]
         assert int(row["width"]) == entry["width"]
         for name, value in entry["metrics"].items():
+            if name in ("val_quadratic_kappa", "val_kendall_tau"):  # digits: nominal classes
+                assert name not in row
+                continue
             assert number(row[name]) == value
         for name, value in entry["params"].items():
             assert number(row[f"{entry['method']}.{name}"]) == value
@@ -143,7 +146,8 @@ def test_report_has_no_local_paths_and_names_the_state_folder_relatively(tuned):
 
 def fake_result(ordinal, directory):
     rows = [{"trial_id": "0001", "order": 1, "status": "COMPLETED", "score": 0.75,
-             "metrics": {"val_balanced_accuracy": 0.75, "val_mcc": 0.5}, "method": "focal",
+             "metrics": {"val_balanced_accuracy": 0.75, "val_mcc": 0.5,
+                         "val_quadratic_kappa": 0.1}, "method": "focal",
              "params": {"gamma": 2.0}, "learning_rate": 1e-3, "width": None, "epochs": 3},
             {"trial_id": "0000", "order": 0, "status": "COMPLETED", "score": 0.5,
              "metrics": {"val_balanced_accuracy": 0.5, "val_mcc": 0.25}, "method": "ldam-drw",
@@ -170,6 +174,8 @@ def test_quadratic_kappa_in_the_tune_report_only_for_ordinal_classes(tmp_path):
         assert ("quadratic_kappa" in read_csv(paths["summary"])[0]) is ordinal
         assert "- search state: `state`, a folder outside this one" in text
         assert str(tmp_path) not in text
+        columns = list(read_csv(paths["leaderboard"])[0])
+        assert ("val_quadratic_kappa" in columns) is ordinal
     rows = read_csv(paths["leaderboard"])
     assert list(rows[0]) == ["rank", "trial_id", "order", "method", "focal.gamma",
                              "ldam-drw.max_margin", "ldam-drw.scale", "learning_rate", "width",
@@ -197,3 +203,14 @@ def test_search_history_has_whole_trial_numbers_and_the_legend_beside_it(tmp_pat
     assert sorted(x for c in ax.collections for x, _ in c.get_offsets()) == [1, 2, 3]
     legend = ax.get_legend()
     assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+
+
+def test_tune_report_notes_a_balanced_test_split_and_a_single_class_model(tmp_path):
+    result = fake_result(False, str(tmp_path / "state"))
+    text = open(result.save(str(tmp_path / "a"))["report"], encoding="utf-8").read()
+    assert "is balanced" not in text and "Warning" not in text  # test counts 2 and 10
+    result.test_report["confusion_matrix"] = [[5, 0], [5, 0]]
+    text = open(result.save(str(tmp_path / "b"))["report"], encoding="utf-8").read()
+    assert ("**Warning:** the retrained `focal` model predicts a single class, `g0`, for every "
+            "test image.") in text
+    assert "The test split is balanced (5 images in every class)" in text
