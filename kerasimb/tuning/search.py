@@ -174,7 +174,7 @@ def plot_search_history(rows, path, objective="objective"):
     figure = new_figure((7.5, 3.8))
     ax = figure.add_subplot()
     method_names = list(dict.fromkeys(r["method"] for r in ordered))
-    colors = colormaps["tab20"]
+    colors = colormaps["tab10" if len(method_names) <= 10 else "tab20"]
     for i, name in enumerate(method_names):
         points = [(k, r["score"]) for k, r in enumerate(ordered, 1) if r["method"] == name]
         ax.scatter([p[0] for p in points], [p[1] for p in points], color=colors(i % 20),
