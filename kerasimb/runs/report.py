@@ -1,4 +1,4 @@
-"""Writing a comparison out: markdown tables, `report.md`, `metrics.json`, predictions, plots.
+"""Writing a comparison out: markdown tables, `report.md`, `metrics.json`, CSV files, plots.
 
 Every function takes a `ComparisonResult` (or anything with its `dataset`, `settings`, `runs`,
 `methods`, `seeds`, `summary()` and `per_class_recall()`); nothing here trains or scores.
@@ -18,19 +18,30 @@ Example:
 import contextlib
 import os
 
+import numpy as np
+
 from kerasimb.api_export import kerasimb_export
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
-from kerasimb.utils.formatting import format_stat, markdown_table, safe_name
+from kerasimb.utils.class_figures import per_class_scores
+from kerasimb.utils.formatting import format_stat, markdown_table, safe_name, write_csv
 from kerasimb.utils.validation import check_int
 
-__all__ = ["DEFAULT_METRICS", "METRIC_DESCRIPTIONS", "comparison_table",
-           "per_class_recall_table", "report_markdown", "save_comparison"]
+__all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "ORDINAL_METRICS",
+           "comparison_table", "counts_in_test_split", "default_metrics",
+           "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
+           "summed_confusion_matrix", "write_per_class_csv", "write_predictions_csv",
+           "write_summary_csv"]
 
-# The summary table's columns: imbalance-aware figures first, plain accuracy and AUC after
-# (every scalar report key but Kendall's τ, which the recipes of ordinal tasks add).
+# The summary table's columns for ordinal classes: imbalance-aware figures first, plain accuracy
+# and AUC after (every scalar report key but Kendall's τ, which the recipes of ordinal tasks add).
 DEFAULT_METRICS = tuple(m for m in SCALAR_METRICS if m != "kendall_tau")
+
+# Figures that only mean something when the classes are ordered grades: left out of the default
+# tables, explanations and CSV files of nominal datasets (`default_metrics`). A recipe whose
+# paper reports them asks for them by name and still gets them.
+ORDINAL_METRICS = ("quadratic_kappa",)
 
 METRIC_DESCRIPTIONS = {
     "balanced_accuracy": "mean of the per-class recalls",
@@ -46,14 +57,54 @@ METRIC_DESCRIPTIONS = {
 }
 
 
+@kerasimb_export("kerasimb.runs.report.default_metrics", serializable=False)
+def default_metrics(ordinal=False):
+    """The metrics a report shows by default: `DEFAULT_METRICS`, without the quadratic kappa
+    (`ORDINAL_METRICS`) unless the classes are ordinal grades.
+
+    Cohen's kappa with quadratic weights charges a mistake by the squared distance between
+    class indices, which has no meaning for nominal classes (tissue types, lesion kinds).
+
+    Args:
+        ordinal: bool. Whether the classes are ordered grades (`ImageDataset.ordinal`,
+            `result.dataset["ordinal"]`). Defaults to `False`.
+
+    Returns:
+        tuple of str.
+
+    Raises:
+        TypeError: `ordinal` is not a bool.
+
+    Example:
+
+    >>> "quadratic_kappa" in default_metrics(True), "quadratic_kappa" in default_metrics(False)
+    (True, False)
+    """
+    if not isinstance(ordinal, (bool, np.bool_)):
+        raise TypeError(
+            "Invalid type received for argument `ordinal`. Expected a bool. "
+            f"Received: ordinal={ordinal!r}"
+        )
+    if ordinal:
+        return DEFAULT_METRICS
+    return tuple(m for m in DEFAULT_METRICS if m not in ORDINAL_METRICS)
+
+
+def _result_metrics(result, metrics):
+    if metrics is None:
+        return default_metrics(bool(result.dataset.get("ordinal", False)))
+    return metrics
+
+
 @kerasimb_export("kerasimb.runs.report.comparison_table", serializable=False)
-def comparison_table(result, metrics=DEFAULT_METRICS, digits=3, rows=None, bold_best=False,
+def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
                      corner="method", column_names=None):
     """Returns a markdown table: one row per method, `mean ± std` over seeds per metric.
 
     Args:
         result: `ComparisonResult`.
-        metrics: sequence of report keys. Defaults to `DEFAULT_METRICS`.
+        metrics: sequence of report keys, or `None` for `default_metrics` of the dataset
+            (the quadratic kappa only for ordinal classes). Defaults to `None`.
         digits: int. Decimal places. Defaults to `3`.
         rows: `None` (every method, labelled as in `result.methods`) or a sequence of
             `(display name, method label)` pairs choosing and naming the rows, as a paper's
@@ -65,7 +116,7 @@ def comparison_table(result, metrics=DEFAULT_METRICS, digits=3, rows=None, bold_
     Raises:
         ValueError: unknown metrics or row labels.
     """
-    metrics = result.check_metrics(metrics)
+    metrics = result.check_metrics(_result_metrics(result, metrics))
     digits = check_int(digits, "digits", minimum=0)
     summary = result.summary(metrics)
     rows = [(m, m) for m in result.methods] if rows is None else list(rows)
@@ -104,26 +155,144 @@ def per_class_recall_table(result, digits=3):
     return markdown_table(["class", "train count", *result.methods], rows)
 
 
+@kerasimb_export("kerasimb.runs.report.summed_confusion_matrix", serializable=False)
+def summed_confusion_matrix(result, method):
+    """Returns the test confusion matrix of `method` summed over its seeds: int array `(C, C)`,
+    rows the true classes, columns the predictions; each test image counted once per seed.
+
+    Raises:
+        ValueError: `method` is not one of `result.methods`.
+
+    Example:
+
+    >>> from kerasimb.runs import ComparisonResult
+    >>> result = ComparisonResult(
+    ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+    ...     [{"method": "ce", "seed": s, "report": {"confusion_matrix": m}}
+    ...      for s, m in [(0, [[2, 0], [1, 1]]), (1, [[1, 1], [0, 2]])]])
+    >>> summed_confusion_matrix(result, "ce").tolist()
+    [[3, 1], [1, 3]]
+    """
+    if method not in result.methods:
+        raise ValueError(
+            f"Invalid value received for argument `method`. Expected one of {result.methods}. "
+            f"Received: method={method!r}"
+        )
+    return np.sum([np.asarray(run["report"]["confusion_matrix"], dtype=np.int64)
+                   for run in result.runs_of(method)], axis=0)
+
+
+def _predicted_classes(result, run):
+    """Indices of the classes the model of `run` predicted on the test split."""
+    matrix = run["report"].get("confusion_matrix")
+    if matrix is not None:
+        return np.flatnonzero(np.asarray(matrix).sum(axis=0) > 0)
+    probabilities = result.probabilities.get((run["method"], run["seed"]))
+    if probabilities is None:
+        return None
+    return np.unique(np.asarray(probabilities).argmax(axis=1))
+
+
+@kerasimb_export("kerasimb.runs.report.single_class_runs", serializable=False)
+def single_class_runs(result):
+    """Returns the runs whose model predicted one class for every test image: a list of
+    `(method, seed, class name)`, in run order.
+
+    Such a model scores a balanced accuracy of 1 / C whatever its accuracy, so a report warns
+    about it rather than letting its mean over seeds pass for a result.
+
+    Example:
+
+    >>> from kerasimb.runs import ComparisonResult
+    >>> result = ComparisonResult(
+    ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+    ...     [{"method": "ce", "seed": 0, "report": {"confusion_matrix": [[5, 0], [2, 0]]}},
+    ...      {"method": "ce", "seed": 1, "report": {"confusion_matrix": [[4, 1], [1, 1]]}}])
+    >>> single_class_runs(result)
+    [('ce', 0, 'a')]
+    """
+    names = result.dataset["class_names"]
+    found = []
+    for run in result.runs:
+        classes = _predicted_classes(result, run)
+        if classes is not None and len(classes) == 1:
+            found.append((run["method"], run["seed"], str(names[int(classes[0])])))
+    return found
+
+
+@kerasimb_export("kerasimb.runs.report.counts_in_test_split", serializable=False)
+def counts_in_test_split(result):
+    """Returns the test images per class (`result.dataset["test_counts"]`, else counted from
+    `result.y_true`), a list of int, or `None` when neither is known."""
+    counts = result.dataset.get("test_counts")
+    if counts is None and result.y_true is not None:
+        counts = np.bincount(np.asarray(result.y_true, dtype=np.int64),
+                             minlength=len(result.dataset["class_names"])).tolist()
+    return None if counts is None else [int(c) for c in counts]
+
+
 def _spread(result):
     n_seeds = len(result.seeds)
     return (f"mean ± sample standard deviation over {n_seeds} seeds" if n_seeds > 1
             else "a single seed (no standard deviation)")
 
 
+def _balanced_test_note(result):
+    counts = counts_in_test_split(result)
+    if not counts or min(counts) == 0 or len(set(counts)) != 1:
+        return []
+    return [f"The test split is balanced ({counts[0]} images in every class), so accuracy "
+            "equals balanced accuracy here.", ""]
+
+
+def _single_class_warnings(result):
+    lines = []
+    for method, seed, name in single_class_runs(result):  # one paragraph each
+        lines += [f"**Warning:** `{method}` (seed {seed}) predicts a single class, `{name}`, "
+                  "for every test image; its figures describe a constant prediction, not a "
+                  "classifier.", ""]
+    return lines
+
+
+def _confusion_heading(result):
+    seeds = result.seeds
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"summed over {len(seeds)} seeds"
+
+
+FILE_DESCRIPTIONS = {
+    "metrics.json": "every figure of every run, the settings and the summary",
+    "summary.csv": "one row per method: mean, standard deviation and number of seeds per metric",
+    "per_class.csv": "one row per method, seed and class: training count, test count, recall, "
+                     "precision, F1",
+    "predictions.csv": "one row per method, seed and test image: true class, predicted class, "
+                       "one probability per class",
+    "predictions.npz": "the test labels and every run's test probabilities as arrays",
+}
+
+
 @kerasimb_export("kerasimb.runs.report.report_markdown", serializable=False)
-def report_markdown(result, confusion_files=None):
+def report_markdown(result, confusion_files=None, files=None):
     """Returns the text of `report.md`: the dataset, the exact settings, the results table with
     the metrics explained, recall per class, and links to the plots `save_comparison` writes.
 
+    The table shows `default_metrics` of the dataset (the quadratic kappa only for ordinal
+    classes). A line under it says when the test split is balanced (accuracy then equals
+    balanced accuracy) and warns about every run whose model predicted a single class.
+
     Args:
         result: `ComparisonResult`.
-        confusion_files: dict `method -> file name` of the confusion-matrix plots to link, or
-            `None` for none.
+        confusion_files: dict `method -> file name` of the confusion-matrix plots to link (each
+            summed over the seeds), or `None` for none. Defaults to `None`.
+        files: sequence of the data files written beside the report (names of
+            `FILE_DESCRIPTIONS`), listed with what they hold, or `None`. Defaults to `None`.
     """
     d, s = result.dataset, result.settings
     spread = _spread(result)
+    metrics = result.check_metrics(_result_metrics(result, None))
     selection = (f"the weights of the epoch with the best validation `{s['select_by']}` are "
-                 "reported (`callbacks.BestValidationWeights`)" if s.get("select_by")
+                 "reported" if s.get("select_by")
                  else "no model selection (the last epoch is reported)")
     lines = [
         f"# Comparison on {d['name']}",
@@ -150,7 +319,7 @@ def report_markdown(result, confusion_files=None):
         f"- model: `{s['backbone']}`",
         f"- epochs: {s['epochs']}, batch size: {s['batch_size']}, optimizer: {s['optimizer']} "
         f"(learning rate {s['learning_rate']})",
-        f"- seeds: {s['seeds']} (each seeds weights and batch order)",
+        f"- seeds: {s['seeds']} (each seed sets the initial weights and the batch order)",
         f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "
         f"scored after every epoch, {selection}",
         "- methods:",
@@ -167,9 +336,11 @@ def report_markdown(result, confusion_files=None):
         "",
         f"Test-split figures, {spread}.",
         "",
-        comparison_table(result),
+        comparison_table(result, metrics),
         "",
-        *[f"- `{m}`: {METRIC_DESCRIPTIONS.get(m, m)}" for m in DEFAULT_METRICS],
+        *_single_class_warnings(result),
+        *_balanced_test_note(result),
+        *[f"- `{m}`: {METRIC_DESCRIPTIONS.get(m, m)}" for m in metrics],
         "",
         "## Recall per class",
         "",
@@ -181,50 +352,179 @@ def report_markdown(result, confusion_files=None):
         "",
     ]
     if confusion_files:
-        lines += [f"## Confusion matrices (seed {result.seeds[0]})", ""]
+        heading = _confusion_heading(result)
+        lines += [f"## Confusion matrices ({heading})", ""]
+        if len(result.seeds) > 1:
+            lines += [f"Each test image is counted once per seed ({len(result.seeds)} seeds "
+                      f"x {d['test_size']} images); rows are the true classes.", ""]
         for method, name in confusion_files.items():
-            lines += [f"### {method}", "", f"![{method}]({name})", ""]
+            lines += [f"### {method}", "", f"![{method}, {heading}]({name})", ""]
+    if files:
+        lines += ["## Files", ""]
+        lines += [f"- `{name}`: {FILE_DESCRIPTIONS[name]}" if name in FILE_DESCRIPTIONS
+                  else f"- `{name}`" for name in files]
+        lines.append("")
     return "\n".join(lines)
 
 
+@kerasimb_export("kerasimb.runs.report.write_summary_csv", serializable=False)
+def write_summary_csv(result, path, metrics=None):
+    """Writes `summary.csv`: one row per method; for every metric its mean, sample standard
+    deviation and number of seeds with a defined value (`<metric>_mean`, `<metric>_std`,
+    `<metric>_n`), as `result.summary` computes them. Numbers keep full precision; an undefined
+    value is an empty cell. Returns `path`.
+
+    Args:
+        result: `ComparisonResult`.
+        path: str or path-like.
+        metrics: sequence of scalar report keys, or `None` for `default_metrics` of the
+            dataset. Defaults to `None`.
+    """
+    metrics = result.check_metrics(_result_metrics(result, metrics))
+    summary = result.summary(metrics)
+    header = ["method", "seeds"] + [f"{m}_{part}" for m in metrics for part in ("mean", "std", "n")]
+    rows = [[method, len(result.runs_of(method))]
+            + [summary[method][m][part] for m in metrics for part in ("mean", "std", "n")]
+            for method in result.methods]
+    return write_csv(path, header, rows)
+
+
+@kerasimb_export("kerasimb.runs.report.write_per_class_csv", serializable=False)
+def write_per_class_csv(result, path):
+    """Writes `per_class.csv`: one row per method, seed and class with the class's training
+    count, test count, recall, precision and F1, all from the run's test confusion matrix
+    (`utils.class_figures.per_class_scores`; an undefined ratio is an empty cell). Returns
+    `path`."""
+    names, counts = result.dataset["class_names"], result.dataset["class_counts"]
+    rows = []
+    for run in result.runs:
+        scores = per_class_scores(run["report"]["confusion_matrix"])
+        for k, name in enumerate(names):
+            rows.append([run["method"], run["seed"], name, int(counts[k]),
+                         int(scores["support"][k]), scores["recall"][k],
+                         scores["precision"][k], scores["f1"][k]])
+    return write_csv(path, ["method", "seed", "class", "train_count", "test_count", "recall",
+                            "precision", "f1"], rows)
+
+
+def _check_paths(paths, size):
+    if paths is None:
+        return None
+    if hasattr(paths, "paths") and not isinstance(paths, (str, bytes)):  # data.ImageFiles
+        paths = paths.paths
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "Invalid type received for argument `paths`. Expected one file path per test image. "
+            f"Received: paths={paths!r} (a single path)"
+        )
+    paths = [os.fsdecode(p) if isinstance(p, (bytes, np.bytes_)) else os.fspath(p)
+             if isinstance(p, os.PathLike) else str(p) for p in paths]
+    if len(paths) != size:
+        raise ValueError(
+            f"Invalid value received for argument `paths`. Expected one path per test image "
+            f"({size}). Received: {len(paths)} paths"
+        )
+    return paths
+
+
+@kerasimb_export("kerasimb.runs.report.write_predictions_csv", serializable=False)
+def write_predictions_csv(result, path, paths=None):
+    """Writes `predictions.csv`: one row per method, seed and test image with the image's
+    `index` in the test split, its `path` (when known), the `true_class` and
+    `predicted_class` names and one probability column `p_<class name>` per class, at full
+    precision. Returns `path`.
+
+    Args:
+        result: `ComparisonResult` with `y_true` and `probabilities`.
+        path: str or path-like.
+        paths: `None`, a sequence of file paths (one per test image, in order) or a
+            `data.ImageFiles`. `None` uses `result.dataset["test_paths"]` when present, else
+            writes no `path` column. Defaults to `None`.
+
+    Raises:
+        ValueError: no test labels or probabilities, or a `paths` of another length.
+    """
+    if result.y_true is None or not result.probabilities:
+        raise ValueError(
+            "Invalid value received for argument `result`. Expected test labels and "
+            "probabilities (`y_true`, `probabilities`). Received: "
+            f"y_true={'None' if result.y_true is None else 'set'}, "
+            f"{len(result.probabilities)} probability arrays"
+        )
+    y_true = np.asarray(result.y_true, dtype=np.int64).reshape(-1)
+    names = [str(n) for n in result.dataset["class_names"]]
+    if paths is None:
+        paths = result.dataset.get("test_paths")
+    paths = _check_paths(paths, len(y_true))
+    header = ["method", "seed", "index", *(["path"] if paths is not None else []),
+              "true_class", "predicted_class", *(f"p_{n}" for n in names)]
+
+    def rows():
+        for run in result.runs:
+            probabilities = result.probabilities.get((run["method"], run["seed"]))
+            if probabilities is None:
+                continue
+            probabilities = np.asarray(probabilities)
+            predicted = probabilities.argmax(axis=1)
+            for i in range(len(y_true)):
+                yield [run["method"], run["seed"], i, *([paths[i]] if paths is not None else []),
+                       names[y_true[i]], names[predicted[i]],
+                       *(float(v) for v in probabilities[i])]
+
+    return write_csv(path, header, rows())
+
+
 @kerasimb_export("kerasimb.runs.report.save_comparison", serializable=False)
-def save_comparison(result, output_dir):
+def save_comparison(result, output_dir, paths=None):
     """Writes a comparison to `output_dir` (created if needed); returns the paths written.
 
     Files, each written to a temporary name and renamed into place (a kill never leaves half a
     file):
 
     - `metrics.json`: `result.to_json()`.
+    - `summary.csv`, `per_class.csv`, `predictions.csv`: the same figures as CSV
+      (`write_summary_csv`, `write_per_class_csv`, `write_predictions_csv`).
     - `report.md`: `report_markdown(result)`, linking the plots below.
     - `predictions.npz`: `y_true` and, per run, `"<method>/seed<seed>"` test probabilities
       `(N, C)`.
     - `class_distribution.png`: training examples per class (log scale when the imbalance
       ratio is 10 or more).
     - `per_class_recall.png`: recall per class for every method (mean over seeds, error bars =
-      standard deviation).
-    - `confusion_<method>.png`: each method's test confusion matrix, first seed.
+      standard deviation, kept inside [0, 1]).
+    - `confusion_<method>.png`: each method's test confusion matrix summed over the seeds.
 
     Args:
         result: `ComparisonResult`.
         output_dir: str or path-like.
+        paths: `None`, a sequence of the test images' file paths or a `data.ImageFiles`, for
+            the `path` column of `predictions.csv` (see `write_predictions_csv`). Defaults to
+            `None`.
 
     Returns:
         dict `file name -> path`.
     """
     output_dir = os.fspath(output_dir)
     os.makedirs(output_dir, exist_ok=True)
-    paths = {}
+    paths_written = {}
     plots = contextlib.ExitStack()  # plots go to temporary names, renamed into place together
 
     def path_of(name):
-        paths[name] = os.path.join(output_dir, name)
-        return plots.enter_context(atomic_path(paths[name]))
+        paths_written[name] = os.path.join(output_dir, name)
+        return plots.enter_context(atomic_path(paths_written[name]))
 
-    paths["metrics.json"] = write_json(os.path.join(output_dir, "metrics.json"), result.to_json())
+    def data_file(name):
+        paths_written[name] = os.path.join(output_dir, name)
+        return paths_written[name]
+
+    write_json(data_file("metrics.json"), result.to_json())
+    write_summary_csv(result, data_file("summary.csv"))
+    write_per_class_csv(result, data_file("per_class.csv"))
+    if result.probabilities and result.y_true is not None:
+        write_predictions_csv(result, data_file("predictions.csv"), paths=paths)
     if result.probabilities:
         arrays = {f"{m}/seed{s}": p for (m, s), p in result.probabilities.items()}
-        paths["predictions.npz"] = os.path.join(output_dir, "predictions.npz")
-        write_npz(paths["predictions.npz"], y_true=result.y_true, **arrays)
+        write_npz(data_file("predictions.npz"), y_true=result.y_true, **arrays)
+    files = list(paths_written)
 
     counts, names = result.dataset["class_counts"], result.dataset["class_names"]
     plotting.plot_class_distribution(
@@ -234,23 +534,25 @@ def save_comparison(result, output_dir):
     )
     recall = result.per_class_recall()
     plotting.plot_per_class_recall(
-        {m: [recall[m][n]["mean"] or 0.0 for n in names] for m in result.methods},
+        {m: [recall[m][n]["mean"] for n in names] for m in result.methods},
         names,
         errors={m: [recall[m][n]["std"] or 0.0 for n in names] for m in result.methods}
         if len(result.seeds) > 1 else None,
         path=path_of("per_class_recall.png"),
-        title=f"{result.dataset['name']}: test recall per class",
+        title=f"{result.dataset['name']}: test recall per class"
+              + (f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
+                 else f" (seed {result.seeds[0]})"),
     )
     confusion_files = {}
-    first_seed = result.seeds[0]
+    heading = _confusion_heading(result)
     for method in result.methods:
         name = f"confusion_{safe_name(method)}.png"
         plotting.plot_confusion_matrix(
-            result.reports[(method, first_seed)]["confusion_matrix"], names,
-            path=path_of(name), title=f"{method} (seed {first_seed})",
+            summed_confusion_matrix(result, method), names,
+            path=path_of(name), title=f"{method}, {heading}",
         )
         confusion_files[method] = name
     plots.close()
-    paths["report.md"] = write_text(os.path.join(output_dir, "report.md"),
-                                    report_markdown(result, confusion_files))
-    return paths
+    paths_written["report.md"] = write_text(os.path.join(output_dir, "report.md"),
+                                            report_markdown(result, confusion_files, files))
+    return paths_written

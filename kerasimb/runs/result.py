@@ -19,7 +19,9 @@ class ComparisonResult:
 
     Args:
         dataset: dict describing the dataset (name, class names, training class counts, split
-            sizes, image shape, summary text).
+            sizes, image shape, summary text; `ordinal` (bool, default `False`) decides whether
+            the default tables show the quadratic kappa; an optional `test_paths`, one file
+            path per test image, names the images in `predictions.csv`).
         settings: dict of the exact training settings used.
         runs: list of dicts, one per (method, seed) in training order, with keys `method`,
             `seed`, `report` (the `metrics.report` dict on the test split), `history` (the
@@ -64,14 +66,23 @@ class ComparisonResult:
         """The run records of `method`, in seed order."""
         return [run for run in self.runs if run["method"] == method]
 
-    def summary(self, metrics=report.DEFAULT_METRICS):
+    @property
+    def default_metrics(self):
+        """The metrics the tables, `summary()` and the CSV files show when none are named:
+        `runs.report.default_metrics(dataset["ordinal"])` (the quadratic kappa only for
+        ordinal classes)."""
+        return report.default_metrics(bool(self.dataset.get("ordinal", False)))
+
+    def summary(self, metrics=None):
         """Returns `{method: {metric: {"mean", "std", "n", "values"}}}` over seeds.
+
+        `metrics`: sequence of scalar report keys, or `None` for `default_metrics`.
 
         `std` is the sample standard deviation (ddof=1), `None` with a single seed. Undefined
         values (e.g. an AUC when a class is missing from the test split) are left out of the
         mean and counted out of `n`.
         """
-        metrics = self.check_metrics(metrics)
+        metrics = self.check_metrics(self.default_metrics if metrics is None else metrics)
         return {method: {m: mean_std([run["report"].get(m) for run in self.runs_of(method)])
                          for m in metrics}
                 for method in self.methods}
@@ -105,7 +116,12 @@ class ComparisonResult:
             )
         return metrics
 
-    def table(self, metrics=report.DEFAULT_METRICS, **kwargs):
+    def confusion_matrix(self, method):
+        """The test confusion matrix of `method` summed over its seeds
+        (`runs.report.summed_confusion_matrix`)."""
+        return report.summed_confusion_matrix(self, method)
+
+    def table(self, metrics=None, **kwargs):
         """The results table in markdown (see `runs.report.comparison_table` for the options)."""
         return report.comparison_table(self, metrics, **kwargs)
 
@@ -118,10 +134,12 @@ class ComparisonResult:
         return jsonable({"dataset": self.dataset, "settings": self.settings,
                          "summary": self.summary(), "runs": self.runs})
 
-    def save(self, output_dir):
-        """Writes the result to `output_dir` (`runs.report.save_comparison`); returns the paths
-        written, a dict `name -> path`."""
-        return report.save_comparison(self, output_dir)
+    def save(self, output_dir, paths=None):
+        """Writes the result to `output_dir` (`runs.report.save_comparison`: `report.md`,
+        `metrics.json`, `summary.csv`, `per_class.csv`, `predictions.csv`, plots); returns the
+        paths written, a dict `name -> path`. `paths`: the test images' file paths for
+        `predictions.csv`, or `None` (`dataset["test_paths"]` when present, else indices)."""
+        return report.save_comparison(self, output_dir, paths=paths)
 
     def __repr__(self):
         return (f"ComparisonResult(dataset={self.dataset['name']!r}, methods={self.methods}, "

@@ -11,6 +11,7 @@ from kerasimb.tuning.search import (
     leaderboard_table,
     make_tuner,
     plot_search_history,
+    show_progress,
     tune,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "leaderboard_table",
     "make_tuner",
     "plot_search_history",
+    "show_progress",
     "tune",
 ]

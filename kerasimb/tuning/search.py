@@ -1,22 +1,31 @@
-"""Running a search: `make_tuner`, `leaderboard`, `plot_search_history` and `tune`.
+"""Running a search: `make_tuner`, `leaderboard`, `plot_search_history`, `show_progress` and
+`tune`.
 
 `tune()` is what `kerasimb tune` runs: a Keras Tuner search with an
-`ImbalanceHyperModel`, the leaderboard, the best configuration retrained once more and scored
-once on the test split, and a report (`TuningResult.save`).
+`ImbalanceHyperModel` (one line printed per finished trial), the leaderboard, the best
+configuration retrained once more and scored once on the test split, and a report
+(`TuningResult.save`: `report.md`, `tuning.json`, `leaderboard.csv`, `summary.csv`,
+`per_class.csv`, `search_history.png`).
 """
 
 import os
+import sys
 import time
 
 import keras
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.tuning.hypermodel import LEARNING_RATE, METHOD, WIDTH, ImbalanceHyperModel
 from kerasimb.metrics.report import SCALAR_METRICS
-from kerasimb.utils.atomic import write_json, write_text
-from kerasimb.utils.formatting import jsonable
+from kerasimb.tuning.hypermodel import LEARNING_RATE, METHOD, WIDTH, ImbalanceHyperModel
+from kerasimb.utils.atomic import atomic_path, write_json, write_text
+from kerasimb.utils.class_figures import per_class_scores
+from kerasimb.utils.formatting import jsonable, write_csv
+from kerasimb.utils.plotting import integer_ticks, legend_outside, new_figure, save_figure
 from kerasimb.utils.validation import check_choice, check_int
+
+# Figures only meaningful for ordered grades: left out of a nominal dataset's test table.
+ORDINAL_ONLY = ("quadratic_kappa", "kendall_tau")
 
 TUNERS = ("random", "bayesian", "hyperband")
 
@@ -148,6 +157,9 @@ def _short(value):
 def plot_search_history(rows, path, objective="objective"):
     """Plots each trial's score in search order (dots coloured by method) and the best so far.
 
+    Trials are numbered from 1 on a whole-number axis, as the progress lines print them; the
+    legend sits beside the axes, never over the points.
+
     Args:
         rows: `leaderboard(tuner)` rows.
         path: str. The PNG file to write.
@@ -156,33 +168,101 @@ def plot_search_history(rows, path, objective="objective"):
     Returns:
         `path`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     ordered = sorted((r for r in rows if r["score"] is not None), key=lambda r: r["order"])
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    figure = new_figure((7.5, 3.8))
+    ax = figure.add_subplot()
     method_names = list(dict.fromkeys(r["method"] for r in ordered))
-    colors = plt.get_cmap("tab20")
+    colors = colormaps["tab10" if len(method_names) <= 10 else "tab20"]
     for i, name in enumerate(method_names):
-        points = [(k, r["score"]) for k, r in enumerate(ordered) if r["method"] == name]
+        points = [(k, r["score"]) for k, r in enumerate(ordered, 1) if r["method"] == name]
         ax.scatter([p[0] for p in points], [p[1] for p in points], color=colors(i % 20),
                    label=name, s=30, zorder=3)
     if ordered:
         best = np.maximum.accumulate([r["score"] for r in ordered])
-        ax.step(range(len(ordered)), best, where="post", color="black", lw=1.2,
+        ax.step(range(1, len(ordered) + 1), best, where="post", color="black", lw=1.2,
                 label="best so far")
+        ax.set_xlim(0.5, len(ordered) + 0.5)
+    integer_ticks(ax, "x")
     ax.set_xlabel("trial (search order)")
     ax.set_ylabel(objective)
     ax.set_title("Search history")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    legend_outside(ax, fontsize=7)
+    with atomic_path(path) as tmp:
+        save_figure(figure, tmp, dpi=110)
     return path
+
+
+def _describe(row):
+    """`focal gamma=2, learning rate 0.001, width 16`: a trial's method and values."""
+    params = " ".join(f"{k}={_short(v)}" for k, v in row["params"].items())
+    text = f"{row['method']} {params}".rstrip()
+    text += f", learning rate {row['learning_rate']:.3g}"
+    if row.get("width"):
+        text += f", width {row['width']}"
+    if row.get("epochs"):
+        text += f", {row['epochs']} epochs"
+    return text
+
+
+@kerasimb_export("kerasimb.tuning.show_progress", serializable=False)
+def show_progress(tuner, total=None, stream=None):
+    """Prints one line per finished trial of `tuner`'s search; returns `tuner`.
+
+    `trial 3/10: focal gamma=2, learning rate 0.001, width 16 -> val balanced_accuracy 0.8123
+    (best so far 0.8500)`, printed as each trial ends (Keras Tuner's `on_trial_end`, which
+    this wraps). Without a fixed number of trials (Hyperband) the line starts `trial 3:`. A
+    trial that failed says `failed`. Trials finished before a resumed search count: the first
+    new trial of a search resumed after 4 is trial 5.
+
+    Args:
+        tuner: a tuner from `make_tuner`.
+        total: int or `None`. The number of trials the search runs (`max_trials`), or `None`
+            when it is not fixed. Defaults to `None`.
+        stream: a text stream, or `None` for `sys.stdout` (looked up when a line is printed).
+            Defaults to `None`.
+
+    Returns:
+        `tuner`, whose `on_trial_end` now also prints.
+
+    Example:
+
+    >>> from kerasimb import data, tuning
+    >>> hm = tuning.ImbalanceHyperModel(data.load_dataset("digits-lt"), methods=["ce"])
+    >>> tuner = tuning.make_tuner(hm, max_trials=2, directory="/tmp/kt_progress_doc",
+    ...                           overwrite=True)
+    >>> tuner = tuning.show_progress(tuner, total=2)
+    >>> tuner.search(verbose=0)  # doctest: +SKIP
+    trial 1/2: ce, learning rate 0.001, width 32 -> val balanced_accuracy 0.4713 (best so far 0.4713)
+    trial 2/2: ...
+    """
+    if total is not None:
+        total = check_int(total, "total", minimum=1)
+    objective = tuner.oracle.objective.name
+    label = objective.replace("val_", "val ", 1)
+    ended = ("COMPLETED", "FAILED", "INVALID")
+    end_trial = tuner.on_trial_end
+
+    def on_trial_end(trial):
+        end_trial(trial)
+        stored = tuner.oracle.get_trial(trial.trial_id)
+        number = sum(str(t.status) in ended for t in tuner.oracle.trials.values())
+        row = {"score": None, **_trial_params(tuner.hypermodel, stored.hyperparameters)}
+        if str(stored.status) == "COMPLETED":
+            rows = [r for r in leaderboard(tuner) if r["trial_id"] == trial.trial_id]
+            row = rows[0] if rows else row
+        scores = [r["score"] for r in leaderboard(tuner) if r["score"] is not None]
+        outcome = (f"{label} {row['score']:.4f}" if row["score"] is not None
+                   else f"{str(stored.status).lower()}")
+        best = f"{max(scores):.4f}" if scores else "none yet"
+        count = f"{number}/{total}" if total is not None else f"{number}"
+        print(f"trial {count}: {_describe(row)} -> {outcome} (best so far {best})",
+              file=stream or sys.stdout, flush=True)
+
+    tuner.on_trial_end = on_trial_end
+    return tuner
 
 
 @kerasimb_export("kerasimb.tuning.TuningResult", serializable=False)
@@ -212,14 +292,66 @@ class TuningResult:
         return jsonable({"settings": self.settings, "best": self.best,
                           "leaderboard": self.leaderboard, "test_report": self.test_report})
 
+    def test_metrics(self):
+        """The scalar test-report keys the report shows: `SCALAR_METRICS` the test report
+        defines, without the quadratic kappa and Kendall's τ unless the classes are ordinal
+        (`settings["ordinal"]`)."""
+        ordinal = bool(self.settings.get("ordinal", False))
+        return [k for k in SCALAR_METRICS if self.test_report.get(k) is not None
+                and (ordinal or k not in ORDINAL_ONLY)]
+
+    def write_leaderboard_csv(self, path):
+        """Writes `leaderboard.csv`: one row per completed trial, best first, with its rank,
+        trial id, search order (from 1), method, every searched value (`<method>.<name>`
+        columns, empty where a trial's method has no such value), learning rate, width,
+        Hyperband epochs, the objective score and every `val_*` metric (for nominal classes
+        without the quadratic kappa and Kendall's τ, unless one is the objective), at full
+        precision. Returns `path`."""
+        params = list(dict.fromkeys(f"{r['method']}.{k}" for r in self.leaderboard
+                                    for k in r["params"]))
+        hidden = set() if self.settings.get("ordinal") else \
+            {f"val_{m}" for m in ORDINAL_ONLY} - {f"val_{self.settings.get('objective')}"}
+        metrics = sorted({k for r in self.leaderboard for k in r["metrics"]} - hidden)
+        header = ["rank", "trial_id", "order", "method", *params, "learning_rate", "width",
+                  "epochs", "score", *metrics]
+        rows = []
+        for rank, r in enumerate(self.leaderboard, 1):
+            values = {f"{r['method']}.{k}": v for k, v in r["params"].items()}
+            rows.append([rank, r["trial_id"], r["order"] + 1, r["method"],
+                         *(values.get(p) for p in params), r["learning_rate"], r["width"],
+                         r.get("epochs"), r["score"], *(r["metrics"].get(m) for m in metrics)])
+        return write_csv(path, header, rows)
+
     def save(self, output):
-        """Writes `tuning.json`, `search_history.png` and `report.md` to `output`; returns paths."""
+        """Writes the search's files to `output`; returns a dict of their paths.
+
+        - `tuning.json` (`to_json()`), `report.md` and `search_history.png`;
+        - `leaderboard.csv` (`write_leaderboard_csv`);
+        - `summary.csv`: the retrained best configuration's test figures, one row;
+        - `per_class.csv`: its test recall, precision and F1 per class (from the confusion
+          matrix), with the training and test counts.
+
+        The report names the search-state folder relative to `output` (or by its name alone
+        when it lies elsewhere), never as an absolute path.
+        """
         os.makedirs(output, exist_ok=True)
         paths = {"json": os.path.join(output, "tuning.json"),
                  "history": os.path.join(output, "search_history.png"),
-                 "report": os.path.join(output, "report.md")}
+                 "report": os.path.join(output, "report.md"),
+                 "leaderboard": os.path.join(output, "leaderboard.csv")}
         write_json(paths["json"], self.to_json())
+        self.write_leaderboard_csv(paths["leaderboard"])
         objective = self.settings["objective"]
+        metrics = self.test_metrics()
+        if self.best is not None and self.test_report:
+            paths["summary"] = write_csv(
+                os.path.join(output, "summary.csv"),
+                ["method", "trial_id", *metrics],
+                [[self.best["method"], self.best["trial_id"],
+                  *(self.test_report[k] for k in metrics)]])
+            if self.test_report.get("confusion_matrix") is not None:
+                paths["per_class"] = self._write_per_class_csv(
+                    os.path.join(output, "per_class.csv"))
         plot_search_history(self.leaderboard, paths["history"], f"val {objective}")
         s = self.settings
         lines = [
@@ -232,7 +364,8 @@ class TuningResult:
             f"{s['batch_size']}, seed {s['seed']}",
             f"- objective: validation {objective} (maximised); the test split is used once, "
             "for the retrained best configuration",
-            f"- search state: `{s['directory']}` (rerun the same command to resume)",
+            f"- search state: {_state_folder(s['directory'], output)} (rerun the same command "
+            "to resume)",
             f"- search time: {s['search_seconds']:.0f} s", "",
             "## Leaderboard (validation)", "", self.table(), "",
             "![search history](search_history.png)", "",
@@ -245,20 +378,80 @@ class TuningResult:
                       + f", learning rate {self.best['learning_rate']:.3g}"
                       + (f", width {self.best['width']}" if self.best["width"] else ""), "",
                       "| metric | test |", "|---|---|"]
-            for key in SCALAR_METRICS:
-                value = self.test_report.get(key)
-                if value is not None:
-                    lines.append(f"| {key} | {value:.4f} |")
-            lines.append("")
+            for key in metrics:
+                lines.append(f"| {key} | {self.test_report[key]:.4f} |")
+            lines += ["", *self._test_notes()]
+        lines += ["## Files", ""]
+        for key in ("json", "leaderboard", "summary", "per_class"):
+            if key in paths:
+                lines.append(f"- `{os.path.basename(paths[key])}`: {_FILES[key]}")
+        lines.append("")
         write_text(paths["report"], "\n".join(lines))
         return paths
+
+    def _test_notes(self):
+        """The balanced-test note and the single-class warning for the retrained best model."""
+        matrix = self.test_report.get("confusion_matrix")
+        if matrix is None:
+            return []
+        matrix = np.asarray(matrix)
+        support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+        names = list(self.test_report.get("per_class_recall") or range(len(support)))
+        lines = []
+        if np.count_nonzero(predicted) == 1:
+            lines += [f"**Warning:** the retrained `{self.best['method']}` model predicts a "
+                      f"single class, `{names[int(np.argmax(predicted))]}`, for every test "
+                      "image.", ""]
+        if support.min() > 0 and len(set(support.tolist())) == 1:
+            lines += [f"The test split is balanced ({int(support[0])} images in every class), "
+                      "so accuracy equals balanced accuracy here.", ""]
+        return lines
+
+    def _write_per_class_csv(self, path):
+        names = list(self.test_report.get("per_class_recall") or {})
+        scores = per_class_scores(self.test_report["confusion_matrix"])
+        if len(names) != len(scores["support"]):
+            names = [str(k) for k in range(len(scores["support"]))]
+        counts = self.settings.get("class_counts") or [None] * len(names)
+        rows = [[name, counts[k], int(scores["support"][k]), scores["recall"][k],
+                 scores["precision"][k], scores["f1"][k]] for k, name in enumerate(names)]
+        return write_csv(path, ["class", "train_count", "test_count", "recall", "precision",
+                                "f1"], rows)
+
+
+_FILES = {
+    "json": "the settings, every trial and the test figures",
+    "leaderboard": "one row per completed trial, best first: method, values, validation scores",
+    "summary": "the retrained best configuration's test figures, one row",
+    "per_class": "its test recall, precision and F1 per class, with the training and test "
+                 "counts",
+}
+
+
+def _state_folder(directory, output):
+    """The search-state folder as a report shows it: relative to `output` when inside it,
+    else its name only (a report carries no absolute local path)."""
+    relative = os.path.relpath(os.path.abspath(directory), os.path.abspath(output))
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return f"`{os.path.basename(os.path.normpath(directory))}`, a folder outside this one"
+    return f"`{relative}/` in this folder"
 
 
 @kerasimb_export("kerasimb.tuning.tune", serializable=False)
 def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
          tuner="random", max_trials=10, epochs=10, batch_size=32, directory="runs/tune",
-         project_name="kerasimb", overwrite=False, seed=0, verbose=0, **hypermodel_kwargs):
+         project_name="kerasimb", overwrite=False, seed=0, verbose=0, progress=True,
+         **hypermodel_kwargs):
     """Searches methods and hyperparameters, retrains the best and scores it on the test split.
+
+    With `progress=True` a line is printed as each trial finishes (`show_progress`):
+
+    ```
+    trial 1/2: ce, learning rate 0.001, width 32 -> val balanced_accuracy 0.4713 (best so far 0.4713)
+    trial 2/2: focal gamma=2, learning rate 0.001, width 32 -> val balanced_accuracy 0.5120 (best so far 0.5120)
+    ```
+
+    and a resumed search first says how many trials it found finished.
 
     Args:
         dataset: `ImageDataset`.
@@ -266,6 +459,8 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
         backbone, objective, epochs, batch_size, seed: as in `ImbalanceHyperModel`.
         tuner, max_trials, directory, project_name, overwrite: as in `make_tuner`.
         verbose: `fit` verbosity. Defaults to `0`.
+        progress: bool. Print a line per finished trial (`trial i/N: ...`; `trial i: ...` for
+            Hyperband, which has no fixed number of trials). Defaults to `True`.
         **hypermodel_kwargs: more `ImbalanceHyperModel` arguments (`widths`, `learning_rates`,
             `model_kwargs`, ...).
 
@@ -280,6 +475,20 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
                                      seed=seed, verbose=verbose, **hypermodel_kwargs)
     search = make_tuner(hypermodel, tuner, max_trials=max_trials, directory=directory,
                         project_name=project_name, overwrite=overwrite, seed=seed)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(
+            "Invalid type received for argument `progress`. Expected a bool. "
+            f"Received: progress={progress!r}"
+        )
+    if progress:
+        total = None if tuner == "hyperband" else max_trials
+        done = leaderboard(search)
+        if done:
+            scores = [r["score"] for r in done if r["score"] is not None]
+            best = f"{max(scores):.4f}" if scores else "none yet"
+            print(f"resuming: {len(done)}" + (f"/{total}" if total else "")
+                  + f" trials already finished (best so far {best})", flush=True)
+        show_progress(search, total=total)
     start = time.time()
     search.search(verbose=verbose)
     seconds = time.time() - start
@@ -293,6 +502,7 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
     settings = {"dataset": dataset.name, "tuner": tuner, "max_trials": max_trials,
                 "trials": len(rows), "methods": hypermodel.method_names, "backbone": backbone,
                 "objective": objective, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+                "ordinal": bool(dataset.ordinal), "class_counts": list(dataset.class_counts),
                 "directory": os.path.join(directory, project_name), "search_seconds": seconds}
     return TuningResult(rows, test_report, settings, dataset.summary())
 

@@ -8,9 +8,10 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.utils.images import to_float_images
-from kerasimb.utils.plotting import check_names, new_figure, save_figure
+from kerasimb.utils.plotting import (check_names, draw_grouped_bars, grouped_bar_width,
+                                     legend_outside, new_figure, save_figure)
 
-__all__ = ["model_features", "per_class_f1", "plot_per_class_f1"]
+__all__ = ["model_features", "per_class_f1", "per_class_scores", "plot_per_class_f1"]
 
 
 @kerasimb_export("kerasimb.utils.class_figures.per_class_f1", serializable=False)
@@ -45,6 +46,41 @@ def per_class_f1(confusion_matrix):
         return np.where(denominator > 0, 2.0 * np.diag(m) / denominator, np.nan)
 
 
+@kerasimb_export("kerasimb.utils.class_figures.per_class_scores", serializable=False)
+def per_class_scores(confusion_matrix):
+    """Returns the support, recall, precision and F1 of every class from a confusion matrix.
+
+    With `M` the matrix (rows true classes, columns predictions): recall_k = M_kk / row k,
+    precision_k = M_kk / column k, F1_k = 2 M_kk / (row k + column k). A ratio whose
+    denominator is 0 is NaN (a class absent from the true labels has no recall, a class never
+    predicted has no precision), not silently 0.
+
+    Args:
+        confusion_matrix: square array-like `(C, C)` of non-negative counts.
+
+    Returns:
+        dict with `support` (int array `(C,)`, true examples per class), `predicted` (int array,
+        predictions per class), `recall`, `precision` and `f1` (float arrays `(C,)`).
+
+    Raises:
+        ValueError: the matrix is not square 2-D, or has negative entries.
+
+    Example:
+
+    >>> scores = per_class_scores([[3, 1], [0, 2]])
+    >>> scores["recall"].tolist(), scores["precision"].round(4).tolist()
+    ([0.75, 1.0], [1.0, 0.6667])
+    """
+    f1 = per_class_f1(confusion_matrix)  # checks the matrix
+    m = np.asarray(confusion_matrix, dtype=np.float64)
+    hits, support, predicted = np.diag(m), m.sum(axis=1), m.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, hits / support, np.nan)
+        precision = np.where(predicted > 0, hits / predicted, np.nan)
+    return {"support": support.astype(np.int64), "predicted": predicted.astype(np.int64),
+            "recall": recall, "precision": precision, "f1": f1}
+
+
 @kerasimb_export("kerasimb.utils.class_figures.plot_per_class_f1", serializable=False)
 def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=None):
     """Grouped bars of per-class F1, one colour per method (the AdUni paper's Fig. 5 layout).
@@ -53,7 +89,8 @@ def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=No
         scores: dict method label -> sequence `(C,)` of F1 scores (NaN bars are left empty).
         class_names: list of `C` str or `None` (class indices). Defaults to `None`.
         errors: `None` or dict method label -> sequence `(C,)` of error-bar half-lengths
-            (e.g. the std over seeds). Defaults to `None`.
+            (e.g. the std over seeds), clipped so that no bar reaches below 0 or above 1.
+            Defaults to `None`.
         path: str, path-like or `None`: where to save the PNG. Defaults to `None`.
         title: str or `None`. Defaults to `None`.
 
@@ -83,26 +120,28 @@ def plot_per_class_f1(scores, class_names=None, errors=None, path=None, title=No
         )
     num_classes = sizes.pop()
     names = check_names(class_names, num_classes)
-    figure = new_figure((min(14.0, max(5.0, 0.5 * num_classes * len(values) ** 0.5 + 2)), 4.0))
+    if errors is not None and not isinstance(errors, dict):
+        raise ValueError(
+            "Invalid value received for argument `errors`. Expected `None` or a dict method -> "
+            f"per-class errors. Received: errors={errors!r}"
+        )
+    figure = new_figure((grouped_bar_width(num_classes, len(values)), 4.0))
     ax = figure.add_subplot(1, 1, 1)
-    width = 0.8 / len(values)
+    draw_grouped_bars(ax, values, errors)
     positions = np.arange(num_classes)
-    for i, (label, v) in enumerate(values.items()):
-        err = None if errors is None or label not in errors else np.asarray(errors[label])
-        ax.bar(positions - 0.4 + width * (i + 0.5), np.nan_to_num(v), width, yerr=err,
-               label=label, capsize=2)
-    ax.set_xticks(positions)
-    ax.set_xticklabels(names, rotation=30 if num_classes > 6 else 0, ha="right"
-                       if num_classes > 6 else "center")
-    ax.set_ylim(0.0, 1.05)
+    rotate = num_classes > 6 or max(map(len, names)) > 3
+    ax.set_xticks(positions, names, rotation=30 if rotate else 0,
+                  ha="right" if rotate else "center", rotation_mode="anchor")
+    ax.set_xlim(-0.6, num_classes - 0.4)
+    ax.set_ylim(0.0, 1.02)
     ax.set_ylabel("F1")
     ax.set_xlabel("class")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
-    if path is not None:
-        save_figure(figure, path)
-    return figure
+    legend_outside(ax, title="method")
+    return save_figure(figure, path)
 
 
 @kerasimb_export("kerasimb.utils.class_figures.model_features", serializable=False)

@@ -14,13 +14,17 @@ Example:
 | ce | 0.820 ± 0.020 |
 """
 
+import csv
 import json
 import math
+import os
 
 import numpy as np
 
-__all__ = ["finite_or_none", "format_stat", "jsonable", "markdown_table", "mean_std",
-           "safe_name", "spread_text"]
+from kerasimb.utils.atomic import atomic_path
+
+__all__ = ["csv_value", "finite_or_none", "format_stat", "jsonable", "markdown_table",
+           "mean_std", "safe_name", "spread_text", "write_csv"]
 
 
 def finite_or_none(value):
@@ -146,3 +150,59 @@ def spread_text(seeds, unit="seeds"):
     if len(seeds) > 1:
         return f"mean ± std over {unit} {seeds}"
     return f"{unit.rstrip('s')} {seeds[0]}"
+
+
+def csv_value(value):
+    """One CSV cell: floats at full precision (`repr`, which reads back to the same float), an
+    empty cell for `None`, NaN and infinities, `str` for the rest.
+
+    >>> csv_value(np.float32(0.1)), csv_value(1 / 3), csv_value(None), csv_value(7)
+    ('0.10000000149011612', '0.3333333333333333', '', '7')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = finite_or_none(value)
+        return "" if value is None else repr(value)
+    return str(value)
+
+
+def write_csv(path, header, rows):
+    """Writes a CSV file (Python's `csv` module, UTF-8, cells by `csv_value`) atomically: a
+    reader sees the old file or the complete new one. Returns `path` as a str.
+
+    Args:
+        path: str or path-like.
+        header: sequence of column names.
+        rows: iterable of sequences, each as long as `header`.
+
+    Raises:
+        ValueError: a row whose length is not the header's.
+
+    Example:
+
+    >>> import tempfile
+    >>> path = write_csv(os.path.join(tempfile.mkdtemp(), "t.csv"), ["method", "mcc"],
+    ...                  [["ce", 0.5], ["focal", None]])
+    >>> open(path).read().splitlines()
+    ['method,mcc', 'ce,0.5', 'focal,']
+    """
+    header = [str(h) for h in header]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            for number, row in enumerate(rows):
+                row = list(row)
+                if len(row) != len(header):
+                    raise ValueError(
+                        "Invalid value received for argument `rows`. Expected rows of "
+                        f"{len(header)} cells ({header}). Received: row {number} with "
+                        f"{len(row)} cells, {row!r}"
+                    )
+                writer.writerow([csv_value(v) for v in row])
+    return os.fspath(path)

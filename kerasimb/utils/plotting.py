@@ -1,5 +1,10 @@
 """Plots for experiment reports: class distribution, per-class recall, confusion matrix.
 
+The small helpers every report plot uses live here too: `legend_outside` (a legend beside the
+axes, never over the data), `integer_ticks` (an axis that counts epochs or trials),
+`clipped_errors` (error bars that stay inside [0, 1]) and `grouped_bar_width` (a figure wide
+enough for grouped bars).
+
 Figures are built with `matplotlib.figure.Figure` and rendered by the Agg canvas, without
 `pyplot`: nothing is displayed, no global backend is switched, and the functions are safe in
 scripts, tests and servers. Each function returns the `Figure` (Jupyter shows it) and, given
@@ -12,6 +17,11 @@ from kerasimb.api_export import kerasimb_export
 
 __all__ = [
     "check_names",
+    "clipped_errors",
+    "draw_grouped_bars",
+    "grouped_bar_width",
+    "integer_ticks",
+    "legend_outside",
     "new_figure",
     "plot_class_distribution",
     "plot_confusion_matrix",
@@ -74,6 +84,125 @@ def check_names(class_names, num_classes):
             f"Received: {len(class_names)} names, class_names={class_names}"
         )
     return class_names
+
+
+def legend_outside(ax, title=None, fontsize=8, **kwargs):
+    """Draws `ax`'s legend to the right of the axes, outside the data area; returns it.
+
+    The constrained layout of `new_figure` (or `figure.tight_layout()`) makes room for it, so
+    a legend never hides bars, points or lines. Nothing is drawn when nothing is labelled.
+
+    Args:
+        ax: a `matplotlib.axes.Axes`.
+        title: str or `None`. The legend's title. Defaults to `None`.
+        fontsize: int. Defaults to `8`.
+        **kwargs: more `Axes.legend` arguments (e.g. `ncol`).
+
+    Returns:
+        The `matplotlib.legend.Legend`, or `None` without labelled artists.
+
+    Example:
+
+    >>> figure = new_figure((4.0, 3.0))
+    >>> ax = figure.add_subplot()
+    >>> _ = ax.plot([0, 1], [0, 1], label="ce")
+    >>> bool(legend_outside(ax).get_bbox_to_anchor().x0 > ax.get_window_extent().x1)
+    True
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                     borderaxespad=0.0, fontsize=fontsize, title=title, **kwargs)
+
+
+def integer_ticks(ax, axis="x"):
+    """Puts ticks on whole numbers only along `axis` (`"x"`, `"y"` or `"both"`), for axes that
+    count epochs, trials or examples; returns `ax`.
+
+    Raises:
+        ValueError: another `axis`.
+
+    Example:
+
+    >>> figure = new_figure((4.0, 3.0))
+    >>> ax = integer_ticks(figure.add_subplot())
+    >>> _ = ax.plot([0, 1, 2], [0.2, 0.5, 0.4])
+    >>> figure.canvas.draw()
+    >>> all(float(t).is_integer() for t in ax.get_xticks())
+    True
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    if axis not in ("x", "y", "both"):
+        raise ValueError(
+            "Invalid value received for argument `axis`. Expected 'x', 'y' or 'both'. "
+            f"Received: axis={axis!r}"
+        )
+    for name in ("x", "y") if axis == "both" else (axis,):
+        getattr(ax, f"{name}axis").set_major_locator(MaxNLocator(integer=True))
+    return ax
+
+
+def clipped_errors(values, errors, low=0.0, high=1.0):
+    """Asymmetric error-bar half-lengths that keep `values ± errors` inside `[low, high]`.
+
+    A recall of 0.95 with a standard deviation of 0.1 over seeds is drawn from 0.85 to 1.0, not
+    to 1.05: a rate cannot leave [0, 1], and neither should its error bar.
+
+    Args:
+        values: sequence of float (NaN allowed: no bar).
+        errors: sequence of non-negative float (or `None` entries: no bar), same length.
+        low: float. Defaults to `0.0`.
+        high: float. Defaults to `1.0`.
+
+    Returns:
+        float array `(2, N)`: rows the lower and the upper half-lengths, as `yerr` takes them.
+
+    Raises:
+        ValueError: different lengths or negative errors.
+
+    Example:
+
+    >>> clipped_errors([0.95, 0.02, 0.5], [0.1, 0.1, 0.1]).round(2).tolist()
+    [[0.1, 0.02, 0.1], [0.05, 0.1, 0.1]]
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    errors = np.asarray([np.nan if e is None else e for e in np.asarray(errors, dtype=object)
+                         .reshape(-1)], dtype=np.float64)
+    if values.shape != errors.shape:
+        raise ValueError(
+            "Invalid value received for argument `errors`. Expected one error per value "
+            f"({values.size}). Received: {errors.size} errors"
+        )
+    if (errors < 0).any():
+        raise ValueError(
+            "Invalid value received for argument `errors`. Expected non-negative half-lengths. "
+            f"Received: errors={errors.tolist()}"
+        )
+    errors = np.nan_to_num(errors, nan=0.0)
+    finite = np.isfinite(values)
+    lower = np.where(finite, np.clip(np.minimum(errors, values - low), 0.0, None), 0.0)
+    upper = np.where(finite, np.clip(np.minimum(errors, high - values), 0.0, None), 0.0)
+    return np.stack([lower, upper])
+
+
+def grouped_bar_width(num_groups, bars_per_group, inches_per_bar=0.13, gap=0.3, extra=3.0,
+                      minimum=5.0, maximum=18.0):
+    """Figure width in inches for `num_groups` groups of `bars_per_group` bars.
+
+    Each bar gets `inches_per_bar`, each group a `gap`, and `extra` leaves room for the axis
+    labels and a legend beside the axes; the result is kept within `[minimum, maximum]`.
+
+    Example:
+
+    >>> grouped_bar_width(10, 6)
+    13.8
+    >>> grouped_bar_width(2, 2)
+    5.0
+    """
+    width = num_groups * (bars_per_group * inches_per_bar + gap) + extra
+    return round(float(min(maximum, max(minimum, width))), 2)
 
 
 @kerasimb_export("kerasimb.utils.plotting.plot_class_distribution", serializable=False)
@@ -156,23 +285,60 @@ def plot_per_class_recall(recalls, class_names=None, errors=None, path=None, tit
         )
     num_classes = next(iter(values.values())).size
     names = check_names(class_names, num_classes)
-    figure = new_figure((max(5.0, 0.25 * num_classes * len(values) + 3.0), 3.4))
+    if errors is not None and not isinstance(errors, dict):
+        raise ValueError(
+            "Invalid value received for argument `errors`. Expected `None` or a dict method -> "
+            f"per-class errors. Received: errors={errors!r}"
+        )
+    figure = new_figure((grouped_bar_width(num_classes, len(values)), 4.2))
     ax = figure.add_subplot()
-    positions = np.arange(num_classes)
-    width = 0.8 / len(values)
-    for i, (method, recall) in enumerate(values.items()):
-        yerr = None if errors is None or method not in errors else np.asarray(errors[method])
-        ax.bar(positions + (i - (len(values) - 1) / 2) * width, recall, width, yerr=yerr,
-               capsize=2 if yerr is not None else 0, label=method)
-    long_names = max(map(len, names)) > 3
-    ax.set_xticks(positions, names, rotation=45 if long_names else 0,
-                  ha="right" if long_names else "center")
-    ax.set_ylim(0.0, 1.05)
+    draw_grouped_bars(ax, values, errors)
+    rotate = num_classes > 6 or max(map(len, names)) > 3
+    ax.set_xticks(np.arange(num_classes), names, rotation=30 if rotate else 0,
+                  ha="right" if rotate else "center", rotation_mode="anchor")
+    ax.set_xlim(-0.6, num_classes - 0.4)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_yticks(np.linspace(0.0, 1.0, 6))
     ax.set_xlabel("class")
     ax.set_ylabel("recall")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    legend_outside(ax, title="method")
     ax.set_title(title or "Recall per class")
     return save_figure(figure, path)
+
+
+def draw_grouped_bars(ax, values, errors=None):
+    """Draws one bar per (group, series) on `ax`: groups along x at 0, 1, ..., one colour and
+    legend label per series; error bars clipped to [0, 1] (`clipped_errors`). NaN values
+    leave their bar empty.
+
+    Args:
+        ax: a `matplotlib.axes.Axes`.
+        values: dict series label -> sequence of floats, one per group.
+        errors: `None` or dict series label -> sequence of half-lengths (e.g. standard
+            deviations over seeds). Defaults to `None`.
+
+    Returns:
+        `ax`.
+
+    Example:
+
+    >>> figure = new_figure((4.0, 3.0))
+    >>> ax = draw_grouped_bars(figure.add_subplot(), {"ce": [0.9, 0.1]}, {"ce": [0.2, 0.2]})
+    >>> len(ax.patches)
+    2
+    """
+    values = {label: np.asarray(v, dtype=np.float64).reshape(-1) for label, v in values.items()}
+    width = 0.8 / len(values)
+    for i, (label, v) in enumerate(values.items()):
+        positions = np.arange(v.size) + (i - (len(values) - 1) / 2) * width
+        err = None if errors is None or errors.get(label) is None else \
+            clipped_errors(v, errors[label])
+        ax.bar(positions, np.nan_to_num(v), width, label=label, yerr=err,
+               capsize=min(2.0, 40.0 * width / max(1, v.size) ** 0.5) if err is not None else 0,
+               error_kw={"elinewidth": 0.8, "ecolor": "#333333"})
+    return ax
 
 
 @kerasimb_export("kerasimb.utils.plotting.plot_confusion_matrix", serializable=False)
