@@ -67,17 +67,15 @@ def run(args):
                              learning_rate=args.learning_rate, widths=args.widths,
                              jit_compile=settings["jit_compile"],
                              mixed_precision=settings["mixed_precision"],
-                             augment=settings["augment"],
+                             augment=settings["augment"], progress=not args.no_progress,
                              model_kwargs={} if args.weights is None else {"weights": args.weights})
     print(f"\nLeaderboard (validation {args.objective}):")
     print(result.table())
     best = result.best
     print(f"\nBest: {best['method']} {best['params'] or ''} (learning rate "
           f"{best['learning_rate']:.3g}); retrained and scored once on the test split:")
-    for key in runs.DEFAULT_METRICS:
-        value = result.test_report.get(key)
-        if value is not None:
-            print(f"  {key}: {value:.4f}")
+    for key in result.test_metrics():
+        print(f"  {key}: {result.test_report[key]:.4f}")
     paths = result.save(output)
     print(f"\nSaved {', '.join(sorted(os.path.basename(p) for p in paths.values()))} to {output}")
     return 0

@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.plotting import new_figure, save_figure
+from kerasimb.utils.plotting import legend_outside, new_figure, save_figure
 
 __all__ = ["plot_sweep"]
 
@@ -55,7 +55,7 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
     if not curves:
         raise ValueError("Invalid value received for argument `curves`. Expected at least one "
                          "label. Received: curves={}")
-    figure = new_figure((5.0 * len(metrics), 3.6))
+    figure = new_figure((5.0 * len(metrics) + 1.5, 3.6))
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
     colors = [f"C{i}" for i in range(10)]
     for ax, metric in zip(axes, metrics):
@@ -76,7 +76,7 @@ def plot_sweep(curves, x="epsilon", metrics=("balanced_accuracy", "smallest_clas
         ax.set_ylabel(_LABELS.get(metric, metric))
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    legend_outside(axes[-1])
     if title:
         figure.suptitle(title)
     return save_figure(figure, path)

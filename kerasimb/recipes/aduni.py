@@ -59,6 +59,7 @@ from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
 from kerasimb.utils.formatting import spread_text
+from kerasimb.utils.plotting import integer_ticks, legend_outside
 
 DEFAULTS = {"epochs": 15, "seeds": (0, 1), "batch_size": 64, "learning_rate": 1e-3}
 BUDGETS = {
@@ -291,7 +292,7 @@ def encoder_features(model, x):
 def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     ax = axes[0]
     for mode, style in (("cosine", "-"), ("compounding", "--"), ("linear", ":"), ("step", "-.")):
         schedule = AlphaSchedule(alpha_max, alpha_min, epochs, mode=mode)
@@ -301,14 +302,16 @@ def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
     ax.set_xlabel("epoch")
     ax.set_ylabel("α")
     ax.set_title(f"α over this run's {epochs} epochs")
-    ax.legend(fontsize=8)
+    integer_ticks(ax)
+    legend_outside(ax)
     ax = axes[1]
     for mode, style in (("cosine", "-"), ("compounding", "--")):
         schedule = AlphaSchedule(alpha_max, alpha_min, 400, mode=mode)
         ax.plot(range(400), [schedule.alpha_at(e) for e in range(400)], style, label=mode)
     ax.set_xlabel("epoch")
     ax.set_title("the paper's 400 epochs (compounding: D = 1000)")
-    ax.legend(fontsize=8)
+    integer_ticks(ax)
+    legend_outside(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -41,6 +41,7 @@ from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import spread_text
+from kerasimb.utils.plotting import legend_outside
 
 DEFAULTS = {"epochs": 30, "seeds": (0, 1, 2), "batch_size": 32, "learning_rate": 1e-3}
 BUDGETS = {
@@ -124,7 +125,7 @@ def plot_beta_densities(alphas, path):
     from scipy import stats
 
     lam = np.linspace(1e-3, 1.0, 500)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
     for alpha in alphas:
         ax.plot(lam, stats.beta(alpha, 1.0).pdf(lam),
                 label=f"α={alpha:g} (E[λ]={alpha / (1 + alpha):.3f})")
@@ -132,7 +133,7 @@ def plot_beta_densities(alphas, path):
     ax.set_xlabel("λ (weight of the class-sampled batch)")
     ax.set_ylabel("density")
     ax.set_title("Beta(α, 1) densities")
-    ax.legend()
+    legend_outside(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -151,7 +152,7 @@ def plot_distributions(names, closed, measured, path):
     ax.set_yscale("log")
     ax.set_ylabel("label mass per class")
     ax.set_title("Effective class distribution (lines: closed form, dots: measured)")
-    ax.legend(fontsize=7)
+    legend_outside(ax, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -16,7 +16,7 @@ that makes an output folder resumable.
 
 from kerasimb.runs import report
 from kerasimb.runs.compare import compare, compare_kwargs, dataset_info
-from kerasimb.runs.evaluate import evaluate, load_model, per_class_table, write_predictions_csv
+from kerasimb.runs.evaluate import evaluate, load_model, per_class_table, write_image_predictions_csv
 from kerasimb.runs.predict import find_images, predict
 from kerasimb.runs.report import DEFAULT_METRICS
 from kerasimb.runs.result import ComparisonResult
@@ -52,5 +52,5 @@ __all__ = [
     "restore_callback_arrays",
     "train",
     "train_resumable",
-    "write_predictions_csv",
+    "write_image_predictions_csv",
 ]

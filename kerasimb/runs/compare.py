@@ -89,8 +89,10 @@ def compare_kwargs(args):
 @kerasimb_export("kerasimb.runs.dataset_info", serializable=False)
 def dataset_info(dataset):
     """The dataset facts a report prints: name, classes, counts per split, image shape,
-    imbalance ratio, whether the classes are ordinal, and the summary text."""
+    imbalance ratio, whether the classes are ordinal, the summary text and, for image folders,
+    the test images' file names (`test_paths`, the `path` column of `predictions.csv`)."""
     num_classes = dataset.num_classes
+    test_paths = (dataset.paths or {}).get("test")
     return {
         "name": dataset.name,
         "num_classes": num_classes,
@@ -105,6 +107,7 @@ def dataset_info(dataset):
         "imbalance_ratio": float(dataset.imbalance_ratio),
         "ordinal": bool(dataset.ordinal),
         "summary": dataset.summary(),
+        **({} if test_paths is None else {"test_paths": list(test_paths)}),
     }
 
 

@@ -26,7 +26,7 @@ from kerasimb.utils.atomic import atomic_path, write_json, write_text
 from kerasimb.utils.formatting import jsonable, markdown_table
 from kerasimb.utils.validation import check_choice
 
-__all__ = ["evaluate", "load_model", "per_class_table", "write_predictions_csv"]
+__all__ = ["evaluate", "load_model", "per_class_table", "write_image_predictions_csv"]
 
 
 @kerasimb_export("kerasimb.runs.load_model", serializable=False)
@@ -107,8 +107,8 @@ def per_class_table(y_true, y_pred, class_names, class_counts=None):
     return rows
 
 
-@kerasimb_export("kerasimb.runs.write_predictions_csv", serializable=False)
-def write_predictions_csv(path, names, probabilities, class_names, y_true=None, errors=None):
+@kerasimb_export("kerasimb.runs.write_image_predictions_csv", serializable=False)
+def write_image_predictions_csv(path, names, probabilities, class_names, y_true=None, errors=None):
     """Writes one row per image: its name (a file path or an index), the true class (when
     known), the predicted class and one probability column per class; `errors` (a dict
     `row -> message`) adds an `error` column whose rows have no prediction."""
@@ -226,7 +226,7 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
             writer = csv.writer(f)
             writer.writerow(["class", "train_count", "count", "recall", "precision", "f1"])
             writer.writerows(rows)
-    write_predictions_csv(os.path.join(output_dir, "predictions.csv"), names, probabilities,
+    write_image_predictions_csv(os.path.join(output_dir, "predictions.csv"), names, probabilities,
                           model.class_names, y_true=y)
     with atomic_path(os.path.join(output_dir, "confusion_matrix.png")) as tmp:
         plotting.plot_confusion_matrix(result["confusion_matrix"], model.class_names, path=tmp,

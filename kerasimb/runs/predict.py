@@ -19,7 +19,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.folder import IMAGE_EXTENSIONS, read_image
 from kerasimb.inference.model import InferenceModel
 from kerasimb.inference.tta import check_flips, flip_images
-from kerasimb.runs.evaluate import load_model, write_predictions_csv
+from kerasimb.runs.evaluate import load_model, write_image_predictions_csv
 from kerasimb.utils.validation import check_float, check_int
 
 __all__ = ["find_images", "predict"]
@@ -161,7 +161,7 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
     finally:
         bar.close()
     if output is not None:
-        write_predictions_csv(output, names, probabilities, model.class_names, errors=errors)
+        write_image_predictions_csv(output, names, probabilities, model.class_names, errors=errors)
     return names, probabilities, errors
 
 

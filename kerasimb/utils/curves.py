@@ -1,7 +1,7 @@
 """Training curves: every logged figure against the epoch, training and validation side by side."""
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.plotting import new_figure, save_figure
+from kerasimb.utils.plotting import integer_ticks, new_figure, save_figure
 
 __all__ = ["plot_training_curves"]
 
@@ -56,7 +56,7 @@ def plot_training_curves(histories, path=None, title=None, metrics=None):
                               style, color=colour, label=f"{label} {kind}")
         axis.set_title(name)
         axis.set_xlabel("epoch")
-        axis.xaxis.get_major_locator().set_params(integer=True)
+        integer_ticks(axis)
         axis.grid(alpha=0.3)
     for axis in axes[len(names):]:
         axis.set_visible(False)

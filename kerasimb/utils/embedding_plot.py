@@ -3,7 +3,7 @@
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.utils.plotting import check_names, new_figure, save_figure
+from kerasimb.utils.plotting import check_names, legend_outside, new_figure, save_figure
 from kerasimb.utils.validation import check_choice, check_labels
 
 __all__ = ["embed_2d", "plot_embedding"]
@@ -85,7 +85,7 @@ def plot_embedding(features, labels, class_names=None, method="pca", path=None, 
             f"vector ({len(features)}). Received: {len(labels)} labels"
         )
     points = embed_2d(features, method, seed)
-    figure = new_figure((5.5, 4.5))
+    figure = new_figure((7.0, 4.5))
     ax = figure.add_subplot()
     import matplotlib
 
@@ -100,5 +100,5 @@ def plot_embedding(features, labels, class_names=None, method="pca", path=None, 
     ax.set_ylabel(f"{label} 2")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=7, markerscale=1.5, loc="best")
+    legend_outside(ax, fontsize=7, markerscale=1.5)
     return save_figure(figure, path)
