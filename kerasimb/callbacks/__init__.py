@@ -6,6 +6,7 @@ from kerasimb.callbacks.batch_norm import RecalibrateBatchNorm, recalibrate_batc
 from kerasimb.callbacks.best_weights import BestValidationWeights
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.callbacks.feature_snapshot import FeatureSnapshot
+from kerasimb.callbacks.freeze import FreezeBackbone
 from kerasimb.callbacks.sampling import DeferredResampling, ProgressiveSampling
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DeferredResampling",
     "DeferredReweighting",
     "FeatureSnapshot",
+    "FreezeBackbone",
     "ProgressiveSampling",
     "RecalibrateBatchNorm",
     "ResumableBackup",

@@ -112,6 +112,11 @@ def add_run_arguments(parser, **defaults):
                         help="augment the training images: flip (horizontal and vertical "
                              "flips), standard (the papers' flips, ±15° rotation, crop, and "
                              "colour jitter for RGB) (default: %(default)s)")
+    parser.add_argument("--freeze-backbone", nargs="?", const=True, default=None,
+                        type=positive_int, metavar="EPOCHS",
+                        help="train the head on the frozen pretrained backbone (needs "
+                             "--weights) for EPOCHS epochs, then fine-tune every layer; with "
+                             "no EPOCHS it stays frozen throughout (default: nothing frozen)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="write TensorBoard logs of every run under DIR (default: none)")
     parser.add_argument("--image-size", type=positive_int, default=None,
@@ -164,6 +169,20 @@ def check_distribute(args):
         runtime.make_strategy(args.distribute)
     except ValueError as e:
         raise UsageError(f"argument --distribute: {e}") from None
+
+
+def check_freeze_backbone(args):
+    """`--freeze-backbone` needs `--weights` and, with EPOCHS, fewer than `--epochs`."""
+    freeze = getattr(args, "freeze_backbone", None)
+    if freeze is None:
+        return
+    if not getattr(args, "weights", None):
+        raise UsageError("argument --freeze-backbone: needs --weights imagenet|PATH (a frozen "
+                         "randomly initialised backbone learns nothing)")
+    if freeze is not True and freeze >= args.epochs:
+        raise UsageError(f"argument --freeze-backbone: expected fewer frozen epochs than "
+                         f"--epochs {args.epochs} (leave EPOCHS out to freeze it throughout), "
+                         f"received {freeze}")
 
 
 def method_names(values, option="--methods"):
@@ -238,6 +257,7 @@ def load_dataset(args, backbones=None):
 
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError(f"argument --seeds: expected distinct seeds, received {args.seeds}")
+    check_freeze_backbone(args)
     backbones = [args.backbone] if backbones is None else list(backbones)
     for backbone in backbones:
         check_backbone(backbone)

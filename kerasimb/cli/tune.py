@@ -68,6 +68,7 @@ def run(args):
                              jit_compile=settings["jit_compile"],
                              mixed_precision=settings["mixed_precision"],
                              augment=settings["augment"], progress=not args.no_progress,
+                             freeze_backbone=settings["freeze_backbone"],
                              model_kwargs={} if args.weights is None else {"weights": args.weights})
     print(f"\nLeaderboard (validation {args.objective}):")
     print(result.table())

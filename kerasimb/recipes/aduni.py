@@ -148,8 +148,14 @@ def check_arguments(args):
     """Checks the recipe's flags before any data is loaded.
 
     Raises:
-        ValueError: an unknown `--rows` method, a negative queue or sample count.
+        ValueError: an unknown `--rows` method, a negative queue or sample count, or
+            `--augment` (the contrastive rows augment their two views themselves; the other
+            rows are trained unaugmented, as the paper's baselines).
     """
+    if args.augment != "none":
+        raise ValueError(f"argument --augment: does not apply to this recipe (its contrastive "
+                         f"rows augment their two views themselves, see --flip; the other rows "
+                         f"train unaugmented), received {args.augment!r}")
     for name in args.rows or ():
         try:
             methods.get(name)

@@ -38,7 +38,8 @@ import numpy as np
 
 from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
-from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
+from kerasimb.recipes.flags import (add_recalibrate_bn_argument, recalibration_callbacks,
+                                    training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import spread_text
 from kerasimb.utils.plotting import legend_outside
@@ -226,7 +227,7 @@ def run(args, dataset, output):
         "```",
         "",
         f"Settings: {args.epochs} epochs, batch size {args.batch_size}, Adam lr "
-        f"{args.learning_rate:g}, no augmentation, no test-time augmentation, {selection} "
+        f"{args.learning_rate:g}, {training_text(args)}, no test-time augmentation, {selection} "
         f"on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
         + ", ".join(f"{row} = `{m.name}`" + (f" (α={m.params['alpha']:g})" if "alpha" in m.params else "")
                     for row, m in rows) + "."

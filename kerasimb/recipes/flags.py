@@ -20,3 +20,23 @@ def recalibration_callbacks(args, dataset):
         return []
     return [RecalibrateBatchNorm(dataset.train[0], batch_size=args.batch_size,
                                  when=args.recalibrate_bn)]
+
+
+_AUGMENT_TEXT = {
+    "none": "no augmentation",
+    "flip": "random horizontal and vertical flips",
+    "standard": "flips, ±15° rotation, crop and (RGB) colour-jitter augmentation",
+}
+
+
+def training_text(args):
+    """How the shared `--augment` and `--freeze-backbone` flags trained the models, for a
+    report's settings line, e.g. `"no augmentation"` or `"random horizontal and vertical flips,
+    backbone frozen for 2 epochs then fine-tuned"`."""
+    text = _AUGMENT_TEXT[getattr(args, "augment", "none")]
+    freeze = getattr(args, "freeze_backbone", None)
+    if freeze is True:
+        text += ", backbone frozen throughout (head only)"
+    elif freeze:
+        text += f", backbone frozen for {freeze} epoch{'s' * (freeze != 1)} then fine-tuned"
+    return text

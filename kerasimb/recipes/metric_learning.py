@@ -38,6 +38,7 @@ import sys
 
 from kerasimb import methods, runs
 from kerasimb.callbacks import FeatureSnapshot
+from kerasimb.recipes.flags import training_text
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 from kerasimb.utils.formatting import format_stat, spread_text
@@ -226,7 +227,7 @@ def run(args, dataset, output):
         f"Settings: `{args.backbone}` features (pooled, before the classifier) with a linear "
         f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, Adam, peak learning "
         f"rate {args.learning_rate:g} with {min(args.warmup_epochs, args.epochs // 2)} warm-up "
-        f"epochs then cosine decay, instance-shuffled batches, no augmentation; stage 2: "
+        f"epochs then cosine decay, instance-shuffled batches, {training_text(args)}; stage 2: "
         f"{args.stage2_epochs} epochs on the frozen features of the training split, Adam with "
         f"cosine decay from {args.learning_rate:g}. cRW: inverse-frequency class weights; cRS: "
         "class-balanced re-sampling. The last epoch is evaluated on the test split "

@@ -40,7 +40,9 @@ import keras
 import numpy as np
 
 from kerasimb import data, metrics, methods, models, runs
+from kerasimb.callbacks.freeze import freeze_callbacks
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
+from kerasimb.recipes.flags import training_text
 from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.formatting import format_stat, jsonable, spread_text
@@ -169,6 +171,8 @@ def run_fingerprint(args, backbone, name, split_label, split):
         # float32 records keep their old fingerprint; other policies are separate runs.
         **({} if precision == "float32" else {"mixed_precision": precision}),
         **({} if args.weights is None else {"weights": args.weights}),
+        **({} if args.augment == "none" else {"augment": args.augment}),
+        **({} if args.freeze_backbone is None else {"freeze_backbone": args.freeze_backbone}),
     })
 
 
@@ -213,7 +217,13 @@ def train_and_score(args, dataset, output):
                                                batch_size=args.batch_size,
                                                learning_rate=args.learning_rate,
                                                verbose=args.verbose,
-                                               jit_compile=run_settings["jit_compile"])
+                                               jit_compile=run_settings["jit_compile"],
+                                               callbacks=[
+                                                   *freeze_callbacks(args.freeze_backbone),
+                                                   *runs.tensorboard_callbacks(
+                                                       args.tensorboard, unit, seed)],
+                                               **({} if run_settings["augment"] is None else
+                                                  {"augment": run_settings["augment"]}))
                 plain_probabilities = method.predict(model, x_test)
                 plain = scores(y_test, plain_probabilities, split.class_counts)
                 perturbed_method = methods.get(
@@ -339,7 +349,7 @@ def run(args, dataset, output):
         f"Test split, {spread}. MCR = mean class recall (balanced accuracy), SCR = recall of the "
         f"class with the fewest training examples. T = {args.temperature:g}, {eps_text}. "
         f"Training: {args.epochs} epochs, batch size {args.batch_size}, Adam "
-        f"{args.learning_rate:g}, last epoch.",
+        f"{args.learning_rate:g}, {training_text(args)}, last epoch.",
         "",
         table(records, args),
         "",

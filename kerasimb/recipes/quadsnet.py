@@ -37,7 +37,8 @@ import numpy as np
 
 from kerasimb import methods, models, runs
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
-from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
+from kerasimb.recipes.flags import (add_recalibrate_bn_argument, recalibration_callbacks,
+                                    training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import format_stat, spread_text
 
@@ -214,7 +215,7 @@ def run(args, dataset, output):
         f"### Table III: test split of {dataset.name}, {spread}",
         "",
         f"{args.epochs} epochs, Adam lr {args.learning_rate:g}, batch size {args.batch_size}, "
-        f"no augmentation, weights {args.weights or 'random (no pre-training)'}, input "
+        f"{training_text(args)}, weights {args.weights or 'random (no pre-training)'}, input "
         f"{tuple(dataset.image_shape)}, BatchNorm moving statistics "
         + (f"recomputed from the training images ({args.recalibrate_bn}, every model)."
            if args.recalibrate_bn else "as training left them (no --recalibrate-bn)."),

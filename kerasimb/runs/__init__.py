@@ -15,7 +15,7 @@ that makes an output folder resumable.
 """
 
 from kerasimb.runs import report
-from kerasimb.runs.compare import compare, compare_kwargs, dataset_info
+from kerasimb.runs.compare import compare, compare_kwargs, dataset_info, tensorboard_callbacks
 from kerasimb.runs.evaluate import evaluate, load_model, per_class_table, write_image_predictions_csv
 from kerasimb.runs.predict import find_images, predict
 from kerasimb.runs.report import DEFAULT_METRICS
@@ -41,6 +41,7 @@ __all__ = [
     "compare_kwargs",
     "dataset_fingerprint",
     "dataset_info",
+    "tensorboard_callbacks",
     "default_output",
     "evaluate",
     "find_images",

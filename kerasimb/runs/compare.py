@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from kerasimb import methods as methods_module
 from kerasimb.api_export import kerasimb_export
 from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
+from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
@@ -44,7 +45,7 @@ from kerasimb.utils.formatting import jsonable, safe_name
 from kerasimb.utils.validation import check_float, check_int
 from kerasimb.version import __version__
 
-__all__ = ["compare", "compare_kwargs", "dataset_info"]
+__all__ = ["compare", "compare_kwargs", "dataset_info", "tensorboard_callbacks"]
 
 
 @kerasimb_export("kerasimb.runs.compare_kwargs", serializable=False)
@@ -56,7 +57,7 @@ def compare_kwargs(args):
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
-        `tensorboard` and `augment` (`"none"` -> `None`).
+        `tensorboard`, `augment` (`"none"` -> `None`) and `freeze_backbone`.
 
     Example:
 
@@ -64,7 +65,7 @@ def compare_kwargs(args):
     >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
     ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
     ...     mixed_precision="float32", distribute="none", jit_compile="off", weights=None,
-    ...     tensorboard=None, augment="none")
+    ...     tensorboard=None, augment="none", freeze_backbone=None)
     >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
     (False, False)
     """
@@ -83,6 +84,7 @@ def compare_kwargs(args):
         "weights": args.weights,
         "tensorboard": args.tensorboard,
         "augment": None if args.augment == "none" else args.augment,
+        "freeze_backbone": getattr(args, "freeze_backbone", None),
     }
 
 
@@ -199,7 +201,8 @@ def _save_model(path, model):
         model.save(tmp)
 
 
-def _tensorboard_callbacks(folder, label, seed):
+@kerasimb_export("kerasimb.runs.tensorboard_callbacks", serializable=False)
+def tensorboard_callbacks(folder, label, seed):
     """`[keras.callbacks.TensorBoard]` logging one run under `folder`, or `[]`."""
     if folder is None:
         return []
@@ -235,6 +238,7 @@ def compare(
     tensorboard=None,
     weights=None,
     augment=None,
+    freeze_backbone=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -303,6 +307,10 @@ def compare(
         weights: `None`, `"imagenet"` or the path of a weights file: pretrained weights of a
             `keras.applications` backbone named by `backbone` (`models.check_weights`: offline,
             `"imagenet"` fails at once). Defaults to `None`.
+        freeze_backbone: `None`, `True` or an int from 1 to `epochs - 1`: train the head on a
+            frozen pretrained backbone (`callbacks.FreezeBackbone`) throughout (`True`) or for
+            that many epochs, then fine-tune every layer. Needs `weights` with a backbone name
+            (a frozen random backbone has nothing to keep). Defaults to `None`.
 
     Returns:
         A `ComparisonResult`.
@@ -348,6 +356,13 @@ def compare(
             f"(input_shape, num_classes) -> keras.Model. Received: backbone={backbone!r}"
         )
     callbacks = list(callbacks)
+    freeze_backbone = check_freeze_backbone(freeze_backbone, epochs)
+    if freeze_backbone is not None and isinstance(backbone, str) and weights is None:
+        raise ValueError(
+            "Invalid value received for argument `freeze_backbone`. Expected None without "
+            "pretrained `weights` (a frozen randomly initialised backbone learns nothing; pass "
+            "`weights`, e.g. --weights PATH). Received: "
+            f"freeze_backbone={freeze_backbone!r}, weights=None")
     if augment is not None:
         resolve_augment(augment)  # checks the value now
     if output_dir is not None:
@@ -391,6 +406,7 @@ def compare(
         "weights": weights,
         "augment": augment if augment is None or isinstance(augment, (str, dict, bool))
         else repr(augment),
+        "freeze_backbone": freeze_backbone,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -402,7 +418,7 @@ def compare(
                                                  "select_by", "mixed_precision", "distribute",
                                                  "jit_compile")}
         common["dataset"] = dataset_fingerprint(dataset)
-        for key in ("weights", "augment"):  # (folders made before these options keep resuming)
+        for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
             if settings[key] is not None:
                 common[key] = settings[key]
     fingerprints, finished = {}, {}
@@ -441,7 +457,8 @@ def compare(
                 train_kwargs = dict(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
-                    + _tensorboard_callbacks(tensorboard, label, seed),
+                    + tensorboard_callbacks(tensorboard, label, seed)
+                    + freeze_callbacks(freeze_backbone),
                     verbose=verbose, jit_compile=jit_compile,
                     **({} if augment is None else {"augment": augment}))
                 with runtime.run_context(policy, strategy):

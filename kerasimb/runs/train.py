@@ -54,7 +54,8 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
             score are kept (`callbacks.BestValidationWeights`), or `None` for the last epoch's.
             Defaults to `"balanced_accuracy"`.
         **compare_kwargs: more `compare` arguments (`verbose`, `progress`, `callbacks`,
-            `overwrite`, `mixed_precision`, `distribute`, `jit_compile`, `tensorboard`).
+            `overwrite`, `mixed_precision`, `distribute`, `jit_compile`, `tensorboard`,
+            `weights`, `augment`, `freeze_backbone`).
 
     Returns:
         The `ComparisonResult` of the one method; `result.settings["models"]` maps each seed to

@@ -10,6 +10,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb import methods as methods_module
 from kerasimb import models
+from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import SCALAR_METRICS, report
@@ -123,6 +124,10 @@ class ImbalanceHyperModel(_HyperModel):
         name: str. The hypermodel's name. Defaults to `"imbalance_hypermodel"`.
         augment: `None` or an augmentation of the training images for every trial
             (`Method.train(augment=)`). Defaults to `None`.
+        freeze_backbone: `None`, `True` or a number of epochs: every trial trains the head on
+            the frozen pretrained backbone (`callbacks.FreezeBackbone`) throughout or for that
+            many epochs, then fine-tunes every layer. Needs `model_kwargs["weights"]`.
+            Defaults to `None`.
 
     Raises:
         ValueError: an unknown method name or objective, bad numbers.
@@ -152,7 +157,7 @@ class ImbalanceHyperModel(_HyperModel):
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
                  width=None, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
                  name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None,
-                 augment=None):
+                 augment=None, freeze_backbone=None):
         super().__init__(name=name, tunable=True)
         if not isinstance(dataset, ImageDataset):
             raise TypeError(
@@ -215,6 +220,12 @@ class ImbalanceHyperModel(_HyperModel):
         if augment is not None:
             resolve_augment(augment)  # checks the value now
         self.augment = augment
+        self.freeze_backbone = check_freeze_backbone(freeze_backbone, self.epochs)
+        if self.freeze_backbone is not None and not (self.model_kwargs or {}).get("weights"):
+            raise ValueError(
+                "Invalid value received for argument `freeze_backbone`. Expected None without "
+                "pretrained weights (`model_kwargs={'weights': ...}`): a frozen randomly "
+                f"initialised backbone learns nothing. Received: freeze_backbone={freeze_backbone!r}")
 
     # --- Search space --------------------------------------------------------------------------
 
@@ -322,7 +333,7 @@ class ImbalanceHyperModel(_HyperModel):
                 batch_size=self.batch_size,
                 learning_rate=self.learning_rate_from_hp(hp),
                 seed=self.seed if seed is None else seed,
-                callbacks=list(callbacks),
+                callbacks=[*freeze_callbacks(self.freeze_backbone), *callbacks],
                 verbose=verbose,
                 jit_compile=self.jit_compile,
                 **({} if self.augment is None else {"augment": self.augment}),

@@ -69,6 +69,12 @@ def test_defaults():
         (["compare", "--batch-size", "243"], "--batch-size: expected at most the 242 training"),
         (["compare", "--distribute", "tpu"], "--distribute"),
         (["tune", "--batch-size", "100000"], "--batch-size: expected at most"),
+        (["compare", "--freeze-backbone"], "--freeze-backbone: needs --weights imagenet|PATH"),
+        (["train", "--method", "ce", "--freeze-backbone", "3", "--weights", "w.h5",
+          "--epochs", "3", "--output", "unused"], "--freeze-backbone: expected fewer frozen "
+                                                   "epochs than --epochs 3"),
+        (["compare", "--freeze-backbone", "0"], "--freeze-backbone: expected an integer >= 1"),
+        (["tune", "--freeze-backbone"], "--freeze-backbone: needs --weights"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
@@ -84,6 +90,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     ("balanced_mixup", ["--alphas", "0"], "argument --alphas: expected values > 0"),
     ("metric_learning", ["--stage2-epochs", "0"], "argument --stage2-epochs: expected >= 1"),
     ("aduni", ["--feature-samples", "0"], "argument --feature-samples: expected >= 1"),
+    ("aduni", ["--augment", "flip"], "argument --augment: does not apply to this recipe"),
+    ("balanced_mixup", ["--freeze-backbone"], "argument --freeze-backbone: needs --weights"),
     ("quadsnet", ["--filters", "0", "4"], "argument --filters: expected integers >= 1"),
     ("quadsnet", ["--epochs", "0"], "argument --epochs: expected an integer >= 1"),
 ])
