@@ -37,10 +37,15 @@ def run(args):
         raise UsageError(f"argument --model: {e}") from None
     output = output_folder(args, "evaluate", args.dataset)
     load_kwargs = {} if args.data_dir is None else {"data_dir": args.data_dir}
-    result = runs.evaluate(model, args.dataset, split=args.split, output_dir=output,
-                           batch_size=args.batch_size, load_kwargs=load_kwargs)
-    for key in runs.DEFAULT_METRICS:
-        if result.get(key) is not None:
-            print(f"  {key}: {result[key]:.4f}")
+    try:
+        dataset = runs.dataset_for(model, args.dataset, load_kwargs)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"argument --dataset: {e}") from None
+    result = runs.evaluate(model, dataset, split=args.split, output_dir=output,
+                           batch_size=args.batch_size)
+    print(f"{model.metadata.get('method', 'model')} on the {args.split} split of {dataset.name} "
+          f"({len(getattr(dataset, args.split)[1])} images):")
+    for key in runs.shown_metrics(result, dataset.ordinal):
+        print(f"  {key}: {result[key]:.4f}")
     print(f"\nSaved report.md, metrics.json, CSV files and plots to {output}")
     return 0

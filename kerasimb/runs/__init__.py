@@ -16,7 +16,8 @@ that makes an output folder resumable.
 
 from kerasimb.runs import report
 from kerasimb.runs.compare import compare, compare_kwargs, dataset_info, tensorboard_callbacks
-from kerasimb.runs.evaluate import evaluate, load_model, per_class_table, write_image_predictions_csv
+from kerasimb.runs.evaluate import (dataset_for, evaluate, load_model, per_class_table,
+                                    shown_metrics, write_image_predictions_csv)
 from kerasimb.runs.predict import find_images, predict
 from kerasimb.runs.report import DEFAULT_METRICS
 from kerasimb.runs.result import ComparisonResult
@@ -40,6 +41,7 @@ __all__ = [
     "compare",
     "compare_kwargs",
     "dataset_fingerprint",
+    "dataset_for",
     "dataset_info",
     "tensorboard_callbacks",
     "default_output",
@@ -53,5 +55,6 @@ __all__ = [
     "restore_callback_arrays",
     "train",
     "train_resumable",
+    "shown_metrics",
     "write_image_predictions_csv",
 ]

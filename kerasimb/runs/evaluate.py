@@ -19,14 +19,16 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.model import InferenceModel
-from kerasimb.metrics.report import SCALAR_METRICS, report
+from kerasimb.metrics.report import report
+from kerasimb.runs.report import default_metrics
 from kerasimb.runs.store import check_output_dir, dataset_fingerprint
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_text
 from kerasimb.utils.formatting import jsonable, markdown_table
 from kerasimb.utils.validation import check_choice
 
-__all__ = ["evaluate", "load_model", "per_class_table", "write_image_predictions_csv"]
+__all__ = ["dataset_for", "evaluate", "load_model", "per_class_table", "shown_metrics",
+           "write_image_predictions_csv"]
 
 
 @kerasimb_export("kerasimb.runs.load_model", serializable=False)
@@ -57,8 +59,10 @@ def load_model(model):
     return loaded
 
 
-def _dataset_for(model, dataset, load_kwargs):
-    """Loads `dataset` at the model's image size and checks its classes and shape."""
+@kerasimb_export("kerasimb.runs.dataset_for", serializable=False)
+def dataset_for(model, dataset, load_kwargs=None):
+    """Loads `dataset` (an `ImageDataset` or a name) at the `InferenceModel`'s image size and
+    checks its classes and shape against the model's; returns the `ImageDataset`."""
     height, width, channels = model.image_shape
     if not isinstance(dataset, ImageDataset):
         kwargs = dict(load_kwargs or {})
@@ -162,6 +166,27 @@ def _plot_curves(y_true, probabilities, class_names, kind, path):
         plotting.save_figure(figure, tmp)
 
 
+@kerasimb_export("kerasimb.runs.shown_metrics", serializable=False)
+def shown_metrics(result, ordinal):
+    """The scalar metrics of a `metrics.report` dict that the report shows: `report.
+    default_metrics(ordinal)` (no quadratic kappa for nominal classes) that are defined."""
+    return [m for m in default_metrics(bool(ordinal)) if result.get(m) is not None]
+
+
+def notes(y, predicted, class_names, split):
+    """The report's remarks on the scored images: a balanced split (accuracy then equals the
+    balanced accuracy) and a model that predicts one class only."""
+    text = ""
+    counts = np.bincount(y, minlength=len(class_names))
+    if counts.min() == counts.max():
+        text += (f" The {split} split is balanced ({int(counts[0])} per class): accuracy equals "
+                 "balanced accuracy here.")
+    if len(np.unique(predicted)) == 1:
+        text += (f"\n\n**Warning:** the model predicts one class only "
+                 f"({class_names[int(predicted[0])]}) for every image.")
+    return text
+
+
 @kerasimb_export("kerasimb.runs.evaluate", serializable=False)
 def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load_kwargs=None):
     """Scores a saved model on a split of a dataset; writes the full report.
@@ -195,7 +220,7 @@ def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load
     if output_dir is not None:
         output_dir = check_output_dir(output_dir)
     model = load_model(model)
-    dataset = _dataset_for(model, dataset, load_kwargs)
+    dataset = dataset_for(model, dataset, load_kwargs)
     _check_held_out(model, dataset, split)
     x, y = getattr(dataset, split)
     probabilities = np.asarray(model.predict(np.asarray(x), batch_size=batch_size), np.float32)
@@ -213,7 +238,7 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
     write_json(os.path.join(output_dir, "metrics.json"),
                jsonable({"model": model.metadata, "dataset": dataset.name, "split": split,
                          "report": result}))
-    scalars = [m for m in SCALAR_METRICS if result.get(m) is not None]
+    scalars = shown_metrics(result, dataset.ordinal)
     with atomic_path(os.path.join(output_dir, "summary.csv")) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
@@ -247,7 +272,7 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
            f"T = {model.perturbation.get('temperature', 1000.0):g}" if model.perturbation else "")
         + ".",
         "",
-        f"{len(y)} images.",
+        f"{len(y)} images." + notes(y, predicted, model.class_names, split),
         "",
         markdown_table(["metric", "value"], [[m, fmt(result[m])] for m in scalars]),
         "",

@@ -69,3 +69,27 @@ def test_classes_and_shape_must_match(trained, tmp_path):
         runs.evaluate(tmp_path, "digits-lt")
     with pytest.raises(ValueError, match="`split`"):
         runs.evaluate(model_path, "digits-lt", split="holdout")
+
+
+def test_nominal_classes_get_no_quadratic_kappa(trained, tmp_path):
+    root, model_path = trained
+    report = runs.evaluate(model_path, f"folder:{root}", output_dir=tmp_path)
+    assert "quadratic_kappa" in report  # computed (metrics.json keeps it) ...
+    with open(tmp_path / "summary.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert "quadratic_kappa" not in header and "balanced_accuracy" in header  # ... not shown
+    assert "quadratic_kappa" not in (tmp_path / "report.md").read_text()
+    assert runs.shown_metrics(report, ordinal=True)[:len(runs.DEFAULT_METRICS)] == [
+        m for m in runs.DEFAULT_METRICS if report.get(m) is not None]
+    assert "quadratic_kappa" in runs.shown_metrics(report, ordinal=True)
+
+
+def test_notes_say_when_the_split_is_balanced_or_one_class_is_predicted():
+    from kerasimb.runs.evaluate import notes
+
+    names = ["a", "b"]
+    assert notes(np.array([0, 1, 1]), np.array([0, 1, 0]), names, "test") == ""
+    balanced = notes(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), names, "val")
+    assert "val split is balanced (2 per class)" in balanced and "Warning" not in balanced
+    single = notes(np.array([0, 1, 1]), np.array([1, 1, 1]), names, "test")
+    assert "predicts one class only (b)" in single and "balanced" not in single
