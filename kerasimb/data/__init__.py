@@ -24,7 +24,7 @@ from kerasimb.data.image_files import ImageFiles
 from kerasimb.data.long_tail import long_tailed_counts, make_long_tailed
 from kerasimb.data.medmnist import load_medmnist
 from kerasimb.data.pipeline import classification_dataset
-from kerasimb.data.augment import augment_batch
+from kerasimb.data.augment import augment_batch, resolve_augment
 from kerasimb.data.mixing import balanced_mixup_dataset, cutmix_dataset, mixup_dataset, remix_dataset
 from kerasimb.data.sampling import (
     SamplingWeights,
@@ -47,6 +47,7 @@ __all__ = [
     "effective_class_distribution",
     "mixup_dataset",
     "remix_dataset",
+    "resolve_augment",
     "sampled_dataset",
     "classification_dataset",
     "kfold_datasets",

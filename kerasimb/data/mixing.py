@@ -25,8 +25,7 @@ References:
 import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.data.augment import resolve_augment
-from kerasimb.utils.images import to_float_tensor as to_model_inputs
+from kerasimb.data.augment import prepare_batch, resolve_augment
 from kerasimb.data.sampling import (
     IndexTable,
     check_pipeline_inputs,
@@ -101,8 +100,12 @@ def _pipeline(x, batch_size, seed, draw, finish):
 
 def _mix(a, b, weight_b):
     """(1 - w) * a + w * b with `w` of shape (1,) or (B,), broadcast over the trailing axes."""
-    w = tf.reshape(weight_b, [-1] + [1] * (a.shape.rank - 1))
-    return a + w * (b - a)
+    return a + _weight(weight_b, a.shape.rank) * (b - a)
+
+
+def _weight(weight_b, rank=4):
+    """`weight_b` of shape (1,) or (B,) reshaped to broadcast over the trailing axes."""
+    return tf.reshape(weight_b, [-1] + [1] * (rank - 1))
 
 
 def _permutation(batch_size, seed):
@@ -114,8 +117,11 @@ def _partner_pipeline(setup, num_seeds, combine):
 
     Batch `step` uses `step_seeds(seed, step, num_seeds)`: the first seed draws the partner
     permutation, the second λ, the last the augmentation, any between are passed on.
-    `combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds)` returns the mixed
-    `(images, labels)`; `index` and `partner` are the two batches' example indices.
+    `combine(mix_images, y_a, y_b, lam, index, partner, extra_seeds)` returns the mixed
+    `(images, labels)`; `mix_images(weight, swap)` gives the augmented batch `(1 - weight) *
+    x_a + weight * x_b` (`(1 - weight) * x_b + weight * x_a` with `swap`) in one pass
+    (`augment.prepare_batch`);
+    `index` and `partner` are the two batches' example indices.
     """
     seed, batch_size = setup.seed, setup.batch_size
 
@@ -127,9 +133,12 @@ def _partner_pipeline(setup, num_seeds, combine):
     def finish(images, state):
         step, (y_a, y_b), index, partner = state
         _, lambda_seed, *extra_seeds, augment_seed = tf.unstack(step_seeds(seed, step, num_seeds))
-        x_a, x_b = _split_pair(images, batch_size, setup.augment_fn, augment_seed)
         lam = beta_symmetric(setup.lambda_shape, lambda_seed, setup.alpha)
-        return combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds)
+
+        def mix_images(weight, swap):
+            return prepare_batch(images, setup.augment_fn, augment_seed, weight, swap)
+
+        return combine(mix_images, y_a, y_b, lam, index, partner, extra_seeds)
 
     return _pipeline(setup.x, batch_size, seed, draw, finish)
 
@@ -139,14 +148,6 @@ def _pair_index(labels, num_classes, index_a, index_b):
     y_a = tf.one_hot(tf.gather(labels, index_a), num_classes, dtype=tf.float32)
     y_b = tf.one_hot(tf.gather(labels, index_b), num_classes, dtype=tf.float32)
     return tf.concat([index_a, index_b], 0), (y_a, y_b)
-
-
-def _split_pair(images, batch_size, augment_fn, augment_seed):
-    """Scales and (optionally) augments both batches with one call; returns `(x_a, x_b)`."""
-    batch = to_model_inputs(images)
-    if augment_fn is not None:
-        batch = augment_fn(batch, augment_seed)
-    return batch[:batch_size], batch[batch_size:]
 
 
 @kerasimb_export("kerasimb.data.balanced_mixup_dataset", serializable=False)
@@ -176,8 +177,10 @@ def balanced_mixup_dataset(x, y, alpha=0.1, batch_size=32, per_example=False, se
         batch_size: int >= 1. Defaults to `32`.
         per_example: bool. One λ per example instead of one per batch. Defaults to `False`.
         seed: int >= 0 or `None`. The same seed gives the same batches. Defaults to `None`.
-        augment: `None`, `True`, a dict of `augment_batch` arguments or a callable
-            `(images, seed) -> images`, applied to both batches before mixing. Defaults to `None`.
+        augment: `None`, a preset (`"none"`, `"flip"`, `"standard"`), `True`, a dict of
+            `augment_batch` arguments or a callable `(images, seed) -> images` (see
+            `resolve_augment`), applied to both batches before mixing (in the same pass as the
+            mix for all but a callable). Defaults to `None`.
         num_classes: int >= 2 or `None` (`max(y) + 1`). Defaults to `None`.
 
     Returns:
@@ -209,9 +212,10 @@ def balanced_mixup_dataset(x, y, alpha=0.1, batch_size=32, per_example=False, se
     def finish(images, state):
         step, (y_i, y_c) = state
         _, lambda_seed, augment_seed = tf.unstack(step_seeds(seed, step, 3))
-        x_i, x_c = _split_pair(images, batch_size, setup.augment_fn, augment_seed)
         lam = beta_alpha_one(setup.lambda_shape, lambda_seed, setup.alpha)
-        return _mix(x_i, x_c, lam), _mix(y_i, y_c, lam)
+        # Scale, augment and mix both batches in one pass (`augment.prepare_batch`).
+        images = prepare_batch(images, setup.augment_fn, augment_seed, _weight(lam))
+        return images, _mix(y_i, y_c, lam)
 
     return _pipeline(setup.x, batch_size, seed, draw, finish)
 
@@ -250,8 +254,8 @@ def mixup_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None, 
     """
     setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
 
-    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
-        return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam)
+    def combine(mix_images, y_a, y_b, lam, index, partner, extra_seeds):
+        return mix_images(_weight(lam), swap=True), _mix(y_b, y_a, lam)
 
     return _partner_pipeline(setup, 3, combine)
 
@@ -318,10 +322,10 @@ def cutmix_dataset(x, y, alpha=1.0, batch_size=32, per_example=False, seed=None,
     setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
     height, width = setup.x.shape[1], setup.x.shape[2]
 
-    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
+    def combine(mix_images, y_a, y_b, lam, index, partner, extra_seeds):
         (box_seed,) = extra_seeds
         mask, lam_adjusted = cutmix_boxes(height, width, lam, box_seed)
-        return x_a + mask * (x_b - x_a), _mix(y_b, y_a, lam_adjusted)
+        return mix_images(mask, swap=False), _mix(y_b, y_a, lam_adjusted)
 
     return _partner_pipeline(setup, 4, combine)
 
@@ -379,10 +383,10 @@ def remix_dataset(x, y, alpha=1.0, kappa=3.0, tau=0.5, batch_size=32, per_exampl
     setup = _MixingSetup(x, y, alpha, batch_size, per_example, seed, augment, num_classes)
     count_table = tf.constant(setup.counts, tf.int64)
 
-    def combine(x_a, x_b, y_a, y_b, lam, index, partner, extra_seeds):
+    def combine(mix_images, y_a, y_b, lam, index, partner, extra_seeds):
         lam_y = remix_label_weight(lam, tf.gather(count_table, tf.gather(setup.labels, index)),
                                    tf.gather(count_table, tf.gather(setup.labels, partner)),
                                    kappa, tau)
-        return _mix(x_b, x_a, lam), _mix(y_b, y_a, lam_y)
+        return mix_images(_weight(lam), swap=True), _mix(y_b, y_a, lam_y)
 
     return _partner_pipeline(setup, 3, combine)

@@ -24,9 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.data.augment import resolve_augment
+from kerasimb.data.augment import prepare_batch, resolve_augment
 from kerasimb.data.image_files import ImageFiles
-from kerasimb.utils.images import to_float_tensor as to_model_inputs
 from kerasimb.utils.validation import (
     check_choice,
     check_class_counts,
@@ -374,9 +373,10 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
             during training). Defaults to `1.0`.
         batch_size: int >= 1. Defaults to `32`.
         num_classes: int >= 2, or `None` for `max(y) + 1`. Defaults to `None`.
-        augment: `None`, `True` (`augment_batch`: flips, small rotation, crop-and-resize), a
-            dict of `augment_batch` arguments, or a callable `(images, seed) -> images`.
-            Applied after sampling. Defaults to `None`.
+        augment: `None`, a preset (`"none"`, `"flip"`, `"standard"`), `True` (`augment_batch`:
+            flips, small rotation, crop-and-resize), a dict of `augment_batch` arguments, or a
+            callable `(images, seed) -> images`; see `resolve_augment`. Applied after sampling.
+            Defaults to `None`.
         seed: int >= 0 or `None`. The same seed gives the same batches. Defaults to `None`.
 
     Returns:
@@ -410,9 +410,7 @@ def sampled_dataset(x, y, q=1.0, batch_size=32, num_classes=None, augment=None, 
 
     def finish(images, state):
         step, classes = state
-        batch = to_model_inputs(images)
-        if augment_fn is not None:
-            batch = augment_fn(batch, step_seeds(seed, step, 2)[1])
+        batch = prepare_batch(images, augment_fn, step_seeds(seed, step, 2)[1])
         return batch, tf.one_hot(classes, num_classes, dtype=tf.float32)
 
     return map_batches(tf.data.Dataset.counter(), draw, finish, x)

@@ -60,5 +60,7 @@ def test_seed_and_errors():
         data.augment_batch(x, [0, 0], max_rotation=200.0)
     with pytest.raises(ValueError, match="Expected a batch"):
         data.augment_batch(x[0], [0, 0])
-    with pytest.raises(TypeError, match="augment"):
+    with pytest.raises(ValueError, match="argument `augment`.*'flip'.*Received: augment='yes'"):
         data.sampled_dataset(np.zeros((4, 4, 4, 1), "uint8"), [0, 1, 0, 1], augment="yes")
+    with pytest.raises(TypeError, match="argument `augment`"):
+        data.sampled_dataset(np.zeros((4, 4, 4, 1), "uint8"), [0, 1, 0, 1], augment=3)

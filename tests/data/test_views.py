@@ -75,5 +75,7 @@ def test_errors():
         two_view_dataset(x, y, 0)
     with pytest.raises(ValueError, match="argument `contrast`"):
         two_view_dataset(x, y, 4, augment={"contrast": 2.0})
-    with pytest.raises(TypeError, match="argument `augment`"):
+    with pytest.raises(ValueError, match="argument `augment`.*Received: augment='yes'"):
         two_view_dataset(x, y, 4, augment="yes")
+    with pytest.raises(TypeError, match="argument `augment`"):
+        two_view_dataset(x, y, 4, augment=3)
