@@ -1,6 +1,7 @@
 """Flags that more than one recipe takes, beyond the shared run flags of every command."""
 
 from kerasimb.callbacks.batch_norm import RecalibrateBatchNorm
+from kerasimb.runs.report import AUGMENT_TEXT
 
 
 def add_recalibrate_bn_argument(parser):
@@ -22,18 +23,12 @@ def recalibration_callbacks(args, dataset):
                                  when=args.recalibrate_bn)]
 
 
-_AUGMENT_TEXT = {
-    "none": "no augmentation",
-    "flip": "random horizontal and vertical flips",
-    "standard": "flips, ±15° rotation, crop and (RGB) colour-jitter augmentation",
-}
-
-
 def training_text(args):
     """How the shared `--augment` and `--freeze-backbone` flags trained the models, for a
     report's settings line, e.g. `"no augmentation"` or `"random horizontal and vertical flips,
     backbone frozen for 2 epochs then fine-tuned"`."""
-    text = _AUGMENT_TEXT[getattr(args, "augment", "none")]
+    augment = getattr(args, "augment", "none")
+    text = "no augmentation" if augment == "none" else AUGMENT_TEXT[augment]
     freeze = getattr(args, "freeze_backbone", None)
     if freeze is True:
         text += ", backbone frozen throughout (head only)"

@@ -20,7 +20,7 @@ from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.model import InferenceModel
 from kerasimb.metrics.report import report
-from kerasimb.runs.report import default_metrics
+from kerasimb.runs.report import METRIC_DESCRIPTIONS, default_metrics
 from kerasimb.runs.store import check_output_dir, dataset_fingerprint
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_text
@@ -275,6 +275,8 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
         f"{len(y)} images." + notes(y, predicted, model.class_names, split),
         "",
         markdown_table(["metric", "value"], [[m, fmt(result[m])] for m in scalars]),
+        "",
+        *[f"- `{m}`: {METRIC_DESCRIPTIONS.get(m, m)}" for m in scalars],
         "",
         "## Per class",
         "",

@@ -43,6 +43,13 @@ DEFAULT_METRICS = tuple(m for m in SCALAR_METRICS if m != "kendall_tau")
 # paper reports them asks for them by name and still gets them.
 ORDINAL_METRICS = ("quadratic_kappa",)
 
+# How the `augment` presets are described in reports.
+AUGMENT_TEXT = {
+    "flip": "random horizontal and vertical flips",
+    "standard": "random flips, rotation up to ±15°, crop (80-100 % of the area) resized back, "
+                "and brightness / contrast / saturation jitter for RGB images",
+}
+
 METRIC_DESCRIPTIONS = {
     "balanced_accuracy": "mean of the per-class recalls",
     "macro_f1": "unweighted mean of the per-class F1 scores",
@@ -272,6 +279,26 @@ FILE_DESCRIPTIONS = {
 }
 
 
+def _training_lines(settings):
+    """Settings lines for the pretrained weights, augmentation and backbone freezing of a run
+    (none when they were not used)."""
+    lines = []
+    weights = settings.get("weights")
+    if weights:
+        lines.append("- pretrained weights: " + ("ImageNet" if weights == "imagenet" else
+                                                 f"`{os.path.basename(str(weights))}`"))
+    augment = settings.get("augment")
+    if augment:
+        lines.append(f"- augmentation of the training images: {AUGMENT_TEXT.get(augment, augment)}")
+    freeze = settings.get("freeze_backbone")
+    if freeze is True:
+        lines.append("- backbone frozen throughout (only the head trained)")
+    elif freeze:
+        lines.append(f"- backbone frozen for the first {freeze} epoch{'s' * (freeze != 1)}, "
+                     "then every layer fine-tuned")
+    return lines
+
+
 @kerasimb_export("kerasimb.runs.report.report_markdown", serializable=False)
 def report_markdown(result, confusion_files=None, files=None):
     """Returns the text of `report.md`: the dataset, the exact settings, the results table with
@@ -320,6 +347,7 @@ def report_markdown(result, confusion_files=None, files=None):
         f"- epochs: {s['epochs']}, batch size: {s['batch_size']}, optimizer: {s['optimizer']} "
         f"(learning rate {s['learning_rate']})",
         f"- seeds: {s['seeds']} (each seed sets the initial weights and the batch order)",
+        *_training_lines(s),
         f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "
         f"scored after every epoch, {selection}",
         "- methods:",

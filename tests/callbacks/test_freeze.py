@@ -130,6 +130,10 @@ def test_compare_trains_a_pretrained_mobilenet_head_first(weights_file):
                               freeze_backbone=1, callbacks=[Record()], progress=False)
     assert seen[0] == (2, False) and seen[1][1] and seen[1][0] > 100  # head only, then all
     assert result.settings["freeze_backbone"] == 1
+    text = runs.report.report_markdown(result)
+    assert "- backbone frozen for the first 1 epoch, then every layer fine-tuned" in text
+    assert "- pretrained weights: `mobilenetv2_notop.weights.h5`" in text
+    assert "augmentation" not in text.split("## Results")[0]  # none was used
 
 
 def test_compare_refuses_freezing_without_weights():
