@@ -160,6 +160,19 @@ def _check_seeds(seeds):
     return seeds
 
 
+class _EpochProgress(keras.callbacks.Callback):
+    """Shows the epoch a run has reached (and its validation loss) beside the progress bar."""
+
+    def __init__(self, bar, text, epochs):
+        super().__init__()
+        self.bar, self.text, self.epochs = bar, text, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        self.bar.set_postfix_str(f"{self.text}, epoch {epoch + 1}/{self.epochs}"
+                                 + ("" if loss is None else f", val loss {float(loss):.3g}"))
+
+
 class _RetracingFilter(logging.Filter):
     """Drops TensorFlow's retracing warning: every run builds a new model, so its `predict`
     function is traced anew by design."""
@@ -458,7 +471,8 @@ def compare(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
                     + tensorboard_callbacks(tensorboard, label, seed)
-                    + freeze_callbacks(freeze_backbone),
+                    + freeze_callbacks(freeze_backbone)
+                    + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
                     verbose=verbose, jit_compile=jit_compile,
                     **({} if augment is None else {"augment": augment}))
                 with runtime.run_context(policy, strategy):

@@ -183,6 +183,15 @@ def test_single_seed_shows_no_std_and_is_deterministic():
     assert first.summary()["ce"]["balanced_accuracy"]["std"] is None
 
 
+def test_progress_bar_shows_the_epoch_each_run_has_reached(capsys):
+    compare(tiny_dataset(), "ce", backbone=TINY_MODEL, epochs=2, seeds=[0], batch_size=8)
+    err = capsys.readouterr().err
+    assert "ce, seed 0, epoch 1/2, val loss" in err and "ce, seed 0, epoch 2/2" in err
+    compare(tiny_dataset(), "ce", backbone=TINY_MODEL, epochs=1, seeds=[0], batch_size=8,
+            progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_same_method_with_other_parameters_gets_a_label():
     dataset = tiny_dataset()
     result = compare(dataset, [methods.get("reweight"),
