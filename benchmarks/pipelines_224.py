@@ -187,8 +187,8 @@ def file_rates(files, y, num_classes, batch_size=64, batches=8, repeats=3, alpha
     return _timed("files", pipelines, FILE_PLAIN, batches, repeats, batch_size)
 
 
-def run(npz=None, image_size=224, channels=3, limit=None, batch_size=64, batches=20, repeats=3,
-        files=600, file_batches=8, alpha=0.1, verbose=False):
+def run(npz=None, image_size=224, channels=3, limit=None, batch_size=64, batches=20, repeats=5,
+        files=600, file_batches=12, alpha=0.1, verbose=False):
     """Runs both tables; returns row dicts.
 
     Rows: one `"data"` row (`description`, `num_examples`, `shape`, `batch_size`, `batches`,
@@ -321,9 +321,9 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="use the first N train images")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--files", type=int, default=600, help="PNG files to write (0: skip)")
-    parser.add_argument("--file-batches", type=int, default=8)
+    parser.add_argument("--file-batches", type=int, default=12)
     parser.add_argument("--alpha", type=float, default=0.1)
     args = parser.parse_args(argv)
 
