@@ -7,6 +7,10 @@ that other load on a shared machine hits them alike):
 - `pipelines`: input-pipeline images/s (plain instance batches, class sampling, Balanced-MixUp,
   a Python-generator Balanced-MixUp, imbalanced-learn's `BalancedBatchGenerator` when installed)
   and a `model.fit` epoch with Balanced-MixUp against a plain one (`benchmarks/pipelines.py`);
+- `pipelines_224`: the same at 224 px (a MedMNIST set resized in memory, and a folder of 224-px
+  PNG files read by the file-backed pipelines): plain, "flip" and "standard" augmentation, class
+  sampling, Balanced-MixUp with and without flips (`benchmarks/pipelines_224.py`; skipped with a
+  message where `../shared/data/` is absent);
 - `training`: training images/s of QuadSNet and MobileNetV2 in float32, mixed precision
   (mixed_float16 on GPU, mixed_bfloat16 on CPU) and XLA (`benchmarks/quadsnet_throughput.py`);
 - `perturbation`: perturbed prediction against plain `model.predict` (`benchmarks/perturbation.py`);
@@ -25,7 +29,7 @@ after: the numbers of a loaded machine are noisier and slower, not comparable to
 
 The default suite costs about 3 CPU minutes (182 CPU s in the parts, most of it tracing and
 compiling the six training models); on 2 cores shared with a load average of 11-14 it took 9
-minutes wall.
+minutes wall. The `pipelines_224` part adds about 1 CPU minute (50 s wall on 2 shared cores).
 """
 
 import argparse
@@ -48,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-PARTS = ("pipelines", "training", "perturbation", "sampler_scale")
+PARTS = ("pipelines", "pipelines_224", "training", "perturbation", "sampler_scale")
 DEFAULT_OUTPUT = os.path.join(HERE, "RESULTS.md")
 
 # Targets (issues 3 and 10).
@@ -63,6 +67,10 @@ SETTINGS = {
         "default": dict(num_examples=20000, batches=60, repeats=5, fit_epochs=3, fit_steps=40),
         "quick": dict(num_examples=2000, batches=4, repeats=1, fit_epochs=1, fit_steps=2,
                       stages=False),
+    },
+    "pipelines_224": {
+        "default": dict(batches=20, repeats=5, files=600, file_batches=12),
+        "quick": dict(image_size=32, batches=2, repeats=1, files=24, file_batches=1, limit=200),
     },
     "training": {
         "default": dict(models=("quadsnet", "mobilenetv2"), batch_size=32, steps=2, rounds=3,
@@ -94,6 +102,12 @@ def run_pipelines(quick=False):
     return pipelines.run(**SETTINGS["pipelines"]["quick" if quick else "default"])
 
 
+def run_pipelines_224(quick=False):
+    import pipelines_224
+
+    return pipelines_224.run(**SETTINGS["pipelines_224"]["quick" if quick else "default"])
+
+
 def run_training(quick=False):
     """Training images/s per (model, setting): `quadsnet_throughput.run` with float32, mixed
     precision and XLA built and timed side by side (training steps only)."""
@@ -119,7 +133,8 @@ def run_sampler_scale(quick=False):
     return sampler_scale.run(**SETTINGS["sampler_scale"]["quick" if quick else "default"])
 
 
-RUNNERS = {"pipelines": run_pipelines, "training": run_training,
+RUNNERS = {"pipelines": run_pipelines, "pipelines_224": run_pipelines_224,
+           "training": run_training,
            "perturbation": run_perturbation, "sampler_scale": run_sampler_scale}
 
 
@@ -255,6 +270,15 @@ def _pipelines_section(rows):
     return "\n".join(lines), verdicts
 
 
+def _pipelines_224_section(rows):
+    import pipelines_224
+
+    verdicts = []
+    for ok, text in pipelines_224.verdicts(rows):
+        verdicts.append(f"- {text}" if ok is None else _verdict(ok, text))
+    return pipelines_224.format_tables(rows), verdicts
+
+
 def _training_section(rows):
     lines = ["| model | variant | dtype policy | XLA | trainable params | train images/s (median) "
              "| min-max | x float32 |", "|---|---|---|---|---:|---:|---:|---:|"]
@@ -357,6 +381,8 @@ def _sampler_section(rows):
 
 SECTIONS = {
     "pipelines": ("Input pipelines (images/s) and model.fit epochs", _pipelines_section),
+    "pipelines_224": ("Input pipelines at 224 px: augmentation and Balanced-MixUp, in memory and "
+                      "from PNG files", _pipelines_224_section),
     "training": ("Training images/s: float32 vs mixed precision vs XLA", _training_section),
     "perturbation": ("Perturbed vs plain prediction", _perturbation_section),
     "sampler_scale": ("Sampler set-up time and memory against N", _sampler_section),

@@ -127,7 +127,9 @@ def augment_batch(images, seed, flip="horizontal_and_vertical", max_rotation=15.
     fraction `s ~ U(sqrt(min_crop), 1)` (area fraction in `[min_crop, 1]`) and shifts it by
     `t ~ U(-(1 - s), (1 - s)) * half the image size` so that it stays inside the image. With
     `max_rotation=0` and `min_crop=1` only the flips remain: they are done as exact pixel
-    reversals, with no resampling (and give the same images as the warp would).
+    reversals, with no resampling (and give the same images as the warp would): horizontal
+    flips as `tf.where(mask, tf.reverse(images, [2]), images)`, vertical ones as a gather of
+    whole rows (the same images, faster once compiled).
 
     Colour jitter (RGB images only, `C == 3`; other channel counts are left as they are): a
     brightness shift `x + d`, `d ~ U(-brightness, brightness)`; a contrast scaling around the
@@ -343,33 +345,23 @@ _KERNELS = {}
 def _kernel(key):
     """The compiled batch function for `key = (geometry, fill_mode, colour, xla, mix)`.
 
-    Order: scale to [0, 1], colour jitter (without its clip), flips or warp, clip, mix. The
-    jitter is per-pixel affine with per-image constants and the warp's bilinear weights sum to
-    1, so jittering before the warp equals jittering after it (except in `"constant"` fill
-    areas, which stay 0). Scaling, flips, jitter and mix compile into one function (one pass
-    over the batch). A warp gets a compiled function of its own: XLA would otherwise recompute
-    it for every use of its result (per colour channel of the jitter, per half of the mix),
-    which costs more than writing it out once.
+    Order: scale to [0, 1], flips or warp, colour jitter and clip, mix. Without a warp all of
+    it compiles into one function (one pass over the batch). A warp is compiled on its own and
+    its result written out once: fused with what follows, XLA would recompute its gathers for
+    every use (per colour channel of the jitter's grey level, per half of the mix).
     """
     if key not in _KERNELS:
         geometry, fill_mode, colour, xla, mix = key
 
-        def prepare(images, divisor, colour=None, flip_x=None, flip_y=None):
+        def scale(images, divisor):
             # As `to_float_tensor`; a run-time divisor keeps XLA from rewriting the division as
             # a multiplication by 1/255 (not bit-exact).
-            out = (tf.cast(images, tf.float32) / divisor if images.dtype == tf.uint8
-                   else tf.cast(images, tf.float32))
-            if colour is not None:
-                out = _jitter(out, colour)
-            if flip_x is not None:
-                out = tf.where(flip_x[:, None, None, None], tf.reverse(out, [2]), out)
-            if flip_y is not None:
-                out = tf.where(flip_y[:, None, None, None], tf.reverse(out, [1]), out)
-            return out
+            return (tf.cast(images, tf.float32) / divisor if images.dtype == tf.uint8
+                    else tf.cast(images, tf.float32))
 
-        def finish(out, weight=None, clip=False):
-            if clip:
-                out = tf.clip_by_value(out, 0.0, 1.0)
+        def finish(out, images, divisor, colour=None, weight=None):
+            if colour is not None:
+                out = _jitter(out, scale(images, divisor), colour)
             if mix is not None:
                 half = tf.shape(out)[0] // 2
                 a, b = out[:half], out[half:]
@@ -382,36 +374,54 @@ def _kernel(key):
             return tf.function(fn, jit_compile=xla, reduce_retracing=True)
 
         if geometry == "warp":
-            first = compiled(prepare) if colour else None  # else scaled as it is read
-            second = compiled(lambda images, divisor, transforms: _warp(
+            warp = compiled(lambda images, divisor, transforms: _warp(
                 images, divisor, transforms, fill_mode, xla))
-            last = compiled(finish) if colour or mix else None
+            rest = compiled(finish) if colour or mix else None
 
             def run(images, divisor, transforms=None, flip_x=None, flip_y=None, colour=None,
                     weight=None):
-                if first is not None:
-                    images = first(images, divisor, colour)
-                out = second(images, divisor, transforms)
-                return out if last is None else last(out, weight, clip=colour is not None)
+                out = warp(images, divisor, transforms)
+                return out if rest is None else rest(out, images, divisor, colour, weight)
         else:
             @compiled
             def run(images, divisor, transforms=None, flip_x=None, flip_y=None, colour=None,
                     weight=None):
-                return finish(prepare(images, divisor, colour, flip_x, flip_y), weight,
-                              clip=colour is not None)
+                out = images  # flipped as stored (uint8: 1-byte reads), scaled once after
+                if flip_y is not None:
+                    out = _flip_rows(out, flip_y)
+                if flip_x is not None:
+                    out = tf.where(flip_x[:, None, None, None], tf.reverse(out, [2]), out)
+                return finish(scale(out, divisor), images, divisor, colour, weight)
         _KERNELS[key] = run
     return _KERNELS[key]
 
 
-def _jitter(images, colour):
-    """`m + d + k * ((1 - u) * g + u * x - m)` per image (unclipped): `g` the pixel's grey
-    level, `m` the image's mean grey level, `colour[:, 0:3]` = `(d, k, u)`."""
-    grey = (images[..., 0:1] * _LUMA[0] + images[..., 1:2] * _LUMA[1]
-            + images[..., 2:3] * _LUMA[2])
-    mean = tf.reduce_mean(grey, axis=(1, 2, 3), keepdims=True)
+def _flip_rows(images, mask):
+    """Vertical flips of the images where `mask` `(B,)` is true, as a gather of whole rows.
+
+    The same images as `tf.where(mask, tf.reverse(images, [1]), images)`; compiled by XLA,
+    that select over reversed rows costs about as much as the rest of a mixing batch, the row
+    gather (contiguous copies) next to nothing.
+    """
+    shape = tf.shape(images)
+    batch, height = shape[0], shape[1]
+    rows = tf.range(height)[None, :]
+    source = tf.where(mask[:, None], height - 1 - rows, rows) + tf.range(batch)[:, None] * height
+    flat = tf.reshape(images, tf.concat([[batch * height], shape[2:]], 0))
+    return tf.reshape(tf.gather(flat, tf.reshape(source, [-1])), shape)
+
+
+def _jitter(images, source, colour):
+    """`clip(m + d + k * ((1 - u) * g + u * x - m), 0, 1)` per image: `g` the pixel's grey
+    level, `m` the mean grey level of `source` (the image before flips and warp),
+    `colour[:, 0:3]` = `(d, k, u)`."""
+    def grey(x):
+        return x[..., 0:1] * _LUMA[0] + x[..., 1:2] * _LUMA[1] + x[..., 2:3] * _LUMA[2]
+
+    mean = tf.reduce_mean(grey(source), axis=(1, 2, 3), keepdims=True)
     shift, factor, saturation = (colour[:, i, None, None, None] for i in range(3))
-    blend = (1.0 - saturation) * grey + saturation * images
-    return mean + shift + factor * (blend - mean)
+    blend = (1.0 - saturation) * grey(images) + saturation * images
+    return tf.clip_by_value(mean + shift + factor * (blend - mean), 0.0, 1.0)
 
 
 def _warp(images, divisor, transforms, fill_mode, xla):
