@@ -99,7 +99,7 @@ def test_cutmix_label_weight_follows_beta_alpha_alpha_boxes(per_example):
     rng = np.random.default_rng(0)
     right = stats.ks_2samp(m, cutmix_reference(stats.beta(alpha, alpha), 100_000, rng)).pvalue
     wrong = stats.ks_2samp(m, cutmix_reference(stats.beta(alpha, 1.0), 100_000, rng)).pvalue
-    assert right > P_MIN, f"CutMix's λ' does not follow Beta({alpha}, {alpha}) boxes: p = {right:.3g}"
+    assert right > P_MIN, f"CutMix's λ' is not from Beta({alpha}, {alpha}) boxes: p = {right:.3g}"
     assert wrong < P_MIN, f"the sample does not reject Beta({alpha}, 1) boxes: p = {wrong:.3g}"
 
 
@@ -121,7 +121,7 @@ def balanced_mixup_lambdas(weights, n):
         smaller = np.where(two, np.where(batch > 0, batch, np.inf).argmin(-1), larger)
         instance_larger = len(set(larger.tolist())) == n
         instance_smaller = len(set(smaller.tolist())) == n
-        assert instance_larger or instance_smaller, "a batch is not one epoch of the instance stream"
+        assert instance_larger or instance_smaller, "a batch is not one instance-stream epoch"
         if instance_larger == instance_smaller:  # the class side also a permutation: rare
             undecided += 1
             continue
