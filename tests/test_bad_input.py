@@ -289,17 +289,32 @@ def test_sampler_probabilities_are_a_distribution(counts, q):
     assert np.all(np.diff(p[order]) >= -1e-12)  # never favours a smaller class for q >= 0
 
 
-@PROPERTY
-@given(COUNTS, st.sampled_from(["instance", "class", "sqrt", "balanced_mixup"]),
-       st.floats(0.01, 1.0))
-def test_effective_class_distribution_sums_to_one(counts, sampler, alpha):
-    try:
+@pytest.mark.parametrize("sampler", ["instance", "class", "sqrt", "balanced-mixup", "mixup",
+                                     "cutmix"])
+def test_effective_class_distribution_sums_to_one(sampler):
+    # every sampler runs (a parameter, not a hypothesis draw that may miss one) and every name
+    # is valid: an error is a failure
+    @PROPERTY
+    @given(COUNTS, st.floats(0.01, 1.0))
+    def check(counts, alpha):
         dist = np.asarray(data.effective_class_distribution(counts, sampler, alpha=alpha))
-    except ValueError as e:  # an unknown sampler name must be named in the message
-        assert "sampler" in str(e)
-        return
-    assert np.all(np.isfinite(dist)) and np.all(dist >= 0)
-    np.testing.assert_allclose(dist.sum(), 1.0, rtol=1e-6)
+        assert dist.shape == (len(counts),)
+        assert np.all(np.isfinite(dist)) and np.all(dist >= 0)
+        np.testing.assert_allclose(dist.sum(), 1.0, rtol=1e-6)
+        if sampler == "balanced-mixup":
+            # (1 - E[λ]) n_j / N + E[λ] / K, λ ~ Beta(α, 1) on the class-sampled batch
+            n = np.asarray(counts, float)
+            mean_lambda = alpha / (alpha + 1.0)  # mean of Beta(α, 1)
+            expected = (1 - mean_lambda) * n / n.sum() + mean_lambda / len(n)
+            np.testing.assert_allclose(dist, expected, rtol=1e-9)
+
+    check()
+
+
+@pytest.mark.parametrize("sampler", ["balanced_mixup", "Instance", "square-root"])
+def test_effective_class_distribution_names_an_unknown_sampler(sampler):
+    with pytest.raises(ValueError, match=f"sampler={sampler!r}"):
+        data.effective_class_distribution([5, 3], sampler)
 
 
 @st.composite

@@ -1,7 +1,8 @@
 """Runs and their results: `compare` methods, the result object, its report, and the store
 that makes an output folder resumable.
 
-- `compare(dataset, methods, ...)` -> `ComparisonResult` (`kerasimb.runs.compare`).
+- `compare(dataset, methods, ...)` -> `ComparisonResult` (`kerasimb.runs.compare`);
+  `run_fingerprint`: the settings a saved run of it must match to be reused.
 - `train(dataset, method, output_dir, ...)`: one method, its models saved to deploy
   (`kerasimb.runs.train`); `evaluate(model, dataset)` and `predict(model, inputs)` use them
   (`kerasimb.runs.evaluate`, `kerasimb.runs.predict`).
@@ -15,7 +16,8 @@ that makes an output folder resumable.
 """
 
 from kerasimb.runs import report
-from kerasimb.runs.compare import compare, compare_kwargs, dataset_info, tensorboard_callbacks
+from kerasimb.runs.compare import (compare, compare_kwargs, dataset_info, run_fingerprint,
+                                   tensorboard_callbacks)
 from kerasimb.runs.evaluate import (dataset_for, evaluate, load_model, per_class_table,
                                     shown_metrics, write_image_predictions_csv)
 from kerasimb.runs.predict import find_images, predict
@@ -53,6 +55,7 @@ __all__ = [
     "predict",
     "report",
     "restore_callback_arrays",
+    "run_fingerprint",
     "train",
     "train_resumable",
     "shown_metrics",

@@ -45,7 +45,7 @@ from kerasimb.utils.formatting import jsonable, safe_name
 from kerasimb.utils.validation import check_float, check_int
 from kerasimb.version import __version__
 
-__all__ = ["compare", "compare_kwargs", "dataset_info", "tensorboard_callbacks"]
+__all__ = ["compare", "compare_kwargs", "dataset_info", "run_fingerprint", "tensorboard_callbacks"]
 
 
 @kerasimb_export("kerasimb.runs.compare_kwargs", serializable=False)
@@ -222,6 +222,55 @@ def tensorboard_callbacks(folder, label, seed):
     return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
 
 
+# The settings every saved run is checked against (`run_fingerprint`); the optional ones are
+# recorded only when set, so that folders made before those options existed keep resuming.
+FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
+                        "callbacks", "select_by", "mixed_precision", "distribute", "jit_compile")
+OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone")
+
+
+@kerasimb_export("kerasimb.runs.run_fingerprint", serializable=False)
+def run_fingerprint(settings, dataset_hash, label, seed):
+    """Every setting a saved run of `compare(output_dir=)` depends on: a run in the folder is
+    reused or resumed only when its recorded fingerprint equals this one (`RunStore.load`).
+
+    The fingerprint holds the comparison's `backbone`, `epochs`, `batch_size`,
+    `learning_rate`, `optimizer`, `callbacks`, `select_by`, `mixed_precision`, `distribute`
+    and `jit_compile`; `weights`, `augment` and `freeze_backbone` when they are not `None`
+    (folders made before these options keep resuming); the dataset's fingerprint; the method's
+    class, parameters and description; and the seed. The start time, the versions and the
+    other seeds and methods are not part of it.
+
+    Args:
+        settings: dict, the comparison's settings (`ComparisonResult.settings`), with every key
+            above and `methods` (`{label: {"class", "params", "description"}}`).
+        dataset_hash: dict, `dataset_fingerprint(dataset)` of the compared dataset.
+        label: str, the method's label (a key of `settings["methods"]`).
+        seed: int, the run's seed.
+
+    Returns:
+        A JSON-compatible dict.
+
+    Example:
+
+    >>> settings = {"methods": {"ce": {"class": "CrossEntropy", "params": {}, "description": ""}},
+    ...             "backbone": "small_cnn", "epochs": 2, "batch_size": 8, "learning_rate": 0.001,
+    ...             "optimizer": "Adam", "callbacks": [], "select_by": None,
+    ...             "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
+    ...             "weights": None, "augment": "flip", "freeze_backbone": None}
+    >>> sorted(run_fingerprint(settings, {"name": "toy"}, "ce", 0))
+    ['augment', 'backbone', 'batch_size', 'callbacks', 'dataset', 'distribute', 'epochs',
+     'jit_compile', 'learning_rate', 'method', 'mixed_precision', 'optimizer', 'seed',
+     'select_by']
+    """
+    fingerprint = {key: settings[key] for key in FINGERPRINT_SETTINGS}
+    fingerprint["dataset"] = dataset_hash
+    for key in OPTIONAL_FINGERPRINT_SETTINGS:
+        if settings.get(key) is not None:
+            fingerprint[key] = settings[key]
+    return jsonable({**fingerprint, "method": settings["methods"][label], "seed": seed})
+
+
 def _strategy_text(strategy):
     """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
     if strategy is None:
@@ -334,9 +383,9 @@ def compare(
             larger than the training split.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` is a file or not writable.
-        ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
-            epochs, batch size, learning rate, method parameters, `select_by`), unless
-            `overwrite=True`.
+        ValueError: `output_dir` holds runs made with other settings (any of
+            `run_fingerprint`'s: dataset, backbone, epochs, batch size, learning rate, method
+            parameters, `select_by`, ...), unless `overwrite=True`.
     """
     if not isinstance(dataset, (ImageDataset, str)):
         raise TypeError(
@@ -426,20 +475,12 @@ def compare(
     store = None
     if output_dir is not None:
         store = RunStore(output_dir, overwrite=bool(overwrite))
-        common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
-                                                 "learning_rate", "optimizer", "callbacks",
-                                                 "select_by", "mixed_precision", "distribute",
-                                                 "jit_compile")}
-        common["dataset"] = dataset_fingerprint(dataset)
-        for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
-            if settings[key] is not None:
-                common[key] = settings[key]
+        dataset_hash = dataset_fingerprint(dataset)  # hashed once, not per run
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
             for seed in seeds:
-                fingerprints[label, seed] = jsonable(
-                    {**common, "method": settings["methods"][label], "seed": seed})
+                fingerprints[label, seed] = run_fingerprint(settings, dataset_hash, label, seed)
                 finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
                 path = _model_path(save_models, output_dir, label, seed)
                 if finished[label, seed] is not None and path and not os.path.exists(path):

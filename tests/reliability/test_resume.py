@@ -83,12 +83,28 @@ def test_finished_runs_are_written_and_skipped(finished, tmp_path, monkeypatch):
     assert trained == [1]  # nothing left to train
 
 
-@pytest.mark.parametrize("change", [{"epochs": 2}, {"learning_rate": 0.1}, {"batch_size": 4},
-                                    {"select_by": "mcc"}])
-def test_settings_mismatch_is_a_clear_error(finished, change):
+@pytest.mark.parametrize("change", [
+    {"epochs": 2}, {"learning_rate": 0.1}, {"batch_size": 4}, {"select_by": "mcc"},
+    {"backbone": model_fn("small_cnn", width=4, depth=1)}, {"jit_compile": False},
+    {"augment": "flip"}, {"mixed_precision": "mixed_bfloat16"},
+    {"callbacks": [keras.callbacks.TerminateOnNaN()]},
+], ids=lambda change: next(iter(change)))
+def test_settings_mismatch_is_a_clear_error(finished, change, no_training):
     name, value = next(iter(change.items()))
     with pytest.raises(ValueError, match=rf"output_dir.*overwrite=True.*{name}"):
         run_compare(finished[0], **change)
+
+
+def test_saved_fingerprint_is_run_fingerprint_of_the_settings(finished):
+    # compare records exactly `runs.run_fingerprint` of its settings (whose every key is tested
+    # in test_run_fingerprint.py), with the settings' actual values
+    folder, result = finished
+    with open(folder / "runs" / "ce" / "seed0.json", encoding="utf-8") as f:
+        saved = json.load(f)["fingerprint"]
+    assert saved == runs.run_fingerprint(result.settings, runs.dataset_fingerprint(tiny_dataset()),
+                                         "ce", 0)
+    assert saved["backbone"] == repr(TINY_MODEL) and saved["epochs"] == 1
+    assert saved["optimizer"] == "Adam" and saved["jit_compile"] == "auto"
 
 
 def test_method_parameter_and_data_mismatch(finished, tmp_path):
