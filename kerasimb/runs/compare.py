@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from kerasimb import methods as methods_module
 from kerasimb.api_export import kerasimb_export
 from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
+from kerasimb.callbacks.divergence import DivergenceMonitor, TrainingDiverged
 from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
@@ -57,7 +58,8 @@ def compare_kwargs(args):
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
-        `tensorboard`, `augment` (`"none"` -> `None`) and `freeze_backbone`.
+        `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone` and
+        `stop_on_divergence`.
 
     Example:
 
@@ -65,7 +67,7 @@ def compare_kwargs(args):
     >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
     ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
     ...     mixed_precision="float32", distribute="none", jit_compile="off", weights=None,
-    ...     tensorboard=None, augment="none", freeze_backbone=None)
+    ...     tensorboard=None, augment="none", freeze_backbone=None, stop_on_divergence=False)
     >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
     (False, False)
     """
@@ -85,6 +87,7 @@ def compare_kwargs(args):
         "tensorboard": args.tensorboard,
         "augment": None if args.augment == "none" else args.augment,
         "freeze_backbone": getattr(args, "freeze_backbone", None),
+        "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
     }
 
 
@@ -209,6 +212,34 @@ def tensorboard_callbacks(folder, label, seed):
     return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
 
 
+def _check_finite_probabilities(probabilities, history):
+    """Raises `TrainingDiverged` when a trained model's test probabilities are not finite
+    (weights that overflowed in a way the losses did not show, e.g. in a second stage)."""
+    if np.isfinite(probabilities).all():
+        return
+    losses = [v for v in history.get("loss", []) if v is not None and np.isfinite(v)]
+    reason = "the predicted test probabilities became non-finite"
+    epoch = max(len(history.get("loss", [])), 1)
+    raise TrainingDiverged(reason, epoch=epoch,
+                           last_finite_loss=float(losses[-1]) if losses else None,
+                           reason=reason, history=history)
+
+
+def _divergence_error(run, output_dir):
+    """The `TrainingDiverged` that `stop_on_divergence=True` raises for a diverged run record."""
+    info = run["diverged"]
+    loss = info.get("last_finite_loss")
+    where = f"; recorded in {output_dir!r}" if output_dir is not None else ""
+    return TrainingDiverged(
+        f"`{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']}: "
+        f"{info['reason']} (last finite training loss: "
+        f"{'none' if loss is None else format(loss, '.4g')}){where}. Lower the learning rate "
+        "(`learning_rate`, --learning-rate), or leave out `stop_on_divergence=True` "
+        "(--stop-on-divergence) to record diverged runs and go on with the others.",
+        epoch=info["epoch"], last_finite_loss=loss, reason=info["reason"],
+        history=run.get("history"))
+
+
 def _strategy_text(strategy):
     """`"none"`, or the strategy's class name and replica count (for the saved settings)."""
     if strategy is None:
@@ -239,6 +270,7 @@ def compare(
     weights=None,
     augment=None,
     freeze_backbone=None,
+    stop_on_divergence=False,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -311,6 +343,15 @@ def compare(
             frozen pretrained backbone (`callbacks.FreezeBackbone`) throughout (`True`) or for
             that many epochs, then fine-tune every layer. Needs `weights` with a backbone name
             (a frozen random backbone has nothing to keep). Defaults to `None`.
+        stop_on_divergence: bool. What to do with a run that diverges (its training or
+            validation loss becomes NaN or infinite, `callbacks.DivergenceMonitor`, or its
+            predicted test probabilities are not finite). `False`: the run stops there, is
+            recorded as diverged (`run["diverged"]`: the 1-based epoch, the last finite
+            training loss and what was not finite; no scores, no probabilities, no model) and
+            the comparison goes on with the other methods and seeds; the report says
+            "diverged at epoch k" and leaves the run out of the mean ± std. `True`: raise
+            `callbacks.TrainingDiverged` instead (the run is still recorded in `output_dir`,
+            so a resumed comparison does not train it again). Defaults to `False`.
 
     Returns:
         A `ComparisonResult`.
@@ -324,6 +365,8 @@ def compare(
         ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
             epochs, batch size, learning rate, method parameters, `select_by`), unless
             `overwrite=True`.
+        callbacks.TrainingDiverged: (a `ValueError`) a run diverged, or a resumed folder holds
+            a diverged run, with `stop_on_divergence=True`.
     """
     if not isinstance(dataset, (ImageDataset, str)):
         raise TypeError(
@@ -376,6 +419,10 @@ def compare(
             "Invalid value received for argument `select_by`. Expected None or one of "
             f"{list(SELECTABLE)}. Received: select_by={select_by!r}"
         )
+    if not isinstance(stop_on_divergence, (bool, np.bool_)):
+        raise TypeError(
+            "Invalid type received for argument `stop_on_divergence`. Expected a bool. "
+            f"Received: stop_on_divergence={stop_on_divergence!r}")
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         dataset = load_dataset(dataset)
     if batch_size > len(dataset.train[1]):  # before any training starts
@@ -428,6 +475,10 @@ def compare(
                 fingerprints[label, seed] = jsonable(
                     {**common, "method": settings["methods"][label], "seed": seed})
                 finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
+                if finished[label, seed] is not None and "diverged" in finished[label, seed][0]:
+                    if stop_on_divergence:
+                        raise _divergence_error(finished[label, seed][0], store.output_dir)
+                    continue  # no model to save: the run diverged
                 path = _model_path(save_models, output_dir, label, seed)
                 if finished[label, seed] is not None and path and not os.path.exists(path):
                     raise ValueError(
@@ -448,7 +499,8 @@ def compare(
                 bar.set_postfix_str(f"{label}, seed {seed}")
                 if finished.get((label, seed)) is not None:
                     runs.append(finished[label, seed][0])
-                    probabilities[(label, seed)] = finished[label, seed][1]
+                    if "diverged" not in runs[-1]:
+                        probabilities[(label, seed)] = finished[label, seed][1]
                     restore_callback_arrays(callbacks, store.load_arrays(label, seed))
                     bar.update(1)
                     continue
@@ -456,44 +508,59 @@ def compare(
                 run_start = time.perf_counter()
                 train_kwargs = dict(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
+                    callbacks=[DivergenceMonitor()] + callbacks
+                    + _selection_callbacks(select_by, dataset, method)
                     + tensorboard_callbacks(tensorboard, label, seed)
                     + freeze_callbacks(freeze_backbone),
                     verbose=verbose, jit_compile=jit_compile,
                     **({} if augment is None else {"augment": augment}))
-                with runtime.run_context(policy, strategy):
-                    if store is None:
-                        model, history = method.train(dataset, make_model, seed=seed,
-                                                      **train_kwargs)
-                        history = history.history
-                    else:
-                        model, history = train_resumable(store, label, seed,
-                                                         fingerprints[label, seed], method,
-                                                         dataset, make_model, **train_kwargs)
-                    probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
-                    path = _model_path(save_models, output_dir, label, seed)
-                    if path:
-                        _save_model(path, method.inference_model(model, dataset, jsonable({
-                            "method": label, "params": method.params, "backbone": backbone_text,
-                            "seed": seed, "epochs": epochs, "batch_size": batch_size,
-                            "learning_rate": learning_rate, "select_by": select_by,
-                            "dataset": dataset_fingerprint(dataset),
-                            "kerasimb": __version__})))
+                diverged = None
+                try:
+                    with runtime.run_context(policy, strategy):
+                        if store is None:
+                            model, history = method.train(dataset, make_model, seed=seed,
+                                                          **train_kwargs)
+                            history = history.history
+                        else:
+                            model, history = train_resumable(store, label, seed,
+                                                             fingerprints[label, seed], method,
+                                                             dataset, make_model, **train_kwargs)
+                        probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                        _check_finite_probabilities(probs, history)
+                        path = _model_path(save_models, output_dir, label, seed)
+                        if path:
+                            _save_model(path, method.inference_model(model, dataset, jsonable({
+                                "method": label, "params": method.params,
+                                "backbone": backbone_text, "seed": seed, "epochs": epochs,
+                                "batch_size": batch_size, "learning_rate": learning_rate,
+                                "select_by": select_by, "dataset": dataset_fingerprint(dataset),
+                                "kerasimb": __version__})))
+                        del model
+                except TrainingDiverged as error:
+                    diverged, history = error.with_traceback(None), error.history
+                    probs = np.zeros((0, dataset.num_classes), np.float32)
                 seconds = time.perf_counter() - run_start
-                report = metrics_report(y_test, probs, class_names=dataset.class_names,
-                                        class_counts=dataset.class_counts)
                 runs.append({
                     "method": label,
                     "seed": seed,
-                    "report": jsonable(report),
+                    "report": {} if diverged else jsonable(metrics_report(
+                        y_test, probs, class_names=dataset.class_names,
+                        class_counts=dataset.class_counts)),
                     "history": jsonable({k: list(v) for k, v in history.items()}),
                     "seconds": round(seconds, 3),
+                    **({"diverged": jsonable(diverged.record())} if diverged else {}),
                 })
-                probabilities[(label, seed)] = probs
+                if not diverged:
+                    probabilities[(label, seed)] = probs
                 if store is not None:
                     store.save(label, seed, fingerprints[label, seed], runs[-1], probs,
                                arrays=callback_arrays(callbacks))
-                del model
+                if diverged:
+                    if stop_on_divergence:
+                        raise _divergence_error(runs[-1], output_dir)
+                    if progress:
+                        bar.write(f"{label}, seed {seed}: diverged at epoch "
+                                  f"{diverged.epoch} ({diverged.reason}); recorded, going on")
                 bar.update(1)
     finally:
         bar.close()

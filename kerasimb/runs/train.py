@@ -59,7 +59,8 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
 
     Returns:
         The `ComparisonResult` of the one method; `result.settings["models"]` maps each seed to
-        its model file, relative to `output_dir`.
+        its model file, relative to `output_dir`. A seed whose run diverged (see `compare`'s
+        `stop_on_divergence`) has no model and is not in `settings["models"]`.
 
     Raises:
         ValueError: as `compare`; `methods` is one method here.
@@ -75,14 +76,17 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
         output_dir=output_dir,
         save_models=lambda label, seed: os.path.join(output_dir, paths[seed]),
         **compare_kwargs)
-    result.settings["models"] = {str(seed): path for seed, path in paths.items()}
+    diverged = {run["seed"] for run in result.diverged()}
+    result.settings["models"] = {str(seed): path for seed, path in paths.items()
+                                 if seed not in diverged}
     result.save(output_dir)
     _save_history(result, output_dir)
     return result
 
 
 def _save_history(result, output_dir):
-    """`history.csv` (one row per seed and epoch) and `training_curves.png`."""
+    """`history.csv` (one row per seed and epoch) and `training_curves.png` (left out when no
+    seed completed an epoch: every run diverged in its first)."""
     histories = {run["seed"]: run["history"] for run in result.runs}
     keys = sorted({key for history in histories.values() for key in history})
     with atomic_path(os.path.join(output_dir, "history.csv")) as tmp:
@@ -95,6 +99,10 @@ def _save_history(result, output_dir):
                     writer.writerow([seed, epoch + 1, *(
                         "" if epoch >= len(history.get(k, [])) or history[k][epoch] is None
                         else repr(float(history[k][epoch])) for k in keys)])
+    histories = {seed: history for seed, history in histories.items()
+                 if any(history.values())}
+    if not histories:
+        return
     with atomic_path(os.path.join(output_dir, "training_curves.png")) as tmp:
         plot_training_curves(histories, tmp, title=f"{result.methods[0]} on "
                                                      f"{result.dataset['name']}")
