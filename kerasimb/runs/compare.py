@@ -36,6 +36,7 @@ from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
+from kerasimb.runs.manifest import check_experiment, start_experiment
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
 from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
@@ -457,17 +458,25 @@ def compare(
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    store = None
+    common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
+                                             "learning_rate", "optimizer", "callbacks",
+                                             "select_by", "mixed_precision", "distribute",
+                                             "jit_compile")}
+    common["dataset"] = dataset_fingerprint(dataset)
+    for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
+        if settings[key] is not None:
+            common[key] = settings[key]
+    # What the output folder's manifest.json says it holds: an output folder belongs to one
+    # experiment, and another one there is refused unless `overwrite` (`runs.manifest`).
+    experiment = jsonable({"kind": "compare", "settings": {
+        **common, "seeds": seeds,
+        "methods": {label: {"class": type(m).__name__, "params": dict(m.params)}
+                    for label, m in method_list},
+        "save_models": "custom" if callable(save_models) else bool(save_models)}})
+    store, files = None, []
     if output_dir is not None:
+        check_experiment(output_dir, experiment, overwrite=bool(overwrite))
         store = RunStore(output_dir, overwrite=bool(overwrite))
-        common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
-                                                 "learning_rate", "optimizer", "callbacks",
-                                                 "select_by", "mixed_precision", "distribute",
-                                                 "jit_compile")}
-        common["dataset"] = dataset_fingerprint(dataset)
-        for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
-            if settings[key] is not None:
-                common[key] = settings[key]
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
@@ -486,6 +495,7 @@ def compare(
                         f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
                         "its model; start the folder afresh with `overwrite=True` (`--restart`) "
                         f"to save it. Received: save_models={save_models!r}")
+        start_experiment(output_dir, experiment, overwrite=bool(overwrite))
     x_test, y_test = dataset.test
     runs, probabilities = [], {}
     start = time.perf_counter()
@@ -497,6 +507,10 @@ def compare(
         for label, method in method_list:
             for seed in seeds:
                 bar.set_postfix_str(f"{label}, seed {seed}")
+                if store is not None:
+                    files += store.paths(label, seed)
+                    path = _model_path(save_models, output_dir, label, seed)
+                    files += [path] if path else []
                 if finished.get((label, seed)) is not None:
                     runs.append(finished[label, seed][0])
                     if "diverged" not in runs[-1]:
@@ -568,4 +582,6 @@ def compare(
         keras.backend.clear_session()
     settings["total_seconds"] = round(time.perf_counter() - start, 3)
     settings["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities)
+    files = [path for path in files if os.path.isfile(path)]  # (no model for a diverged run)
+    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities,
+                            experiment=experiment, files=files)

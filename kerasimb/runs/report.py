@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.metrics.report import SCALAR_METRICS
+from kerasimb.runs.manifest import MANIFEST, start_experiment, write_manifest
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.class_figures import per_class_scores
@@ -334,6 +335,8 @@ FILE_DESCRIPTIONS = {
     "predictions.csv": "one row per method, seed and test image: true class, predicted class, "
                        "one probability per class",
     "predictions.npz": "the test labels and every run's test probabilities as arrays",
+    "manifest.json": "the experiment this folder holds and every file it wrote there, with its "
+                     "SHA-256 checksum and size",
 }
 
 
@@ -544,8 +547,14 @@ def write_predictions_csv(result, path, paths=None):
 
 
 @kerasimb_export("kerasimb.runs.report.save_comparison", serializable=False)
-def save_comparison(result, output_dir, paths=None):
+def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files=()):
     """Writes a comparison to `output_dir` (created if needed); returns the paths written.
+
+    The folder belongs to one experiment (`runs.manifest`): one holding another experiment
+    (its `manifest.json` names other settings) is refused unless `overwrite`, which first
+    removes the files that experiment wrote. Files an earlier save of this experiment wrote and
+    this one does not (e.g. the figures of a method no longer compared) are removed; a file
+    kerasimb did not write is never removed.
 
     Files, each written to a temporary name and renamed into place (a kill never leaves half a
     file):
@@ -561,6 +570,9 @@ def save_comparison(result, output_dir, paths=None):
     - `per_class_recall.png`: recall per class for every method (mean over seeds, error bars =
       standard deviation, kept inside [0, 1]).
     - `confusion_<method>.png`: each method's test confusion matrix summed over the seeds.
+    - `manifest.json`, written last: the experiment (`result.experiment`) and every file it
+      wrote in the folder (these, `result.files` inside it and `extra_files`) with its SHA-256
+      and size.
 
     Runs that diverged (`result.diverged()`) have no scores, probabilities or figures: the
     tables say when they diverged, and a method whose every run diverged has no confusion
@@ -572,12 +584,18 @@ def save_comparison(result, output_dir, paths=None):
         paths: `None`, a sequence of the test images' file paths or a `data.ImageFiles`, for
             the `path` column of `predictions.csv` (see `write_predictions_csv`). Defaults to
             `None`.
+        overwrite: bool. Replace another experiment held in `output_dir`. Defaults to `False`.
+        extra_files: paths of more files of the experiment, written before, to list in the
+            manifest (e.g. `runs.train`'s `history.csv`). Defaults to `()`.
 
     Returns:
         dict `file name -> path`.
+
+    Raises:
+        ValueError: `output_dir` holds another experiment and `overwrite` is `False`.
     """
     output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
+    start_experiment(output_dir, result.experiment, overwrite)
     paths_written = {}
     plots = contextlib.ExitStack()  # plots go to temporary names, renamed into place together
 
@@ -597,7 +615,7 @@ def save_comparison(result, output_dir, paths=None):
     if result.probabilities:
         arrays = {f"{m}/seed{s}": p for (m, s), p in result.probabilities.items()}
         write_npz(data_file("predictions.npz"), y_true=result.y_true, **arrays)
-    files = list(paths_written)
+    files = list(paths_written) + [MANIFEST]
 
     counts, names = result.dataset["class_counts"], result.dataset["class_names"]
     plotting.plot_class_distribution(
@@ -630,4 +648,7 @@ def save_comparison(result, output_dir, paths=None):
     plots.close()
     paths_written["report.md"] = write_text(os.path.join(output_dir, "report.md"),
                                             report_markdown(result, confusion_files, files))
+    write_manifest(output_dir, [*paths_written.values(), *result.files, *extra_files],
+                   result.experiment)
+    paths_written[MANIFEST] = os.path.join(output_dir, MANIFEST)
     return paths_written

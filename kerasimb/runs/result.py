@@ -31,6 +31,12 @@ class ComparisonResult:
             `stop_on_divergence`) and an empty `report`; it is left out of every mean.
         y_true: int array `(N,)`, the test labels.
         probabilities: dict `(method, seed) -> float array (N, C)` of test-set probabilities.
+        experiment: `None` or the JSON-compatible identity of the experiment, `{"kind",
+            "settings"}` (`compare` sets it: every setting the results depend on), which
+            `save` records in the folder's `manifest.json` (`runs.manifest`). `None`: the
+            dataset, methods and seeds.
+        files: paths of the files `compare` wrote or loaded for these runs (finished runs,
+            saved models), listed in the manifest of the folder they are in. Defaults to none.
 
     Attributes:
         methods: list of str, the method labels in order.
@@ -46,12 +52,26 @@ class ComparisonResult:
     0.6
     """
 
-    def __init__(self, dataset, settings, runs, y_true=None, probabilities=None):
+    def __init__(self, dataset, settings, runs, y_true=None, probabilities=None,
+                 experiment=None, files=None):
         self.dataset = dict(dataset)
         self.settings = dict(settings)
         self.runs = list(runs)
         self.y_true = None if y_true is None else np.asarray(y_true)
         self.probabilities = dict(probabilities or {})
+        self._experiment = None if experiment is None else jsonable(experiment)
+        self.files = [str(path) for path in files or ()]
+
+    @property
+    def experiment(self):
+        """The experiment's identity recorded in `manifest.json`: the one `compare` gave, else
+        `{"kind": "comparison", "settings": {dataset, methods, seeds}}`."""
+        if self._experiment is not None:
+            return self._experiment
+        dataset = {k: self.dataset.get(k) for k in ("name", "class_names", "class_counts",
+                                                     "test_size")}
+        return jsonable({"kind": "comparison", "settings": {
+            "dataset": dataset, "methods": self.methods, "seeds": self.seeds}})
 
     @property
     def methods(self):
@@ -163,12 +183,14 @@ class ComparisonResult:
                          "diverged": [{"method": run["method"], "seed": run["seed"],
                                        **run["diverged"]} for run in self.diverged()]})
 
-    def save(self, output_dir, paths=None):
+    def save(self, output_dir, paths=None, overwrite=False):
         """Writes the result to `output_dir` (`runs.report.save_comparison`: `report.md`,
-        `metrics.json`, `summary.csv`, `per_class.csv`, `predictions.csv`, plots); returns the
-        paths written, a dict `name -> path`. `paths`: the test images' file paths for
-        `predictions.csv`, or `None` (`dataset["test_paths"]` when present, else indices)."""
-        return report.save_comparison(self, output_dir, paths=paths)
+        `metrics.json`, `summary.csv`, `per_class.csv`, `predictions.csv`, plots, and last
+        `manifest.json`); returns the paths written, a dict `name -> path`. `paths`: the test
+        images' file paths for `predictions.csv`, or `None` (`dataset["test_paths"]` when
+        present, else indices). A folder holding another experiment is refused unless
+        `overwrite=True`, which removes that experiment's files first."""
+        return report.save_comparison(self, output_dir, paths=paths, overwrite=overwrite)
 
     def __repr__(self):
         return (f"ComparisonResult(dataset={self.dataset['name']!r}, methods={self.methods}, "
