@@ -314,9 +314,14 @@ def compare(
             methods continue stage 1 and redo stage 2; progressive sampling resumes on slightly
             different batches). Callbacks with `run_arrays()` / `restore_run_arrays(arrays)`
             (e.g. `callbacks.FeatureSnapshot`) have their per-run arrays kept with each finished
-            run and handed back when it is loaded. Defaults to `None`.
+            run and handed back when it is loaded. The folder belongs to one experiment (its
+            `manifest.json`, `runs.manifest`: the settings every run shares, i.e. the dataset,
+            model, epochs, batch size, learning rate, selection, precision, ...); more or other
+            methods and seeds with the same settings extend it, a folder holding another
+            experiment is an error naming what differs. Defaults to `None`.
         overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
-            resuming. Defaults to `False`.
+            resuming, and the files the experiment held there wrote (those its `manifest.json`
+            lists; never other files). Defaults to `False`.
         mixed_precision: `None` (float32), `"mixed_float16"`, `"mixed_bfloat16"` or `"auto"`
             (float16 on a GPU, bfloat16 otherwise): the Keras dtype policy under which every
             model is built, trained and scored (see `kerasimb.utils.precision_policy`). Model
@@ -363,9 +368,9 @@ def compare(
             larger than the training split.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` is a file or not writable.
-        ValueError: `output_dir` holds runs made with other settings (dataset, backbone,
-            epochs, batch size, learning rate, method parameters, `select_by`), unless
-            `overwrite=True`.
+        ValueError: `output_dir` holds another experiment or runs made with other settings
+            (dataset, backbone, epochs, batch size, learning rate, method parameters,
+            `select_by`), unless `overwrite=True`.
         callbacks.TrainingDiverged: (a `ValueError`) a run diverged, or a resumed folder holds
             a diverged run, with `stop_on_divergence=True`.
     """
@@ -467,12 +472,11 @@ def compare(
         if settings[key] is not None:
             common[key] = settings[key]
     # What the output folder's manifest.json says it holds: an output folder belongs to one
-    # experiment, and another one there is refused unless `overwrite` (`runs.manifest`).
+    # experiment, and another one there is refused unless `overwrite` (`runs.manifest`). The
+    # experiment is the settings every run shares; its methods and seeds are its runs (more or
+    # fewer of them is the same experiment: the store checks each run's own settings).
     experiment = jsonable({"kind": "compare", "settings": {
-        **common, "seeds": seeds,
-        "methods": {label: {"class": type(m).__name__, "params": dict(m.params)}
-                    for label, m in method_list},
-        "save_models": "custom" if callable(save_models) else bool(save_models)}})
+        **common, **({"models": "custom"} if callable(save_models) else {})}})
     store, files = None, []
     if output_dir is not None:
         check_experiment(output_dir, experiment, overwrite=bool(overwrite))

@@ -207,14 +207,16 @@ def _write(output_dir, experiment, files, complete):
 
 
 @kerasimb_export("kerasimb.runs.write_manifest", serializable=False)
-def write_manifest(output_dir, files, experiment, overwrite=False):
+def write_manifest(output_dir, files, experiment, overwrite=False, carry=()):
     """Writes `output_dir/manifest.json` (atomically) listing `files` with their SHA-256 and
     size; call it last, once every result file is written.
 
     Files a previous manifest of the folder listed and `files` does not are removed when that
     manifest named the same experiment, or with `overwrite` (only if unchanged since: a file
-    the user edited is kept). A previous manifest of another experiment without `overwrite` is
-    an error (see `start_experiment`).
+    the user edited is kept), but those under a `carry` folder, which stay listed (e.g. the
+    finished runs of `runs/`, which a later comparison of the same experiment may load). A
+    previous manifest of another experiment without `overwrite` is an error (see
+    `start_experiment`).
 
     Args:
         output_dir: str or path-like.
@@ -222,6 +224,9 @@ def write_manifest(output_dir, files, experiment, overwrite=False):
             outside `output_dir` are left out.
         experiment: JSON-compatible dict, `{"kind": ..., "settings": {...}}`.
         overwrite: bool. Replace another experiment's files. Defaults to `False`.
+        carry: folder names relative to `output_dir` (`"runs/"`, ...) whose files a previous
+            manifest of the same experiment listed are kept and listed again, when they are
+            unchanged. Defaults to `()`.
 
     Returns:
         The manifest written, a dict.
@@ -243,5 +248,10 @@ def write_manifest(output_dir, files, experiment, overwrite=False):
             continue
         entries[os.path.relpath(path, root).replace(os.sep, "/")] = _entry(path)
     if previous is not None:
+        for name, entry in (previous.get("files") or {}).items():
+            path = _inside(output_dir, name)
+            if (name not in entries and name.startswith(tuple(carry)) and path is not None
+                    and os.path.isfile(path) and _entry(path) == entry):
+                entries[name] = entry
         _remove_listed(output_dir, previous.get("files"), keep=entries)
     return _write(output_dir, experiment, dict(sorted(entries.items())), complete=True)

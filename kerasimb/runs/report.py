@@ -553,8 +553,9 @@ def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files
     The folder belongs to one experiment (`runs.manifest`): one holding another experiment
     (its `manifest.json` names other settings) is refused unless `overwrite`, which first
     removes the files that experiment wrote. Files an earlier save of this experiment wrote and
-    this one does not (e.g. the figures of a method no longer compared) are removed; a file
-    kerasimb did not write is never removed.
+    this one does not (e.g. the figures of a method no longer compared) are removed, but its
+    finished runs (`runs/`) and saved models (`models/`) are kept; a file kerasimb did not write
+    is never removed.
 
     Files, each written to a temporary name and renamed into place (a kill never leaves half a
     file):
@@ -649,6 +650,6 @@ def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files
     paths_written["report.md"] = write_text(os.path.join(output_dir, "report.md"),
                                             report_markdown(result, confusion_files, files))
     write_manifest(output_dir, [*paths_written.values(), *result.files, *extra_files],
-                   result.experiment)
+                   result.experiment, carry=("runs/", "models/"))
     paths_written[MANIFEST] = os.path.join(output_dir, MANIFEST)
     return paths_written

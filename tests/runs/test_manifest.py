@@ -1,6 +1,8 @@
 """An output folder belongs to one experiment: `manifest.json` lists every file it wrote (with
-its SHA-256 and size); a folder holding another experiment is refused unless `overwrite=True`
-(`--restart`), which removes the files the previous experiment wrote (and only those)."""
+its SHA-256 and size); a folder holding another experiment (other shared settings) is refused
+unless `overwrite=True` (`--restart`), which removes the files the previous experiment wrote (and
+only those); more or other methods and seeds extend the same experiment, and a save removes the
+report files of methods no longer in it, keeping their finished runs."""
 
 import hashlib
 import json
@@ -70,12 +72,25 @@ def test_manifest_lists_every_file_written_with_its_checksum(tmp_path):
 def test_another_experiment_is_refused_and_nothing_is_deleted(tmp_path):
     _compare(tmp_path, ["ce"])
     before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    # no run in common: the store alone did not see it
     with pytest.raises(ValueError, match=r"overwrite=True.*--restart.*another experiment "
-                                         r"\(methods\.ce: "):
-        _compare(tmp_path, ["reweight"])  # no run in common: the store alone did not see it
-    with pytest.raises(ValueError, match=r"another experiment.*seeds"):
-        _compare(tmp_path, ["ce"], seeds=[0, 1])
+                                         r"\(epochs: 1 in the folder, 2 now\)"):
+        _compare(tmp_path, ["reweight"], epochs=2)
+    with pytest.raises(ValueError, match=r"another experiment.*learning_rate"):
+        _compare(tmp_path, ["ce"], seeds=[1], learning_rate=0.1)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+def test_other_methods_and_seeds_extend_the_experiment_without_stale_figures(tmp_path):
+    _compare(tmp_path, ["ce", "reweight"])
+    _compare(tmp_path, ["reweight"], seeds=[0, 1])
+    assert not (tmp_path / "confusion_ce.png").exists()  # not in this report: removed
+    assert (tmp_path / "runs" / "ce" / "seed0.json").is_file()  # a finished run: kept
+    files = _manifest(tmp_path)["files"]
+    assert "runs/ce/seed0.json" in files and "runs/reweight/seed1.json" in files
+    assert "confusion_ce.png" not in files
+    report = (tmp_path / "report.md").read_text()
+    assert "confusion_reweight.png" in report and "`ce`" not in report
 
 
 def test_resuming_the_same_experiment_is_not_another(tmp_path, monkeypatch):
@@ -95,7 +110,7 @@ def test_restart_removes_the_previous_experiments_files_only(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")  # a user's file: never removed
     (tmp_path / "plots").mkdir()
     (tmp_path / "plots" / "confusion_ce.png").write_text("mine too")
-    _compare(tmp_path, ["reweight"], overwrite=True)
+    _compare(tmp_path, ["reweight"], epochs=2, overwrite=True)
     assert not (tmp_path / "confusion_ce.png").exists()
     assert not (tmp_path / "runs" / "ce").exists() and not (tmp_path / "models").exists()
     assert (tmp_path / "confusion_reweight.png").is_file()
@@ -107,7 +122,7 @@ def test_restart_removes_the_previous_experiments_files_only(tmp_path):
 
 def test_saving_a_result_into_another_experiments_folder(tmp_path):
     _compare(tmp_path / "a", ["ce"])
-    other = _compare(tmp_path / "b", ["reweight"])
+    other = _compare(tmp_path / "b", ["reweight"], learning_rate=0.1)
     with pytest.raises(ValueError, match=r"overwrite=True.*another experiment"):
         other.save(tmp_path / "a")
     assert (tmp_path / "a" / "confusion_ce.png").is_file()
@@ -126,12 +141,12 @@ def test_cli_another_experiment_exits_2_naming_restart(tmp_path, capsys):
     folder = tmp_path / "run"
     assert main(_cli(folder, "ce")) == 0
     capsys.readouterr()
-    assert main(_cli(folder, "reweight")) == 2
+    assert main(_cli(folder, "reweight", "--epochs", "2")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("kerasimb: error: "), err
-    assert "another experiment" in err and "--restart" in err, err
+    assert "another experiment" in err and "--restart" in err and "epochs" in err, err
     assert (folder / "confusion_ce.png").is_file()
-    assert main(_cli(folder, "reweight", "--restart")) == 0
+    assert main(_cli(folder, "reweight", "--epochs", "2", "--restart")) == 0
     assert not (folder / "confusion_ce.png").exists()
     assert (folder / "confusion_reweight.png").is_file()
 
