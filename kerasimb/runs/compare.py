@@ -120,6 +120,7 @@ def dataset_info(dataset):
 def _resolve_methods(methods):
     """Returns `[(label, Method instance)]` with unique labels."""
     registry = methods_module
+    original = methods
     if methods is None:
         methods = registry.names()
     elif isinstance(methods, (str, registry.Method)) or (
@@ -133,6 +134,16 @@ def _resolve_methods(methods):
             "Invalid value received for argument `methods`. Expected `None` (every registered "
             f"method: {registry.names()}) or at least one method. Received: methods={methods!r}"
         )
+    for method in methods:
+        if isinstance(method, str) and not method.strip(" ,"):
+            raise ValueError(
+                "Invalid value received for argument `methods`. Expected a method name, not an "
+                f"empty one. Received: methods={original!r}")
+        if isinstance(method, str) and "," in method:
+            names = [m.strip() for m in method.split(",") if m.strip()]
+            raise ValueError(
+                "Invalid value received for argument `methods`. Expected a list of method "
+                f"names, one name per item, e.g. {names}. Received: methods={original!r}")
     instances = [registry.get(m) for m in methods]
     labels = [m.name or type(m).__name__ for m in instances]
     for i, method in enumerate(instances):
