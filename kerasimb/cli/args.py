@@ -2,8 +2,8 @@
 
 `add_run_arguments(parser, **defaults)` adds --dataset, --backbone, --epochs, --seeds,
 --batch-size, --learning-rate, --image-size, --data-dir, --download, --output, --verbose,
---no-progress, --restart, --mixed-precision, --distribute, --jit-compile and --tf-logs; a recipe
-passes its own defaults (its paper's protocol). `load_dataset(args)` checks them and loads the
+--no-progress, --restart, --stop-on-divergence, --mixed-precision, --distribute, --jit-compile
+and --tf-logs; a recipe passes its own defaults (its paper's protocol). `load_dataset(args)` checks them and loads the
 dataset, `output_folder(args, ...)` checks `--output`; `runs.compare_kwargs(args)` turns them
 into `runs.compare` keyword arguments.
 
@@ -136,6 +136,9 @@ def add_run_arguments(parser, **defaults):
     parser.add_argument("--restart", action="store_true",
                         help="discard the finished runs and backups saved in --output instead of "
                              "resuming from them")
+    parser.add_argument("--stop-on-divergence", action="store_true",
+                        help="stop with an error when a run's loss becomes NaN or infinite "
+                             "(default: record the run as diverged and go on with the others)")
     parser.add_argument("--mixed-precision", nargs="?", const="auto", default="float32",
                         choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
                         metavar="POLICY",

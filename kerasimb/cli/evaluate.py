@@ -23,6 +23,9 @@ def add_arguments(parser):
                         help="(default: %(default)s)")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="report folder (default: runs/evaluate-<dataset>-<timestamp>)")
+    parser.add_argument("--restart", action="store_true",
+                        help="replace another evaluation (or experiment) held in --output: "
+                             "the files it wrote (listed in its manifest.json) are removed")
     return add_tf_logs_argument(parser)
 
 
@@ -42,7 +45,7 @@ def run(args):
     except (ValueError, OSError) as e:
         raise UsageError(f"argument --dataset: {e}") from None
     result = runs.evaluate(model, dataset, split=args.split, output_dir=output,
-                           batch_size=args.batch_size)
+                           batch_size=args.batch_size, overwrite=args.restart)
     print(f"{model.metadata.get('method', 'model')} on the {args.split} split of {dataset.name} "
           f"({len(getattr(dataset, args.split)[1])} images):")
     for key in runs.shown_metrics(result, dataset.ordinal):

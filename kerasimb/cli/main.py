@@ -11,14 +11,22 @@
     kerasimb reproduce --budget small
 
 How it ends: 0 on success; a mistake the command can detect (a bad flag, an unknown name, a
-dataset that does not load, an output folder that is a file or holds other settings) prints one
-line `kerasimb: error: <message>` and exits with status 2, before any training; Ctrl-C prints one
-line saying how to resume and exits with status 130. TensorFlow's C++ and absl log lines are
-hidden unless `--tf-logs`.
+dataset that does not load, an output folder that is a file or holds another experiment) prints
+one line `kerasimb: error: <message>` and exits with status 2, before any training; Ctrl-C prints
+one line saying how to resume and exits with status 130. A write the file system refuses during
+a command (full disk, quota, file size limit, no permission, read-only file system) also ends it
+with one line naming the file and status 2 (the user can fix it): the runs finished before are
+already in the output folder, and rerunning the same command resumes from them. As the
+`kerasimb` command (`main()` with no `argv`) the process then ends at once (`os._exit(2)`, after
+flushing stdout and stderr): a half-written HDF5 file left open by the failed write would crash
+the interpreter's teardown (a segmentation fault, exit 139, after a page of traceback). Other
+`OSError`s are not hidden. TensorFlow's C++ and absl log lines are hidden unless `--tf-logs`.
 """
 
 import contextlib
+import errno
 import os
+import re
 import sys
 
 from kerasimb.cli import compare, evaluate, predict, reproduce, run, train, tune
@@ -90,10 +98,84 @@ def _interrupted(args):
     return f"kerasimb: interrupted; rerun {how} to resume from {output}"
 
 
+# A write the file system refused (the same as `kerasimb.utils.atomic.WRITE_ERRNOS`, which is
+# not imported here: it would load TensorFlow before the arguments are parsed).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM,
+                          errno.EROFS})
+
+
+def _write_error(error, args):
+    """The line printed when the file system refused a write: what, which file, what to do."""
+    text = os.strerror(error.errno)
+    if error.filename is not None:
+        text += f": could not write {os.fsdecode(error.filename)}"
+    output = getattr(args, "output", None)
+    fix = ("free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+           else "make the folder writable")
+    if output:
+        text += (f"; the runs finished before are kept: {fix} and rerun the same command to "
+                 f"resume from {output}")
+    return text
+
+
+def _refused_write_errno(error):
+    """The errno of a refused write that `error` reports, or `None`. HDF5's errors carry it in
+    their text (`... errno = 28, error message = 'No space left on device' ...`)."""
+    code = getattr(error, "errno", None)
+    if code in WRITE_ERRNOS:
+        return code
+    found = re.search(r"errno = (\d+)", str(error))
+    return int(found.group(1)) if found and int(found.group(1)) in WRITE_ERRNOS else None
+
+
+@contextlib.contextmanager
+def _quiet_refused_writes():
+    """Drops the tracebacks printed for objects released after a refused write (h5py's file
+    objects of a half-written weights file fail to flush again when Python frees them while
+    the error propagates, and Cython reports that through `sys.excepthook` and
+    `sys.unraisablehook`): the command ends with its one line."""
+    previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
+
+    def unraisable_hook(unraisable):
+        if _refused_write_errno(unraisable.exc_value) is None:
+            previous_unraisable(unraisable)
+
+    def except_hook(kind, value, traceback):
+        if _refused_write_errno(value) is None:
+            previous_except(kind, value, traceback)
+
+    sys.unraisablehook, sys.excepthook = unraisable_hook, except_hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook, sys.excepthook = previous_unraisable, previous_except
+
+
+def _end_now(status):
+    """Ends the process at once with `status`, after flushing stdout and stderr (no
+    interpreter teardown: see the module docstring)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
 def main(argv=None):
     """Runs the `kerasimb` command with `argv` (defaults to `sys.argv[1:]`); returns the exit
-    status (0, 2 for a usage error, 130 when interrupted)."""
+    status (0, 2 for a usage error or a refused write, 130 when interrupted).
+
+    Called with no `argv` (as the `kerasimb` command and `python -m kerasimb` are), a refused
+    write ends the process with `os._exit(2)` after its one line instead of returning.
+    """
+    command = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
+    with _quiet_refused_writes():
+        return _main(argv, command)
+
+
+def _main(argv, command):
     args = None
     try:
         args = build_parser().parse_args(argv)
@@ -111,6 +193,13 @@ def main(argv=None):
     except BrokenPipeError:  # `kerasimb list | head`: the reader has gone; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        print(f"kerasimb: error: {_write_error(e, args)}", file=sys.stderr)
+        if command:  # before `e` (and the objects its traceback holds) is released
+            _end_now(2)
+        return 2
 
 
 if __name__ == "__main__":

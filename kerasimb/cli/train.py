@@ -25,7 +25,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    """Trains with the parsed flags; prints the table and where the model is. Returns 0."""
+    """Trains with the parsed flags; prints the table and where the model is. Returns 0.
+
+    Raises:
+        ValueError: every seed's run diverged (after the report is saved): no model to use.
+    """
     from kerasimb import runs
     from kerasimb.utils.formatting import spread_text
 
@@ -41,5 +45,11 @@ def run(args):
           f"{spread_text(args.seeds)}:\n")
     print(result.table())
     models = [os.path.join(output, path) for path in result.settings["models"].values()]
+    diverged = [run["seed"] for run in result.diverged()]
+    if not models:
+        raise ValueError(f"training diverged for every seed ({diverged}); no model saved, the "
+                         f"report is in {output}. Lower --learning-rate and add --restart")
     print(f"\nSaved {', '.join(models)} and the report to {output}")
+    if diverged:
+        print(f"Seeds {diverged} diverged: no model for them (see the report)")
     return 0

@@ -1,6 +1,7 @@
 """TensorFlow Datasets image classification sets, read from a prepared `data_dir`."""
 
 import os
+import urllib.parse
 
 import numpy as np
 
@@ -8,7 +9,12 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.folder import stratified_split
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
+from kerasimb.utils import network
 from kerasimb.utils.validation import check_bool, check_float, check_int, check_str
+
+# Seconds of the connection check to each host a dataset downloads from, before a download:
+# no network then fails in seconds rather than after minutes of tfds' retries.
+DOWNLOAD_CHECK_TIMEOUT = 3.0
 
 # kerasimb split -> tfds split names tried in order when `split_map` does not name one.
 DEFAULT_SPLITS = {"train": ("train",), "val": ("validation", "val"), "test": ("test",)}
@@ -30,7 +36,12 @@ def load_tfds(
     The dataset must have an `image` feature and a `label` feature (a `ClassLabel`, whose names
     become the class names; a plain integer label gives names `"0"`..`"C-1"`). Nothing is
     downloaded unless `download=True`: a dataset that is not prepared in `data_dir` raises
-    `FileNotFoundError` at once (rather than letting tfds try the network).
+    `FileNotFoundError` at once (rather than letting tfds try the network). With
+    `download=True`, a short connection check to every host the dataset downloads from (the
+    URLs registered with its builder; `utils.check_connection`, `DOWNLOAD_CHECK_TIMEOUT`
+    seconds each) comes first: without a network the call fails within seconds with a
+    `ConnectionError` instead of after minutes of tfds' download retries. A builder with no
+    registered URL (one that generates its data locally) is prepared without a check.
 
     Splits: `train`, `validation` (or `val`) and `test` are used when the dataset has them.
     When it has no validation split, a stratified, seeded `val_fraction` of each training class
@@ -64,6 +75,8 @@ def load_tfds(
         ValueError: an unknown dataset, missing `image`/`label` features, an unknown split
             name, bad `split_map` keys, or images of different sizes without `image_size`.
         FileNotFoundError: the dataset is not prepared in `data_dir` and `download=False`.
+        ConnectionError: the dataset is not prepared, `download=True` and the download host
+            cannot be reached.
         TypeError: arguments of the wrong type.
         ImportError: `tensorflow_datasets` is not installed.
 
@@ -100,6 +113,12 @@ def load_tfds(
             f"`tfds.list_builders()`). Received: name={name!r} "
             f"({first_line})"
         ) from None
+    except ImportError as error:  # e.g. `huggingface:<name>` without `huggingface_hub`
+        raise ValueError(
+            "Invalid value received for argument `name`. Expected a dataset whose tfds builder "
+            f"can be imported. Received: name={name!r}, whose builder needs a package that is "
+            f"not installed ({error})"
+        ) from None
     if not builder.is_prepared():
         if not download:
             raise FileNotFoundError(
@@ -108,6 +127,7 @@ def load_tfds(
                 f"`tfds build {name} --data_dir=DIR` and pass `data_dir=DIR`, or point "
                 "`data_dir` (or $TFDS_DATA_DIR) to where it was prepared."
             )
+        _check_download_hosts(builder, name)
         builder.download_and_prepare()
 
     features = builder.info.features
@@ -162,6 +182,31 @@ def load_tfds(
         class_names=class_names,
         name=f"tfds:{name}",
     )
+
+
+def _download_hosts(builder):
+    """`[(host, port)]` of the URLs the builder downloads from (its registered checksums)."""
+    hosts = []
+    for url in getattr(builder, "url_infos", None) or {}:
+        parts = urllib.parse.urlsplit(str(url))
+        if parts.hostname and parts.scheme in ("http", "https"):
+            host = (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
+def _check_download_hosts(builder, name):
+    """Raises `ConnectionError` when a host the dataset downloads from cannot be reached."""
+    for host, port in _download_hosts(builder):
+        try:
+            network.check_connection(host, port, timeout=DOWNLOAD_CHECK_TIMEOUT)
+        except ConnectionError as error:
+            raise ConnectionError(
+                f"Downloading TensorFlow Datasets dataset `{name}` needs the network, and "
+                f"{error}. Connect to the network, or prepare it on a machine that has one "
+                f"(`tfds build {name} --data_dir=DIR`) and pass `data_dir=DIR`."
+            ) from None
 
 
 def _check_split_map(split_map):

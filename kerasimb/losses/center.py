@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.losses.common import check_batch_sizes
 from kerasimb.losses.metric_labels import integer_labels
 from kerasimb.utils.validation import check_float
 
@@ -17,6 +18,7 @@ def _check_features(features, name="features"):
 
 
 def _center_distances(labels, features, centers):
+    check_batch_sizes(labels, features, "labels", "features")
     labels = integer_labels(labels)
     features = ops.cast(features, "float32")
     centers = ops.cast(centers, "float32")

@@ -4,6 +4,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.common import (
+    check_batch_sizes,
     PerExampleLoss,
     check_beta,
     check_gamma,
@@ -78,6 +79,7 @@ def class_balanced_loss(
         logits = float32_sigmoid_logits(y_pred, from_logits)
     num_classes = num_classes_of(logits)
     check_num_classes(num_classes, len(class_counts))
+    check_batch_sizes(y_true, y_pred)
     targets = soft_targets(y_true, num_classes)
     weights = ops.convert_to_tensor(_class_weights(class_counts, "effective", beta), "float32")
     if loss_type == "softmax":

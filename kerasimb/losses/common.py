@@ -48,6 +48,41 @@ def float32_sigmoid_logits(y_pred, from_logits=True):
     return ops.log(p) - ops.log1p(-p)
 
 
+def check_batch_sizes(y_true, y_pred, true_name="y_true", pred_name="y_pred"):
+    """Raises `ValueError` naming both arguments and shapes when the targets and predictions
+    have a different known number of examples (first dimension); a dimension unknown when the
+    step is traced (`None`) is not checked.
+
+    >>> check_batch_sizes(np.zeros(5), np.zeros((4, 3)))
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value received for arguments `y_true` and `y_pred`. Expected the same number of examples in both (the first dimension). Received: y_true with shape (5,) and y_pred with shape (4, 3)
+    """
+    true_shape, pred_shape = _static_shape(y_true), _static_shape(y_pred)
+    if not true_shape or not pred_shape:
+        return
+    a, b = true_shape[0], pred_shape[0]
+    if a is not None and b is not None and a != b:
+        raise ValueError(
+            f"Invalid value received for arguments `{true_name}` and `{pred_name}`. Expected the "
+            "same number of examples in both (the first dimension). Received: "
+            f"{true_name} with shape {_shape(true_shape)} and {pred_name} with shape "
+            f"{_shape(pred_shape)}"
+        )
+
+
+def _static_shape(x):
+    """The shape known without running anything: a tuple of ints and `None`s."""
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    if getattr(shape, "rank", 0) is None:  # a tf.TensorShape of unknown rank
+        return ()
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _shape(shape):
+    return tuple(shape)
+
+
 def soft_targets(y_true, num_classes):
     """Returns float32 targets `(batch, num_classes)` from integer labels or one-hot/soft targets.
 

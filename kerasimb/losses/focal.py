@@ -6,6 +6,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.common import (
+    check_batch_sizes,
     PerExampleLoss,
     check_gamma,
     check_weights,
@@ -71,6 +72,7 @@ def focal_loss(y_true, y_pred, gamma=2.0, alpha=None, from_logits=True):
     alpha = _check_alpha(alpha)
     logits = float32_logits(y_pred, from_logits)
     num_classes = num_classes_of(logits)
+    check_batch_sizes(y_true, y_pred)
     targets = soft_targets(y_true, num_classes)
     log_p = ops.log_softmax(logits, axis=-1)
     terms = -targets * focal_modulator(log_p, gamma) * log_p

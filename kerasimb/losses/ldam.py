@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.common import (
+    check_batch_sizes,
     ClassWeightsMixin,
     PerExampleLoss,
     check_num_classes,
@@ -86,6 +87,7 @@ def ldam_loss(
     logits = float32_logits(y_pred, from_logits)
     num_classes = num_classes_of(logits)
     check_num_classes(num_classes, len(margins))
+    check_batch_sizes(y_true, y_pred)
     targets = soft_targets(y_true, num_classes)
     adjusted = scale * (logits - targets * ops.convert_to_tensor(margins, "float32"))
     loss = -ops.sum(targets * ops.log_softmax(adjusted, axis=-1), axis=-1)

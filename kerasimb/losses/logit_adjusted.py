@@ -4,6 +4,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.common import (
+    check_batch_sizes,
     PerExampleLoss,
     check_num_classes,
     float32_logits,
@@ -52,6 +53,7 @@ def logit_adjusted_loss(y_true, y_pred, class_counts, tau=1.0, from_logits=True)
     logits = float32_logits(y_pred, from_logits)
     num_classes = num_classes_of(logits)
     check_num_classes(num_classes, len(prior))
+    check_batch_sizes(y_true, y_pred)
     targets = soft_targets(y_true, num_classes)
     adjusted = logits + tau * ops.convert_to_tensor(prior, "float32")
     return -ops.sum(targets * ops.log_softmax(adjusted, axis=-1), axis=-1)

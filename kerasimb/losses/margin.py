@@ -6,7 +6,8 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.losses.weights import class_weights as _class_weights
-from kerasimb.losses.common import PerExampleLoss, check_weights, soft_targets
+from kerasimb.losses.common import (PerExampleLoss, check_batch_sizes, check_weights,
+                                    soft_targets)
 from kerasimb.utils.validation import check_choice, check_class_counts, check_float
 
 SCORES = ("sigmoid", "softmax")
@@ -82,6 +83,7 @@ def margin_loss(
             f"(batch, num_classes). Received: y_pred with shape {tuple(y_pred.shape)}"
         )
     num_classes = int(y_pred.shape[-1])
+    check_batch_sizes(y_true, y_pred)
     targets = soft_targets(y_true, num_classes)
     if from_logits:
         p = ops.sigmoid(y_pred) if score == "sigmoid" else ops.softmax(y_pred, axis=-1)

@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.losses.common import check_batch_sizes
 from kerasimb.losses.metric_labels import integer_labels, same_label_mask
 from kerasimb.utils.runtime import global_batch, scale_for_replicas
 from kerasimb.utils.validation import check_float
@@ -84,6 +85,7 @@ def flatten_views(labels, features):
     >>> ops.convert_to_numpy(labels).tolist(), ops.convert_to_numpy(flat)[:, 0].tolist()
     ([0, 1, 0, 1], [1.0, 3.0, 2.0, 4.0])
     """
+    check_batch_sizes(labels, features, "labels", "features")
     features = ops.cast(features, "float32")
     if len(features.shape) == 2:
         features = features[:, None, :]

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.losses.common import check_batch_sizes
 from kerasimb.losses.metric_labels import integer_labels, same_label_mask
 from kerasimb.utils.runtime import global_batch, scale_for_replicas
 from kerasimb.utils.validation import check_choice, check_float
@@ -74,6 +75,7 @@ def triplet_loss(labels, features, margin=50.0, mining="batch_hard", distance="e
     margin = check_float(margin, "margin", minimum=0.0)
     check_choice(mining, "mining", ("batch_hard", "batch_all"))
     check_choice(distance, "distance", ("euclidean", "squared"))
+    check_batch_sizes(labels, features, "labels", "features")
     labels = integer_labels(labels)
     features = ops.cast(features, "float32")
     if len(features.shape) != 2:

@@ -51,7 +51,6 @@ Example:
 
 import inspect
 import os
-import socket
 from typing import Callable, NamedTuple
 
 import keras
@@ -62,6 +61,7 @@ from kerasimb.models.quadsnet import QuadSNet
 from kerasimb.models.resnet18 import ResNet18
 from kerasimb.models.small_cnn import SmallCNN
 from kerasimb.registry import Registry
+from kerasimb.utils import network
 from kerasimb.utils.validation import check_choice, check_float, check_input_shape, check_int
 
 
@@ -199,13 +199,13 @@ def check_weights(name, weights, timeout=3.0):
                 f"of a weights file. Received: weights={weights!r}, which does not exist")
         return
     try:
-        socket.create_connection(WEIGHTS_HOST, timeout=timeout).close()
-    except OSError as error:
+        network.check_connection(*WEIGHTS_HOST, timeout=timeout)
+    except ConnectionError as error:
         raise ValueError(
             "Invalid value received for argument `weights`. 'imagenet' downloads the weights, "
-            f"which needs the network, and {WEIGHTS_HOST[0]} cannot be reached ({error}). Pass "
-            "the path of a local weights file instead (for example one kept from an earlier "
-            "download in ~/.keras/models). Received: weights='imagenet'") from None
+            f"which needs the network, and {error}. Pass the path of a local weights file "
+            "instead (for example one kept from an earlier download in ~/.keras/models). "
+            "Received: weights='imagenet'") from None
 
 
 @kerasimb_export("kerasimb.models.build_backbone", serializable=False)

@@ -262,7 +262,10 @@ def class_f1(result, labels):
     out = {}
     for label in labels:
         scores = np.array([per_class_f1(run["report"]["confusion_matrix"])
-                           for run in result.runs if run["method"] == label])
+                           for run in result.runs
+                           if run["method"] == label and not run.get("diverged")])
+        if not len(scores):  # every run of the method diverged: no scores
+            scores = np.full((1, len(result.dataset["class_names"])), np.nan)
         out[label] = (np.nanmean(scores, axis=0) if len(scores) > 1 else scores[0],
                       np.nanstd(scores, axis=0) if len(scores) > 1 else np.zeros(scores.shape[1]))
     return out

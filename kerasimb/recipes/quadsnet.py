@@ -194,7 +194,8 @@ def run(args, dataset, output):
     ]
     figures = {}
     for label in merged.methods:
-        reports = [r["report"] for r in merged.runs if r["method"] == label]
+        reports = [r["report"] for r in merged.runs
+                   if r["method"] == label and not r.get("diverged")]  # diverged: no scores
         per_seed = [table_iii_figures(r, dataset.num_classes) for r in reports]
         figures[label] = {k: [f[k] for f in per_seed] for k in ("sensitivity", "specificity", "accuracy", "f1")}
         figures[label]["balanced_accuracy"] = [r["balanced_accuracy"] for r in reports]

@@ -11,13 +11,22 @@ that makes an output folder resumable.
 - `RunStore`, `dataset_fingerprint`, `default_output`, `check_output_dir`: finished runs on disk
   (`kerasimb.runs.store`); `train_resumable`: one run that survives a killed process
   (`kerasimb.runs.resume`).
+- `manifest.json`: the experiment an output folder holds and every file written there, with
+  its SHA-256 (`check_experiment`, `start_experiment`, `write_manifest`, `read_manifest`;
+  `kerasimb.runs.manifest`). An output folder belongs to one experiment.
 
 `runs` is the only part of kerasimb that decides what goes into an output folder.
 """
 
 from kerasimb.runs import report
+<<<<<<< HEAD
 from kerasimb.runs.compare import (compare, compare_kwargs, dataset_info, run_fingerprint,
                                    tensorboard_callbacks)
+=======
+from kerasimb.runs.compare import compare, compare_kwargs, dataset_info, tensorboard_callbacks
+from kerasimb.runs.manifest import (MANIFEST, check_experiment, read_manifest,
+                                    start_experiment, write_manifest)
+>>>>>>> rel-runs
 from kerasimb.runs.evaluate import (dataset_for, evaluate, load_model, per_class_table,
                                     shown_metrics, write_image_predictions_csv)
 from kerasimb.runs.predict import find_images, predict
@@ -36,9 +45,11 @@ from kerasimb.runs.store import (
 
 __all__ = [
     "DEFAULT_METRICS",
+    "MANIFEST",
     "ComparisonResult",
     "RunStore",
     "callback_arrays",
+    "check_experiment",
     "check_output_dir",
     "compare",
     "compare_kwargs",
@@ -53,11 +64,17 @@ __all__ = [
     "model_paths",
     "per_class_table",
     "predict",
+    "read_manifest",
     "report",
     "restore_callback_arrays",
+<<<<<<< HEAD
     "run_fingerprint",
+=======
+    "start_experiment",
+>>>>>>> rel-runs
     "train",
     "train_resumable",
     "shown_metrics",
     "write_image_predictions_csv",
+    "write_manifest",
 ]

@@ -29,12 +29,14 @@ from tqdm.auto import tqdm
 from kerasimb import methods as methods_module
 from kerasimb.api_export import kerasimb_export
 from kerasimb.callbacks.best_weights import SELECTABLE, BestValidationWeights
+from kerasimb.callbacks.divergence import DivergenceMonitor, TrainingDiverged
 from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
+from kerasimb.runs.manifest import check_experiment, start_experiment
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
 from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
@@ -57,7 +59,8 @@ def compare_kwargs(args):
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
-        `tensorboard`, `augment` (`"none"` -> `None`) and `freeze_backbone`.
+        `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone` and
+        `stop_on_divergence`.
 
     Example:
 
@@ -65,7 +68,7 @@ def compare_kwargs(args):
     >>> args = argparse.Namespace(backbone="small_cnn", epochs=3, seeds=[0], batch_size=32,
     ...     learning_rate=1e-3, verbose=0, no_progress=True, restart=False,
     ...     mixed_precision="float32", distribute="none", jit_compile="off", weights=None,
-    ...     tensorboard=None, augment="none", freeze_backbone=None)
+    ...     tensorboard=None, augment="none", freeze_backbone=None, stop_on_divergence=False)
     >>> compare_kwargs(args)["jit_compile"], compare_kwargs(args)["progress"]
     (False, False)
     """
@@ -85,6 +88,7 @@ def compare_kwargs(args):
         "tensorboard": args.tensorboard,
         "augment": None if args.augment == "none" else args.augment,
         "freeze_backbone": getattr(args, "freeze_backbone", None),
+        "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
     }
 
 
@@ -116,6 +120,7 @@ def dataset_info(dataset):
 def _resolve_methods(methods):
     """Returns `[(label, Method instance)]` with unique labels."""
     registry = methods_module
+    original = methods
     if methods is None:
         methods = registry.names()
     elif isinstance(methods, (str, registry.Method)) or (
@@ -129,6 +134,16 @@ def _resolve_methods(methods):
             "Invalid value received for argument `methods`. Expected `None` (every registered "
             f"method: {registry.names()}) or at least one method. Received: methods={methods!r}"
         )
+    for method in methods:
+        if isinstance(method, str) and not method.strip(" ,"):
+            raise ValueError(
+                "Invalid value received for argument `methods`. Expected a method name, not an "
+                f"empty one. Received: methods={original!r}")
+        if isinstance(method, str) and "," in method:
+            names = [m.strip() for m in method.split(",") if m.strip()]
+            raise ValueError(
+                "Invalid value received for argument `methods`. Expected a list of method "
+                f"names, one name per item, e.g. {names}. Received: methods={original!r}")
     instances = [registry.get(m) for m in methods]
     labels = [m.name or type(m).__name__ for m in instances]
     for i, method in enumerate(instances):
@@ -222,6 +237,7 @@ def tensorboard_callbacks(folder, label, seed):
     return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
 
 
+<<<<<<< HEAD
 # The settings every saved run is checked against (`run_fingerprint`); the optional ones are
 # recorded only when set, so that folders made before those options existed keep resuming.
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
@@ -269,6 +285,34 @@ def run_fingerprint(settings, dataset_hash, label, seed):
         if settings.get(key) is not None:
             fingerprint[key] = settings[key]
     return jsonable({**fingerprint, "method": settings["methods"][label], "seed": seed})
+=======
+def _check_finite_probabilities(probabilities, history):
+    """Raises `TrainingDiverged` when a trained model's test probabilities are not finite
+    (weights that overflowed in a way the losses did not show, e.g. in a second stage)."""
+    if np.isfinite(probabilities).all():
+        return
+    losses = [v for v in history.get("loss", []) if v is not None and np.isfinite(v)]
+    reason = "the predicted test probabilities became non-finite"
+    epoch = max(len(history.get("loss", [])), 1)
+    raise TrainingDiverged(reason, epoch=epoch,
+                           last_finite_loss=float(losses[-1]) if losses else None,
+                           reason=reason, history=history)
+
+
+def _divergence_error(run, output_dir):
+    """The `TrainingDiverged` that `stop_on_divergence=True` raises for a diverged run record."""
+    info = run["diverged"]
+    loss = info.get("last_finite_loss")
+    where = f"; recorded in {output_dir!r}" if output_dir is not None else ""
+    return TrainingDiverged(
+        f"`{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']}: "
+        f"{info['reason']} (last finite training loss: "
+        f"{'none' if loss is None else format(loss, '.4g')}){where}. Lower the learning rate "
+        "(`learning_rate`, --learning-rate), or leave out `stop_on_divergence=True` "
+        "(--stop-on-divergence) to record diverged runs and go on with the others.",
+        epoch=info["epoch"], last_finite_loss=loss, reason=info["reason"],
+        history=run.get("history"))
+>>>>>>> rel-runs
 
 
 def _strategy_text(strategy):
@@ -301,6 +345,7 @@ def compare(
     weights=None,
     augment=None,
     freeze_backbone=None,
+    stop_on_divergence=False,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -343,9 +388,14 @@ def compare(
             methods continue stage 1 and redo stage 2; progressive sampling resumes on slightly
             different batches). Callbacks with `run_arrays()` / `restore_run_arrays(arrays)`
             (e.g. `callbacks.FeatureSnapshot`) have their per-run arrays kept with each finished
-            run and handed back when it is loaded. Defaults to `None`.
+            run and handed back when it is loaded. The folder belongs to one experiment (its
+            `manifest.json`, `runs.manifest`: the settings every run shares, i.e. the dataset,
+            model, epochs, batch size, learning rate, selection, precision, ...); more or other
+            methods and seeds with the same settings extend it, a folder holding another
+            experiment is an error naming what differs. Defaults to `None`.
         overwrite: bool. With `output_dir`, discard its saved runs and backups first instead of
-            resuming. Defaults to `False`.
+            resuming, and the files the experiment held there wrote (those its `manifest.json`
+            lists; never other files). Defaults to `False`.
         mixed_precision: `None` (float32), `"mixed_float16"`, `"mixed_bfloat16"` or `"auto"`
             (float16 on a GPU, bfloat16 otherwise): the Keras dtype policy under which every
             model is built, trained and scored (see `kerasimb.utils.precision_policy`). Model
@@ -373,6 +423,15 @@ def compare(
             frozen pretrained backbone (`callbacks.FreezeBackbone`) throughout (`True`) or for
             that many epochs, then fine-tune every layer. Needs `weights` with a backbone name
             (a frozen random backbone has nothing to keep). Defaults to `None`.
+        stop_on_divergence: bool. What to do with a run that diverges (its training or
+            validation loss becomes NaN or infinite, `callbacks.DivergenceMonitor`, or its
+            predicted test probabilities are not finite). `False`: the run stops there, is
+            recorded as diverged (`run["diverged"]`: the 1-based epoch, the last finite
+            training loss and what was not finite; no scores, no probabilities, no model) and
+            the comparison goes on with the other methods and seeds; the report says
+            "diverged at epoch k" and leaves the run out of the mean ± std. `True`: raise
+            `callbacks.TrainingDiverged` instead (the run is still recorded in `output_dir`,
+            so a resumed comparison does not train it again). Defaults to `False`.
 
     Returns:
         A `ComparisonResult`.
@@ -383,9 +442,17 @@ def compare(
             larger than the training split.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` is a file or not writable.
+<<<<<<< HEAD
         ValueError: `output_dir` holds runs made with other settings (any of
             `run_fingerprint`'s: dataset, backbone, epochs, batch size, learning rate, method
             parameters, `select_by`, ...), unless `overwrite=True`.
+=======
+        ValueError: `output_dir` holds another experiment or runs made with other settings
+            (dataset, backbone, epochs, batch size, learning rate, method parameters,
+            `select_by`), unless `overwrite=True`.
+        callbacks.TrainingDiverged: (a `ValueError`) a run diverged, or a resumed folder holds
+            a diverged run, with `stop_on_divergence=True`.
+>>>>>>> rel-runs
     """
     if not isinstance(dataset, (ImageDataset, str)):
         raise TypeError(
@@ -438,6 +505,10 @@ def compare(
             "Invalid value received for argument `select_by`. Expected None or one of "
             f"{list(SELECTABLE)}. Received: select_by={select_by!r}"
         )
+    if not isinstance(stop_on_divergence, (bool, np.bool_)):
+        raise TypeError(
+            "Invalid type received for argument `stop_on_divergence`. Expected a bool. "
+            f"Received: stop_on_divergence={stop_on_divergence!r}")
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         dataset = load_dataset(dataset)
     if batch_size > len(dataset.train[1]):  # before any training starts
@@ -472,16 +543,38 @@ def compare(
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    store = None
+    common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
+                                             "learning_rate", "optimizer", "callbacks",
+                                             "select_by", "mixed_precision", "distribute",
+                                             "jit_compile")}
+    common["dataset"] = dataset_fingerprint(dataset)
+    for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
+        if settings[key] is not None:
+            common[key] = settings[key]
+    # What the output folder's manifest.json says it holds: an output folder belongs to one
+    # experiment, and another one there is refused unless `overwrite` (`runs.manifest`). The
+    # experiment is the settings every run shares; its methods and seeds are its runs (more or
+    # fewer of them is the same experiment: the store checks each run's own settings).
+    experiment = jsonable({"kind": "compare", "settings": {
+        **common, **({"models": "custom"} if callable(save_models) else {})}})
+    store, files = None, []
     if output_dir is not None:
+        check_experiment(output_dir, experiment, overwrite=bool(overwrite))
         store = RunStore(output_dir, overwrite=bool(overwrite))
+<<<<<<< HEAD
         dataset_hash = dataset_fingerprint(dataset)  # hashed once, not per run
+=======
+>>>>>>> rel-runs
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
             for seed in seeds:
                 fingerprints[label, seed] = run_fingerprint(settings, dataset_hash, label, seed)
                 finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
+                if finished[label, seed] is not None and "diverged" in finished[label, seed][0]:
+                    if stop_on_divergence:
+                        raise _divergence_error(finished[label, seed][0], store.output_dir)
+                    continue  # no model to save: the run diverged
                 path = _model_path(save_models, output_dir, label, seed)
                 if finished[label, seed] is not None and path and not os.path.exists(path):
                     raise ValueError(
@@ -489,6 +582,7 @@ def compare(
                         f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
                         "its model; start the folder afresh with `overwrite=True` (`--restart`) "
                         f"to save it. Received: save_models={save_models!r}")
+        start_experiment(output_dir, experiment, overwrite=bool(overwrite))
     x_test, y_test = dataset.test
     runs, probabilities = [], {}
     start = time.perf_counter()
@@ -500,9 +594,14 @@ def compare(
         for label, method in method_list:
             for seed in seeds:
                 bar.set_postfix_str(f"{label}, seed {seed}")
+                if store is not None:
+                    files += store.paths(label, seed)
+                    path = _model_path(save_models, output_dir, label, seed)
+                    files += [path] if path else []
                 if finished.get((label, seed)) is not None:
                     runs.append(finished[label, seed][0])
-                    probabilities[(label, seed)] = finished[label, seed][1]
+                    if "diverged" not in runs[-1]:
+                        probabilities[(label, seed)] = finished[label, seed][1]
                     restore_callback_arrays(callbacks, store.load_arrays(label, seed))
                     bar.update(1)
                     continue
@@ -510,45 +609,60 @@ def compare(
                 run_start = time.perf_counter()
                 train_kwargs = dict(
                     epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    callbacks=callbacks + _selection_callbacks(select_by, dataset, method)
+                    callbacks=[DivergenceMonitor()] + callbacks
+                    + _selection_callbacks(select_by, dataset, method)
                     + tensorboard_callbacks(tensorboard, label, seed)
                     + freeze_callbacks(freeze_backbone)
                     + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
                     verbose=verbose, jit_compile=jit_compile,
                     **({} if augment is None else {"augment": augment}))
-                with runtime.run_context(policy, strategy):
-                    if store is None:
-                        model, history = method.train(dataset, make_model, seed=seed,
-                                                      **train_kwargs)
-                        history = history.history
-                    else:
-                        model, history = train_resumable(store, label, seed,
-                                                         fingerprints[label, seed], method,
-                                                         dataset, make_model, **train_kwargs)
-                    probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
-                    path = _model_path(save_models, output_dir, label, seed)
-                    if path:
-                        _save_model(path, method.inference_model(model, dataset, jsonable({
-                            "method": label, "params": method.params, "backbone": backbone_text,
-                            "seed": seed, "epochs": epochs, "batch_size": batch_size,
-                            "learning_rate": learning_rate, "select_by": select_by,
-                            "dataset": dataset_fingerprint(dataset),
-                            "kerasimb": __version__})))
+                diverged = None
+                try:
+                    with runtime.run_context(policy, strategy):
+                        if store is None:
+                            model, history = method.train(dataset, make_model, seed=seed,
+                                                          **train_kwargs)
+                            history = history.history
+                        else:
+                            model, history = train_resumable(store, label, seed,
+                                                             fingerprints[label, seed], method,
+                                                             dataset, make_model, **train_kwargs)
+                        probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                        _check_finite_probabilities(probs, history)
+                        path = _model_path(save_models, output_dir, label, seed)
+                        if path:
+                            _save_model(path, method.inference_model(model, dataset, jsonable({
+                                "method": label, "params": method.params,
+                                "backbone": backbone_text, "seed": seed, "epochs": epochs,
+                                "batch_size": batch_size, "learning_rate": learning_rate,
+                                "select_by": select_by, "dataset": dataset_fingerprint(dataset),
+                                "kerasimb": __version__})))
+                        del model
+                except TrainingDiverged as error:
+                    diverged, history = error.with_traceback(None), error.history
+                    probs = np.zeros((0, dataset.num_classes), np.float32)
                 seconds = time.perf_counter() - run_start
-                report = metrics_report(y_test, probs, class_names=dataset.class_names,
-                                        class_counts=dataset.class_counts)
                 runs.append({
                     "method": label,
                     "seed": seed,
-                    "report": jsonable(report),
+                    "report": {} if diverged else jsonable(metrics_report(
+                        y_test, probs, class_names=dataset.class_names,
+                        class_counts=dataset.class_counts)),
                     "history": jsonable({k: list(v) for k, v in history.items()}),
                     "seconds": round(seconds, 3),
+                    **({"diverged": jsonable(diverged.record())} if diverged else {}),
                 })
-                probabilities[(label, seed)] = probs
+                if not diverged:
+                    probabilities[(label, seed)] = probs
                 if store is not None:
                     store.save(label, seed, fingerprints[label, seed], runs[-1], probs,
                                arrays=callback_arrays(callbacks))
-                del model
+                if diverged:
+                    if stop_on_divergence:
+                        raise _divergence_error(runs[-1], output_dir)
+                    if progress:
+                        bar.write(f"{label}, seed {seed}: diverged at epoch "
+                                  f"{diverged.epoch} ({diverged.reason}); recorded, going on")
                 bar.update(1)
     finally:
         bar.close()
@@ -556,4 +670,6 @@ def compare(
         keras.backend.clear_session()
     settings["total_seconds"] = round(time.perf_counter() - start, 3)
     settings["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities)
+    files = [path for path in files if os.path.isfile(path)]  # (no model for a diverged run)
+    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities,
+                            experiment=experiment, files=files)

@@ -20,6 +20,7 @@ from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.model import InferenceModel
 from kerasimb.metrics.report import report
+from kerasimb.runs.manifest import check_experiment, start_experiment, write_manifest
 from kerasimb.runs.report import METRIC_DESCRIPTIONS, default_metrics
 from kerasimb.runs.store import check_output_dir, dataset_fingerprint
 from kerasimb.utils import plotting
@@ -188,7 +189,8 @@ def notes(y, predicted, class_names, split):
 
 
 @kerasimb_export("kerasimb.runs.evaluate", serializable=False)
-def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load_kwargs=None):
+def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load_kwargs=None,
+             overwrite=False):
     """Scores a saved model on a split of a dataset; writes the full report.
 
     The images are predicted through the model's own transform (`InferenceModel.predict`: the
@@ -199,7 +201,11 @@ def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load
     Files written to `output_dir` (when given): `metrics.json` (the `metrics.report` dict),
     `report.md`, `summary.csv`, `per_class.csv` (recall, precision, F1 per class),
     `predictions.csv` (one row per image: file path or index, true and predicted class,
-    probabilities), `confusion_matrix.png`, `roc.png` and `precision_recall.png`.
+    probabilities), `confusion_matrix.png`, `roc.png` and `precision_recall.png`, and last
+    `manifest.json` (every file written, with its SHA-256 and size). The folder belongs to one
+    evaluation (the model's metadata, the dataset's fingerprint and the split, see
+    `runs.manifest`): evaluating again the same way rewrites it, another evaluation there is
+    refused unless `overwrite=True`, which removes the files the previous one wrote.
 
     Args:
         model: a `.keras` path saved by `train`, or an `inference.InferenceModel`.
@@ -208,13 +214,16 @@ def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load
         output_dir: str or `None`. Defaults to `None` (nothing written).
         batch_size: int. Defaults to `256`.
         load_kwargs: dict of more `data.load_dataset` arguments (`data_dir`, ...).
+        overwrite: bool. Replace another evaluation (or experiment) held in `output_dir`.
+            Defaults to `False`.
 
     Returns:
         The `metrics.report` dict (its class counts are the model's training counts).
 
     Raises:
         ValueError: a model file that is not a kerasimb model, a dataset with other classes or
-            image shape, a test split that was not held out, an unwritable `output_dir`.
+            image shape, a test split that was not held out, an unwritable `output_dir`, an
+            `output_dir` holding another experiment (without `overwrite`).
     """
     check_choice(split, "split", ("test", "val", "train"))
     if output_dir is not None:
@@ -222,13 +231,22 @@ def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load
     model = load_model(model)
     dataset = dataset_for(model, dataset, load_kwargs)
     _check_held_out(model, dataset, split)
+    experiment = {"kind": "evaluate", "settings": {
+        "model": jsonable(model.metadata), "image_shape": list(model.image_shape),
+        "class_names": list(model.class_names), "dataset": dataset_fingerprint(dataset),
+        "split": split}}
+    if output_dir is not None:
+        check_experiment(output_dir, experiment, overwrite)
     x, y = getattr(dataset, split)
     probabilities = np.asarray(model.predict(np.asarray(x), batch_size=batch_size), np.float32)
     result = report(y, probabilities, class_names=model.class_names,
                     class_counts=model.class_counts)
     if output_dir is not None:
+        start_experiment(output_dir, experiment, overwrite)
         names = (dataset.paths or {}).get(split) or [str(i) for i in range(len(y))]
-        _write_report(model, dataset, split, result, y, probabilities, names, output_dir)
+        files = _write_report(model, dataset, split, result, y, probabilities, names,
+                              output_dir)
+        write_manifest(output_dir, files, experiment)
     return result
 
 
@@ -291,3 +309,6 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
         "",
     ]
     write_text(os.path.join(output_dir, "report.md"), "\n".join(lines))
+    return [os.path.join(output_dir, name) for name in (
+        "metrics.json", "summary.csv", "per_class.csv", "predictions.csv",
+        "confusion_matrix.png", "roc.png", "precision_recall.png", "report.md")]

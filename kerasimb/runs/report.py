@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.metrics.report import SCALAR_METRICS
+from kerasimb.runs.manifest import MANIFEST, start_experiment, write_manifest
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.class_figures import per_class_scores
@@ -29,7 +30,7 @@ from kerasimb.utils.formatting import format_stat, markdown_table, safe_name, wr
 from kerasimb.utils.validation import check_int
 
 __all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "ORDINAL_METRICS",
-           "comparison_table", "counts_in_test_split", "default_metrics",
+           "comparison_table", "counts_in_test_split", "default_metrics", "divergence_notes",
            "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
            "summed_confusion_matrix", "write_per_class_csv", "write_predictions_csv",
            "write_summary_csv"]
@@ -97,6 +98,51 @@ def default_metrics(ordinal=False):
     return tuple(m for m in DEFAULT_METRICS if m not in ORDINAL_METRICS)
 
 
+def _diverged_runs(result):
+    return [run for run in result.runs if run.get("diverged")]
+
+
+def _diverged_text(runs):
+    """`"diverged at epoch 2"` (or `"diverged at epochs 1, 3"`) for the diverged runs of a
+    method."""
+    epochs = sorted({run["diverged"]["epoch"] for run in runs})
+    return (f"diverged at epoch {epochs[0]}" if len(epochs) == 1
+            else "diverged at epochs " + ", ".join(str(e) for e in epochs))
+
+
+@kerasimb_export("kerasimb.runs.report.divergence_notes", serializable=False)
+def divergence_notes(result, methods=None):
+    """Returns one markdown bullet per diverged run (see `compare`'s `stop_on_divergence`): when
+    and why it diverged, and that it has no scores and is left out of the mean ± std; `[]` when
+    no run diverged.
+
+    Args:
+        result: `ComparisonResult`.
+        methods: the method labels to describe, or `None` for all. Defaults to `None`.
+
+    Example:
+
+    >>> from kerasimb.runs import ComparisonResult
+    >>> result = ComparisonResult(
+    ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+    ...     [{"method": "ce", "seed": 0, "report": {}, "diverged": {
+    ...         "epoch": 3, "last_finite_loss": 2.25, "reason": "the training loss became nan"}}])
+    >>> print(divergence_notes(result)[0])
+    - `ce` seed 0 diverged at epoch 3 (the training loss became nan; last finite training loss 2.25): no scores, left out of the mean ± std.
+    """
+    notes = []
+    for run in _diverged_runs(result):
+        if methods is not None and run["method"] not in methods:
+            continue
+        info = run["diverged"]
+        loss = info.get("last_finite_loss")
+        loss = "none" if loss is None else format(loss, ".4g")
+        notes.append(f"- `{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']} "
+                     f"({info.get('reason') or 'non-finite values'}; last finite training loss "
+                     f"{loss}): no scores, left out of the mean ± std.")
+    return notes
+
+
 def _result_metrics(result, metrics):
     if metrics is None:
         return default_metrics(bool(result.dataset.get("ordinal", False)))
@@ -107,6 +153,10 @@ def _result_metrics(result, metrics):
 def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
                      corner="method", column_names=None):
     """Returns a markdown table: one row per method, `mean ± std` over seeds per metric.
+
+    Runs that diverged (`result.diverged()`) are left out of the means; a method whose every
+    run diverged reads `diverged at epoch k` instead of scores, and one line per diverged run
+    (`divergence_notes`) follows the table.
 
     Args:
         result: `ComparisonResult`.
@@ -140,15 +190,22 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
     }
     body = []
     for name, label in rows:
+        runs = result.runs_of(label)
+        diverged = [run for run in runs if run.get("diverged")]
         cells = []
         for m in metrics:
+            if runs and len(diverged) == len(runs):
+                cells.append(_diverged_text(diverged))
+                continue
             text = format_stat(summary[label][m], digits)
             if bold_best and best[m] is not None and summary[label][m]["mean"] == best[m]:
                 text = f"**{text}**"
             cells.append(text)
         body.append([name, *cells])
     names = column_names or {}
-    return markdown_table([corner, *(names.get(m, m) for m in metrics)], body)
+    table = markdown_table([corner, *(names.get(m, m) for m in metrics)], body)
+    notes = divergence_notes(result, [label for _, label in rows])
+    return "\n\n".join([table, "\n".join(notes)]) if notes else table
 
 
 @kerasimb_export("kerasimb.runs.report.per_class_recall_table", serializable=False)
@@ -157,7 +214,9 @@ def per_class_recall_table(result, digits=3):
     method, `mean ± std` recall over seeds."""
     recall = result.per_class_recall()
     d = result.dataset
-    rows = [[name, count, *(format_stat(recall[m][name], digits) for m in result.methods)]
+    scored = result.scored_methods()
+    rows = [[name, count, *(format_stat(recall[m][name], digits) if m in scored else
+                            _diverged_text(result.runs_of(m)) for m in result.methods)]
             for name, count in zip(d["class_names"], d["class_counts"])]
     return markdown_table(["class", "train count", *result.methods], rows)
 
@@ -167,8 +226,10 @@ def summed_confusion_matrix(result, method):
     """Returns the test confusion matrix of `method` summed over its seeds: int array `(C, C)`,
     rows the true classes, columns the predictions; each test image counted once per seed.
 
+    Runs that diverged have no confusion matrix and are left out.
+
     Raises:
-        ValueError: `method` is not one of `result.methods`.
+        ValueError: `method` is not one of `result.methods`, or every run of it diverged.
 
     Example:
 
@@ -185,8 +246,13 @@ def summed_confusion_matrix(result, method):
             f"Invalid value received for argument `method`. Expected one of {result.methods}. "
             f"Received: method={method!r}"
         )
-    return np.sum([np.asarray(run["report"]["confusion_matrix"], dtype=np.int64)
-                   for run in result.runs_of(method)], axis=0)
+    matrices = [np.asarray(run["report"]["confusion_matrix"], dtype=np.int64)
+                for run in result.runs_of(method) if not run.get("diverged")]
+    if not matrices:
+        raise ValueError(
+            f"Invalid value received for argument `method`. Expected a method with a run that "
+            f"did not diverge. Received: method={method!r}, whose every run diverged")
+    return np.sum(matrices, axis=0)
 
 
 def _predicted_classes(result, run):
@@ -276,6 +342,8 @@ FILE_DESCRIPTIONS = {
     "predictions.csv": "one row per method, seed and test image: true class, predicted class, "
                        "one probability per class",
     "predictions.npz": "the test labels and every run's test probabilities as arrays",
+    "manifest.json": "the experiment this folder holds and every file it wrote there, with its "
+                     "SHA-256 checksum and size",
 }
 
 
@@ -376,8 +444,7 @@ def report_markdown(result, confusion_files=None, files=None):
         "",
         per_class_recall_table(result),
         "",
-        "![recall per class](per_class_recall.png)",
-        "",
+        *(["![recall per class](per_class_recall.png)", ""] if result.scored_methods() else []),
     ]
     if confusion_files:
         heading = _confusion_heading(result)
@@ -399,8 +466,9 @@ def report_markdown(result, confusion_files=None, files=None):
 def write_summary_csv(result, path, metrics=None):
     """Writes `summary.csv`: one row per method; for every metric its mean, sample standard
     deviation and number of seeds with a defined value (`<metric>_mean`, `<metric>_std`,
-    `<metric>_n`), as `result.summary` computes them. Numbers keep full precision; an undefined
-    value is an empty cell. Returns `path`.
+    `<metric>_n`), as `result.summary` computes them, after `seeds` (the runs) and `diverged`
+    (how many of them diverged, left out of the figures). Numbers keep full precision; an
+    undefined value is an empty cell. Returns `path`.
 
     Args:
         result: `ComparisonResult`.
@@ -410,8 +478,10 @@ def write_summary_csv(result, path, metrics=None):
     """
     metrics = result.check_metrics(_result_metrics(result, metrics))
     summary = result.summary(metrics)
-    header = ["method", "seeds"] + [f"{m}_{part}" for m in metrics for part in ("mean", "std", "n")]
-    rows = [[method, len(result.runs_of(method))]
+    header = ["method", "seeds", "diverged"] + [f"{m}_{part}" for m in metrics
+                                                for part in ("mean", "std", "n")]
+    rows = [[method, len(result.runs_of(method)),
+             sum(1 for run in result.runs_of(method) if run.get("diverged"))]
             + [summary[method][m][part] for m in metrics for part in ("mean", "std", "n")]
             for method in result.methods]
     return write_csv(path, header, rows)
@@ -421,11 +491,13 @@ def write_summary_csv(result, path, metrics=None):
 def write_per_class_csv(result, path):
     """Writes `per_class.csv`: one row per method, seed and class with the class's training
     count, test count, recall, precision and F1, all from the run's test confusion matrix
-    (`utils.class_figures.per_class_scores`; an undefined ratio is an empty cell). Returns
-    `path`."""
+    (`utils.class_figures.per_class_scores`; an undefined ratio is an empty cell); a run that
+    diverged has no rows. Returns `path`."""
     names, counts = result.dataset["class_names"], result.dataset["class_counts"]
     rows = []
     for run in result.runs:
+        if run.get("diverged"):  # no scores
+            continue
         scores = per_class_scores(run["report"]["confusion_matrix"])
         for k, name in enumerate(names):
             rows.append([run["method"], run["seed"], name, int(counts[k]),
@@ -503,8 +575,15 @@ def write_predictions_csv(result, path, paths=None):
 
 
 @kerasimb_export("kerasimb.runs.report.save_comparison", serializable=False)
-def save_comparison(result, output_dir, paths=None):
+def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files=()):
     """Writes a comparison to `output_dir` (created if needed); returns the paths written.
+
+    The folder belongs to one experiment (`runs.manifest`): one holding another experiment
+    (its `manifest.json` names other settings) is refused unless `overwrite`, which first
+    removes the files that experiment wrote. Files an earlier save of this experiment wrote and
+    this one does not (e.g. the figures of a method no longer compared) are removed, but its
+    finished runs (`runs/`) and saved models (`models/`) are kept; a file kerasimb did not write
+    is never removed.
 
     Files, each written to a temporary name and renamed into place (a kill never leaves half a
     file):
@@ -520,6 +599,13 @@ def save_comparison(result, output_dir, paths=None):
     - `per_class_recall.png`: recall per class for every method (mean over seeds, error bars =
       standard deviation, kept inside [0, 1]).
     - `confusion_<method>.png`: each method's test confusion matrix summed over the seeds.
+    - `manifest.json`, written last: the experiment (`result.experiment`) and every file it
+      wrote in the folder (these, `result.files` inside it and `extra_files`) with its SHA-256
+      and size.
+
+    Runs that diverged (`result.diverged()`) have no scores, probabilities or figures: the
+    tables say when they diverged, and a method whose every run diverged has no confusion
+    matrix (and no recall bars).
 
     Args:
         result: `ComparisonResult`.
@@ -527,12 +613,18 @@ def save_comparison(result, output_dir, paths=None):
         paths: `None`, a sequence of the test images' file paths or a `data.ImageFiles`, for
             the `path` column of `predictions.csv` (see `write_predictions_csv`). Defaults to
             `None`.
+        overwrite: bool. Replace another experiment held in `output_dir`. Defaults to `False`.
+        extra_files: paths of more files of the experiment, written before, to list in the
+            manifest (e.g. `runs.train`'s `history.csv`). Defaults to `()`.
 
     Returns:
         dict `file name -> path`.
+
+    Raises:
+        ValueError: `output_dir` holds another experiment and `overwrite` is `False`.
     """
     output_dir = os.fspath(output_dir)
-    os.makedirs(output_dir, exist_ok=True)
+    start_experiment(output_dir, result.experiment, overwrite)
     paths_written = {}
     plots = contextlib.ExitStack()  # plots go to temporary names, renamed into place together
 
@@ -552,7 +644,7 @@ def save_comparison(result, output_dir, paths=None):
     if result.probabilities:
         arrays = {f"{m}/seed{s}": p for (m, s), p in result.probabilities.items()}
         write_npz(data_file("predictions.npz"), y_true=result.y_true, **arrays)
-    files = list(paths_written)
+    files = list(paths_written) + [MANIFEST]
 
     counts, names = result.dataset["class_counts"], result.dataset["class_names"]
     plotting.plot_class_distribution(
@@ -561,19 +653,21 @@ def save_comparison(result, output_dir, paths=None):
         title=f"{result.dataset['name']}: training examples per class",
     )
     recall = result.per_class_recall()
-    plotting.plot_per_class_recall(
-        {m: [recall[m][n]["mean"] for n in names] for m in result.methods},
-        names,
-        errors={m: [recall[m][n]["std"] or 0.0 for n in names] for m in result.methods}
-        if len(result.seeds) > 1 else None,
-        path=path_of("per_class_recall.png"),
-        title=f"{result.dataset['name']}: test recall per class"
-              + (f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
-                 else f" (seed {result.seeds[0]})"),
-    )
+    scored = result.scored_methods()  # methods with a run that did not diverge
+    if scored:
+        plotting.plot_per_class_recall(
+            {m: [recall[m][n]["mean"] for n in names] for m in scored},
+            names,
+            errors={m: [recall[m][n]["std"] or 0.0 for n in names] for m in scored}
+            if len(result.seeds) > 1 else None,
+            path=path_of("per_class_recall.png"),
+            title=f"{result.dataset['name']}: test recall per class"
+                  + (f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
+                     else f" (seed {result.seeds[0]})"),
+        )
     confusion_files = {}
     heading = _confusion_heading(result)
-    for method in result.methods:
+    for method in scored:
         name = f"confusion_{safe_name(method)}.png"
         plotting.plot_confusion_matrix(
             summed_confusion_matrix(result, method), names,
@@ -583,4 +677,7 @@ def save_comparison(result, output_dir, paths=None):
     plots.close()
     paths_written["report.md"] = write_text(os.path.join(output_dir, "report.md"),
                                             report_markdown(result, confusion_files, files))
+    write_manifest(output_dir, [*paths_written.values(), *result.files, *extra_files],
+                   result.experiment, carry=("runs/", "models/"))
+    paths_written[MANIFEST] = os.path.join(output_dir, MANIFEST)
     return paths_written

@@ -7,6 +7,7 @@ result's `table()` and `save()` are shortcuts to it.
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.runs import report
 from kerasimb.utils.formatting import jsonable, mean_std
 
@@ -25,9 +26,17 @@ class ComparisonResult:
         settings: dict of the exact training settings used.
         runs: list of dicts, one per (method, seed) in training order, with keys `method`,
             `seed`, `report` (the `metrics.report` dict on the test split), `history` (the
-            `fit` history) and `seconds` (train + predict wall time).
+            `fit` history) and `seconds` (train + predict wall time). A run that diverged has
+            `diverged` (`{"epoch", "last_finite_loss", "reason"}`, see `compare`'s
+            `stop_on_divergence`) and an empty `report`; it is left out of every mean.
         y_true: int array `(N,)`, the test labels.
         probabilities: dict `(method, seed) -> float array (N, C)` of test-set probabilities.
+        experiment: `None` or the JSON-compatible identity of the experiment, `{"kind",
+            "settings"}` (`compare` sets it: every setting the results depend on), which
+            `save` records in the folder's `manifest.json` (`runs.manifest`). `None`: the
+            dataset, methods and seeds.
+        files: paths of the files `compare` wrote or loaded for these runs (finished runs,
+            saved models), listed in the manifest of the folder they are in. Defaults to none.
 
     Attributes:
         methods: list of str, the method labels in order.
@@ -43,12 +52,26 @@ class ComparisonResult:
     0.6
     """
 
-    def __init__(self, dataset, settings, runs, y_true=None, probabilities=None):
+    def __init__(self, dataset, settings, runs, y_true=None, probabilities=None,
+                 experiment=None, files=None):
         self.dataset = dict(dataset)
         self.settings = dict(settings)
         self.runs = list(runs)
         self.y_true = None if y_true is None else np.asarray(y_true)
         self.probabilities = dict(probabilities or {})
+        self._experiment = None if experiment is None else jsonable(experiment)
+        self.files = [str(path) for path in files or ()]
+
+    @property
+    def experiment(self):
+        """The experiment's identity recorded in `manifest.json`: the one `compare` gave, else
+        `{"kind": "comparison", "settings": {dataset, methods, seeds}}`."""
+        if self._experiment is not None:
+            return self._experiment
+        dataset = {k: self.dataset.get(k) for k in ("name", "class_names", "class_counts",
+                                                     "test_size")}
+        return jsonable({"kind": "comparison", "settings": {
+            "dataset": dataset, "methods": self.methods, "seeds": self.seeds}})
 
     @property
     def methods(self):
@@ -66,6 +89,23 @@ class ComparisonResult:
         """The run records of `method`, in seed order."""
         return [run for run in self.runs if run["method"] == method]
 
+    def diverged(self):
+        """The runs that diverged (their loss or prediction stopped being finite), in run
+        order: a list of run records, each with `diverged` (`{"epoch", "last_finite_loss",
+        "reason"}`) and no scores.
+
+        >>> result = ComparisonResult({"name": "toy", "class_names": ["a"], "class_counts": [1]},
+        ...     {}, [{"method": "ce", "seed": 0, "report": {},
+        ...           "diverged": {"epoch": 2, "last_finite_loss": 1.5, "reason": "nan loss"}}])
+        >>> [(run["method"], run["diverged"]["epoch"]) for run in result.diverged()]
+        [('ce', 2)]
+        """
+        return [run for run in self.runs if run.get("diverged")]
+
+    def scored_methods(self):
+        """The methods with at least one run that did not diverge, in order."""
+        return [m for m in self.methods if any(not run.get("diverged") for run in self.runs_of(m))]
+
     @property
     def default_metrics(self):
         """The metrics the tables, `summary()` and the CSV files show when none are named:
@@ -79,8 +119,8 @@ class ComparisonResult:
         `metrics`: sequence of scalar report keys, or `None` for `default_metrics`.
 
         `std` is the sample standard deviation (ddof=1), `None` with a single seed. Undefined
-        values (e.g. an AUC when a class is missing from the test split) are left out of the
-        mean and counted out of `n`.
+        values (e.g. an AUC when a class is missing from the test split) and diverged runs
+        (`diverged()`) are left out of the mean and counted out of `n`.
         """
         metrics = self.check_metrics(self.default_metrics if metrics is None else metrics)
         return {method: {m: mean_std([run["report"].get(m) for run in self.runs_of(method)])
@@ -90,7 +130,7 @@ class ComparisonResult:
     def per_class_recall(self):
         """Returns `{method: {class_name: {"mean", "std", "n", "values"}}}` over seeds."""
         return {
-            method: {name: mean_std([run["report"]["per_class_recall"].get(name)
+            method: {name: mean_std([run["report"].get("per_class_recall", {}).get(name)
                                      for run in self.runs_of(method)])
                      for name in self.dataset["class_names"]}
             for method in self.methods
@@ -98,6 +138,9 @@ class ComparisonResult:
 
     def check_metrics(self, metrics):
         """Returns `metrics` as a tuple of scalar report keys present in the runs.
+
+        When every run diverged (no report holds a score), the keys of
+        `metrics.report.SCALAR_METRICS` are accepted.
 
         Raises:
             ValueError: an empty selection or a key no run reports as a scalar.
@@ -108,6 +151,8 @@ class ComparisonResult:
         available = set()
         for run in self.runs:
             available |= {k for k, v in run["report"].items() if v is None or np.isscalar(v)}
+        if self.runs and not any(run["report"] for run in self.runs):  # every run diverged
+            available = set(SCALAR_METRICS)
         unknown = [m for m in metrics if m not in available]
         if not metrics or unknown:
             raise ValueError(
@@ -130,16 +175,22 @@ class ComparisonResult:
         return report.per_class_recall_table(self, digits)
 
     def to_json(self):
-        """Returns a JSON-serialisable dict: dataset, settings, summary and every run."""
+        """Returns a JSON-serialisable dict: dataset, settings, summary, every run and
+        `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per diverged
+        run (empty when none)."""
         return jsonable({"dataset": self.dataset, "settings": self.settings,
-                         "summary": self.summary(), "runs": self.runs})
+                         "summary": self.summary(), "runs": self.runs,
+                         "diverged": [{"method": run["method"], "seed": run["seed"],
+                                       **run["diverged"]} for run in self.diverged()]})
 
-    def save(self, output_dir, paths=None):
+    def save(self, output_dir, paths=None, overwrite=False):
         """Writes the result to `output_dir` (`runs.report.save_comparison`: `report.md`,
-        `metrics.json`, `summary.csv`, `per_class.csv`, `predictions.csv`, plots); returns the
-        paths written, a dict `name -> path`. `paths`: the test images' file paths for
-        `predictions.csv`, or `None` (`dataset["test_paths"]` when present, else indices)."""
-        return report.save_comparison(self, output_dir, paths=paths)
+        `metrics.json`, `summary.csv`, `per_class.csv`, `predictions.csv`, plots, and last
+        `manifest.json`); returns the paths written, a dict `name -> path`. `paths`: the test
+        images' file paths for `predictions.csv`, or `None` (`dataset["test_paths"]` when
+        present, else indices). A folder holding another experiment is refused unless
+        `overwrite=True`, which removes that experiment's files first."""
+        return report.save_comparison(self, output_dir, paths=paths, overwrite=overwrite)
 
     def __repr__(self):
         return (f"ComparisonResult(dataset={self.dataset['name']!r}, methods={self.methods}, "

@@ -8,6 +8,7 @@ the recipes that train outside `compare` use it for every run of a resumable out
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.callbacks.backup import ResumableBackup
+from kerasimb.callbacks.divergence import TrainingDiverged
 
 __all__ = ["train_resumable"]
 
@@ -39,6 +40,8 @@ def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, 
     Raises:
         ValueError: the folder holds a run of `label` / `seed` made with other settings, or the
             run is finished already.
+        callbacks.TrainingDiverged: raised by a `callbacks.DivergenceMonitor` among the
+            callbacks; its `history` then covers the epochs trained before an interruption too.
     """
     if store.load(label, seed, fingerprint) is not None:
         raise ValueError(
@@ -47,5 +50,10 @@ def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, 
             "(load it with `store.load`)"
         )
     backup = ResumableBackup(store.start(label, seed, fingerprint), delete_checkpoint=False)
-    model, history = method.train(dataset, model_fn, seed=seed, resume=backup, **train_kwargs)
+    try:
+        model, history = method.train(dataset, model_fn, seed=seed, resume=backup,
+                                      **train_kwargs)
+    except TrainingDiverged as error:
+        error.history = backup.history(error.history)
+        raise
     return model, backup.history(history.history)

@@ -153,7 +153,8 @@ class RunStore:
                 shutil.rmtree(os.path.join(self.output_dir, sub), ignore_errors=True)
         os.makedirs(self.output_dir, exist_ok=True)
 
-    def _paths(self, label, seed):
+    def paths(self, label, seed):
+        """The files of a finished run: `(record .json, arrays .npz)` (they may not exist)."""
         base = os.path.join(self.output_dir, "runs", safe_name(label), f"seed{seed}")
         return base + ".json", base + ".npz"
 
@@ -172,7 +173,7 @@ class RunStore:
 
     def finished(self, label, seed):
         """Whether the run's record is on disk (without checking its settings)."""
-        return os.path.exists(self._paths(label, seed)[0])
+        return os.path.exists(self.paths(label, seed)[0])
 
     def load(self, label, seed, fingerprint):
         """Returns `(run dict, probabilities)` of a finished run, or `None`.
@@ -180,7 +181,7 @@ class RunStore:
         Raises:
             ValueError: the run (or its unfinished backup) was made with other settings.
         """
-        json_path, npz_path = self._paths(label, seed)
+        json_path, npz_path = self.paths(label, seed)
         if not os.path.exists(json_path):
             backup = os.path.join(self.backup_dir(label, seed), "settings.json")
             if os.path.exists(backup):
@@ -196,7 +197,7 @@ class RunStore:
 
     def load_arrays(self, label, seed):
         """Returns the extra arrays saved with a finished run (`save(..., arrays=)`), a dict."""
-        with np.load(self._paths(label, seed)[1], allow_pickle=False) as data:
+        with np.load(self.paths(label, seed)[1], allow_pickle=False) as data:
             return {k[len(_EXTRA):]: np.asarray(data[k]) for k in data.files
                     if k.startswith(_EXTRA)}
 
@@ -210,7 +211,7 @@ class RunStore:
     def save(self, label, seed, fingerprint, run, probabilities, arrays=None):
         """Writes a finished run (probabilities and `arrays` first, the record last) and drops
         its backup. `run` must be JSON-serialisable without NaN (see `utils.formatting.jsonable`)."""
-        json_path, npz_path = self._paths(label, seed)
+        json_path, npz_path = self.paths(label, seed)
         extra = {_EXTRA + k: np.asarray(v) for k, v in (arrays or {}).items()}
         write_npz(npz_path, probabilities=np.asarray(probabilities, dtype=np.float32), **extra)
         write_json(json_path, {"fingerprint": fingerprint, "run": run})

@@ -4,7 +4,8 @@ The same training as `compare` (it is `compare` with one method and `save_models
 from its output folder, but each trained model is saved as an `inference.InferenceModel`:
 `<output>/model.keras` for one seed, `<output>/seed<k>/model.keras` for several. Beside it:
 `report.md`, `metrics.json`, `predictions.npz`, the plots of a comparison, `history.csv` (every
-epoch's logs) and `training_curves.png`.
+epoch's logs), `training_curves.png` and `manifest.json` (every file written, with its SHA-256;
+the folder belongs to this one training run, see `runs.manifest`).
 
 Example:
 
@@ -19,6 +20,7 @@ import os
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.runs.compare import compare
+from kerasimb.runs.report import save_comparison
 from kerasimb.utils.atomic import atomic_path
 from kerasimb.utils.curves import plot_training_curves
 
@@ -59,7 +61,8 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
 
     Returns:
         The `ComparisonResult` of the one method; `result.settings["models"]` maps each seed to
-        its model file, relative to `output_dir`.
+        its model file, relative to `output_dir`. A seed whose run diverged (see `compare`'s
+        `stop_on_divergence`) has no model and is not in `settings["models"]`.
 
     Raises:
         ValueError: as `compare`; `methods` is one method here.
@@ -75,14 +78,18 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
         output_dir=output_dir,
         save_models=lambda label, seed: os.path.join(output_dir, paths[seed]),
         **compare_kwargs)
-    result.settings["models"] = {str(seed): path for seed, path in paths.items()}
-    result.save(output_dir)
-    _save_history(result, output_dir)
+    diverged = {run["seed"] for run in result.diverged()}
+    result.settings["models"] = {str(seed): path for seed, path in paths.items()
+                                 if seed not in diverged}
+    history_files = _save_history(result, output_dir)
+    save_comparison(result, output_dir, overwrite=bool(compare_kwargs.get("overwrite")),
+                    extra_files=history_files)  # manifest.json last, listing every file
     return result
 
 
 def _save_history(result, output_dir):
-    """`history.csv` (one row per seed and epoch) and `training_curves.png`."""
+    """`history.csv` (one row per seed and epoch) and `training_curves.png` (left out when no
+    seed completed an epoch: every run diverged in its first); returns the paths written."""
     histories = {run["seed"]: run["history"] for run in result.runs}
     keys = sorted({key for history in histories.values() for key in history})
     with atomic_path(os.path.join(output_dir, "history.csv")) as tmp:
@@ -95,6 +102,11 @@ def _save_history(result, output_dir):
                     writer.writerow([seed, epoch + 1, *(
                         "" if epoch >= len(history.get(k, [])) or history[k][epoch] is None
                         else repr(float(history[k][epoch])) for k in keys)])
+    histories = {seed: history for seed, history in histories.items()
+                 if any(history.values())}
+    if not histories:
+        return [os.path.join(output_dir, "history.csv")]
     with atomic_path(os.path.join(output_dir, "training_curves.png")) as tmp:
         plot_training_curves(histories, tmp, title=f"{result.methods[0]} on "
                                                      f"{result.dataset['name']}")
+    return [os.path.join(output_dir, name) for name in ("history.csv", "training_curves.png")]

@@ -1,9 +1,11 @@
-"""Shared helpers: argument validation (`check_*`), image scaling, seeding, atomic writes and
-the run set-up (precision policy, distribution strategy)."""
+"""Shared helpers: argument validation (`check_*`), image scaling, seeding, atomic writes, the
+network check before a download (`check_connection`) and the run set-up (precision policy,
+distribution strategy)."""
 
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.curves import plot_training_curves
 from kerasimb.utils.images import to_float_images, to_float_tensor
+from kerasimb.utils.network import check_connection
 from kerasimb.utils.runtime import (
     global_batch,
     make_strategy,
@@ -30,6 +32,7 @@ __all__ = [
     "atomic_path",
     "check_choice",
     "check_class_counts",
+    "check_connection",
     "check_float",
     "check_images_labels",
     "check_int",

@@ -15,6 +15,7 @@ Example:
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -23,7 +24,12 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 
-__all__ = ["atomic_path", "write_bytes", "write_json", "write_npz", "write_text"]
+__all__ = ["WRITE_ERRNOS", "atomic_path", "write_bytes", "write_json", "write_npz", "write_text"]
+
+# The errors of a write the file system refuses (full disk, quota, file size limit, no
+# permission, read-only): `atomic_path` reports them for the destination, not the temporary file.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM,
+                          errno.EROFS})
 
 
 @kerasimb_export("kerasimb.utils.atomic_path", serializable=False)
@@ -33,7 +39,10 @@ def atomic_path(path):
 
     The temporary name keeps `path`'s extension (so that e.g. `matplotlib.savefig` and
     `model.save` pick the right format). On an exception the temporary file is removed and
-    `path` is left untouched.
+    `path` is left untouched. An `OSError` of a write the file system refuses (`WRITE_ERRNOS`:
+    full disk, quota, file size limit, permissions, read-only), also one raised by a library
+    such as h5py, is raised again as `OSError(errno, strerror, path)`, naming the destination
+    rather than the temporary file.
 
     Args:
         path: str or path-like, the destination.
@@ -52,12 +61,15 @@ def atomic_path(path):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
     _, ext = os.path.splitext(base)
     if base.endswith(".weights.h5"):
         ext = ".weights.h5"
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", suffix=ext, dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", suffix=ext, dir=folder)
+    except OSError as error:
+        _raise_for(error, path)
     os.close(fd)
     os.remove(tmp)  # writers such as np.savez or h5py want to create the file themselves
     try:
@@ -65,9 +77,18 @@ def atomic_path(path):
         if not os.path.exists(tmp):
             raise OSError(f"Nothing was written to the temporary file for {path!r}.")
         os.replace(tmp, path)
+    except OSError as error:
+        _raise_for(error, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _raise_for(error, path):
+    """Raises `error` again; a refused write (`WRITE_ERRNOS`) as one naming `path`."""
+    if error.errno in WRITE_ERRNOS and error.filename != path:
+        raise OSError(error.errno, os.strerror(error.errno), path) from error
+    raise error
 
 
 def write_bytes(path, data):

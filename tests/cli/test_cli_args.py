@@ -29,13 +29,14 @@ def test_run_flags_become_compare_arguments():
                                    "--learning-rate", "0.01", "--backbone", "resnet18",
                                    "--no-progress", "--restart", "--verbose", "2",
                                    "--weights", "w.h5", "--tensorboard", "tb",
-                                   "--freeze-backbone", "2"))
+                                   "--freeze-backbone", "2", "--stop-on-divergence"))
     assert kwargs == {"backbone": "resnet18", "epochs": 3, "seeds": [4, 5], "batch_size": 8,
                       "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
                       "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
                       "weights": "w.h5", "tensorboard": "tb", "augment": None,
-                      "freeze_backbone": 2}
+                      "freeze_backbone": 2, "stop_on_divergence": True}
     assert compare_kwargs(_parse("--freeze-backbone"))["freeze_backbone"] is True
+    assert compare_kwargs(_parse())["stop_on_divergence"] is False
     assert compare_kwargs(_parse())["freeze_backbone"] is None
 
 

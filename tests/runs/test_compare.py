@@ -129,7 +129,7 @@ def test_save_writes_every_file(result, saved):
     directory, paths = saved
     expected = {"metrics.json", "report.md", "predictions.npz", "class_distribution.png",
                 "per_class_recall.png", "confusion_ce.png", "confusion_reweight.png",
-                "summary.csv", "per_class.csv", "predictions.csv"}
+                "summary.csv", "per_class.csv", "predictions.csv", "manifest.json"}
     assert set(paths) == expected
     for name in expected:
         assert os.path.getsize(os.path.join(directory, name)) > 0
