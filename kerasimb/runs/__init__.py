@@ -19,14 +19,10 @@ that makes an output folder resumable.
 """
 
 from kerasimb.runs import report
-<<<<<<< HEAD
 from kerasimb.runs.compare import (compare, compare_kwargs, dataset_info, run_fingerprint,
                                    tensorboard_callbacks)
-=======
-from kerasimb.runs.compare import compare, compare_kwargs, dataset_info, tensorboard_callbacks
 from kerasimb.runs.manifest import (MANIFEST, check_experiment, read_manifest,
                                     start_experiment, write_manifest)
->>>>>>> rel-runs
 from kerasimb.runs.evaluate import (dataset_for, evaluate, load_model, per_class_table,
                                     shown_metrics, write_image_predictions_csv)
 from kerasimb.runs.predict import find_images, predict
@@ -67,11 +63,8 @@ __all__ = [
     "read_manifest",
     "report",
     "restore_callback_arrays",
-<<<<<<< HEAD
     "run_fingerprint",
-=======
     "start_experiment",
->>>>>>> rel-runs
     "train",
     "train_resumable",
     "shown_metrics",

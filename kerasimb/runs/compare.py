@@ -237,7 +237,6 @@ def tensorboard_callbacks(folder, label, seed):
     return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
 
 
-<<<<<<< HEAD
 # The settings every saved run is checked against (`run_fingerprint`); the optional ones are
 # recorded only when set, so that folders made before those options existed keep resuming.
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
@@ -285,7 +284,8 @@ def run_fingerprint(settings, dataset_hash, label, seed):
         if settings.get(key) is not None:
             fingerprint[key] = settings[key]
     return jsonable({**fingerprint, "method": settings["methods"][label], "seed": seed})
-=======
+
+
 def _check_finite_probabilities(probabilities, history):
     """Raises `TrainingDiverged` when a trained model's test probabilities are not finite
     (weights that overflowed in a way the losses did not show, e.g. in a second stage)."""
@@ -312,7 +312,6 @@ def _divergence_error(run, output_dir):
         "(--stop-on-divergence) to record diverged runs and go on with the others.",
         epoch=info["epoch"], last_finite_loss=loss, reason=info["reason"],
         history=run.get("history"))
->>>>>>> rel-runs
 
 
 def _strategy_text(strategy):
@@ -442,17 +441,11 @@ def compare(
             larger than the training split.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` is a file or not writable.
-<<<<<<< HEAD
-        ValueError: `output_dir` holds runs made with other settings (any of
-            `run_fingerprint`'s: dataset, backbone, epochs, batch size, learning rate, method
-            parameters, `select_by`, ...), unless `overwrite=True`.
-=======
         ValueError: `output_dir` holds another experiment or runs made with other settings
-            (dataset, backbone, epochs, batch size, learning rate, method parameters,
-            `select_by`), unless `overwrite=True`.
+            (any of `run_fingerprint`'s: dataset, backbone, epochs, batch size, learning rate,
+            method parameters, `select_by`, ...), unless `overwrite=True`.
         callbacks.TrainingDiverged: (a `ValueError`) a run diverged, or a resumed folder holds
             a diverged run, with `stop_on_divergence=True`.
->>>>>>> rel-runs
     """
     if not isinstance(dataset, (ImageDataset, str)):
         raise TypeError(
@@ -543,12 +536,10 @@ def compare(
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    common = {key: settings[key] for key in ("backbone", "epochs", "batch_size",
-                                             "learning_rate", "optimizer", "callbacks",
-                                             "select_by", "mixed_precision", "distribute",
-                                             "jit_compile")}
-    common["dataset"] = dataset_fingerprint(dataset)
-    for key in ("weights", "augment", "freeze_backbone"):  # (folders made before these options keep resuming)
+    dataset_hash = dataset_fingerprint(dataset)  # hashed once, not per run
+    common = {key: settings[key] for key in FINGERPRINT_SETTINGS}
+    common["dataset"] = dataset_hash
+    for key in OPTIONAL_FINGERPRINT_SETTINGS:  # (folders made before these options keep resuming)
         if settings[key] is not None:
             common[key] = settings[key]
     # What the output folder's manifest.json says it holds: an output folder belongs to one
@@ -561,10 +552,6 @@ def compare(
     if output_dir is not None:
         check_experiment(output_dir, experiment, overwrite=bool(overwrite))
         store = RunStore(output_dir, overwrite=bool(overwrite))
-<<<<<<< HEAD
-        dataset_hash = dataset_fingerprint(dataset)  # hashed once, not per run
-=======
->>>>>>> rel-runs
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
         for label, _ in method_list:
