@@ -3,6 +3,7 @@
 import os
 
 from kerasimb.cli.args import add_run_arguments, load_dataset, method_names, output_folder
+from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
 HELP = "train several methods under identical conditions and compare them"
@@ -27,6 +28,7 @@ def add_arguments(parser):
                         help="save every trained model (with what its predictions need) as "
                              "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
                              "evaluate / predict")
+    add_recalibrate_bn_argument(parser)
     return add_run_arguments(parser)
 
 
@@ -43,6 +45,7 @@ def run(args):
     print(f"Comparing {', '.join(names)} with {args.backbone}: {args.epochs} epochs, batch size "
           f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
     result = runs.compare(dataset, methods=names, output_dir=output, save_models=args.save_models,
+                          callbacks=recalibration_callbacks(args, dataset),
                           **runs.compare_kwargs(args))
     spread = spread_text(args.seeds)
     print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")

@@ -3,6 +3,7 @@
 import os
 
 from kerasimb.cli.args import add_run_arguments, load_dataset, method_names, output_folder
+from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "train"
 HELP = "train one method and save the model (model.keras) with its report"
@@ -21,6 +22,7 @@ def add_arguments(parser):
                         help="keep the weights of the epoch with the best validation METRIC (a "
                              "metrics.report key), or `last` for the last epoch's (default: "
                              "%(default)s)")
+    add_recalibrate_bn_argument(parser)
     return add_run_arguments(parser, epochs=20, seeds=(0,))
 
 
@@ -40,7 +42,9 @@ def run(args):
     print(dataset.summary())
     print(f"\nTraining {name} with {args.backbone}: {args.epochs} epochs, batch size "
           f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
-    result = runs.train(dataset, name, output, select_by=select_by, **runs.compare_kwargs(args))
+    result = runs.train(dataset, name, output, select_by=select_by,
+                        callbacks=recalibration_callbacks(args, dataset),
+                        **runs.compare_kwargs(args))
     print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), "
           f"{spread_text(args.seeds)}:\n")
     print(result.table())

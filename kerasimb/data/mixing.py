@@ -89,7 +89,10 @@ def _instance_batches(n, batch_size, seed):
         order_seed = tf.stack([tf.constant(seed, tf.int64), -1 - e])
         return tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), order_seed)
 
-    return tf.data.Dataset.counter().map(epoch).rebatch(batch_size, drop_remainder=True)
+    batches = tf.data.Dataset.counter().map(epoch).rebatch(batch_size, drop_remainder=True)
+    # endless, but `rebatch` hides it; declared so that a resumed fit skips the batches it
+    # trained (`ResumableBackup.replay`) instead of starting the stream again
+    return batches.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
 
 
 def _pipeline(x, batch_size, seed, draw, finish):

@@ -1,7 +1,6 @@
-"""Flags that more than one recipe takes, beyond the shared run flags of every command."""
+"""Flags that more than one recipe (and `kerasimb train` / `compare`) takes, beyond the shared
+run flags of every command. Light at import (no TensorFlow): the command line's parsers use it."""
 
-from kerasimb.callbacks.batch_norm import RecalibrateBatchNorm
-from kerasimb.runs.report import AUGMENT_TEXT
 
 
 def add_recalibrate_bn_argument(parser):
@@ -19,6 +18,8 @@ def recalibration_callbacks(args, dataset):
     """`[RecalibrateBatchNorm(training images)]` with `--recalibrate-bn`, else `[]`."""
     if not args.recalibrate_bn:
         return []
+    from kerasimb.callbacks.batch_norm import RecalibrateBatchNorm
+
     return [RecalibrateBatchNorm(dataset.train[0], batch_size=args.batch_size,
                                  when=args.recalibrate_bn)]
 
@@ -27,6 +28,8 @@ def training_text(args):
     """How the shared `--augment` and `--freeze-backbone` flags trained the models, for a
     report's settings line, e.g. `"no augmentation"` or `"random horizontal and vertical flips,
     backbone frozen for 2 epochs then fine-tuned"`."""
+    from kerasimb.runs.report import AUGMENT_TEXT
+
     augment = getattr(args, "augment", "none")
     text = "no augmentation" if augment == "none" else AUGMENT_TEXT[augment]
     freeze = getattr(args, "freeze_backbone", None)

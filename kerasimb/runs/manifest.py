@@ -220,8 +220,8 @@ def write_manifest(output_dir, files, experiment, overwrite=False, carry=()):
 
     Args:
         output_dir: str or path-like.
-        files: paths of the files written (absolute, or relative to `output_dir`); those
-            outside `output_dir` are left out.
+        files: paths of the files written (absolute, relative to the working folder, or
+            relative to `output_dir`); those outside `output_dir` are left out.
         experiment: JSON-compatible dict, `{"kind": ..., "settings": {...}}`.
         overwrite: bool. Replace another experiment's files. Defaults to `False`.
         carry: folder names relative to `output_dir` (`"runs/"`, ...) whose files a previous
@@ -243,7 +243,13 @@ def write_manifest(output_dir, files, experiment, overwrite=False, carry=()):
     root = os.path.realpath(output_dir)
     entries = {}
     for path in files:
-        path = os.path.realpath(os.path.join(output_dir, os.fspath(path)))
+        path = os.fspath(path)
+        if not os.path.isabs(path):  # relative to the working folder (a path built from a
+            # relative `output_dir`) when it names a file in the folder, else to `output_dir`
+            here = os.path.realpath(path)
+            path = here if here.startswith(root + os.sep) and os.path.exists(here) else \
+                os.path.join(output_dir, path)
+        path = os.path.realpath(path)
         if not path.startswith(root + os.sep) or os.path.basename(path) == MANIFEST:
             continue
         entries[os.path.relpath(path, root).replace(os.sep, "/")] = _entry(path)

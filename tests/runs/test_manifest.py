@@ -173,3 +173,15 @@ def test_train_and_evaluate_write_a_manifest(tmp_path, capsys):
     assert err.count("\n") == 1 and "another experiment" in err and "--restart" in err, err
     assert main([*argv, "--split", "val", "--restart"]) == 0
     assert json.loads((evaluated / "metrics.json").read_text())["split"] == "val"
+
+
+def test_paths_built_from_a_relative_output_dir_are_listed_once(tmp_path, monkeypatch):
+    from kerasimb.runs.manifest import write_manifest
+
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("runs/x")
+    for name in ("runs/x/a.txt", "runs/x/b.txt"):
+        with open(name, "w") as f:
+            f.write(name)
+    manifest = write_manifest("runs/x", ["runs/x/a.txt", "b.txt"], {"kind": "t", "settings": {}})
+    assert sorted(manifest["files"]) == ["a.txt", "b.txt"]
