@@ -216,3 +216,7 @@ class RunStore:
         write_npz(npz_path, probabilities=np.asarray(probabilities, dtype=np.float32), **extra)
         write_json(json_path, {"fingerprint": fingerprint, "run": run})
         shutil.rmtree(self.backup_dir(label, seed), ignore_errors=True)
+        try:  # and the folders left empty above it (backup/<method>/, backup/)
+            os.removedirs(os.path.dirname(self.backup_dir(label, seed)))
+        except OSError:
+            pass  # another run's backup is still there
