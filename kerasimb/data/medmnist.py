@@ -16,6 +16,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
+from kerasimb.utils.npz import read_npz
 from kerasimb.utils.validation import check_bool, check_int, check_str
 
 # Environment variable naming the folder that holds `<flag>.npz` files.
@@ -358,31 +359,15 @@ def md5_of(path):
 
 
 def _read_npz(path):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:  # ValueError, OSError, zipfile.BadZipFile, EOFError, ...
-        raise _unreadable(path, error) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise _unreadable(path, "it holds a single .npy array, not an .npz archive")
-    with archive:
-        missing = [key for key in KEYS if key not in archive.files]
-        if missing:
-            raise ValueError(
-                "Invalid value received for argument `flag_or_path`. Expected an .npz file "
-                f"with the arrays {list(KEYS)}. Received: {path} is missing {missing} (it "
-                f"holds {sorted(archive.files)})"
-            )
-        try:
-            return {key: archive[key] for key in KEYS}
-        except Exception as error:  # a damaged member: zlib.error, BadZipFile, ValueError, ...
-            raise _unreadable(path, error) from None
-
-
-def _unreadable(path, reason):
-    return ValueError(
-        "Invalid value received for argument `flag_or_path`. Expected a readable .npz file (a "
-        f"zip of .npy arrays). Received: {path}, which could not be read: {reason}"
-    )
+    names, arrays = read_npz(path, "flag_or_path", lambda names: [k for k in KEYS if k in names])
+    missing = [key for key in KEYS if key not in names]
+    if missing:
+        raise ValueError(
+            "Invalid value received for argument `flag_or_path`. Expected an .npz file "
+            f"with the arrays {list(KEYS)}. Received: {path} is missing {missing} (it "
+            f"holds {sorted(names)})"
+        )
+    return arrays
 
 
 def _images(images, key, path):

@@ -20,6 +20,7 @@ from kerasimb.data.folder import IMAGE_EXTENSIONS, read_image
 from kerasimb.inference.model import InferenceModel
 from kerasimb.inference.tta import check_flips, flip_images
 from kerasimb.runs.evaluate import load_model, write_image_predictions_csv
+from kerasimb.utils.npz import read_npz
 from kerasimb.utils.validation import check_float, check_int
 
 __all__ = ["find_images", "predict"]
@@ -53,14 +54,16 @@ def find_images(path):
 
 
 def _npz_images(path, key):
-    with np.load(path, allow_pickle=False) as data:
-        keys = list(data.files)
+    def select(keys):
+        nonlocal key
         if key is None:
             key = keys[0] if len(keys) == 1 else ("images" if "images" in keys else None)
         if key not in keys:
             raise ValueError(f"Invalid value received for argument `npz_key`. Expected one of "
                              f"the arrays in {path!r}: {keys}. Received: npz_key={key!r}")
-        images = np.asarray(data[key])
+        return [key]
+
+    images = read_npz(path, "inputs", select)[1][key]
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
