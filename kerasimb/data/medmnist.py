@@ -273,7 +273,7 @@ def _undeclared_class_names(arrays, path):
         # Non-integer labels: let `ImageDataset` name them (its checks give the details).
         largest = max((int(np.nanmax(y)) for y in labels.values()
                        if y.size and y.dtype.kind in "iuf" and np.isfinite(y).all()), default=1)
-        return [str(c) for c in range(max(largest + 1, 2))]
+        return [str(c) for c in range(max(largest + 1, 0))]
     train = labels["train"].astype(np.int64)
     counts = np.bincount(train) if train.size else np.zeros(0, int)
     for value in np.flatnonzero((counts > 0) & (counts < 2)):
@@ -305,7 +305,7 @@ def _undeclared_class_names(arrays, path):
             "a file without declared classes to be 0, 1, ... with no class skipped. Received: "
             f"no training example of classes {missing}, below train_labels[index {index}] with "
             f"value {largest}, in {path}; renumber the labels")
-    return [str(c) for c in range(max(len(counts), 2))]
+    return [str(c) for c in range(len(counts))]
 
 
 def flag_from_file_name(stem):
