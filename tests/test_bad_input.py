@@ -65,15 +65,16 @@ def test_truncated_and_corrupt_npz(tmp_path):
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file at all")
     (tmp_path / "empty.npz").write_bytes(b"")
     for name in ("trunc", "garbage", "empty"):
-        with pytest.raises(ValueError, match=rf"flag_or_path.*readable .npz.*{name}.npz"):
+        with pytest.raises(ValueError, match=rf"flag_or_path.*could not read .*{name}.npz"):
             _load(tmp_path / f"{name}.npz")
 
 
 def test_npz_with_pickled_object_array_is_refused_not_executed(tmp_path):
     labels = np.array([[0], [1], [0], [1], [0], [1]], dtype=object)
     path = _npz(tmp_path, "obj", train_labels=labels)
-    with pytest.raises(ValueError, match="allow_pickle=False"):
+    with pytest.raises(ValueError, match="obj.npz.*pickled objects, which kerasimb never loads") as e:
         _load(path)
+    assert "allow_pickle" not in str(e.value) and "pickle.load" not in str(e.value)
 
 
 def test_npz_wrong_key(tmp_path):
@@ -145,10 +146,10 @@ def test_corrupt_truncated_and_mismatched_images(image_folder):
     assert data.load_folder(image_folder).class_counts == [4, 4]
     good = (image_folder / "a" / "1.png").read_bytes()
     (image_folder / "a" / "1.png").write_bytes(good[:40])
-    with pytest.raises(ValueError, match=r"`path`.*1.png.*could not be decoded"):
+    with pytest.raises(ValueError, match=r"`path`.*1.png.*without its IEND chunk"):
         data.load_folder(image_folder)
     (image_folder / "a" / "1.png").write_bytes(b"\x89PNG\r\n garbage")
-    with pytest.raises(ValueError, match=r"`path`.*1.png.*could not be decoded"):
+    with pytest.raises(ValueError, match=r"`path`.*1.png.*neither a PNG nor a JPEG"):
         data.load_folder(image_folder)
     (image_folder / "a" / "1.png").write_bytes(good)
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(image_folder / "b" / "2.png")

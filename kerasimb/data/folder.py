@@ -28,6 +28,7 @@ def load_folder(
     seed=0,
     grayscale=None,
     file_backed=False,
+    verify_images=False,
 ):
     """Loads a folder of PNG/JPEG images with one sub-folder per class.
 
@@ -73,6 +74,11 @@ def load_folder(
         grayscale: `None` or bool. Colour mode, as above. Defaults to `None`.
         file_backed: bool. Keep the train split on disk as an `ImageFiles`, as above.
             Defaults to `False`.
+        verify_images: bool. With `file_backed=True`, decode every train file once while
+            loading (slow on a large folder), so that a file damaged in its middle stops the
+            load rather than training. Every file's start and end markers (PNG signature and
+            IEND chunk, JPEG SOI and EOI) are checked in any case, reading only those bytes; the
+            in-memory loader decodes every file anyway. Defaults to `False`.
 
     Returns:
         An `ImageDataset` named `"folder:<folder name>"` with uint8 images `(N, H, W, 1 or 3)`
@@ -114,6 +120,7 @@ def load_folder(
             f"Received: grayscale={grayscale!r}"
         )
     file_backed = check_bool(file_backed, "file_backed")
+    verify_images = check_bool(verify_images, "verify_images")
 
     split_dirs = _split_layout(root)
     if split_dirs is None:
@@ -135,6 +142,7 @@ def load_folder(
         files = [f for split in listed.values() for f in split[0]]
         labels = np.concatenate([split[1] for split in listed.values()])
 
+    check_image_file_ends(files)
     # Split first (cheap, and may fail on too-small classes), then decode.
     if split_dirs is None:
         train, test, val = stratified_split(
@@ -154,6 +162,8 @@ def load_folder(
         images = ImageFiles(files, image_size, channels)
         splits = {s: images[parts[s]] for s in parts}
         splits["val"], splits["test"] = np.asarray(splits["val"]), np.asarray(splits["test"])
+        if verify_images:
+            splits["train"].verify()
     else:
         images = _decode_all(files, image_size, grayscale)
         splits = {s: images[parts[s]] for s in parts}
@@ -166,6 +176,41 @@ def load_folder(
         paths={s: [os.path.relpath(files[i], root).replace(os.sep, "/") for i in parts[s]]
                for s in parts},
     )
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+
+
+def check_image_file_ends(files):
+    """Raises `ValueError` naming the first file that is not a whole PNG or JPEG, judged from
+    its first and last bytes only: a PNG signature and a final IEND chunk, or a JPEG start of
+    image (FF D8) and end of image (FF D9) marker. A truncated file is caught here, while
+    loading, instead of by TensorFlow at the first batch that draws it."""
+    for file in files:
+        try:
+            with open(file, "rb") as f:
+                head = f.read(8)
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(size - len(_PNG_END), 0))
+                tail = f.read()
+        except OSError as error:
+            raise ValueError(f"Invalid value received for argument `path`. Expected readable "
+                             f"image files. Received: {file!r}, which could not be read: "
+                             f"{error.strerror or error}") from None
+        if head == _PNG_SIGNATURE:
+            problem = None if tail == _PNG_END else (
+                "a PNG without its IEND chunk at the end of the file (truncated?)")
+        elif head[:2] == b"\xff\xd8":
+            problem = None if tail[-2:] == b"\xff\xd9" else (
+                "a JPEG without its end-of-image marker FFD9 at the end of the file (truncated?)")
+        else:
+            problem = f"neither a PNG nor a JPEG (it starts with {head[:8]!r})"
+        if problem:
+            raise ValueError(
+                "Invalid value received for argument `path`. Expected whole PNG or JPEG image "
+                f"files. Received: {file!r}, {problem}; replace or remove the file")
 
 
 def stratified_split(labels, fractions, seed=0, names=None):

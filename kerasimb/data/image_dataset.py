@@ -9,6 +9,35 @@ from kerasimb.data.image_files import ImageFiles
 from kerasimb.utils.validation import check_images_labels, check_labels
 
 
+def _check_pixel_scale(split, x, train_x):
+    """One pixel-scaling rule per dataset, decided by the training split's dtype.
+
+    uint8 images are divided by 255 and float images are used as they are, so every split must
+    share the training split's kind of dtype (a float 0-255 copy of uint8 training images would
+    otherwise be scored unscaled), and float images must lie in [0, 1].
+    """
+    kind = "uint8" if x.dtype == np.uint8 else "float"
+    if train_x is not None:
+        train_kind = "uint8" if train_x.dtype == np.uint8 else "float"
+        if kind != train_kind:
+            fix = ("convert it with `x.astype('uint8')` (0-255 values) or give every split as "
+                   "float in [0, 1]" if train_kind == "uint8" else
+                   "convert it with `x.astype('float32') / 255`")
+            raise ValueError(
+                f"Invalid value received for argument `{split}`. Expected {split} images of the "
+                f"training split's dtype ({train_x.dtype}), since pixel scaling is decided once "
+                f"from the training split (uint8: divided by 255; float: used as is, in [0, 1]). "
+                f"Received: {split} images with dtype {x.dtype}; {fix}")
+    if kind == "float" and x.size:
+        low, high = float(np.min(x)), float(np.max(x))
+        if low < -1e-6 or high > 1.0 + 1e-6:
+            raise ValueError(
+                f"Invalid value received for argument `{split}`. Expected float images in [0, 1] "
+                f"(float pixels are used as they are). Received: {split} images with dtype "
+                f"{x.dtype}, min {low:g}, max {high:g}; for 0-255 values divide by 255 "
+                "(`x / 255`) or convert them with `x.astype('uint8')`")
+
+
 @kerasimb_export("kerasimb.data.ImageDataset", serializable=False)
 @dataclasses.dataclass(frozen=True)
 class ImageDataset:
@@ -88,6 +117,7 @@ class ImageDataset:
             if len(x) == 0:
                 raise ValueError(f"Invalid value received for argument `{split}`. Expected at "
                                  "least one example. Received: an empty split")
+            _check_pixel_scale(split, x, self.train[0] if split != "train" else None)
             if shape is None:
                 shape = x.shape[1:]
             elif x.shape[1:] != shape:

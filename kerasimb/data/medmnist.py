@@ -16,6 +16,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
+from kerasimb.utils.npz import read_npz
 from kerasimb.utils.validation import check_bool, check_int, check_str
 
 # Environment variable naming the folder that holds `<flag>.npz` files.
@@ -228,10 +229,7 @@ def load_medmnist(flag_or_path, data_dir=None, download=False, image_size=None):
     if flag is not None:
         class_names = list(FLAGS[flag]["class_names"])
     else:
-        labels = [arrays[f"{s}_labels"] for s in ("train", "val", "test")]
-        numeric = [y for y in labels if y.size and y.dtype.kind in "iuf" and np.isfinite(y).all()]
-        largest = max((int(y.max()) for y in numeric), default=-1)
-        class_names = [str(c) for c in range(max(largest + 1, 0))]
+        class_names = _undeclared_class_names(arrays, path)
     splits = {
         s: (arrays[f"{s}_images"], arrays[f"{s}_labels"]) for s in ("train", "val", "test")
     }
@@ -260,6 +258,54 @@ def load_medmnist(flag_or_path, data_dir=None, download=False, image_size=None):
         name=dataset.name,
         ordinal=dataset.ordinal,
     )
+
+
+def _undeclared_class_names(arrays, path):
+    """Class names `"0"`... for a file that declares no classes (no MedMNIST flag).
+
+    The classes are those of the training labels, so a mistyped label cannot invent classes: a
+    class with fewer than 2 training examples, or one that appears only in val/test, is an
+    error naming the split, the index and the value.
+    """
+    labels = {s: arrays[f"{s}_labels"] for s in ("train", "val", "test")}
+    if not all(y.dtype.kind in "iuf" and np.isfinite(y).all() and np.all(np.mod(y, 1) == 0)
+               and (not y.size or y.min() >= 0) for y in labels.values()):
+        # Non-integer labels: let `ImageDataset` name them (its checks give the details).
+        largest = max((int(np.nanmax(y)) for y in labels.values()
+                       if y.size and y.dtype.kind in "iuf" and np.isfinite(y).all()), default=1)
+        return [str(c) for c in range(max(largest + 1, 0))]
+    train = labels["train"].astype(np.int64)
+    counts = np.bincount(train) if train.size else np.zeros(0, int)
+    for value in np.flatnonzero((counts > 0) & (counts < 2)):
+        index = int(np.flatnonzero(train == value)[0])
+        raise ValueError(
+            "Invalid value received for argument `flag_or_path`. Expected every class of a file "
+            "without declared classes to have at least 2 training examples. Received: "
+            f"train_labels[index {index}] has value {int(value)}, the only training example of "
+            f"class {int(value)}, which has 1 training example (a mistyped label?) in {path}; "
+            "fix the label, or name the file after its MedMNIST flag to declare the classes")
+    present = set(np.flatnonzero(counts).tolist())
+    for split in ("val", "test"):
+        y = labels[split].astype(np.int64)
+        outside = np.flatnonzero(~np.isin(y, list(present)))
+        if outside.size:
+            index = int(outside[0])
+            raise ValueError(
+                "Invalid value received for argument `flag_or_path`. Expected val/test labels "
+                "among the training classes of a file without declared classes. Received: "
+                f"{split}_labels[index {index}] has value {int(y[index])}, not in the training "
+                f"classes {sorted(present)} ({outside.size} such labels) in {path}; fix the "
+                "label, or name the file after its MedMNIST flag to declare the classes")
+    missing = [c for c in range(len(counts)) if c not in present]
+    if missing:
+        largest = int(len(counts) - 1)
+        index = int(np.flatnonzero(train == largest)[0])
+        raise ValueError(
+            "Invalid value received for argument `flag_or_path`. Expected the training labels of "
+            "a file without declared classes to be 0, 1, ... with no class skipped. Received: "
+            f"no training example of classes {missing}, below train_labels[index {index}] with "
+            f"value {largest}, in {path}; renumber the labels")
+    return [str(c) for c in range(len(counts))]
 
 
 def flag_from_file_name(stem):
@@ -358,31 +404,15 @@ def md5_of(path):
 
 
 def _read_npz(path):
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:  # ValueError, OSError, zipfile.BadZipFile, EOFError, ...
-        raise _unreadable(path, error) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise _unreadable(path, "it holds a single .npy array, not an .npz archive")
-    with archive:
-        missing = [key for key in KEYS if key not in archive.files]
-        if missing:
-            raise ValueError(
-                "Invalid value received for argument `flag_or_path`. Expected an .npz file "
-                f"with the arrays {list(KEYS)}. Received: {path} is missing {missing} (it "
-                f"holds {sorted(archive.files)})"
-            )
-        try:
-            return {key: archive[key] for key in KEYS}
-        except Exception as error:  # a damaged member: zlib.error, BadZipFile, ValueError, ...
-            raise _unreadable(path, error) from None
-
-
-def _unreadable(path, reason):
-    return ValueError(
-        "Invalid value received for argument `flag_or_path`. Expected a readable .npz file (a "
-        f"zip of .npy arrays). Received: {path}, which could not be read: {reason}"
-    )
+    names, arrays = read_npz(path, "flag_or_path", lambda names: [k for k in KEYS if k in names])
+    missing = [key for key in KEYS if key not in names]
+    if missing:
+        raise ValueError(
+            "Invalid value received for argument `flag_or_path`. Expected an .npz file "
+            f"with the arrays {list(KEYS)}. Received: {path} is missing {missing} (it "
+            f"holds {sorted(names)})"
+        )
+    return arrays
 
 
 def _images(images, key, path):

@@ -77,8 +77,23 @@ def class_probabilities(class_counts, q=1.0, convention="paper"):
     q = check_float(q, "q")
     check_choice(convention, "convention", ("paper", "code"))
     exponent = q if convention == "paper" else 1.0 - q
-    weights = counts**exponent
-    return weights / weights.sum()
+    # In log space (q log n - logsumexp), so a large |q| gives the limiting distribution (all mass
+    # on the largest or smallest classes) instead of inf / inf = NaN.
+    # The direct form is kept where it is finite, so the usual q give exactly the old values.
+    with np.errstate(over="ignore", under="ignore"):
+        weights = counts**exponent
+    total = weights.sum()
+    if not (np.all(np.isfinite(weights)) and np.isfinite(total) and total > 0):
+        logits = exponent * np.log(counts)
+        weights = np.exp(logits - logits.max())
+        total = weights.sum()
+    probabilities = weights / total
+    if not np.all(np.isfinite(probabilities)):  # unreachable for finite q; never pass NaN on
+        raise ValueError(
+            "Invalid value received for argument `q`. Expected a q giving finite class "
+            f"probabilities. Received: q={q} for class_counts={counts.astype(int).tolist()}, "
+            f"which gives {probabilities.tolist()}; use a smaller |q|")
+    return probabilities
 
 
 @kerasimb_export("kerasimb.data.SamplingWeights", serializable=False)

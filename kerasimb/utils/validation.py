@@ -169,7 +169,8 @@ def check_labels(y, num_classes=None, name="y"):
     if num_classes is not None and y.size and y.max() >= num_classes:
         raise ValueError(
             f"Invalid value received for argument `{name}`. Expected labels in [0, {num_classes - 1}] "
-            f"for num_classes={num_classes}. Received: label {int(y.max())}"
+            f"for num_classes={num_classes}. Received: label {int(y.max())} at index "
+            f"{int(np.argmax(y))}"
         )
     return y
 

@@ -188,7 +188,7 @@ class FolderTest(TestCase):
         bad = os.path.join(self.root, "b", "broken.png")
         with open(bad, "wb") as f:
             f.write(b"\x89PNG\r\n\x1a\n this is not the rest of a png")
-        with self.assertRaisesRegex(ValueError, "broken.png.*could not be decoded"):
+        with self.assertRaisesRegex(ValueError, "broken.png.*IEND"):  # caught by its end marker
             load_folder(self.root)
 
     def test_empty_class_folder(self):
@@ -283,3 +283,69 @@ def test_read_image_sizes_and_channels(tmp_path):
         read_image(tmp_path / "bad.png")
     with pytest.raises(ValueError, match="channels"):
         read_image(path, channels=2)
+
+
+class DamagedImageFilesTest(TestCase):
+    """Damaged files are named when the folder is loaded, not at the first training batch."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root)
+        self.next_id = 1
+
+    add_images = FolderTest.add_images
+
+    def make_folder(self, ext=".png"):
+        self.add_images("a", 6, ext=ext)
+        self.add_images("b", 6, ext=ext)
+        return os.path.join(self.root, "b", f"img_0009{ext}")
+
+    def test_truncated_png(self):
+        victim = self.make_folder()
+        with open(victim, "rb") as f:
+            data = f.read()
+        with open(victim, "wb") as f:
+            f.write(data[:-20])
+        for file_backed in (True, False):
+            with self.assertRaisesRegex(ValueError, r"img_0009\.png.*(end|IEND)"):
+                load_folder(self.root, file_backed=file_backed)
+
+    def test_jpeg_without_end_marker(self):
+        victim = self.make_folder(".jpg")
+        with open(victim, "rb") as f:
+            data = f.read()
+        with open(victim, "wb") as f:
+            f.write(data[:-2])
+        with self.assertRaisesRegex(ValueError, r"img_0009\.jpg.*FFD9"):
+            load_folder(self.root, file_backed=True)
+
+    def test_not_an_image(self):
+        victim = self.make_folder()
+        with open(victim, "wb") as f:
+            f.write(b"hello, not a picture at all")
+        with self.assertRaisesRegex(ValueError, r"img_0009\.png.*neither a PNG nor a JPEG"):
+            load_folder(self.root, file_backed=True)
+
+    def test_corrupt_middle_needs_verify_images(self):
+        self.add_images("a", 6)
+        self.add_images("b", 6)
+        rng = np.random.default_rng(0)
+        victims = []
+        for i in range(1, 13):  # noise images (their data fills the file), each one damaged
+            path = os.path.join(self.root, "a" if i <= 6 else "b", f"img_{i:04d}.png")
+            Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(path)
+            victims.append(path)
+        ds = load_folder(self.root, file_backed=True)  # headers and ends are intact
+        train = ds.paths["train"][-1]  # not the first file, which ImageFiles reads for its size
+        with open(os.path.join(self.root, train), "rb") as f:
+            data = bytearray(f.read())
+        middle = len(data) // 2
+        data[middle:middle + 20] = b"\xff" * 20
+        with open(os.path.join(self.root, train), "wb") as f:
+            f.write(bytes(data))
+        load_folder(self.root, file_backed=True)  # the cheap check cannot see the middle
+        with self.assertRaisesRegex(ValueError, train.replace(".", r"\.")):
+            load_folder(self.root, file_backed=True, verify_images=True)
+        with self.assertRaisesRegex(ValueError, train.replace(".", r"\.")):
+            load_dataset(f"folder:{self.root}", file_backed=True, verify_images=True)

@@ -119,3 +119,22 @@ class ImageDatasetTest(TestCase):
     def test_fewer_than_two_classes(self):
         with self.assertRaisesRegex(ValueError, "at least 2 classes"):
             make(train=[0, 0], val=[0], test=[0], class_names=("a",))
+
+    def test_split_dtype_differs_from_train(self):
+        # The same images saved as uint8 for train and float 0-255 for val: one scaling rule.
+        x8 = np.full((2, 4, 4, 1), 200, np.uint8)
+        xf = x8.astype(np.float32)
+        with self.assertRaisesRegex(ValueError, r"`val`.*uint8.*float32.*astype\('uint8'\)"):
+            ImageDataset((x8, [0, 1]), (xf, [0, 1]), (x8, [0, 1]), ["a", "b"])
+        with self.assertRaisesRegex(ValueError, r"`test`.*float32.*uint8.*astype\('float32'\) / 255"):
+            ImageDataset((xf / 255, [0, 1]), (xf / 255, [0, 1]), (x8, [0, 1]), ["a", "b"])
+
+    def test_float_images_outside_unit_range(self):
+        xf = np.full((2, 4, 4, 1), 200.0, np.float32)
+        with self.assertRaisesRegex(ValueError, r"`train`.*\[0, 1\].*max 200.*divide by 255"):
+            ImageDataset((xf, [0, 1]), (xf, [0, 1]), (xf, [0, 1]), ["a", "b"])
+        ok = xf / 255
+        with self.assertRaisesRegex(ValueError, r"`test`.*min -1"):
+            ImageDataset((ok, [0, 1]), (ok, [0, 1]), (ok - 1.8, [0, 1]), ["a", "b"])
+        # float64 val for float32 train is the same scaling rule: allowed.
+        ImageDataset((ok, [0, 1]), (ok.astype("float64"), [0, 1]), (ok, [0, 1]), ["a", "b"])

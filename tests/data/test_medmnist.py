@@ -161,11 +161,11 @@ class SyntheticFilesTest(TestCase):
         self.assertEqual(ds.image_shape, (6, 6, 1))
         self.assertEqual(ds.class_counts, [4, 4, 4])
 
-    def test_num_classes_counts_labels_of_every_split(self):
-        # Label 2 only in val: unknown file -> 3 classes, and train lacks class 2.
+    def test_label_only_in_val_is_an_error(self):
+        # Label 2 only in val: an unknown file declares no classes, so 2 is not a class.
         val_labels = np.array([[0], [1], [2], [0]])
         path = write_npz(self.path("mine.npz"), val_labels=val_labels)
-        with self.assertRaisesRegex(ValueError, r"no examples for classes \['2'\]"):
+        with self.assertRaisesRegex(ValueError, r"val_labels\[index 2\] has value 2"):
             load_medmnist(path)
 
     def test_rgb_images_and_flat_labels(self):
@@ -193,7 +193,7 @@ class SyntheticFilesTest(TestCase):
         path = self.path("notes.npz")
         with open(path, "w") as f:
             f.write("these are not arrays\n")
-        with self.assertRaisesRegex(ValueError, "notes.npz.*could not be read"):
+        with self.assertRaisesRegex(ValueError, "could not read .*notes.npz"):
             load_medmnist(path)
 
     def test_npy_file_named_npz(self):
@@ -389,3 +389,74 @@ class FlagTableTest(TestCase):
                 self.assertRegex(facts["md5"], "^[0-9a-f]{32}$")
                 self.assertTrue(facts["url"].startswith("https://zenodo.org/"))
                 self.assertIn(f"/{flag}.npz", facts["url"])
+
+
+class UnreadableNpzTest(TestCase):
+    """A corrupt `.npz` is named, never answered with numpy's advice to unpickle it."""
+
+    def bad_files(self, tmp):
+        good = os.path.join(tmp, "good.npz")
+        np.savez(good, **{f"{s}_{k}": (np.zeros((4, 4, 4), np.uint8) if k == "images"
+                                       else np.array([0, 1, 0, 1]))
+                          for s in ("train", "val", "test") for k in ("images", "labels")})
+        with open(good, "rb") as f:
+            data = f.read()
+        truncated = os.path.join(tmp, "truncated.npz")
+        with open(truncated, "wb") as f:
+            f.write(data[: len(data) - 40])
+        text = os.path.join(tmp, "text.npz")
+        with open(text, "w") as f:
+            f.write("not arrays\n")
+        objects = os.path.join(tmp, "objects.npz")
+        arrays = dict(np.load(good))
+        arrays["train_labels"] = np.array([0, 1, "x", None], dtype=object)
+        np.savez(objects, **arrays)
+        return [truncated, text, objects]
+
+    def test_message_names_the_file_and_never_suggests_pickle(self):
+        from kerasimb.runs.predict import _npz_images
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in self.bad_files(tmp):
+                for load in (load_medmnist, lambda p: _npz_images(p, "train_labels")):
+                    with self.assertRaises(ValueError) as caught:
+                        load(path)
+                    message = str(caught.exception)
+                    self.assertIn(path, message)
+                    self.assertIn("could not read", message)
+                    self.assertIn("kerasimb never loads", message)
+                    self.assertNotIn("allow_pickle", message)
+                    self.assertNotIn("pickle.load", message)
+
+
+class UndeclaredLabelsTest(TestCase):
+    """A plain `.npz` (no MedMNIST flag) declares no classes: labels must make sense alone."""
+
+    def load(self, tmp, name="plain.npz", **labels):
+        overrides = {key: np.asarray(y) for key, y in labels.items()}
+        return load_medmnist(write_npz(os.path.join(tmp, name), **overrides))
+
+    def test_one_mistyped_training_label(self):
+        train = np.arange(12) % 2
+        train[5] = 7
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.assertRaisesRegex(
+                    ValueError, r"train_labels.*index 5.*value 7.*1 training example"):
+                self.load(tmp, train_labels=train)
+
+    def test_class_only_in_val_or_test(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.assertRaisesRegex(ValueError, r"val_labels.*index 2.*value 2.*not in"):
+                self.load(tmp, val_labels=[0, 1, 2, 1])
+            with self.assertRaisesRegex(ValueError, r"test_labels.*index 3.*value 9"):
+                self.load(tmp, test_labels=[0, 1, 0, 9])
+
+    def test_declared_classes_reject_any_label_outside(self):
+        # A file named after a flag declares the flag's classes (breastmnist: 2).
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.assertRaisesRegex(ValueError, r"test labels.*label 7 at index 1"):
+                self.load(tmp, name="breastmnist_x.npz", test_labels=[0, 7, 0, 1])
+
+    def test_valid_plain_file_still_loads(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            ds = self.load(tmp)
+        self.assertEqual(ds.num_classes, 2)

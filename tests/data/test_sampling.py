@@ -140,3 +140,19 @@ def test_effective_class_distribution_closed_forms():
             data.effective_class_distribution(COUNTS, "balanced-mixup", alpha=alpha),
             pi / (1 + alpha) + alpha / (1 + alpha) / 5,
         )
+
+
+def test_class_probabilities_large_q_is_the_limit_not_nan():
+    import warnings
+
+    from kerasimb.data import class_probabilities
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the old overflow warning fails the test too
+        p = class_probabilities([1000, 10, 1000], q=1000)
+        np.testing.assert_allclose(p, [0.5, 0.0, 0.5], atol=1e-12)
+        p = class_probabilities([1000, 10], q=-1000)
+        np.testing.assert_allclose(p, [0.0, 1.0], atol=1e-12)
+        p = class_probabilities([5, 3], q=200, convention="code")
+        np.testing.assert_allclose(p, [0.0, 1.0], atol=1e-12)
+    assert np.all(np.isfinite(p)) and abs(p.sum() - 1) < 1e-12
+    np.testing.assert_allclose(class_probabilities([9, 1], q=0.5), [0.75, 0.25])

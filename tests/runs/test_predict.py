@@ -98,3 +98,13 @@ def test_bad_inputs(model_path, tmp_path):
     np.savez(tmp_path / "big.npz", images=np.zeros((2, 20, 20), np.uint8))
     with pytest.raises(ValueError, match="12x12"):
         runs.predict(model_path, tmp_path / "big.npz", progress=False)
+
+
+def test_npz_float_images_outside_unit_range_are_refused(tmp_path):
+    # Float 0-255 pixels would be fed unscaled (uint8 is divided by 255, float used as is).
+    from kerasimb.runs.predict import _npz_images
+    np.savez(tmp_path / "f.npz", images=np.full((2, 12, 12), 200.0, np.float32))
+    with pytest.raises(ValueError, match=r"`inputs`.*\[0, 1\].*max 200.*divide by 255"):
+        _npz_images(str(tmp_path / "f.npz"), None)
+    np.savez(tmp_path / "ok.npz", images=np.full((2, 12, 12), 0.5, np.float32))
+    assert _npz_images(str(tmp_path / "ok.npz"), None).shape == (2, 12, 12, 1)
