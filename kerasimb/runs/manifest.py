@@ -41,6 +41,7 @@ import json
 import os
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.runs.store import setting_differences
 from kerasimb.utils.atomic import write_json
 from kerasimb.utils.formatting import jsonable
 from kerasimb.version import __version__
@@ -49,17 +50,6 @@ __all__ = ["MANIFEST", "check_experiment", "read_manifest", "start_experiment",
            "write_manifest"]
 
 MANIFEST = "manifest.json"
-
-
-def _differences(stored, current, prefix=""):
-    out = []
-    for key in sorted(set(stored) | set(current)):
-        a, b = stored.get(key, "<missing>"), current.get(key, "<missing>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} in the folder, {b!r} now")
-    return out
 
 
 def _sha256(path):
@@ -152,7 +142,7 @@ def check_experiment(output_dir, experiment, overwrite=False, name="output_dir")
     if isinstance(stored, dict) and stored.get("kind") == experiment.get("kind") and isinstance(
             stored.get("settings"), dict) and isinstance(experiment.get("settings"), dict):
         stored, experiment = stored["settings"], experiment["settings"]  # name settings alone
-    differences = "; ".join(_differences(stored, experiment)) or "unknown settings"
+    differences = "; ".join(setting_differences(stored, experiment)) or "unknown settings"
     raise ValueError(
         f"Invalid value received for argument `{name}`. Expected a new folder, or the folder "
         "of this same experiment (to resume it), or `overwrite=True` (`--restart`) to replace "

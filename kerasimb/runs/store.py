@@ -30,7 +30,7 @@ from kerasimb.utils.atomic import write_json, write_npz
 from kerasimb.utils.formatting import safe_name
 
 __all__ = ["RunStore", "callback_arrays", "check_output_dir", "dataset_fingerprint",
-           "default_output", "restore_callback_arrays"]
+           "default_output", "restore_callback_arrays", "setting_differences"]
 
 _EXTRA = "extra/"
 
@@ -114,12 +114,18 @@ def restore_callback_arrays(callbacks, arrays):
                                          if k.startswith(prefix)})
 
 
-def _differences(stored, current, prefix=""):
+def setting_differences(stored, current, prefix=""):
+    """Lines `"key: <stored> in the folder, <current> now"` for every setting (nested keys
+    joined by dots) that differs between two settings dicts.
+
+    >>> setting_differences({"epochs": 1, "model": {"width": 8}}, {"epochs": 2, "model": {}})
+    ['epochs: 1 in the folder, 2 now', "model.width: 8 in the folder, '<missing>' now"]
+    """
     out = []
     for key in sorted(set(stored) | set(current)):
         a, b = stored.get(key, "<missing>"), current.get(key, "<missing>")
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
+            out += setting_differences(a, b, f"{prefix}{key}.")
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} in the folder, {b!r} now")
     return out
@@ -163,7 +169,7 @@ class RunStore:
 
     def _check(self, stored, fingerprint, label, seed, where):
         if stored != fingerprint:
-            differences = "; ".join(_differences(stored, fingerprint))
+            differences = "; ".join(setting_differences(stored, fingerprint))
             raise ValueError(
                 "Invalid value received for argument `output_dir`. Expected a folder whose "
                 f"saved runs used the same settings, or `overwrite=True` (`--restart`) to "
