@@ -45,6 +45,9 @@ def run(args):
     from kerasimb import runs, tuning
     from kerasimb.utils import runtime
 
+    if args.stop_on_divergence:
+        raise UsageError("argument --stop-on-divergence: does not apply to tune (a trial whose "
+                         "loss stops being finite fails and the search goes on)")
     names = method_names(args.methods) if args.methods is not None else None
     if len(args.seeds) != 1:
         raise UsageError(f"argument --seeds: tune takes one seed, received {args.seeds}")

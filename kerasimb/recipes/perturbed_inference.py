@@ -111,6 +111,9 @@ def check_arguments(args):
     if not args.temperature > 0:
         raise ValueError(f"argument --temperature: expected a number > 0, received "
                          f"{args.temperature}")
+    if args.stop_on_divergence:
+        raise ValueError("argument --stop-on-divergence: does not apply to this recipe (it "
+                         "stops at any error, a diverging run included)")
     unknown = [b for b in args.backbones if b not in models.MODELS]
     if unknown:
         raise ValueError(f"argument --backbones: unknown {unknown}; choose from "

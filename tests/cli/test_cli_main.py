@@ -75,6 +75,7 @@ def test_defaults():
                                                    "epochs than --epochs 3"),
         (["compare", "--freeze-backbone", "0"], "--freeze-backbone: expected an integer >= 1"),
         (["tune", "--freeze-backbone"], "--freeze-backbone: needs --weights"),
+        (["tune", "--stop-on-divergence"], "--stop-on-divergence: does not apply to tune"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
@@ -91,6 +92,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     ("metric_learning", ["--stage2-epochs", "0"], "argument --stage2-epochs: expected >= 1"),
     ("aduni", ["--feature-samples", "0"], "argument --feature-samples: expected >= 1"),
     ("aduni", ["--augment", "flip"], "argument --augment: does not apply to this recipe"),
+    ("perturbed_inference", ["--stop-on-divergence"],
+     "argument --stop-on-divergence: does not apply to this recipe"),
     ("balanced_mixup", ["--freeze-backbone"], "argument --freeze-backbone: needs --weights"),
     ("quadsnet", ["--filters", "0", "4"], "argument --filters: expected integers >= 1"),
     ("quadsnet", ["--epochs", "0"], "argument --epochs: expected an integer >= 1"),
