@@ -78,6 +78,22 @@ def test_stored_executed_without_errors(path):
     assert _pngs(nb) >= 1, "no rendered plot"
 
 
+# What a stored output must not show a reader: a local path, or TensorFlow / absl / tqdm
+# start-up lines ("W0000 12:00:00.0 ...", "WARNING: All log messages before absl...").
+NOISE = re.compile(r"(/work/|/tmp/|/home/|/root/|site-packages|^[WEIF]\d{4} \d\d:\d\d:\d\d|"
+                   r"absl::InitializeLog|TqdmWarning|cuInit|oneDNN)", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_stored_outputs_hold_no_local_paths_or_log_noise(path):
+    nb = nbformat.read(path, as_version=4)
+    texts = ["".join(out.get("text", "")) + "".join(
+        v for k, v in out.get("data", {}).items() if k.startswith("text/") and isinstance(v, str))
+        for c in _code_cells(nb) for out in c.get("outputs", [])]
+    found = [m.group(0) for text in texts for m in [NOISE.search(text)] if m]
+    assert not found, found
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_only_public_api(path):
     nb = nbformat.read(path, as_version=4)
