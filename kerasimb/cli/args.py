@@ -188,6 +188,17 @@ def check_freeze_backbone(args):
                          f"received {freeze}")
 
 
+def load_model_argument(path):
+    """`runs.load_model(path)` for `--model`: a file that is not a kerasimb model is a
+    `UsageError` naming the flag."""
+    from kerasimb import runs
+
+    try:
+        return runs.load_model(path)
+    except ValueError as e:
+        raise UsageError(f"argument --model: {e}") from None
+
+
 def method_names(values, option="--methods"):
     """Splits `--methods ce,focal reweight` into names, checks each is registered (modifiers
     such as `ce+perturb` allowed) and named once; returns the list.

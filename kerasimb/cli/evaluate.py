@@ -1,6 +1,7 @@
 """`kerasimb evaluate`: a saved model scored on a dataset's split, with the full report."""
 
-from kerasimb.cli.args import UsageError, add_tf_logs_argument, positive_int
+from kerasimb.cli.args import (UsageError, add_tf_logs_argument, load_model_argument,
+                               positive_int)
 
 NAME = "evaluate"
 HELP = "score a saved model on a dataset (report, JSON and CSV)"
@@ -34,10 +35,7 @@ def run(args):
     from kerasimb import runs
     from kerasimb.cli.args import output_folder
 
-    try:
-        model = runs.load_model(args.model)
-    except ValueError as e:
-        raise UsageError(f"argument --model: {e}") from None
+    model = load_model_argument(args.model)
     output = output_folder(args, "evaluate", args.dataset)
     load_kwargs = {} if args.data_dir is None else {"data_dir": args.data_dir}
     try:

@@ -2,7 +2,8 @@
 
 import os
 
-from kerasimb.cli.args import UsageError, add_tf_logs_argument, positive_int
+from kerasimb.cli.args import (UsageError, add_tf_logs_argument, load_model_argument,
+                               positive_int)
 
 NAME = "predict"
 HELP = "predict images with a saved model (CSV out)"
@@ -40,10 +41,7 @@ def run(args):
     """Predicts with the parsed flags; writes the CSV. Returns 0."""
     from kerasimb import runs
 
-    try:
-        model = runs.load_model(args.model)
-    except ValueError as e:
-        raise UsageError(f"argument --model: {e}") from None
+    model = load_model_argument(args.model)
     if args.perturb is not None and not args.perturb >= 0:
         raise UsageError(f"argument --perturb: expected a number >= 0, received {args.perturb}")
     folder = os.path.dirname(os.path.abspath(args.output))

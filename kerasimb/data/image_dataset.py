@@ -6,6 +6,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_files import ImageFiles
+from kerasimb.utils.images import check_unit_range
 from kerasimb.utils.validation import check_images_labels, check_labels
 
 
@@ -28,14 +29,7 @@ def _check_pixel_scale(split, x, train_x):
                 f"training split's dtype ({train_x.dtype}), since pixel scaling is decided once "
                 f"from the training split (uint8: divided by 255; float: used as is, in [0, 1]). "
                 f"Received: {split} images with dtype {x.dtype}; {fix}")
-    if kind == "float" and x.size:
-        low, high = float(np.min(x)), float(np.max(x))
-        if low < -1e-6 or high > 1.0 + 1e-6:
-            raise ValueError(
-                f"Invalid value received for argument `{split}`. Expected float images in [0, 1] "
-                f"(float pixels are used as they are). Received: {split} images with dtype "
-                f"{x.dtype}, min {low:g}, max {high:g}; for 0-255 values divide by 255 "
-                "(`x / 255`) or convert them with `x.astype('uint8')`")
+    check_unit_range(x, split)
 
 
 @kerasimb_export("kerasimb.data.ImageDataset", serializable=False)

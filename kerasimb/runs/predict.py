@@ -20,6 +20,7 @@ from kerasimb.data.folder import IMAGE_EXTENSIONS, read_image
 from kerasimb.inference.model import InferenceModel
 from kerasimb.inference.tta import check_flips, flip_images
 from kerasimb.runs.evaluate import load_model, write_image_predictions_csv
+from kerasimb.utils.images import check_unit_range
 from kerasimb.utils.npz import read_npz
 from kerasimb.utils.validation import check_float, check_int
 
@@ -69,14 +70,7 @@ def _npz_images(path, key):
     if images.ndim != 4:
         raise ValueError(f"Invalid value received for argument `inputs`. Expected images "
                          f"(N, H, W) or (N, H, W, C) in {key!r}. Received: shape {images.shape}")
-    if images.dtype.kind == "f" and images.size:  # uint8 is divided by 255, float used as is
-        low, high = float(np.nanmin(images)), float(np.nanmax(images))
-        if low < -1e-6 or high > 1.0 + 1e-6:
-            raise ValueError(
-                f"Invalid value received for argument `inputs`. Expected uint8 images (0-255) or "
-                f"float images in [0, 1] in {key!r} (float pixels are used as they are). "
-                f"Received: dtype {images.dtype}, min {low:g}, max {high:g} in {path}; for 0-255 "
-                "values divide by 255 or convert them with `x.astype('uint8')`")
+    check_unit_range(images, "inputs", f" in {key!r} of {path}")
     return images
 
 

@@ -11,6 +11,32 @@ import tensorflow as tf
 from kerasimb.api_export import kerasimb_export
 
 
+def check_unit_range(images, argument, where=""):
+    """Raises when float `images` leave [0, 1]: float pixels are used as they are (uint8 ones
+    are divided by 255), so float 0-255 images would be fed unscaled. uint8 images pass.
+
+    Args:
+        images: a numpy array.
+        argument: str, the argument named in the error.
+        where: str, more words placing the images (e.g. `" in 'x' of scans.npz"`).
+
+    >>> check_unit_range(np.full((1, 2, 2, 1), 200, np.uint8), "x")
+    >>> check_unit_range(np.full((1, 2, 2, 1), 200.0), "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value received for argument `x`. Expected uint8 images (0-255) or float images in [0, 1] (float pixels are used as they are). Received: dtype float64, min 200, max 200; for 0-255 values divide by 255 (`x / 255`) or convert them with `x.astype('uint8')`
+    """
+    if images.dtype.kind != "f" or not images.size:
+        return
+    low, high = float(np.nanmin(images)), float(np.nanmax(images))
+    if low < -1e-6 or high > 1.0 + 1e-6:
+        raise ValueError(
+            f"Invalid value received for argument `{argument}`. Expected uint8 images (0-255) "
+            f"or float images in [0, 1] (float pixels are used as they are). Received: dtype "
+            f"{images.dtype}, min {low:g}, max {high:g}{where}; for 0-255 values divide by 255 "
+            "(`x / 255`) or convert them with `x.astype('uint8')`")
+
+
 @kerasimb_export("kerasimb.utils.to_float_images", serializable=False)
 def to_float_images(x):
     """Returns images as a float32 NumPy array: uint8 divided by 255, anything else cast.
