@@ -1,10 +1,15 @@
 """Imbalance-aware classification metrics.
 
 Streaming Keras metrics for `model.compile`, all computed from one accumulated confusion matrix
-(`ConfusionMatrixMetric`), and `report()`, every figure at once for numpy predictions.
+(`ConfusionMatrixMetric`), `report()`, every figure at once for numpy predictions, and
+`paired_bootstrap()`, a method's difference from its baseline with a confidence interval over
+seeds and test images (`verdict_from_interval` reads it; `resampled_metric` computes a figure on
+many resamples at once).
 """
 
 from kerasimb.metrics.balanced_accuracy import BalancedAccuracy
+from kerasimb.metrics.bootstrap import (BOOTSTRAP_METRICS, paired_bootstrap, resampled_metric,
+                                        verdict_from_interval)
 from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
 from kerasimb.metrics.macro_f1 import MacroF1
 from kerasimb.metrics.matthews_correlation import MatthewsCorrelation
@@ -13,6 +18,7 @@ from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.metrics.smallest_class_recall import SmallestClassRecall
 
 __all__ = [
+    "BOOTSTRAP_METRICS",
     "BalancedAccuracy",
     "ConfusionMatrixMetric",
     "MacroF1",
@@ -20,5 +26,8 @@ __all__ = [
     "QuadraticKappa",
     "SmallestClassRecall",
     "SCALAR_METRICS",
+    "paired_bootstrap",
     "report",
+    "resampled_metric",
+    "verdict_from_interval",
 ]
