@@ -13,8 +13,15 @@ Every metric is computed on all draws at once with numpy (`resampled_metric`): a
 matrix per draw from one `np.bincount`, and the figures from the matrices, exactly as
 `metrics.report` computes them on the resampled images; the AUC from the ranks of the scores
 (the Mann-Whitney count, ties counting one half) with each image weighted by how often the draw
-took it. So 2,000 draws of 3 seeds on 10,000 test images take seconds, not the hours that
-2,000 x 3 x 2 calls of `metrics.report` would.
+took it. So 2,000 draws of 3 seeds on 10,000 test images take about a second for the
+confusion-matrix figures on a 2-core CPU, not the hours that 2,000 x 3 x 2 calls of
+`metrics.report` would; the AUC, one ranking per class, takes about 15 s there with 10 classes.
+
+On simulated pairs of classifiers (`tests/metrics/test_bootstrap.py`: 3 seeds, 1,000 test
+images, seed-to-seed variation of 0.02 in accuracy) the 95 % interval covers the true
+difference in balanced accuracy in 93-95 % of repetitions. With larger seed-to-seed variation
+and only 3 seeds it covers less (about 89 % at 0.04): 3 seeds say little about the spread of
+training runs, and fewer than 3 are flagged unreliable.
 
 Example:
 
