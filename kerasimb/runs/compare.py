@@ -4,8 +4,9 @@ Every method is trained with the same model, epochs, batch size, learning rate a
 `Method.train`, predicts the test split through `Method.predict`, and is scored by
 `kerasimb.metrics.report`. The `ComparisonResult` holds every report, the test probabilities and
 the training curves; `result.table()` prints the markdown table (mean ± standard deviation over
-seeds) and `result.save(folder)` writes `metrics.json`, `report.md`, `predictions.npz` and PNG
-plots (`kerasimb.runs.report`).
+seeds, and each method's paired difference from the baseline with its bootstrap interval) and
+`result.save(folder)` writes `metrics.json`, `report.md`, `predictions.npz` and PNG plots
+(`kerasimb.runs.report`).
 
 Example:
 
@@ -34,6 +35,7 @@ from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
 from kerasimb.runs.manifest import check_experiment, start_experiment
@@ -160,6 +162,17 @@ def _resolve_methods(methods):
     return list(zip(labels, instances))
 
 
+def _check_baseline(baseline, labels):
+    """The baseline's label: `baseline` if it is one of `labels`, the first label if `None`."""
+    if baseline is None:
+        return labels[0]
+    if baseline not in labels:
+        raise ValueError(
+            "Invalid value received for argument `baseline`. Expected `None` (the first method) "
+            f"or one of the compared methods {labels}. Received: baseline={baseline!r}")
+    return baseline
+
+
 def _check_seeds(seeds):
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise TypeError(
@@ -253,8 +266,9 @@ def run_fingerprint(settings, dataset_hash, label, seed):
     `learning_rate`, `optimizer`, `callbacks`, `select_by`, `mixed_precision`, `distribute`
     and `jit_compile`; `weights`, `augment` and `freeze_backbone` when they are not `None`
     (folders made before these options keep resuming); the dataset's fingerprint; the method's
-    class, parameters and description; and the seed. The start time, the versions and the
-    other seeds and methods are not part of it.
+    class, parameters and description; and the seed. The start time, the versions, the other
+    seeds and methods, and what only changes the report (`baseline`, `main_metric`) are not
+    part of it.
 
     Args:
         settings: dict, the comparison's settings (`ComparisonResult.settings`), with every key
@@ -345,6 +359,8 @@ def compare(
     augment=None,
     freeze_backbone=None,
     stop_on_divergence=False,
+    baseline=None,
+    main_metric="balanced_accuracy",
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -431,6 +447,13 @@ def compare(
             "diverged at epoch k" and leaves the run out of the mean ± std. `True`: raise
             `callbacks.TrainingDiverged` instead (the run is still recorded in `output_dir`,
             so a resumed comparison does not train it again). Defaults to `False`.
+        baseline: `None` or the label of one of the methods: the method every other one is
+            judged against in the table's `vs baseline` column (the paired difference of
+            `main_metric` with its 95 % bootstrap interval over seeds and test images,
+            `ComparisonResult.versus_baseline`). Defaults to `None` (the first method).
+        main_metric: str, a scalar `metrics.report` key (`metrics.SCALAR_METRICS`): the figure
+            of the `vs baseline` column. Defaults to `"balanced_accuracy"`. Neither it nor
+            `baseline` changes a run: a folder's finished runs are reused whatever they are.
 
     Returns:
         A `ComparisonResult`.
@@ -438,7 +461,8 @@ def compare(
     Raises:
         ValueError: an unknown method name (the message lists the registered ones), no methods,
             `epochs` < 1, empty or repeated `seeds`, an unknown backbone name, `batch_size`
-            larger than the training split.
+            larger than the training split, a `baseline` that is not one of the methods, an
+            unknown `main_metric`.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
         ValueError: `output_dir` is a file or not writable.
         ValueError: `output_dir` holds another experiment or runs made with other settings
@@ -453,6 +477,12 @@ def compare(
             f"dataset name. Received: dataset of type {type(dataset).__name__}"
         )
     method_list = _resolve_methods(methods)
+    baseline = _check_baseline(baseline, [label for label, _ in method_list])
+    if main_metric not in SCALAR_METRICS:
+        raise ValueError(
+            "Invalid value received for argument `main_metric`. Expected a scalar "
+            f"`metrics.report` key, one of {list(SCALAR_METRICS)}. Received: "
+            f"main_metric={main_metric!r}")
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
@@ -533,6 +563,8 @@ def compare(
         "augment": augment if augment is None or isinstance(augment, (str, dict, bool))
         else repr(augment),
         "freeze_backbone": freeze_backbone,
+        "baseline": baseline,  # these two only change the report, never a run's fingerprint
+        "main_metric": main_metric,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }

@@ -29,11 +29,12 @@ from kerasimb.utils.class_figures import per_class_scores
 from kerasimb.utils.formatting import format_stat, markdown_table, safe_name, write_csv
 from kerasimb.utils.validation import check_int
 
-__all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "ORDINAL_METRICS",
+__all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "METRIC_NAMES",
+           "ORDINAL_METRICS",
            "comparison_table", "counts_in_test_split", "default_metrics", "divergence_notes",
            "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
-           "summed_confusion_matrix", "write_per_class_csv", "write_predictions_csv",
-           "write_summary_csv"]
+           "summed_confusion_matrix", "versus_baseline_text", "write_per_class_csv",
+           "write_predictions_csv", "write_summary_csv"]
 
 # The summary table's columns for ordinal classes: imbalance-aware figures first, plain accuracy
 # and AUC after (every scalar report key but Kendall's τ, which the recipes of ordinal tasks add).
@@ -149,14 +150,89 @@ def _result_metrics(result, metrics):
     return metrics
 
 
+# How the `vs baseline` explanation names a metric.
+METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1", "mcc": "MCC",
+                "quadratic_kappa": "quadratic kappa", "smallest_class_recall":
+                "smallest-class recall", "accuracy": "accuracy", "auc": "AUC",
+                "kendall_tau": "Kendall's tau"}
+
+
+def _signed(value, digits):
+    """`+0.031` / `−0.004` (a true minus sign), `+0.000` for a rounded zero."""
+    text = f"{value:+.{digits}f}"
+    if float(text) == 0:
+        return f"+{abs(float(text)):.{digits}f}"
+    return text.replace("-", "\u2212")
+
+
+@kerasimb_export("kerasimb.runs.report.versus_baseline_text", serializable=False)
+def versus_baseline_text(comparison, digits=3):
+    """The `vs baseline` cell of one method: its paired difference from the baseline and the
+    interval, `+0.031 [−0.004, +0.066]` (true minus signs), or `n/a` without a paired seed.
+
+    Args:
+        comparison: dict, one method's entry of `ComparisonResult.versus_baseline()`.
+        digits: int. Decimal places. Defaults to `3`.
+
+    Example:
+
+    >>> versus_baseline_text({"difference": 0.0312, "low": -0.0041, "high": 0.0664})
+    '+0.031 [\u22120.004, +0.066]'
+    >>> versus_baseline_text({"difference": None, "low": None, "high": None})
+    'n/a'
+    """
+    values = [comparison.get(k) for k in ("difference", "low", "high")]
+    if any(v is None or not np.isfinite(v) for v in values):
+        return "n/a"
+    difference, low, high = (_signed(v, digits) for v in values)
+    return f"{difference} [{low}, {high}]"
+
+
+def _versus_notes(result, versus, labels):
+    """The sentences under the table that say what the `vs baseline` column holds."""
+    entries = [versus[label] for label in labels if label in versus]
+    if not entries:
+        return []
+    first = entries[0]
+    metric, baseline = first["metric"], first["baseline"]
+    lines = [f"`vs baseline`: paired difference in {METRIC_NAMES.get(metric, metric)} vs "
+             f"`{baseline}`, {first['confidence']:.0%} bootstrap interval over seeds and test "
+             f"images, {first['draws']:,} draws."]
+    all_seeds = list(result.seeds)
+    if len(all_seeds) < 3:
+        count = "1 seed" if len(all_seeds) == 1 else f"{len(all_seeds)} seeds"
+        lines.append(f"With {count} the interval is unreliable: fewer than 3 seeds say little "
+                     "about the spread between training runs.")
+    for label in labels:
+        entry = versus.get(label)
+        if entry is None or entry["seeds"] == all_seeds:
+            continue
+        if not entry["seeds"]:
+            lines.append(f"`{label}` has no seed paired with `{baseline}` (diverged runs).")
+            continue
+        few = (", too few for a reliable interval" if len(entry["seeds"]) < 3 <= len(all_seeds)
+               else "")
+        lines.append(f"`{label}` is paired with `{baseline}` on seeds {entry['seeds']} only "
+                     f"(the others diverged){few}.")
+    return lines
+
+
 @kerasimb_export("kerasimb.runs.report.comparison_table", serializable=False)
 def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
-                     corner="method", column_names=None):
-    """Returns a markdown table: one row per method, `mean ± std` over seeds per metric.
+                     corner="method", column_names=None, versus_baseline=True):
+    """Returns a markdown table: one row per method, `mean ± std` over seeds per metric, and a
+    `vs baseline` column.
 
     Runs that diverged (`result.diverged()`) are left out of the means; a method whose every
     run diverged reads `diverged at epoch k` instead of scores, and one line per diverged run
     (`divergence_notes`) follows the table.
+
+    The `vs baseline` column (when the result holds per-image test predictions of two methods
+    or more) gives each method's paired difference from the baseline in the main metric with
+    its 95 % bootstrap interval over seeds and test images, e.g. `+0.031 [−0.004, +0.066]`
+    (`ComparisonResult.versus_baseline`, `metrics.paired_bootstrap`); the baseline's row says
+    `baseline`. A line under the table says what the column holds, and that the interval is
+    unreliable with fewer than 3 seeds.
 
     Args:
         result: `ComparisonResult`.
@@ -169,6 +245,8 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
         bold_best: bool. Bold the best mean of each column. Defaults to `False`.
         corner: str. Header of the first column. Defaults to `"method"`.
         column_names: dict `metric -> header` for the metric columns. Defaults to the keys.
+        versus_baseline: bool. Show the `vs baseline` column when the result can give it.
+            Defaults to `True`.
 
     Raises:
         ValueError: unknown metrics or row labels.
@@ -202,10 +280,20 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
                 text = f"**{text}**"
             cells.append(text)
         body.append([name, *cells])
-    names = column_names or {}
-    table = markdown_table([corner, *(names.get(m, m) for m in metrics)], body)
-    notes = divergence_notes(result, [label for _, label in rows])
-    return "\n\n".join([table, "\n".join(notes)]) if notes else table
+    labels = [label for _, label in rows]
+    compute = getattr(result, "versus_baseline", None) if versus_baseline else None
+    versus = compute() if compute is not None else {}
+    header = [corner, *((column_names or {}).get(m, m) for m in metrics)]
+    if versus:
+        header.append("vs baseline")
+        for row, label in zip(body, labels):
+            row.append("baseline" if label not in versus else
+                       versus_baseline_text(versus[label], digits))
+    parts = [markdown_table(header, body)]
+    parts += [" ".join(_versus_notes(result, versus, labels))] if versus else []
+    notes = divergence_notes(result, labels)
+    parts += ["\n".join(notes)] if notes else []
+    return "\n\n".join(parts)
 
 
 @kerasimb_export("kerasimb.runs.report.per_class_recall_table", serializable=False)

@@ -7,6 +7,7 @@ result's `table()` and `save()` are shortcuts to it.
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.bootstrap import paired_bootstrap, verdict_from_interval
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.runs import report
 from kerasimb.utils.formatting import jsonable, mean_std
@@ -61,6 +62,7 @@ class ComparisonResult:
         self.probabilities = dict(probabilities or {})
         self._experiment = None if experiment is None else jsonable(experiment)
         self.files = [str(path) for path in files or ()]
+        self._versus = {}  # versus_baseline() results by their arguments (2,000 draws each)
 
     @property
     def experiment(self):
@@ -161,6 +163,100 @@ class ComparisonResult:
             )
         return metrics
 
+    @property
+    def baseline(self):
+        """The method the others are judged against: `settings["baseline"]` when it is one of
+        `methods` (`compare(baseline=)`), else the first method; `None` without methods."""
+        chosen = self.settings.get("baseline")
+        methods = self.methods
+        return chosen if chosen in methods else (methods[0] if methods else None)
+
+    @property
+    def main_metric(self):
+        """The figure of the `vs baseline` comparison: `settings["main_metric"]`
+        (`compare(main_metric=)`), else `"balanced_accuracy"`."""
+        return self.settings.get("main_metric") or "balanced_accuracy"
+
+    def versus_baseline(self, baseline=None, metric=None, draws=2000, confidence=0.95, seed=0):
+        """Each method's paired difference from the baseline in `metric`, with a two-level
+        bootstrap interval over seeds and test images (`metrics.paired_bootstrap`).
+
+        Seed `s` of a method is paired with seed `s` of the baseline, on the same test images;
+        only the seeds where both have predictions (neither diverged) are used. The result is
+        computed once per set of arguments and kept.
+
+        Args:
+            baseline: a method label, or `None` for `self.baseline`. Defaults to `None`.
+            metric: a scalar `metrics.report` key, or `None` for `self.main_metric`.
+                Defaults to `None`.
+            draws: int >= 100. Defaults to `2000`.
+            confidence: float in (0, 1). Defaults to `0.95`.
+            seed: int >= 0, the resampling seed. Defaults to `0`.
+
+        Returns:
+            dict `{method: dict}` for every method but the baseline, in order; each dict is
+            `paired_bootstrap`'s (`difference`, `low`, `high`, `confidence`, `draws`,
+            `num_seeds`, `reliable`, `verdict`, ...) with `baseline` and `seeds` (the paired
+            seeds) added; a method with no seed paired with the baseline has `difference`,
+            `low` and `high` `None`, `num_seeds` 0 and the verdict `"not shown"`. Empty when
+            the result holds no per-image test predictions (`y_true`, `probabilities`) or a
+            single method.
+
+        Raises:
+            ValueError: an unknown `baseline` or `metric`, or a bad `draws` / `confidence`.
+
+        Example:
+
+        >>> import numpy as np
+        >>> y = np.array([0, 0, 1, 1] * 10)
+        >>> right, wrong = np.eye(2)[y] * 0.8 + 0.1, np.eye(2)[1 - y] * 0.8 + 0.1
+        >>> probs = {("ce", 0): right, ("ce", 1): right, ("new", 0): wrong, ("new", 1): right}
+        >>> result = ComparisonResult(
+        ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+        ...     [{"method": m, "seed": s, "report": {}} for m in ("ce", "new") for s in (0, 1)],
+        ...     y, probs)
+        >>> out = result.versus_baseline()["new"]
+        >>> out["baseline"], out["seeds"], out["difference"], out["reliable"]
+        ('ce', [0, 1], -0.5, False)
+        """
+        baseline = self.baseline if baseline is None else baseline
+        metric = self.main_metric if metric is None else metric
+        if baseline not in self.methods:
+            raise ValueError(
+                "Invalid value received for argument `baseline`. Expected one of the methods "
+                f"{self.methods}. Received: baseline={baseline!r}")
+        if metric not in SCALAR_METRICS:
+            raise ValueError(
+                "Invalid value received for argument `metric`. Expected a scalar "
+                f"`metrics.report` key, one of {list(SCALAR_METRICS)}. Received: "
+                f"metric={metric!r}")
+        key = (baseline, metric, draws, confidence, seed)
+        if key in self._versus:
+            return self._versus[key]
+        if self.y_true is None or not self.probabilities or len(self.methods) < 2:
+            return {}
+        counts = self.dataset.get("class_counts")
+        out = {}
+        for method in self.methods:
+            if method == baseline:
+                continue
+            seeds = [s for s in self.seeds
+                     if (method, s) in self.probabilities and (baseline, s) in self.probabilities]
+            if not seeds:
+                out[method] = {"metric": metric, "baseline": baseline, "seeds": [],
+                               "difference": None, "low": None, "high": None,
+                               "confidence": confidence, "draws": draws, "num_seeds": 0,
+                               "reliable": False, "verdict": verdict_from_interval(None, None)}
+                continue
+            found = paired_bootstrap(
+                self.y_true, [self.probabilities[method, s] for s in seeds],
+                [self.probabilities[baseline, s] for s in seeds], metric=metric, draws=draws,
+                confidence=confidence, seed=seed,
+                class_counts=counts if metric == "smallest_class_recall" else None)
+            out[method] = {**found, "baseline": baseline, "seeds": list(seeds)}
+        self._versus[key] = out
+        return out
+
     def confusion_matrix(self, method):
         """The test confusion matrix of `method` summed over its seeds
         (`runs.report.summed_confusion_matrix`)."""
@@ -175,13 +271,16 @@ class ComparisonResult:
         return report.per_class_recall_table(self, digits)
 
     def to_json(self):
-        """Returns a JSON-serialisable dict: dataset, settings, summary, every run and
+        """Returns a JSON-serialisable dict: dataset, settings, summary, every run,
         `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per diverged
-        run (empty when none)."""
+        run (empty when none), and `versus_baseline`, `versus_baseline()` (each method's paired
+        difference from the baseline in the main metric with its 95 % interval; empty without
+        per-image predictions)."""
         return jsonable({"dataset": self.dataset, "settings": self.settings,
                          "summary": self.summary(), "runs": self.runs,
                          "diverged": [{"method": run["method"], "seed": run["seed"],
-                                       **run["diverged"]} for run in self.diverged()]})
+                                       **run["diverged"]} for run in self.diverged()],
+                         "versus_baseline": self.versus_baseline() if self.methods else {}})
 
     def save(self, output_dir, paths=None, overwrite=False):
         """Writes the result to `output_dir` (`runs.report.save_comparison`: `report.md`,

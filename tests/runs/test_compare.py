@@ -62,7 +62,10 @@ def sklearn_figures(y_true, probs):
 
 
 def parse_table(text):
-    lines = text.strip().splitlines()
+    """`(header, {row name: {column: cell}})` of the markdown table that `text` starts with
+    (the explanations under it are not rows)."""
+    lines = text.strip().split("\n\n")[0].splitlines()
+    assert all(line.startswith("|") for line in lines), text
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = {}
     for line in lines[2:]:
@@ -90,7 +93,7 @@ def test_table_is_mean_and_sample_std_of_sklearn_figures(result, saved):
     directory, _ = saved
     header, rows = parse_table(result.table())
     shown = runs.report.default_metrics(False)  # nominal classes: no quadratic kappa
-    assert header == ["method", *shown] and "quadratic_kappa" not in shown
+    assert header == ["method", *shown, "vs baseline"] and "quadratic_kappa" not in shown
     assert list(rows) == ["ce", "reweight"]
     stored = np.load(os.path.join(directory, "predictions.npz"))
     y_true = stored["y_true"]
@@ -108,6 +111,26 @@ def test_table_is_mean_and_sample_std_of_sklearn_figures(result, saved):
             assert abs(shown_std - std) <= 5e-4 + 1e-9, (method, metric, cell, std)
             assert math.isclose(summary[method][metric]["mean"], mean, abs_tol=1e-6)
             assert math.isclose(summary[method][metric]["std"], std, abs_tol=1e-6)
+    # the `vs baseline` column: the first method is the baseline; the other's paired difference
+    # in balanced accuracy is the mean over seeds of sklearn's differences, inside its interval
+    assert rows["ce"]["vs baseline"] == "baseline"
+    cell = rows["reweight"]["vs baseline"].replace("\u2212", "-")
+    match = re.fullmatch(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\]", cell)
+    assert match, cell
+    difference, low, high = (float(v) for v in match.groups())
+    expected = np.mean([sklearn_figures(y_true, stored[f"reweight/seed{s}"])["balanced_accuracy"]
+                        - sklearn_figures(y_true, stored[f"ce/seed{s}"])["balanced_accuracy"]
+                        for s in SEEDS])
+    assert abs(difference - expected) <= 5e-4 + 1e-9 and low <= difference <= high
+    versus = result.versus_baseline()["reweight"]
+    assert (versus["baseline"], versus["metric"], versus["seeds"]) == ("ce", "balanced_accuracy",
+                                                                       SEEDS)
+    assert versus["draws"] == 2000 and versus["reliable"] is False  # 2 seeds
+    assert (round(versus["low"], 3), round(versus["high"], 3)) == (low, high)
+    text = result.table()
+    assert ("`vs baseline`: paired difference in balanced accuracy vs `ce`, 95% bootstrap "
+            "interval over seeds and test images, 2,000 draws. With 2 seeds the interval is "
+            "unreliable") in text
 
 
 def test_saved_confusion_matrices_and_recalls_match_predictions(saved):
@@ -142,6 +165,11 @@ def test_save_writes_every_file(result, saved):
     assert saved_json["dataset"]["name"] == "tiny"
     assert saved_json["settings"]["learning_rate"] == 1e-2
     assert set(saved_json["summary"]) == {"ce", "reweight"}
+    versus = saved_json["versus_baseline"]
+    assert list(versus) == ["reweight"] and versus["reweight"]["baseline"] == "ce"
+    assert versus["reweight"] == json.loads(json.dumps(result.versus_baseline()["reweight"]))
+    assert saved_json["settings"]["baseline"] == "ce"
+    assert saved_json["settings"]["main_metric"] == "balanced_accuracy"
     with open(os.path.join(directory, "report.md"), encoding="utf-8") as f:
         report = f.read()
     assert "# Comparison on tiny" in report
@@ -163,8 +191,12 @@ def test_to_json_is_strict_json(result):
 
 def test_table_options(result):
     header, rows = parse_table(result.table(metrics=["accuracy"], digits=2))
-    assert header == ["method", "accuracy"]
+    assert header == ["method", "accuracy", "vs baseline"]
     assert re.fullmatch(r"\d\.\d{2} ± \d\.\d{2}", rows["ce"]["accuracy"])
+    assert re.fullmatch(r"[+\u2212]\d\.\d{2} \[[+\u2212]\d\.\d{2}, [+\u2212]\d\.\d{2}\]",
+                        rows["reweight"]["vs baseline"])
+    plain = result.table(metrics=["accuracy"], versus_baseline=False)
+    assert parse_table(plain)[0] == ["method", "accuracy"] and "vs baseline" not in plain
     with pytest.raises(ValueError, match="confusion_matrix"):
         result.table(metrics=["confusion_matrix"])
     with pytest.raises(ValueError, match="nope"):
@@ -219,6 +251,11 @@ def test_same_method_with_other_parameters_gets_a_label():
         ({"learning_rate": 0.0}, ValueError, "learning_rate=0.0"),
         ({"dataset": 42}, TypeError, "ImageDataset"),
         ({"dataset": "no-such-data"}, ValueError, "no-such-data"),
+        ({"baseline": "reweight"}, ValueError,
+         r"`baseline`.*one of the compared methods \['ce'\]. Received: baseline='reweight'"),
+        ({"main_metric": "f2"}, ValueError,
+         r"`main_metric`.*'balanced_accuracy'.*Received: main_metric='f2'"),
+        ({"main_metric": "confusion_matrix"}, ValueError, "main_metric='confusion_matrix'"),
     ],
 )
 def test_invalid_arguments(kwargs, error, message):
@@ -241,13 +278,15 @@ def test_table_rows_bold_best_and_column_names_match_the_summary(result):
     text = result.table(["mcc"], rows=[("Row 2", second), ("Row 1", first)], bold_best=True,
                         corner="", column_names={"mcc": "MCC"})
     lines = text.splitlines()
-    assert lines[0] == "|  | MCC |"
+    assert lines[0] == "|  | MCC | vs baseline |"
     means = {label: summary[label]["mcc"]["mean"] for label in (first, second)}
     best = max(means.values())
-    for line, (name, label) in zip(lines[2:], [("Row 2", second), ("Row 1", first)]):
+    versus = {first: "baseline",
+              second: runs.report.versus_baseline_text(result.versus_baseline()[second])}
+    for line, (name, label) in zip(lines[2:4], [("Row 2", second), ("Row 1", first)]):
         cell = format_stat(summary[label]["mcc"])
         expected = f"**{cell}**" if means[label] == best else cell
-        assert line == f"| {name} | {expected} |"
+        assert line == f"| {name} | {expected} | {versus[label]} |"
     with pytest.raises(ValueError, match="argument `rows`"):
         result.table(["mcc"], rows=[("x", "not-a-method")])
 
@@ -289,3 +328,32 @@ def test_compare_rejects_bad_runtime_settings():
         compare(tiny_dataset(), ["ce"], backbone=TINY_MODEL, epochs=1, distribute="gpus")
     with pytest.raises(ValueError, match="argument `jit_compile`"):
         compare(tiny_dataset(), ["ce"], backbone=TINY_MODEL, epochs=1, jit_compile="xla")
+
+
+def test_baseline_and_main_metric_change_the_report_not_the_runs(tmp_path, monkeypatch):
+    dataset = tiny_dataset()
+    kwargs = dict(backbone=TINY_MODEL, epochs=1, seeds=[0, 1, 2], batch_size=8,
+                  learning_rate=1e-2, progress=False, output_dir=tmp_path)
+    first = compare(dataset, ["ce", "reweight"], **kwargs)
+    first.save(tmp_path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    for name in ("ce", "reweight"):
+        monkeypatch.setattr(type(methods.get(name)), "train", no_training)
+    again = compare(dataset, ["ce", "reweight"], baseline="reweight", main_metric="mcc",
+                    **kwargs)
+    assert again.runs == first.runs
+    assert (again.settings["baseline"], again.settings["main_metric"]) == ("reweight", "mcc")
+    header, rows = parse_table(again.table())
+    assert header[-1] == "vs baseline" and rows["reweight"]["vs baseline"] == "baseline"
+    assert "paired difference in MCC vs `reweight`" in again.table()
+    assert "unreliable" not in again.table()  # 3 seeds
+    turned = again.versus_baseline()["ce"]
+    forward = first.versus_baseline(baseline="ce", metric="mcc")["reweight"]
+    assert turned["difference"] == pytest.approx(-forward["difference"])
+    assert turned["reliable"] is True and turned["seeds"] == [0, 1, 2]
+    again.save(tmp_path)  # the same experiment: the folder takes it
+    with open(os.path.join(tmp_path, "metrics.json")) as f:
+        assert json.load(f)["versus_baseline"]["ce"]["metric"] == "mcc"
