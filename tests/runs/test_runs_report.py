@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 
 from kerasimb.metrics import report as metrics_report
 from kerasimb.runs import ComparisonResult, report
+from kerasimb.utils.formatting import format_stat
 
 CLASSES = ["head", "middle", "tail"]
 SEEDS = [0, 1]
@@ -259,3 +260,73 @@ def test_predictions_csv_paths_from_the_dataset_or_image_files_or_indices(tmp_pa
         report.write_predictions_csv(result, tmp_path / "p.csv", paths=["a", "b"])
     with pytest.raises(TypeError, match="argument `paths`"):
         report.write_predictions_csv(result, tmp_path / "p.csv", paths="a.png")
+
+
+# --- the `vs baseline` column ---
+
+
+def _diverge(result, method, seed):
+    """Turns the run of (`method`, `seed`) into a diverged one: no scores, no predictions."""
+    for i, run in enumerate(result.runs):
+        if (run["method"], run["seed"]) == (method, seed):
+            result.runs[i] = {"method": method, "seed": seed, "report": {},
+                              "diverged": {"epoch": 1, "last_finite_loss": None,
+                                           "reason": "nan loss"}}
+    del result.probabilities[(method, seed)]
+
+
+def test_versus_baseline_pairs_only_the_seeds_both_methods_have():
+    result = make_result(seed=3)
+    _diverge(result, "reweight", 1)
+    versus = result.versus_baseline()["reweight"]
+    assert versus["seeds"] == [0] and versus["num_seeds"] == 1 and versus["reliable"] is False
+    y = result.y_true
+    expected = (metrics_report(y, result.probabilities["reweight", 0])["balanced_accuracy"]
+                - metrics_report(y, result.probabilities["ce", 0])["balanced_accuracy"])
+    assert versus["difference"] == pytest.approx(expected)
+    text = result.table(["mcc"])
+    assert text.splitlines()[0] == "| method | mcc | vs baseline |"
+    mcc = format_stat(result.summary(["mcc"])["ce"]["mcc"])
+    assert text.splitlines()[2] == f"| ce | {mcc} | baseline |"
+    assert "With 2 seeds the interval is unreliable" in text
+    assert "`reweight` is paired with `ce` on seeds [0] only (the others diverged)." in text
+    result = make_result(seed=3)
+    _diverge(result, "reweight", 1)
+    _diverge(result, "ce", 0)  # no seed has both
+    text = result.table(["mcc"])
+    assert "| n/a |" in text and "`reweight` has no seed paired with `ce`" in text
+    assert result.versus_baseline()["reweight"]["verdict"] == "not shown"
+
+
+def test_versus_baseline_needs_predictions_of_two_methods():
+    result = make_result()
+    bare = ComparisonResult(result.dataset, result.settings, result.runs)  # no predictions
+    assert bare.versus_baseline() == {} and bare.to_json()["versus_baseline"] == {}
+    assert "vs baseline" not in bare.table()
+    alone = ComparisonResult(result.dataset, result.settings, result.runs[:2], result.y_true,
+                             {k: v for k, v in result.probabilities.items() if k[0] == "ce"})
+    assert alone.methods == ["ce"] and "vs baseline" not in alone.table()
+
+
+def test_baseline_and_main_metric_come_from_the_settings():
+    result = make_result()
+    assert (result.baseline, result.main_metric) == ("ce", "balanced_accuracy")
+    result.settings.update(baseline="reweight", main_metric="macro_f1")
+    assert list(result.versus_baseline()) == ["ce"]
+    assert result.versus_baseline()["ce"]["metric"] == "macro_f1"
+    assert "| reweight |" in result.table() and "| baseline |" in result.table()
+    assert "paired difference in macro-F1 vs `reweight`" in result.table()
+    result.settings["baseline"] = "a method of another comparison"
+    assert result.baseline == "ce"
+    with pytest.raises(ValueError, match=r"`baseline`.*\['ce', 'reweight'\].*baseline='nope'"):
+        result.versus_baseline(baseline="nope")
+    with pytest.raises(ValueError, match=r"`metric`.*metric='per_class_recall'"):
+        result.versus_baseline(metric="per_class_recall")
+
+
+def test_versus_baseline_text_signs():
+    assert report.versus_baseline_text(
+        {"difference": -0.0004, "low": -0.0123, "high": 0.011}) == "+0.000 [\u22120.012, +0.011]"
+    assert report.versus_baseline_text(
+        {"difference": 0.26, "low": 0.1, "high": 0.4}, digits=1) == "+0.3 [+0.1, +0.4]"
+    assert report.versus_baseline_text({"difference": float("nan"), "low": 0, "high": 0}) == "n/a"
