@@ -2,15 +2,18 @@
 
 import os
 
-from kerasimb.cli.args import add_run_arguments, load_dataset, method_names, output_folder
+from kerasimb.cli.args import (UsageError, add_run_arguments, load_dataset, method_names,
+                               output_folder)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
 HELP = "train several methods under identical conditions and compare them"
 DESCRIPTION = ("Train each method with the same model, epochs, batch size, learning rate and "
-               "seeds, score it on the test split, print a table (mean ± std over seeds) and "
-               "save metrics.json, report.md and plots. Rerunning the same command with the same "
-               "--output resumes.")
+               "seeds, score it on the test split, print a table (mean ± std over seeds, and "
+               "each method's paired difference from --baseline with its 95% bootstrap "
+               "interval) and save metrics.json, report.md and plots. Rerunning the same "
+               "command with the same --output resumes (also with another --baseline or "
+               "--main-metric: they change only the report).")
 
 # One representative of each family that trains through the standard loop: the two baselines,
 # logit adjustment and LDAM-DRW (losses), class sampling and Balanced-MixUp (sampling). Every
@@ -20,7 +23,8 @@ DEFAULT_METHODS = ("ce", "reweight", "logit-adjusted", "ldam-drw", "class-sampli
 
 
 def add_arguments(parser):
-    """Adds `--methods` and the shared run flags."""
+    """Adds `--methods`, `--save-models`, `--baseline`, `--main-metric` and the shared run
+    flags."""
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="methods to compare, e.g. ce ldam-drw ce+perturb (`kerasimb list` "
                              f"shows all) (default: {' '.join(DEFAULT_METHODS)})")
@@ -28,8 +32,38 @@ def add_arguments(parser):
                         help="save every trained model (with what its predictions need) as "
                              "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
                              "evaluate / predict")
+    parser.add_argument("--baseline", default=None, metavar="NAME",
+                        help="the method the others are judged against in the table's 'vs "
+                             "baseline' column: each one's paired difference in --main-metric "
+                             "with a 95%% bootstrap interval over seeds and test images "
+                             "(default: the first of --methods)")
+    parser.add_argument("--main-metric", default="balanced_accuracy", metavar="KEY",
+                        help="the figure of the 'vs baseline' column: balanced_accuracy, "
+                             "macro_f1, mcc, quadratic_kappa, smallest_class_recall, accuracy, "
+                             "auc or kendall_tau (default: %(default)s)")
     add_recalibrate_bn_argument(parser)
     return add_run_arguments(parser)
+
+
+def check_versus_baseline(args, names):
+    """Checks `--baseline` (one of the compared `names`) and `--main-metric` (a scalar
+    `metrics.report` key); returns the baseline's label (`None` for the first method).
+
+    Raises:
+        UsageError: a baseline that is not compared, an unknown main metric.
+    """
+    from kerasimb import methods
+    from kerasimb.metrics import SCALAR_METRICS
+
+    if args.main_metric not in SCALAR_METRICS:
+        raise UsageError(f"argument --main-metric: expected one of {', '.join(SCALAR_METRICS)}, "
+                         f"received {args.main_metric!r}")
+    if args.baseline is None:
+        return None
+    if args.baseline not in names:
+        raise UsageError(f"argument --baseline: expected one of the compared methods "
+                         f"{', '.join(names)}, received {args.baseline!r}")
+    return methods.get(args.baseline).name or args.baseline  # the label compare gives it
 
 
 def run(args):
@@ -38,6 +72,7 @@ def run(args):
     from kerasimb.utils.formatting import spread_text
 
     names = method_names(args.methods) if args.methods is not None else list(DEFAULT_METHODS)
+    baseline = check_versus_baseline(args, names)
     dataset = load_dataset(args)
     output = output_folder(args, "compare", dataset.name)
     print(dataset.summary())
@@ -46,6 +81,7 @@ def run(args):
           f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
     result = runs.compare(dataset, methods=names, output_dir=output, save_models=args.save_models,
                           callbacks=recalibration_callbacks(args, dataset),
+                          baseline=baseline, main_metric=args.main_metric,
                           **runs.compare_kwargs(args))
     spread = spread_text(args.seeds)
     print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")

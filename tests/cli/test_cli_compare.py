@@ -32,3 +32,34 @@ def test_issue_command_with_quadsnet_backbone(tmp_path, monkeypatch):
                      "--output", "out"]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| quadsnet-margin |" in report and "| ce |" in report
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--baseline", "focal"], "kerasimb: error: argument --baseline: expected one of the "
+                              "compared methods ce, reweight, received 'focal'"),
+    (["--main-metric", "f2"], "kerasimb: error: argument --main-metric: expected one of "
+                              "balanced_accuracy, macro_f1, mcc, quadratic_kappa, "
+                              "smallest_class_recall, accuracy, auc, kendall_tau, received 'f2'"),
+])
+def test_bad_baseline_or_main_metric_is_one_line_before_training(flags, message, capsys,
+                                                                 tmp_path):
+    assert main(["compare", "--methods", "ce", "reweight", "--output", str(tmp_path / "out"),
+                 *flags]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == message and captured.out == ""
+    assert not (tmp_path / "out").exists()  # nothing loaded, nothing trained
+
+
+def test_baseline_and_main_metric_flags_reach_the_report(tmp_path):
+    output = tmp_path / "run"
+    argv = ["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
+            "reweight", "--epochs", "1", "--seeds", "0", "1", "--batch-size", "64", "--output",
+            str(output), "--no-progress", "--baseline", "reweight", "--main-metric", "mcc"]
+    assert main(argv) == 0
+    saved = json.loads((output / "metrics.json").read_text())
+    assert (saved["settings"]["baseline"], saved["settings"]["main_metric"]) == ("reweight", "mcc")
+    assert list(saved["versus_baseline"]) == ["ce"]
+    report = (output / "report.md").read_text()
+    assert "| vs baseline |" in report and "| baseline |" in report
+    assert "paired difference in MCC vs `reweight`" in report
+    assert "With 2 seeds the interval is unreliable" in report
