@@ -282,7 +282,9 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
         body.append([name, *cells])
     labels = [label for _, label in rows]
     compute = getattr(result, "versus_baseline", None) if versus_baseline else None
-    versus = compute() if compute is not None else {}
+    has_predictions = (getattr(result, "y_true", None) is not None
+                       and bool(getattr(result, "probabilities", None)))
+    versus = compute() if compute is not None and has_predictions else {}
     header = [corner, *((column_names or {}).get(m, m) for m in metrics)]
     if versus:
         header.append("vs baseline")

@@ -231,8 +231,9 @@ class ComparisonResult:
                 f"`metrics.report` key, one of {list(SCALAR_METRICS)}. Received: "
                 f"metric={metric!r}")
         key = (baseline, metric, draws, confidence, seed)
-        if key in self._versus:
-            return self._versus[key]
+        cache = self.__dict__.setdefault("_versus", {})  # (also for subclasses' own __init__)
+        if key in cache:
+            return cache[key]
         if self.y_true is None or not self.probabilities or len(self.methods) < 2:
             return {}
         counts = self.dataset.get("class_counts")
@@ -254,7 +255,7 @@ class ComparisonResult:
                 confidence=confidence, seed=seed,
                 class_counts=counts if metric == "smallest_class_recall" else None)
             out[method] = {**found, "baseline": baseline, "seeds": list(seeds)}
-        self._versus[key] = out
+        cache[key] = out
         return out
 
     def confusion_matrix(self, method):
