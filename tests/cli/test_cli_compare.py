@@ -63,3 +63,14 @@ def test_baseline_and_main_metric_flags_reach_the_report(tmp_path):
     assert "| vs baseline |" in report and "| baseline |" in report
     assert "paired difference in MCC vs `reweight`" in report
     assert "With 2 seeds the interval is unreliable" in report
+
+
+def test_main_metric_help_names_every_scalar_metric(capsys):
+    from kerasimb.metrics import SCALAR_METRICS
+
+    assert main(["compare", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    start = out.rindex("--main-metric KEY")  # its help, after the usage line
+    help_text = out[start:out.index("--recalibrate-bn", start)]
+    assert all(key in help_text for key in SCALAR_METRICS), help_text
+    assert "--baseline NAME" in out and "(default: the first of --methods)" in out
