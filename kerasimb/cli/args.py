@@ -156,6 +156,16 @@ def add_run_arguments(parser, **defaults):
     return parser
 
 
+def add_calibrate_argument(parser):
+    """Adds `--calibrate` (temperature scaling fitted on the validation split) to `train` and
+    `compare`."""
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit a temperature on the validation split after training and "
+                             "apply it to the probabilities (stored in the saved model); the "
+                             "report shows the calibration before and after")
+    return parser
+
+
 def add_tf_logs_argument(parser):
     """Adds `--tf-logs` (show TensorFlow's C++ and absl log lines, hidden by default)."""
     parser.add_argument("--tf-logs", action="store_true",

@@ -2,7 +2,7 @@
 
 import os
 
-from kerasimb.cli.args import add_run_arguments, load_dataset, method_names, output_folder
+from kerasimb.cli.args import add_calibrate_argument, add_run_arguments, load_dataset, method_names, output_folder
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
@@ -29,6 +29,7 @@ def add_arguments(parser):
                              "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
                              "evaluate / predict")
     add_recalibrate_bn_argument(parser)
+    add_calibrate_argument(parser)
     return add_run_arguments(parser)
 
 

@@ -10,11 +10,14 @@ from kerasimb.inference.perturbation import (
     sweep,
 )
 from kerasimb.inference.robustness import plot_sweep
+from kerasimb.inference.temperature import apply_temperature, fit_temperature
 from kerasimb.inference.tta import predict_tta
 
 __all__ = [
     "DEFAULT_GRID",
     "InferenceModel",
+    "apply_temperature",
+    "fit_temperature",
     "PerturbedPredictor",
     "perturb_inputs",
     "perturbation_target",

@@ -1,10 +1,19 @@
 """Imbalance-aware classification metrics.
 
 Streaming Keras metrics for `model.compile`, all computed from one accumulated confusion matrix
-(`ConfusionMatrixMetric`), and `report()`, every figure at once for numpy predictions.
+(`ConfusionMatrixMetric`), `report()`, every figure at once for numpy predictions, and the
+calibration figures (`expected_calibration_error`, `brier_score`, ...) it includes.
 """
 
 from kerasimb.metrics.balanced_accuracy import BalancedAccuracy
+from kerasimb.metrics.calibration import (
+    CALIBRATION_METRICS,
+    brier_score,
+    classwise_expected_calibration_error,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+)
 from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
 from kerasimb.metrics.macro_f1 import MacroF1
 from kerasimb.metrics.matthews_correlation import MatthewsCorrelation
@@ -20,5 +29,11 @@ __all__ = [
     "QuadraticKappa",
     "SmallestClassRecall",
     "SCALAR_METRICS",
+    "CALIBRATION_METRICS",
+    "brier_score",
+    "classwise_expected_calibration_error",
+    "expected_calibration_error",
+    "negative_log_likelihood",
+    "reliability_bins",
     "report",
 ]
