@@ -65,7 +65,7 @@ def apply_temperature(y_score, temperature, from_logits=False):
         temperature: float > 0 (`1`: the probabilities unchanged).
         from_logits: bool. Defaults to `False`.
 
-    >>> apply_temperature([[0.8, 0.2]], 2.0).round(3).tolist()   # sqrt(0.8) : sqrt(0.2)
+    >>> apply_temperature([[0.8, 0.2]], 2.0).astype(float).round(3).tolist()   # sqrt(0.8) : sqrt(0.2)
     [[0.667, 0.333]]
     """
     temperature = check_float(temperature, "temperature", minimum=0.0, min_inclusive=False)
