@@ -274,6 +274,19 @@ class _BlockMap(keras.layers.Layer):
         return [feature_map, block.pool(y)]
 
 
+def _single(tensors):
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+def _as_list(outputs):
+    """A model's outputs as a list (Keras returns a single output unwrapped)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _run(traced, x):
+    return _as_list(traced(x, training=False))
+
+
 def _traced(model, targets, top=False):
     """A functional model from `model`'s input to `[map of each target, *model outputs]`, made
     of `model`'s own layers. `targets` are layer paths relative to `model`."""
@@ -323,19 +336,6 @@ def _traced(model, targets, top=False):
         raise ValueError(f"Invalid value received for argument `layer_name`. Expected layers on "
                          f"the path from the input to the output. Received: {missing}")
     return keras.Model(clone.input, [captured[i] for i in range(len(targets))] + clone.outputs)
-
-
-def _single(tensors):
-    return tensors[0] if len(tensors) == 1 else tensors
-
-
-def _as_list(outputs):
-    """A model's outputs as a list (Keras returns a single output unwrapped)."""
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def _run(traced, x):
-    return _as_list(traced(x, training=False))
 
 
 def _check_forward(network, traced, x):
@@ -541,7 +541,8 @@ def input_gradient(model, images, class_index=None, batch_size=32):
     >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
     ...                           keras.layers.Dense(2, use_bias=False)])
     >>> model.set_weights([np.array([[1.0, 0.0], [-3.0, 0.0], [0.5, 0.0], [0.0, 0.0]])])
-    >>> input_gradient(model, np.zeros((1, 2, 2, 1)), class_index=0)[0].astype(float).round(3).tolist()
+    >>> maps = input_gradient(model, np.zeros((1, 2, 2, 1)), class_index=0)  # |w| / max |w|
+    >>> maps[0].astype(float).round(3).tolist()
     [[0.333, 1.0], [0.167, 0.0]]
     """
     x, traced, classes, batch_size = _prepare(model, images, class_index, batch_size)

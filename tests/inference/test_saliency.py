@@ -447,3 +447,14 @@ def test_save_overlays_writes_one_png_per_image(tmp_path):
         inference.save_overlays(images[:2], maps[:2], ["a", "a"], tmp_path / "out")
     with pytest.raises(ValueError, match="one image, map and name"):
         inference.save_overlays(images, maps, ["a"], tmp_path / "out")
+
+
+def test_a_model_whose_call_leaves_its_graph_is_refused():
+    class Shifted(keras.Model):  # a functional graph, but `call` adds 1 to the logits
+        def call(self, inputs, training=None):
+            return super().call(inputs, training=training) + 1.0
+
+    base = cam_model()
+    model = Shifted(base.inputs, base.outputs)
+    with pytest.raises(ValueError, match="forward pass can be followed"):
+        inference.grad_cam(model, RNG.random((2, 6, 6, 2)))
