@@ -80,11 +80,15 @@ def test_readme_walkthrough_folder_to_model_to_report_to_predictions(tmp_path, m
     model = keras.models.load_model(model_file, safe_mode=True)
     assert list(model.class_names) == ["benign", "malignant"]  # sorted folder names
     assert model.metadata["method"] == "ce+perturb"
+    assert "--calibrate" in train and model.temperature != 1.0  # fitted, stored, applied below
+    train_report = (model_file.parent / "report.md").read_text(encoding="utf-8")
+    assert "## Calibration" in train_report and " → " in train_report
 
     report_dir = pathlib.Path(evaluate[evaluate.index("--output") + 1])
     report = (report_dir / "report.md").read_text(encoding="utf-8")
     assert "mean of the per-class recalls" in report and str(tmp_path) not in report
     assert "quadratic_kappa" not in report  # benign / malignant are not ordered grades
+    assert "## Calibration" in report and "(reliability.png)" in report
     for name in ("metrics.json", "summary.csv", "per_class.csv", "predictions.csv"):
         assert (report_dir / name).is_file(), name
     with open(report_dir / "predictions.csv", newline="") as f:

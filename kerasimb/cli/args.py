@@ -156,6 +156,28 @@ def add_run_arguments(parser, **defaults):
     return parser
 
 
+def add_file_backed_arguments(parser):
+    """Adds `--file-backed` and `--verify-images` (folder datasets kept on disk) to `train`,
+    `compare` and `tune`."""
+    parser.add_argument("--file-backed", action="store_true",
+                        help="folder: datasets too large for memory: keep the training images "
+                             "on disk and decode each batch's files as it is drawn")
+    parser.add_argument("--verify-images", action="store_true",
+                        help="with --file-backed: decode every training file once before "
+                             "training, so a damaged file stops the load, not the training")
+    return parser
+
+
+def add_calibrate_argument(parser):
+    """Adds `--calibrate` (temperature scaling fitted on the validation split) to `train` and
+    `compare`."""
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit a temperature on the validation split after training and "
+                             "apply it to the probabilities (stored in the saved model); the "
+                             "report shows the calibration before and after")
+    return parser
+
+
 def add_tf_logs_argument(parser):
     """Adds `--tf-logs` (show TensorFlow's C++ and absl log lines, hidden by default)."""
     parser.add_argument("--tf-logs", action="store_true",
@@ -288,6 +310,13 @@ def load_dataset(args, backbones=None):
         load_kwargs["image_size"] = args.image_size
     if args.download:
         load_kwargs["download"] = True
+    if getattr(args, "verify_images", False) and not getattr(args, "file_backed", False):
+        raise UsageError("argument --verify-images: needs --file-backed (a dataset loaded into "
+                         "memory has every file decoded already)")
+    if getattr(args, "file_backed", False):
+        load_kwargs["file_backed"] = True
+        if args.verify_images:
+            load_kwargs["verify_images"] = True
     loader = _loader(args.dataset, data)
     if loader is not None:
         accepted = inspect.signature(loader).parameters

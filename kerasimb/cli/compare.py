@@ -2,8 +2,8 @@
 
 import os
 
-from kerasimb.cli.args import (UsageError, add_run_arguments, load_dataset, method_names,
-                               output_folder)
+from kerasimb.cli.args import (UsageError, add_calibrate_argument, add_file_backed_arguments,
+                               add_run_arguments, load_dataset, method_names, output_folder)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
@@ -42,6 +42,8 @@ def add_arguments(parser):
                              "macro_f1, mcc, quadratic_kappa, smallest_class_recall, accuracy, "
                              "auc or kendall_tau (default: %(default)s)")
     add_recalibrate_bn_argument(parser)
+    add_calibrate_argument(parser)
+    add_file_backed_arguments(parser)
     return add_run_arguments(parser)
 
 

@@ -200,6 +200,30 @@ def _main(argv, command):
         if command:  # before `e` (and the objects its traceback holds) is released
             _end_now(2)
         return 2
+    except Exception as e:  # TensorFlow's error for a file-backed image that failed to decode
+        text = _undecodable_image(e, args)
+        if text is None:
+            raise
+        print(f"kerasimb: error: {text}", file=sys.stderr)
+        return 2
+
+
+_UNDECODABLE = re.compile(r"Could not read or decode image file (.+?) \((missing, unreadable[^)]*)\)")
+
+
+def _undecodable_image(error, args):
+    """The line printed when a file-backed training image failed to decode in the middle of
+    training (`tf.errors.InvalidArgumentError` from `data.ImageFiles`), or `None` for any other
+    error."""
+    found = _UNDECODABLE.search(str(error))
+    if found is None:
+        return None
+    text = (f"a training image could not be decoded: {found.group(1)} ({found.group(2)}); "
+            "remove or replace it, or add --verify-images to check every file before training")
+    output = getattr(args, "output", None)
+    if output:
+        text += f"; the runs finished before are kept: rerun the same command to resume from {output}"
+    return text
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 import os
 
-from kerasimb.cli.args import add_run_arguments, load_dataset, method_names, output_folder
+from kerasimb.cli.args import (add_calibrate_argument, add_file_backed_arguments,
+                               add_run_arguments, load_dataset, method_names, output_folder)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "train"
@@ -23,6 +24,8 @@ def add_arguments(parser):
                              "metrics.report key), or `last` for the last epoch's (default: "
                              "%(default)s)")
     add_recalibrate_bn_argument(parser)
+    add_calibrate_argument(parser)
+    add_file_backed_arguments(parser)
     return add_run_arguments(parser, epochs=20, seeds=(0,))
 
 

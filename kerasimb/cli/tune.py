@@ -4,6 +4,7 @@ import os
 
 from kerasimb.cli.args import (
     UsageError,
+    add_file_backed_arguments,
     add_run_arguments,
     load_dataset,
     method_names,
@@ -22,6 +23,7 @@ DESCRIPTION = ("Search methods and hyperparameters on the validation split (rand
 def add_arguments(parser):
     """Adds the search flags and the shared run flags (5 epochs, one seed by default)."""
     add_run_arguments(parser, epochs=5, seeds=(0,))
+    add_file_backed_arguments(parser)
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="methods to search over; modifiers such as ce+perturb are accepted "
                              "(default: every registered method)")

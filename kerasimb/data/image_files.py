@@ -274,14 +274,21 @@ class ImageFiles:
     def gather_batches(self, ds):
         """Maps a dataset of `(index (B,), state)` to `(images (B, H, W, C) uint8, state)`.
 
-        Only the drawn files are read; batches stay in order (`deterministic=True`).
+        Only the drawn files are read; batches stay in order (`deterministic=True`). The result
+        keeps the cardinality of `ds` (one batch of images per batch of indices): `interleave`
+        alone would make it unknown, and `fit(steps_per_epoch=)` on a finite dataset of
+        unknown size keeps one iterator across epochs, which runs dry after the first.
         """
         def load(index, state):
             shape = (index.shape[0], *self.image_shape)  # keeps a static batch size
             return self.load(self.gather_paths(index)).map(
                 lambda images: (tf.ensure_shape(images, shape), state))
 
-        return ds.interleave(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        cardinality = ds.cardinality()
+        out = ds.interleave(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if cardinality >= 0 or cardinality == tf.data.INFINITE_CARDINALITY:
+            out = out.apply(tf.data.experimental.assert_cardinality(cardinality))
+        return out
 
     def _describe(self):
         height, width = self._size

@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.data.resize import resize_images
+from kerasimb.utils.network import check_connection
 from kerasimb.utils.npz import read_npz
 from kerasimb.utils.validation import check_bool, check_int, check_str
 
@@ -364,6 +366,14 @@ def download_flag(flag, data_dir):
     facts = FLAGS[flag]
     os.makedirs(data_dir, exist_ok=True)
     target = os.path.join(data_dir, f"{flag}.npz")
+    host = urllib.parse.urlsplit(facts["url"]).hostname
+    try:  # a 3 s connection check first: offline fails at once, not after the fetch's timeout
+        check_connection(host)
+    except ConnectionError as error:
+        raise ConnectionError(
+            f"MedMNIST flag `{flag}` needs the network to download: {error}. Download "
+            f"{facts['url']} by hand and save it as {target}, or pass its folder as data_dir."
+        ) from None
     handle, partial = tempfile.mkstemp(prefix=f".{flag}.", suffix=".npz.part", dir=data_dir)
     os.close(handle)
     try:

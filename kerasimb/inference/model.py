@@ -11,6 +11,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.inference.perturbation import PerturbedPredictor
+from kerasimb.inference.temperature import apply_temperature
 from kerasimb.utils.images import to_float_images
 from kerasimb.utils.validation import check_class_counts, check_float
 
@@ -41,7 +42,10 @@ class InferenceModel(keras.Model):
         logit_scale: float > 0. Multiplies the network's outputs before the softmax (LDAM's `s`;
             `1` for logits). Defaults to `1.0`.
         temperature: float > 0. Divides the scaled logits before the softmax (`1`: none; a
-            fitted temperature calibrates the probabilities). Defaults to `1.0`.
+            temperature fitted by `inference.fit_temperature`, as `kerasimb train --calibrate`
+            does, calibrates the probabilities). With a perturbation it divides the logits of
+            the perturbed images (the perturbation's own step is unchanged); with perturbed
+            flip views it scales the log of their mean probability. Defaults to `1.0`.
         perturbation: `None` or a dict with `epsilon` (float >= 0), `temperature` (float > 0),
             `loss` (`"ce"`, `"mse"` or `"focal"`) and `flips` (`None` or flip names). Defaults to
             `None`.
@@ -127,8 +131,10 @@ class InferenceModel(keras.Model):
         if predictor is None:
             return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
         if predictor.flips:  # perturbed flip views, averaged (as the +perturb method does)
-            return predictor.probabilities(predictor.predict(x, batch_size=batch_size)).astype(
-                np.float32)
+            probabilities = predictor.probabilities(predictor.predict(x, batch_size=batch_size))
+            if self.temperature == 1.0:
+                return probabilities.astype(np.float32)
+            return apply_temperature(probabilities, self.temperature)
         perturbed = predictor.perturb(x, batch_size=batch_size)
         outputs = self.network.predict(perturbed, batch_size=batch_size, verbose=verbose)
         return self.probabilities(outputs)

@@ -137,7 +137,7 @@ class Method:
         arguments: `{"logit_scale": 1.0}` (a plain softmax) unless a method says otherwise."""
         return {"logit_scale": 1.0}
 
-    def inference_model(self, model, dataset, metadata=None):
+    def inference_model(self, model, dataset, metadata=None, temperature=1.0):
         """`model` (trained by this method on `dataset`) with what its predictions need, as an
         `inference.InferenceModel` to save: its `predict` equals `self.predict(model, x)`.
 
@@ -145,10 +145,12 @@ class Method:
             model: the trained `keras.Model`.
             dataset: the `ImageDataset` it was trained on (shape, class names and counts).
             metadata: JSON-compatible dict stored with it. Defaults to `{}`.
+            temperature: float > 0. A calibration temperature (`inference.fit_temperature`)
+                applied after the method's own transform. Defaults to `1.0` (none).
         """
         return InferenceModel(model, dataset.image_shape, dataset.class_names,
                               dataset.class_counts, metadata=metadata,
-                              **self.output_transform(model))
+                              temperature=temperature, **self.output_transform(model))
 
     def train(
         self,

@@ -1,7 +1,8 @@
 """Imbalance-aware classification metrics.
 
 Streaming Keras metrics for `model.compile`, all computed from one accumulated confusion matrix
-(`ConfusionMatrixMetric`), `report()`, every figure at once for numpy predictions, and
+(`ConfusionMatrixMetric`), `report()`, every figure at once for numpy predictions, the
+calibration figures (`expected_calibration_error`, `brier_score`, ...) it includes, and
 `paired_bootstrap()`, a method's difference from its baseline with a confidence interval over
 seeds and test images (`verdict_from_interval` reads it; `resampled_metric` computes a figure on
 many resamples at once).
@@ -10,6 +11,14 @@ many resamples at once).
 from kerasimb.metrics.balanced_accuracy import BalancedAccuracy
 from kerasimb.metrics.bootstrap import (BOOTSTRAP_METRICS, paired_bootstrap, resampled_metric,
                                         verdict_from_interval)
+from kerasimb.metrics.calibration import (
+    CALIBRATION_METRICS,
+    brier_score,
+    classwise_expected_calibration_error,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+)
 from kerasimb.metrics.confusion_matrix import ConfusionMatrixMetric
 from kerasimb.metrics.macro_f1 import MacroF1
 from kerasimb.metrics.matthews_correlation import MatthewsCorrelation
@@ -26,7 +35,13 @@ __all__ = [
     "QuadraticKappa",
     "SmallestClassRecall",
     "SCALAR_METRICS",
+    "CALIBRATION_METRICS",
+    "brier_score",
+    "classwise_expected_calibration_error",
+    "expected_calibration_error",
+    "negative_log_likelihood",
     "paired_bootstrap",
+    "reliability_bins",
     "report",
     "resampled_metric",
     "verdict_from_interval",

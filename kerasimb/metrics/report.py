@@ -5,6 +5,12 @@ import warnings
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.calibration import (
+    brier_score,
+    classwise_expected_calibration_error,
+    expected_calibration_error,
+    negative_log_likelihood,
+)
 from kerasimb.utils.validation import check_class_counts, check_distinct, check_int, check_labels
 
 _PROBABILITY_TOLERANCE = 1e-3
@@ -161,6 +167,11 @@ def report(
       else the support in `y_true` (only the classes present are ranked, k capped at their
       number). Ties go to the lowest class index.
     - `"confusion_matrix"`: list of lists of int, rows = true class, columns = predicted.
+    - `"ece"`, `"classwise_ece"`, `"brier"`, `"nll"`: calibration of the probabilities (smaller
+      is better; `metrics.CALIBRATION_METRICS`): top-label expected calibration error with 15
+      equal-mass bins, the mean one-vs-rest ECE over classes, the multi-class Brier score (mean
+      over examples of the sum over classes of the squared error) and the mean negative
+      log-likelihood (see `kerasimb.metrics.calibration`).
     - `"sensitivity"` / `"specificity"` (2 classes only): recall of `positive_class` and of the
       other class (TP / (TP + FN), TN / (TN + FP)); NaN when that class is absent from `y_true`.
 
@@ -274,6 +285,10 @@ def report(
         "recall_most_frequent": _mean_or_nan(recall[order_most[:k]]),
         "recall_least_frequent": _mean_or_nan(recall[order_least[:k]]),
         "confusion_matrix": matrix.tolist(),
+        "ece": expected_calibration_error(labels, probabilities),
+        "classwise_ece": classwise_expected_calibration_error(labels, probabilities),
+        "brier": brier_score(labels, probabilities),
+        "nll": negative_log_likelihood(labels, probabilities),
     }
     if num_classes == 2:
         result["sensitivity"] = float(recall[positive_class])

@@ -35,6 +35,8 @@ from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.inference.temperature import apply_temperature, fit_temperature
+from kerasimb.metrics.calibration import CALIBRATION_METRICS, negative_log_likelihood
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
@@ -61,8 +63,9 @@ def compare_kwargs(args):
         dict with `backbone`, `epochs`, `seeds`, `batch_size`, `learning_rate`, `verbose`,
         `progress` (not `--no-progress`), `overwrite` (`--restart`), `mixed_precision`,
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
-        `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone` and
-        `stop_on_divergence`.
+        `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone`,
+        `stop_on_divergence` and `calibrate` (the last three `None`/`False` when `args` lacks
+        them).
 
     Example:
 
@@ -91,6 +94,7 @@ def compare_kwargs(args):
         "augment": None if args.augment == "none" else args.augment,
         "freeze_backbone": getattr(args, "freeze_backbone", None),
         "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
+        "calibrate": bool(getattr(args, "calibrate", False)),
     }
 
 
@@ -254,7 +258,7 @@ def tensorboard_callbacks(folder, label, seed):
 # recorded only when set, so that folders made before those options existed keep resuming.
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
                         "callbacks", "select_by", "mixed_precision", "distribute", "jit_compile")
-OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone")
+OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate")
 
 
 @kerasimb_export("kerasimb.runs.run_fingerprint", serializable=False)
@@ -313,6 +317,25 @@ def _check_finite_probabilities(probabilities, history):
                            reason=reason, history=history)
 
 
+def _calibrate(method, model, dataset, test_probabilities, history):
+    """Fits a temperature on the validation predictions; returns the calibrated test
+    probabilities and `{"temperature", "before", "validation_nll"}`."""
+    x_val, y_val = dataset.val
+    val_probabilities = np.asarray(method.predict(model, x_val), dtype=np.float32)
+    _check_finite_probabilities(val_probabilities, history)
+    temperature = fit_temperature(y_val, val_probabilities)
+    calibrated = apply_temperature(test_probabilities, temperature)
+    before = metrics_report(dataset.test[1], test_probabilities)
+    return calibrated, {
+        "temperature": temperature,
+        "before": {key: before[key] for key in CALIBRATION_METRICS},
+        "validation_nll": {
+            "before": negative_log_likelihood(y_val, val_probabilities),
+            "after": negative_log_likelihood(y_val, apply_temperature(val_probabilities,
+                                                                       temperature))},
+    }
+
+
 def _divergence_error(run, output_dir):
     """The `TrainingDiverged` that `stop_on_divergence=True` raises for a diverged run record."""
     info = run["diverged"]
@@ -361,6 +384,7 @@ def compare(
     stop_on_divergence=False,
     baseline=None,
     main_metric="balanced_accuracy",
+    calibrate=False,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -454,6 +478,14 @@ def compare(
         main_metric: str, a scalar `metrics.report` key (`metrics.SCALAR_METRICS`): the figure
             of the `vs baseline` column. Defaults to `"balanced_accuracy"`. Neither it nor
             `baseline` changes a run: a folder's finished runs are reused whatever they are.
+        calibrate: bool. Temperature scaling: after training, one temperature per run is fitted
+            on the validation split's predictions (`inference.fit_temperature`, minimising their
+            negative log-likelihood) and applied to the test probabilities, which the report
+            then scores; `run["calibration"]` keeps the temperature and the test calibration
+            figures before it (`"before"`: `ece`, `classwise_ece`, `brier`, `nll`). A saved model
+            stores the temperature (`InferenceModel(temperature=)`). The arg-max, hence every
+            figure but the calibration ones and the AUC of more than 2 classes, is unchanged.
+            Defaults to `False`.
 
     Returns:
         A `ComparisonResult`.
@@ -532,8 +564,16 @@ def compare(
         raise TypeError(
             "Invalid type received for argument `stop_on_divergence`. Expected a bool. "
             f"Received: stop_on_divergence={stop_on_divergence!r}")
+    if not isinstance(calibrate, (bool, np.bool_)):
+        raise TypeError("Invalid type received for argument `calibrate`. Expected a bool. "
+                        f"Received: calibrate={calibrate!r}")
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         dataset = load_dataset(dataset)
+    if calibrate and len(dataset.val[1]) < 2:
+        raise ValueError(
+            "Invalid value received for argument `calibrate`. Expected False for a dataset "
+            f"without a validation split to fit the temperature on ({dataset.name} has "
+            f"{len(dataset.val[1])} validation images). Received: calibrate=True")
     if batch_size > len(dataset.train[1]):  # before any training starts
         raise ValueError(
             "Invalid value received for argument `batch_size`. Expected at most the number of "
@@ -565,6 +605,7 @@ def compare(
         "freeze_backbone": freeze_backbone,
         "baseline": baseline,  # these two only change the report, never a run's fingerprint
         "main_metric": main_metric,
+        "calibrate": True if calibrate else None,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -648,6 +689,10 @@ def compare(
                                                              dataset, make_model, **train_kwargs)
                         probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
                         _check_finite_probabilities(probs, history)
+                        calibration = None
+                        if calibrate:
+                            probs, calibration = _calibrate(method, model, dataset, probs,
+                                                            history)
                         path = _model_path(save_models, output_dir, label, seed)
                         if path:
                             _save_model(path, method.inference_model(model, dataset, jsonable({
@@ -655,7 +700,8 @@ def compare(
                                 "backbone": backbone_text, "seed": seed, "epochs": epochs,
                                 "batch_size": batch_size, "learning_rate": learning_rate,
                                 "select_by": select_by, "dataset": dataset_fingerprint(dataset),
-                                "kerasimb": __version__})))
+                                "kerasimb": __version__}), temperature=(
+                                    calibration["temperature"] if calibration else 1.0)))
                         del model
                 except TrainingDiverged as error:
                     diverged, history = error.with_traceback(None), error.history
@@ -670,6 +716,8 @@ def compare(
                     "history": jsonable({k: list(v) for k, v in history.items()}),
                     "seconds": round(seconds, 3),
                     **({"diverged": jsonable(diverged.record())} if diverged else {}),
+                    **({"calibration": jsonable(calibration)} if calibrate and not diverged
+                       else {}),
                 })
                 if not diverged:
                     probabilities[(label, seed)] = probs

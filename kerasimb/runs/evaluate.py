@@ -19,6 +19,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.model import InferenceModel
+from kerasimb.metrics.calibration import CALIBRATION_METRICS, reliability_bins
 from kerasimb.metrics.report import report
 from kerasimb.runs.manifest import check_experiment, start_experiment, write_manifest
 from kerasimb.runs.report import METRIC_DESCRIPTIONS, default_metrics
@@ -201,7 +202,9 @@ def evaluate(model, dataset, split="test", output_dir=None, batch_size=256, load
     Files written to `output_dir` (when given): `metrics.json` (the `metrics.report` dict),
     `report.md`, `summary.csv`, `per_class.csv` (recall, precision, F1 per class),
     `predictions.csv` (one row per image: file path or index, true and predicted class,
-    probabilities), `confusion_matrix.png`, `roc.png` and `precision_recall.png`, and last
+    probabilities), `confusion_matrix.png`, `reliability.png` (the reliability diagram:
+    accuracy against confidence over 15 equal-mass bins), `roc.png` and
+    `precision_recall.png`, and last
     `manifest.json` (every file written, with its SHA-256 and size). The folder belongs to one
     evaluation (the model's metadata, the dataset's fingerprint and the split, see
     `runs.manifest`): evaluating again the same way rewrites it, another evaluation there is
@@ -274,6 +277,11 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
     with atomic_path(os.path.join(output_dir, "confusion_matrix.png")) as tmp:
         plotting.plot_confusion_matrix(result["confusion_matrix"], model.class_names, path=tmp,
                                        title=f"{dataset.name}, {split} split")
+    with atomic_path(os.path.join(output_dir, "reliability.png")) as tmp:
+        plotting.plot_reliability(
+            {_method_label(model): {"after": reliability_bins(y, probabilities),
+                                 "ece": result["ece"]}},
+            path=tmp, title=f"{dataset.name}, {split} split: reliability")
     _plot_curves(y, probabilities, model.class_names, "roc",
                  os.path.join(output_dir, "roc.png"))
     _plot_curves(y, probabilities, model.class_names, "pr",
@@ -296,6 +304,18 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
         "",
         *[f"- `{m}`: {METRIC_DESCRIPTIONS.get(m, m)}" for m in scalars],
         "",
+        "## Calibration",
+        "",
+        "Whether a predicted probability means what it says (smaller is better)"
+        + (f"; the model divides its logits by the temperature {model.temperature:.3g} fitted "
+           "on its validation split" if model.temperature != 1.0 else "") + ".",
+        "",
+        markdown_table(["metric", "value"], [[m, fmt(result[m])] for m in CALIBRATION_METRICS]),
+        "",
+        *[f"- `{m}`: {METRIC_DESCRIPTIONS[m]}" for m in CALIBRATION_METRICS],
+        "",
+        "![reliability diagram](reliability.png)",
+        "",
         "## Per class",
         "",
         markdown_table(["class", "train count", f"{split} count", "recall", "precision", "F1"],
@@ -311,4 +331,10 @@ def _write_report(model, dataset, split, result, y, probabilities, names, output
     write_text(os.path.join(output_dir, "report.md"), "\n".join(lines))
     return [os.path.join(output_dir, name) for name in (
         "metrics.json", "summary.csv", "per_class.csv", "predictions.csv",
-        "confusion_matrix.png", "roc.png", "precision_recall.png", "report.md")]
+        "confusion_matrix.png", "reliability.png", "roc.png", "precision_recall.png",
+        "report.md")]
+
+
+def _method_label(model):
+    """The method name a saved model's metadata gives (`"model"` without one)."""
+    return str(model.metadata.get("method") or "model")

@@ -3,6 +3,8 @@
 Images are read in batches (never the whole folder in memory) with the decoder `load_folder`
 uses, resized to the model's input and converted to its channels, and predicted through the
 model's own transform (`InferenceModel.predict`, with the perturbation of a `+perturb` model).
+With `explain`, each batch's saliency maps (`inference.grad_cam` or `inference.input_gradient`
+of the predicted class) are drawn over the images and written as PNGs.
 
 Example:
 
@@ -10,6 +12,7 @@ Example:
 >>> rows = runs.predict("runs/ldam/model.keras", "scans/", output="preds.csv")  # doctest: +SKIP
 """
 
+import collections
 import os
 
 import numpy as np
@@ -18,13 +21,17 @@ from tqdm.auto import tqdm
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.folder import IMAGE_EXTENSIONS, read_image
 from kerasimb.inference.model import InferenceModel
+from kerasimb.inference.saliency import grad_cam, input_gradient, save_overlays
 from kerasimb.inference.tta import check_flips, flip_images
 from kerasimb.runs.evaluate import load_model, write_image_predictions_csv
 from kerasimb.utils.images import check_unit_range
 from kerasimb.utils.npz import read_npz
-from kerasimb.utils.validation import check_float, check_int
+from kerasimb.utils.validation import check_choice, check_float, check_int
 
 __all__ = ["find_images", "predict"]
+
+# The saliency maps `predict(explain=...)` draws, by name.
+EXPLAIN_METHODS = {"gradcam": grad_cam, "gradient": input_gradient}
 
 
 @kerasimb_export("kerasimb.runs.find_images", serializable=False)
@@ -90,9 +97,29 @@ def _fit_to(images, model):
     return images
 
 
+def _overlay_names(names, npz):
+    """The overlay of each image: its path without the extension (sub-folders kept), or with
+    it where two files differ only by extension; the index for an `.npz`."""
+    if npz:
+        return list(names)
+    stems = [os.path.splitext(name)[0] for name in names]
+    repeated = {stem for stem, count in collections.Counter(stems).items() if count > 1}
+    return [name if stem in repeated else stem for name, stem in zip(names, stems)]
+
+
+def _explain_folder(explain):
+    explain = os.fspath(explain)
+    if os.path.exists(explain) and not os.path.isdir(explain):
+        raise ValueError("Invalid value received for argument `explain`. Expected a folder for "
+                         f"the overlay PNGs. Received: explain={explain!r}, which is a file")
+    os.makedirs(explain, exist_ok=True)
+    return explain
+
+
 @kerasimb_export("kerasimb.runs.predict", serializable=False)
 def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
-            skip_unreadable=False, npz_key=None, progress=True):
+            skip_unreadable=False, npz_key=None, progress=True, explain=None,
+            explain_method="gradcam"):
     """Predicts class probabilities of new images with a saved model.
 
     Args:
@@ -112,6 +139,14 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
             `error` column) and the others predicted, instead of stopping. Defaults to `False`.
         npz_key: the array of an `.npz` to read (default: its only array, or `images`).
         progress: bool. Show a progress bar over the batches. Defaults to `True`.
+        explain: `None` or a folder (created if missing): write one PNG per image there, its
+            saliency map of the predicted class (the arg-max of the returned probabilities)
+            drawn over the image as the model sees it (`inference.save_overlays`), named after
+            the image's path without the extension (`ward/case_01.png`; the index for an
+            `.npz`: `0.png`, ...). The map is that of the image itself, without the flips of
+            `tta` or the perturbation. Defaults to `None`.
+        explain_method: `"gradcam"` (`inference.grad_cam`, the last convolutional layer) or
+            `"gradient"` (`inference.input_gradient`). Defaults to `"gradcam"`.
 
     Returns:
         `(names, probabilities, errors)`: the image names, a float32 array `(N, C)` (NaN rows
@@ -119,11 +154,14 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
 
     Raises:
         ValueError: a missing or empty input, an unreadable image (without `skip_unreadable`,
-            the message names the file), images that do not fit the model.
+            the message names the file), images that do not fit the model, an `explain` path
+            that is a file.
     """
     model = load_model(model)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     flips = check_flips(tta)
+    saliency = EXPLAIN_METHODS[check_choice(explain_method, "explain_method",
+                                            tuple(EXPLAIN_METHODS))]
     if perturb is not None:
         perturb = check_float(perturb, "perturb", minimum=0.0)
         model = InferenceModel(
@@ -133,7 +171,8 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
             metadata=model.metadata)
     height, width, channels = model.image_shape
     inputs = os.fspath(inputs)
-    if inputs.lower().endswith(".npz") and os.path.isfile(inputs):
+    array_input = inputs.lower().endswith(".npz") and os.path.isfile(inputs)
+    if array_input:
         images = _fit_to(_npz_images(inputs, npz_key), model)
         names = [str(i) for i in range(len(images))]
         batches = [(list(range(i, min(i + batch_size, len(images)))), images[i:i + batch_size])
@@ -142,9 +181,13 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
         root, names = find_images(inputs)
         batches = ((list(range(i, min(i + batch_size, len(names)))), None)
                    for i in range(0, len(names), batch_size))
+    if explain is not None:
+        explain = _explain_folder(explain)
+        overlay_names = _overlay_names(names, array_input)
     probabilities = np.full((len(names), len(model.class_names)), np.nan, np.float32)
     errors = {}
-    bar = tqdm(total=len(names), unit="image", desc="predict", disable=not progress)
+    bar = tqdm(total=len(names), unit="image", desc="predict" if explain is None else
+               "predict+explain", disable=not progress)
     try:
         for rows, array in batches:
             count = len(rows)
@@ -162,6 +205,10 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
                 rows, array = good, np.stack(decoded) if decoded else None
             if array is not None and len(rows):
                 probabilities[rows] = _predict_views(model, array, flips, batch_size)
+                if explain is not None:
+                    maps = saliency(model, array, class_index=probabilities[rows].argmax(axis=1),
+                                    batch_size=batch_size)
+                    save_overlays(array, maps, [overlay_names[row] for row in rows], explain)
             bar.update(count)
     finally:
         bar.close()

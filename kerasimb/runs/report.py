@@ -21,17 +21,18 @@ import os
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.metrics.calibration import CALIBRATION_METRICS, reliability_bins
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.runs.manifest import MANIFEST, start_experiment, write_manifest
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.class_figures import per_class_scores
-from kerasimb.utils.formatting import format_stat, markdown_table, safe_name, write_csv
+from kerasimb.utils.formatting import format_stat, markdown_table, mean_std, safe_name, write_csv
 from kerasimb.utils.validation import check_int
 
 __all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "METRIC_NAMES",
-           "ORDINAL_METRICS",
-           "comparison_table", "counts_in_test_split", "default_metrics", "divergence_notes",
+           "ORDINAL_METRICS", "calibration_lines", "calibration_table", "comparison_table",
+           "counts_in_test_split", "default_metrics", "divergence_notes",
            "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
            "summed_confusion_matrix", "versus_baseline_text", "write_per_class_csv",
            "write_predictions_csv", "write_summary_csv"]
@@ -63,6 +64,13 @@ METRIC_DESCRIPTIONS = {
     "kendall_tau": "Kendall rank correlation of true and predicted labels",
     "sensitivity": "recall of the positive class (binary tasks)",
     "specificity": "recall of the negative class (binary tasks)",
+    "ece": "expected calibration error: mean gap between confidence and accuracy over 15 "
+           "equal-mass bins of the top probability (smaller is better)",
+    "classwise_ece": "the same per class, one-vs-rest on each class's probability, averaged "
+                     "over classes (smaller is better)",
+    "brier": "Brier score: mean over images of the summed squared error of the probabilities "
+             "(0 to 2, smaller is better)",
+    "nll": "negative log-likelihood of the true class, mean over images (smaller is better)",
 }
 
 
@@ -432,9 +440,111 @@ FILE_DESCRIPTIONS = {
     "predictions.csv": "one row per method, seed and test image: true class, predicted class, "
                        "one probability per class",
     "predictions.npz": "the test labels and every run's test probabilities as arrays",
+    "reliability.png": "reliability diagram of every method (test images of every seed, 15 "
+                       "equal-mass bins of the top probability)",
     "manifest.json": "the experiment this folder holds and every file it wrote there, with its "
                      "SHA-256 checksum and size",
 }
+
+
+def _calibrated(result):
+    return any(run.get("calibration") for run in result.runs)
+
+
+def _has_calibration(result):
+    """Whether the runs' reports hold the calibration figures (folders written before they
+    existed do not)."""
+    scored = [run for run in result.runs if run["report"]]
+    return bool(scored) and all("ece" in run["report"] for run in scored)
+
+
+@kerasimb_export("kerasimb.runs.report.calibration_table", serializable=False)
+def calibration_table(result, digits=3):
+    """Returns a markdown table of the calibration figures (`metrics.CALIBRATION_METRICS`), one
+    row per method, `mean ± std` over seeds; with temperature scaling (`compare(calibrate=
+    True)`) each cell reads `before → after` and a column gives the fitted temperature.
+
+    Example:
+
+    >>> from kerasimb.runs import ComparisonResult
+    >>> result = ComparisonResult({"name": "toy", "class_names": ["a", "b"],
+    ...     "class_counts": [9, 1]}, {}, [{"method": "ce", "seed": 0, "report": {
+    ...     "ece": 0.2, "classwise_ece": 0.1, "brier": 0.3, "nll": 0.5}}])
+    >>> print(calibration_table(result))
+    | method | ece | classwise_ece | brier | nll |
+    |---|---|---|---|---|
+    | ce | 0.200 | 0.100 | 0.300 | 0.500 |
+    """
+    digits = check_int(digits, "digits", minimum=0)
+    metrics = result.check_metrics(CALIBRATION_METRICS)
+    summary = result.summary(metrics)
+    calibrated = _calibrated(result)
+    body = []
+    for method in result.methods:
+        runs = [run for run in result.runs_of(method) if not run.get("diverged")]
+        if not runs:
+            body.append([method, *(["diverged"] * (len(metrics) + calibrated))])
+            continue
+        cells = []
+        if calibrated:
+            cells.append(format_stat(mean_std([run["calibration"]["temperature"]
+                                               for run in runs]), 2))
+        for m in metrics:
+            after = format_stat(summary[method][m], digits)
+            if calibrated:
+                before = format_stat(mean_std([run["calibration"]["before"][m]
+                                               for run in runs]), digits)
+                after = f"{before} → {after}"
+            cells.append(after)
+        body.append([method, *cells])
+    return markdown_table(["method", *(["temperature"] if calibrated else []), *metrics], body)
+
+
+@kerasimb_export("kerasimb.runs.report.calibration_lines", serializable=False)
+def calibration_lines(result):
+    """The `## Calibration` section of `report.md` as a list of lines (none when the runs hold
+    no calibration figures)."""
+    if not _has_calibration(result) or not result.scored_methods():
+        return []
+    lines = ["## Calibration", "",
+             "Whether a predicted probability means what it says: a model whose images with "
+             "top probability 0.8 are right 80 % of the time is calibrated. Test-split "
+             f"figures, {_spread(result)}."]
+    if _calibrated(result):
+        lines += ["", "Temperature scaling: one temperature per run, fitted on the validation "
+                      "split (minimum negative log-likelihood), divides the logits; each cell "
+                      "reads before → after. It never changes the predicted class."]
+    lines += ["", calibration_table(result), "",
+              *[f"- `{m}`: {METRIC_DESCRIPTIONS[m]}" for m in CALIBRATION_METRICS], "",
+              "![reliability diagrams](reliability.png)", ""]
+    return lines
+
+
+def reliability_curves(result):
+    """`{method: curve}` for `plotting.plot_reliability`: the test images of every seed pooled;
+    with temperature scaling also the curve before it (the stored probabilities with the
+    temperature undone)."""
+    from kerasimb.inference.temperature import apply_temperature
+
+    curves = {}
+    for method in result.scored_methods():
+        runs = [run for run in result.runs_of(method)
+                if not run.get("diverged") and (method, run["seed"]) in result.probabilities]
+        if not runs:
+            continue
+        after = np.concatenate([result.probabilities[method, run["seed"]] for run in runs])
+        labels = np.concatenate([result.y_true] * len(runs))
+        curve = {"after": reliability_bins(labels, after),
+                 "ece": float(np.mean([run["report"]["ece"] for run in runs]))}
+        if all(run.get("calibration") for run in runs):
+            before = np.concatenate([
+                apply_temperature(result.probabilities[method, run["seed"]],
+                                  1.0 / run["calibration"]["temperature"]) for run in runs])
+            curve["before"] = reliability_bins(labels, before)
+            curve["ece_before"] = float(np.mean([run["calibration"]["before"]["ece"]
+                                                 for run in runs]))
+        curves[method] = curve
+    return curves
 
 
 def _training_lines(settings):
@@ -535,6 +645,7 @@ def report_markdown(result, confusion_files=None, files=None):
         per_class_recall_table(result),
         "",
         *(["![recall per class](per_class_recall.png)", ""] if result.scored_methods() else []),
+        *calibration_lines(result),
     ]
     if confusion_files:
         heading = _confusion_heading(result)
@@ -755,6 +866,13 @@ def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files
                   + (f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
                      else f" (seed {result.seeds[0]})"),
         )
+    if _has_calibration(result) and result.y_true is not None:
+        curves = reliability_curves(result)
+        if curves:
+            plotting.plot_reliability(
+                curves, path=path_of("reliability.png"),
+                title=f"{result.dataset['name']}: reliability on the test split"
+                      + (f" ({len(result.seeds)} seeds pooled)" if len(result.seeds) > 1 else ""))
     confusion_files = {}
     heading = _confusion_heading(result)
     for method in scored:

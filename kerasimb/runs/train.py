@@ -57,7 +57,9 @@ def train(dataset, method, output_dir, backbone="small_cnn", epochs=20, seeds=(0
             Defaults to `"balanced_accuracy"`.
         **compare_kwargs: more `compare` arguments (`verbose`, `progress`, `callbacks`,
             `overwrite`, `mixed_precision`, `distribute`, `jit_compile`, `tensorboard`,
-            `weights`, `augment`, `freeze_backbone`).
+            `weights`, `augment`, `freeze_backbone`, `stop_on_divergence`, `calibrate`: with
+            `calibrate=True` each saved model holds the temperature fitted on the validation
+            split, which its `predict` applies).
 
     Returns:
         The `ComparisonResult` of the one method; `result.settings["models"]` maps each seed to

@@ -1,4 +1,5 @@
-"""Plots for experiment reports: class distribution, per-class recall, confusion matrix.
+"""Plots for experiment reports: class distribution, per-class recall, confusion matrix,
+reliability diagrams.
 
 The small helpers every report plot uses live here too: `legend_outside` (a legend beside the
 axes, never over the data), `integer_ticks` (an axis that counts epochs or trials),
@@ -26,6 +27,7 @@ __all__ = [
     "plot_class_distribution",
     "plot_confusion_matrix",
     "plot_per_class_recall",
+    "plot_reliability",
     "save_figure",
 ]
 
@@ -389,4 +391,59 @@ def plot_confusion_matrix(confusion_matrix, class_names=None, path=None, title=N
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "Confusion matrix")
+    return save_figure(figure, path)
+
+
+@kerasimb_export("kerasimb.utils.plotting.plot_reliability", serializable=False)
+def plot_reliability(curves, path=None, title=None):
+    """Reliability diagrams: one panel per method, the accuracy of each equal-mass bin of the
+    top-label confidence against its mean confidence, beside the diagonal of a calibrated model.
+
+    Args:
+        curves: dict `method -> {"after": bins, "before": bins or None, "ece": float,
+            "ece_before": float or None}`, `bins` a `metrics.reliability_bins` dict. `"before"`
+            (temperature scaling's input, drawn dashed) is optional.
+        path: str, path-like or `None`. Where to write a PNG. Defaults to `None`.
+        title: str or `None`. Defaults to `"Reliability"`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Example:
+
+    >>> from kerasimb.metrics import reliability_bins
+    >>> bins = reliability_bins([0, 1, 1], [[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]])
+    >>> figure = plot_reliability({"ce": {"after": bins, "ece": 0.2}})
+    >>> len(figure.axes)
+    1
+    """
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("Invalid value received for argument `curves`. Expected a non-empty "
+                         f"dict method -> reliability bins. Received: curves={curves!r}")
+    columns = min(len(curves), 3)
+    rows = -(-len(curves) // columns)
+    figure = new_figure((3.3 * columns, 3.3 * rows + 0.4))
+    for index, (method, curve) in enumerate(curves.items()):
+        ax = figure.add_subplot(rows, columns, index + 1)
+        ax.plot([0, 1], [0, 1], color="0.6", linewidth=1, label="calibrated")
+        before = curve.get("before")
+        if before is not None:
+            ax.plot(before["confidence"], before["accuracy"], "o--", color="tab:red",
+                    markersize=3, linewidth=1,
+                    label=f"before (ECE {curve['ece_before']:.3f})")
+        after = curve["after"]
+        label = (f"after (ECE {curve['ece']:.3f})" if before is not None
+                 else f"model (ECE {curve['ece']:.3f})")
+        ax.plot(after["confidence"], after["accuracy"], "o-", color="tab:blue", markersize=3,
+                linewidth=1.5, label=label)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.02)
+        ax.set_aspect("equal")
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("confidence (mean of the bin)", fontsize=8)
+        ax.set_ylabel("accuracy", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    figure.suptitle(title or "Reliability", fontsize=10)
     return save_figure(figure, path)

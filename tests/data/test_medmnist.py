@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 import urllib.error
 from unittest import mock
 
@@ -316,6 +317,10 @@ class DownloadTest(TestCase):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.dir)
         self.calls = []
+        self.probes = []
+        patcher = mock.patch.object(medmnist, "check_connection", self.probes.append)
+        patcher.start()
+        self.addCleanup(patcher.stop)
 
     def fake_fetch(self, source):
         def fetch(url, destination, timeout):
@@ -347,6 +352,32 @@ class DownloadTest(TestCase):
                 load_medmnist("breastmnist", data_dir=target, download=True)
         self.assertEqual(os.listdir(target), [])
         self.assertFalse(os.path.exists(self.calls[0][1]))
+
+    def test_offline_fails_at_once_without_fetching(self):
+        mock.patch.stopall()  # the real connection check, with no connection possible
+
+        def unreachable(address, *args, **kwargs):
+            self.probes.append(address)
+            raise OSError("[Errno 101] Network is unreachable")
+
+        def fetch(*args):
+            raise AssertionError("fetched without a connection")
+
+        start = time.perf_counter()
+        with mock.patch("socket.create_connection", unreachable), \
+                mock.patch.object(medmnist, "_fetch", fetch):
+            with self.assertRaisesRegex(ConnectionError, r"`breastmnist` needs the network.*"
+                                                         r"zenodo.org:443 cannot be reached"):
+                load_medmnist("breastmnist", data_dir=self.dir, download=True)
+        self.assertLess(time.perf_counter() - start, 10)
+        self.assertEqual(self.probes, [("zenodo.org", 443)])
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_download_checks_the_connection_first(self):
+        source = shared_file("breastmnist.npz")
+        with mock.patch.object(medmnist, "_fetch", self.fake_fetch(source)):
+            load_medmnist("breastmnist", data_dir=self.dir, download=True)
+        self.assertEqual(self.probes, ["zenodo.org"])
 
     def test_network_error_deletes_the_partial_file(self):
         def fetch(url, destination, timeout):

@@ -50,6 +50,24 @@ def test_saved_model_predicts_as_the_method(name, trained, tmp_path):
     assert (loaded.perturbation is not None) == name.endswith("+perturb")
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_calibration_temperature_scales_what_the_method_predicts(name, trained, tmp_path):
+    """With a temperature, the saved model predicts softmax(log p / T) of the method's own
+    probabilities p: logits / T for a softmax model, the log of the mean for flip views."""
+    method, model = trained[name]
+    x_test = DATASET.test[0]
+    expected = method.predict(model, x_test).astype(np.float64)
+    log_p = np.log(np.maximum(expected, 1e-12)) / 1.7
+    expected = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    saved = method.inference_model(model, DATASET, temperature=1.7)
+    path = tmp_path / "model.keras"
+    saved.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.temperature == 1.7
+    np.testing.assert_allclose(loaded.predict(x_test), expected, atol=2e-6)
+
+
 def test_transform_equals_a_hand_computed_softmax():
     network = keras.Sequential([keras.Input((2, 1, 1)), keras.layers.Flatten(),
                                 keras.layers.Dense(3, use_bias=False)])

@@ -16,6 +16,10 @@ from kerasimb.metrics import report
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning")
 
 KEYS = {
+    "ece",
+    "classwise_ece",
+    "brier",
+    "nll",
     "num_examples",
     "accuracy",
     "balanced_accuracy",
@@ -72,6 +76,9 @@ def test_random_inputs_against_sklearn_and_scipy(num_classes, seed):
     else:
         expected_auc = skm.roc_auc_score(y, probs, multi_class="ovr", average="macro")
     assert out["auc"] == pytest.approx(expected_auc)
+    assert out["nll"] == pytest.approx(skm.log_loss(y, probs, labels=labels))
+    onehot = np.eye(num_classes)[y]
+    assert out["brier"] == pytest.approx(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
     recalls = skm.recall_score(y, y_pred, labels=labels, average=None)
     assert list(out["per_class_recall"]) == [str(k) for k in labels]
     np.testing.assert_allclose(list(out["per_class_recall"].values()), recalls)

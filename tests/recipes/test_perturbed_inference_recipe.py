@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from recipe_runner import load_recipe, recipe_parser, run_recipe
 
@@ -51,3 +52,13 @@ def test_tiny_run(tmp_path):
         assert (out / name).is_file(), name
     runs = json.loads((out / "metrics.json").read_text())["runs"]
     assert len(runs) == 2 and {"without", "with", "epsilon"} <= set(runs[0])
+    # Calibration beside recall: the report's ECE cells are the means of the runs' figures.
+    assert "## Calibration without / with the perturbation" in report
+    for side in ("without", "with"):
+        assert 0.0 <= runs[0][side]["ece"] <= 1.0 and runs[0][side]["nll"] > 0.0
+    cells = [f"{np.mean([r[side][key] for r in runs]):.3f}"
+             for key in ("ece", "nll") for side in ("without", "with")]
+    row = next(line for line in report.splitlines()
+               if line.startswith("| small_cnn | ce |") and line.count("|") == 7
+               and "±" in line and line.split("|")[3].strip().startswith(cells[0]))
+    assert [c.split(" ±")[0].strip() for c in row.split("|")[3:7]] == cells

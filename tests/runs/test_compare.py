@@ -152,7 +152,8 @@ def test_save_writes_every_file(result, saved):
     directory, paths = saved
     expected = {"metrics.json", "report.md", "predictions.npz", "class_distribution.png",
                 "per_class_recall.png", "confusion_ce.png", "confusion_reweight.png",
-                "summary.csv", "per_class.csv", "predictions.csv", "manifest.json"}
+                "summary.csv", "per_class.csv", "predictions.csv", "manifest.json",
+                "reliability.png"}
     assert set(paths) == expected
     for name in expected:
         assert os.path.getsize(os.path.join(directory, name)) > 0
@@ -178,8 +179,11 @@ def test_save_writes_every_file(result, saved):
     assert "| tail | 2 | 4 | 6 |" in report  # class counts: train / val / test
     assert "epochs: 1, batch size: 8" in report and "learning rate 0.01" in report
     assert "seeds: [0, 1]" in report
-    for name in ("class_distribution.png", "per_class_recall.png", "confusion_ce.png"):
+    for name in ("class_distribution.png", "per_class_recall.png", "confusion_ce.png",
+                 "reliability.png"):
         assert f"({name})" in report
+    assert "## Calibration" in report
+    assert runs.report.calibration_table(result) in report
 
 
 def test_to_json_is_strict_json(result):

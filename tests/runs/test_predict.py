@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from deploy_helpers import png_folder
+from PIL import Image
 
 from kerasimb import data, inference, runs
 
@@ -108,3 +109,77 @@ def test_npz_float_images_outside_unit_range_are_refused(tmp_path):
         _npz_images(str(tmp_path / "f.npz"), None)
     np.savez(tmp_path / "ok.npz", images=np.full((2, 12, 12), 0.5, np.float32))
     assert _npz_images(str(tmp_path / "ok.npz"), None).shape == (2, 12, 12, 1)
+
+
+def test_explain_writes_one_overlay_per_image(model_path, tmp_path):
+    folder = png_folder(tmp_path / "scans", per_class=(3, 2))
+    names, probabilities, _ = runs.predict(model_path, folder, batch_size=2, progress=False,
+                                           explain=tmp_path / "maps")
+    model = runs.load_model(model_path)
+    images = np.stack([data.read_image(os.path.join(folder, n), (12, 12), 1) for n in names])
+    maps = inference.grad_cam(model, images, class_index=probabilities.argmax(axis=1))
+    written = sorted(os.path.relpath(os.path.join(d, f), tmp_path / "maps")
+                     for d, _, files in os.walk(tmp_path / "maps") for f in files)
+    assert written == sorted(n[:-len(".png")] + ".png" for n in names)  # left/left_000.png, ...
+    for name, image, heat_map in zip(names, images, maps):
+        png = np.asarray(Image.open(tmp_path / "maps" / name))
+        assert png.shape == (12, 12, 3) and png.dtype == np.uint8
+        # (up to a grey level: the maps were computed in other batches)
+        np.testing.assert_allclose(png, inference.overlay(image, heat_map), atol=1)
+    # the input gradient instead; an .npz names its overlays by index
+    np.savez(tmp_path / "x.npz", images=images[:3, ..., 0])
+    runs.predict(model_path, tmp_path / "x.npz", progress=False, explain=tmp_path / "grads",
+                 explain_method="gradient")
+    assert sorted(os.listdir(tmp_path / "grads")) == ["0.png", "1.png", "2.png"]
+    gradients = inference.input_gradient(model, images[:3],
+                                         class_index=probabilities[:3].argmax(axis=1))
+    np.testing.assert_allclose(np.asarray(Image.open(tmp_path / "grads" / "1.png")),
+                               inference.overlay(images[1], gradients[1]), atol=1)
+
+
+def test_explain_names_files_that_differ_only_by_extension_apart(model_path, tmp_path):
+    flat = png_folder(tmp_path / "flat", per_class=(1, 1), nested=False)
+    first = sorted(os.listdir(flat))[0]
+    Image.open(os.path.join(flat, first)).save(os.path.join(flat, first[:-4] + ".jpg"))
+    runs.predict(model_path, flat, progress=False, explain=tmp_path / "maps")
+    stem = first[:-4]
+    assert sorted(os.listdir(tmp_path / "maps")) == sorted(
+        [f"{stem}.jpg.png", f"{stem}.png.png", "right_000.png"])
+
+
+def test_explain_refuses_a_file_and_an_unknown_method(model_path, tmp_path):
+    folder = png_folder(tmp_path / "scans", per_class=(1, 1))
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(ValueError, match="argument `explain`.*which is a file"):
+        runs.predict(model_path, folder, progress=False, explain=tmp_path / "taken")
+    with pytest.raises(ValueError, match="explain_method"):
+        runs.predict(model_path, folder, progress=False, explain=tmp_path / "m",
+                     explain_method="lime")
+
+
+def test_cli_predict_explain(model_path, tmp_path, capsys):
+    from kerasimb.cli.main import main
+
+    folder = png_folder(tmp_path / "scans", per_class=(2, 2), nested=False)
+    argv = ["predict", "--model", model_path, "--input", folder, "--output",
+            str(tmp_path / "p.csv"), "--no-progress"]
+    assert main(argv + ["--explain", str(tmp_path / "out" / "maps")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    written = sorted(os.listdir(tmp_path / "out" / "maps"))
+    assert written == sorted(f[:-4] + ".png" for f in os.listdir(folder))
+    for name in written:
+        with Image.open(tmp_path / "out" / "maps" / name) as png:
+            assert png.size == (12, 12) and png.mode == "RGB"
+    assert main(argv + ["--explain", str(tmp_path / "g"), "--explain-method", "gradient"]) == 0
+    assert len(os.listdir(tmp_path / "g")) == 4
+    capsys.readouterr()
+    (tmp_path / "a_file").write_text("x")
+    for extra, message in ((["--explain", str(tmp_path / "a_file")], "argument --explain: "
+                                                                      "expected a folder"),
+                           (["--explain-method", "gradient"], "argument --explain-method: "
+                                                              "needs --explain DIR"),
+                           (["--explain", str(tmp_path / "a_file" / "sub")],
+                            "argument --explain: could not create")):
+        assert main(argv + extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"kerasimb: error: {message}") and err.count("\n") == 1, err
