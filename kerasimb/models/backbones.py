@@ -160,6 +160,29 @@ def _check_weights(weights):
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
 
 
+# What Keras loads as weights (`Model.load_weights`), by file name ending, and the first bytes
+# such a file starts with (HDF5 signature, zip archive).
+_WEIGHTS_FORMATS = {".h5": b"\x89HDF\r\n\x1a\n", ".keras": b"PK\x03\x04"}
+
+
+def _check_weights_file(path):
+    """Refuses a weights file Keras could not load, by its name and its first bytes, before
+    anything is built (the same check Keras would only make after the dataset is loaded)."""
+    ending = next((end for end in _WEIGHTS_FORMATS if path.lower().endswith(end)), None)
+    if ending is None:
+        raise ValueError(
+            "Invalid value received for argument `weights`. Expected a Keras weights file "
+            "(`.weights.h5`, `.h5` or `.keras`). Received: "
+            f"weights={path!r}")
+    with open(path, "rb") as f:
+        start = f.read(len(_WEIGHTS_FORMATS[ending]))
+    if start != _WEIGHTS_FORMATS[ending]:
+        kind = "an HDF5" if ending == ".h5" else "a .keras (zip)"
+        raise ValueError(
+            "Invalid value received for argument `weights`. Expected a Keras weights file. "
+            f"Received: weights={path!r}, which is not {kind} file (damaged or renamed?)")
+
+
 @kerasimb_export("kerasimb.models.check_weights", serializable=False)
 def check_weights(name, weights, timeout=3.0):
     """Checks, before anything is built or trained, that `weights` can be used for model `name`.
@@ -172,7 +195,8 @@ def check_weights(name, weights, timeout=3.0):
 
     Raises:
         ValueError: weights for a model without pretrained weights (`small_cnn`, `quadsnet`;
-            `imagenet` for `resnet18`), a missing file, `imagenet` without a network.
+            `imagenet` for `resnet18`), a missing file, a file that is not a Keras weights file
+            (by its name ending and first bytes), `imagenet` without a network.
 
     Example:
 
@@ -197,6 +221,7 @@ def check_weights(name, weights, timeout=3.0):
             raise ValueError(
                 "Invalid value received for argument `weights`. Expected 'imagenet' or the path "
                 f"of a weights file. Received: weights={weights!r}, which does not exist")
+        _check_weights_file(weights)
         return
     try:
         network.check_connection(*WEIGHTS_HOST, timeout=timeout)

@@ -10,6 +10,7 @@ Example:
 
 import csv
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -48,6 +49,10 @@ def load_model(model):
         raise ValueError("Invalid value received for argument `model`. Expected a .keras file "
                          f"saved by `kerasimb train`. Received: model={path!r}, which is not a "
                          "file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError("Invalid value received for argument `model`. Expected a .keras file "
+                         f"saved by `kerasimb train`. Received: model={path!r}, which is not a "
+                         ".keras file (a zip archive)")
     try:
         loaded = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises several types for a bad file

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.data.folder import IMAGE_EXTENSIONS, read_image
+from kerasimb.data.folder import IMAGE_EXTENSIONS, check_image_file_ends, read_image
 from kerasimb.inference.model import InferenceModel
 from kerasimb.inference.saliency import grad_cam, input_gradient, save_overlays
 from kerasimb.inference.tta import check_flips, flip_images
@@ -179,6 +179,12 @@ def predict(model, inputs, output=None, batch_size=64, tta=None, perturb=None,
                    for i in range(0, len(images), batch_size)]
     else:
         root, names = find_images(inputs)
+        if not skip_unreadable:  # a truncated file stops here, before any prediction
+            try:
+                check_image_file_ends(os.path.join(root, name) for name in names)
+            except ValueError as error:
+                raise ValueError(f"{error}, or pass `skip_unreadable=True` "
+                                 "(--skip-unreadable) to list it and go on") from None
         batches = ((list(range(i, min(i + batch_size, len(names)))), None)
                    for i in range(0, len(names), batch_size))
     if explain is not None:

@@ -216,6 +216,15 @@ def test_check_weights_refuses_what_cannot_work(tmp_path, monkeypatch):
         models.check_weights("resnet18", "imagenet")
     with pytest.raises(ValueError, match="does not exist"):
         models.check_weights("mobilenetv2", str(tmp_path / "missing.weights.h5"))
+    (tmp_path / "notes.txt").write_text("not weights")
+    with pytest.raises(ValueError, match=r"Expected a Keras weights file \(`.weights.h5`"):
+        models.check_weights("mobilenetv2", str(tmp_path / "notes.txt"))
+    (tmp_path / "renamed.weights.h5").write_text("not weights")  # right name, wrong content
+    with pytest.raises(ValueError, match="renamed.weights.h5.*not an HDF5 file"):
+        models.check_weights("mobilenetv2", str(tmp_path / "renamed.weights.h5"))
+    (tmp_path / "renamed.keras").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(ValueError, match="not a .keras \\(zip\\) file"):
+        models.check_weights("mobilenetv2", str(tmp_path / "renamed.keras"))
 
     def offline(address, timeout):
         assert address == backbones.WEIGHTS_HOST and timeout == 3.0

@@ -60,7 +60,7 @@ def test_an_unreadable_file_stops_or_is_listed(model_path, tmp_path):
     broken = os.path.join(folder, "left", "broken.png")
     with open(broken, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n not an image")
-    with pytest.raises(ValueError, match="broken.png"):
+    with pytest.raises(ValueError, match="broken.png.*IEND.*--skip-unreadable"):
         runs.predict(model_path, folder, progress=False)
     names, probabilities, errors = runs.predict(model_path, folder, tmp_path / "p.csv",
                                                 skip_unreadable=True, progress=False)
@@ -99,6 +99,9 @@ def test_bad_inputs(model_path, tmp_path):
     np.savez(tmp_path / "big.npz", images=np.zeros((2, 20, 20), np.uint8))
     with pytest.raises(ValueError, match="12x12"):
         runs.predict(model_path, tmp_path / "big.npz", progress=False)
+    (tmp_path / "notes.keras").write_text("not a model")
+    with pytest.raises(ValueError, match="notes.keras.*not a .keras file"):
+        runs.predict(tmp_path / "notes.keras", tmp_path / "big.npz", progress=False)
 
 
 def test_npz_float_images_outside_unit_range_are_refused(tmp_path):
