@@ -256,6 +256,7 @@ def run(args, dataset, output):
             f"Bold: best mean. Full report (per-class recall, confusion matrices, AUC, accuracy): "
             f"[{backbone}/report.md]({backbone}/report.md).",
             "",
+            *runs.report.calibration_lines(result, f"{backbone}: calibration", backbone),
         ]
     sections += sampler_section(dataset, args.alphas, output)
     sections += [

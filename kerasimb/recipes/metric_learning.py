@@ -255,6 +255,7 @@ def run(args, dataset, output):
                      "gradient in stage 1 and is trained only by the stage-2 epochs, from its "
                      f"random initialisation ({args.stage2_epochs} epochs here).", ""]
 
+    sections += runs.report.calibration_lines(result, folder="compare")
     sweep = [(methods.get(f"{args.sensitivity_loss}-crw").metric_weight,
               labels[f"{args.sensitivity_loss}-crw"])] if args.sensitivity else []
     sweep += [(rows[k][1].metric_weight, labels[k]) for k in rows if k.startswith("lambda=")]

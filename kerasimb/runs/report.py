@@ -501,12 +501,19 @@ def calibration_table(result, digits=3):
 
 
 @kerasimb_export("kerasimb.runs.report.calibration_lines", serializable=False)
-def calibration_lines(result):
-    """The `## Calibration` section of `report.md` as a list of lines (none when the runs hold
-    no calibration figures)."""
+def calibration_lines(result, heading="Calibration", folder=""):
+    """The calibration section of a report as a list of lines (none when the runs hold no
+    calibration figures): its table, the metrics explained and the reliability diagrams.
+
+    Args:
+        result: `ComparisonResult`.
+        heading: str. The section's `##` heading. Defaults to `"Calibration"`.
+        folder: str. Where `reliability.png` is relative to the report (a recipe's report
+            links the one `save_comparison` wrote in a sub-folder). Defaults to `""`.
+    """
     if not _has_calibration(result) or not result.scored_methods():
         return []
-    lines = ["## Calibration", "",
+    lines = [f"## {heading}", "",
              "Whether a predicted probability means what it says: a model whose images with "
              "top probability 0.8 are right 80 % of the time is calibrated. Test-split "
              f"figures, {_spread(result)}."]
@@ -516,7 +523,8 @@ def calibration_lines(result):
                       "reads before → after. It never changes the predicted class."]
     lines += ["", calibration_table(result), "",
               *[f"- `{m}`: {METRIC_DESCRIPTIONS[m]}" for m in CALIBRATION_METRICS], "",
-              "![reliability diagrams](reliability.png)", ""]
+              f"![reliability diagrams]({folder.rstrip('/') + '/' if folder else ''}"
+              "reliability.png)", ""]
     return lines
 
 

@@ -99,6 +99,8 @@ def test_tiny_run_writes_report(tmp_path):
                  "--output", str(out)])
     assert code == 0
     report = (out / "report.md").read_text()
+    assert "## Calibration" in report and (out / "compare/reliability.png").exists()
+    assert "(compare/reliability.png)" in report
     for text in ("| CE |", "| PaCo-style", "| AdUni (AduC) |", "alpha_schedule.png",
                  "ISIC2018", "per_class_f1.png", "features_1.png", "features_3.png",
                  "## Table 2", "| AdUni, no sampling |",

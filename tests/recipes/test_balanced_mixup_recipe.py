@@ -48,6 +48,9 @@ def test_tiny_run_writes_report(tmp_path):
     assert (out / "beta_densities.png").exists()
     assert (out / "class_distribution_by_sampler.png").exists()
     assert (out / "small_cnn" / "metrics.json").exists()
+    # calibration of every method, linking the reliability diagram the comparison wrote
+    assert "## small_cnn: calibration" in report and "| method | ece | classwise_ece |" in report
+    assert "(small_cnn/reliability.png)" in report and (out / "small_cnn/reliability.png").exists()
 
 
 def test_recalibrate_bn_flag():
