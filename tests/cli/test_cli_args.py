@@ -4,6 +4,7 @@ import argparse
 
 import pytest
 
+from kerasimb.cli import args as args_module
 from kerasimb.cli.args import DEFAULTS, Parser, UsageError, add_run_arguments
 from kerasimb.runs import compare_kwargs
 
@@ -34,8 +35,11 @@ def test_run_flags_become_compare_arguments():
                       "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
                       "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
                       "weights": "w.h5", "tensorboard": "tb", "augment": None,
-                      "freeze_backbone": 2, "stop_on_divergence": True}
+                      "freeze_backbone": 2, "stop_on_divergence": True, "calibrate": False}
     assert compare_kwargs(_parse("--freeze-backbone"))["freeze_backbone"] is True
+    parser = argparse.ArgumentParser()
+    args_module.add_calibrate_argument(args_module.add_run_arguments(parser))
+    assert compare_kwargs(parser.parse_args(["--calibrate"]))["calibrate"] is True
     assert compare_kwargs(_parse())["stop_on_divergence"] is False
     assert compare_kwargs(_parse())["freeze_backbone"] is None
 
