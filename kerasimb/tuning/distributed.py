@@ -28,6 +28,7 @@ Role(tuner_id='tuner1', ip='10.0.0.5', port=8000)
 """
 
 import collections
+import contextlib
 import os
 import threading
 import time
@@ -124,6 +125,20 @@ def quiet_keras_tuner():
     conditions.Parent.to_proto = _condition_to_proto
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Sends file descriptor 2 (C++ log lines) to /dev/null for the duration."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def serve(oracle, role, poll=1.0, max_workers=4):
     """Serves `oracle` to the workers on `role.address` until the search is over.
 
@@ -145,7 +160,8 @@ def serve(oracle, role, poll=1.0, max_workers=4):
     servicer = oracle_chief.OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
-        bound = server.add_insecure_port(role.address)
+        with _stderr_to_devnull():  # gRPC's own log line; the error below says it in one
+            bound = server.add_insecure_port(role.address)
     except RuntimeError:
         bound = 0
     if not bound:
