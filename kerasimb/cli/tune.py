@@ -81,11 +81,6 @@ def run(args):
     print(f"Searching {', '.join(names or ['every registered method'])} with {args.tuner} "
           f"search, {args.max_trials} trials, {args.epochs} epochs per trial, objective "
           f"validation {args.objective}; state in {directory}", flush=True)
-    if role is not None:
-        print(f"Distributed search: this process is the chief, serving the search on "
-              f"{role.address}" if role.is_chief else
-              f"Distributed search: this process is worker {role.tuner_id}, running trials "
-              f"for the chief on {role.address}", flush=True)
     settings = runs.compare_kwargs(args)
     strategy = runtime.make_strategy(settings["distribute"])
     with runtime.run_context(settings["mixed_precision"], strategy):  # every trial's model

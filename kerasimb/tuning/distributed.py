@@ -170,7 +170,8 @@ def serve(oracle, role, poll=1.0, max_workers=4):
             f"{ORACLE_PORT}={role.port}): the port is in use, or the address is not one of this "
             "machine's")
     server.start()
-    print(f"chief: serving the search on {role.address}", flush=True)
+    print(f"Distributed search: this process is the chief, serving the search on "
+          f"{role.address} until every trial has ended", flush=True)
     try:
         while True:
             time.sleep(poll)
@@ -212,13 +213,15 @@ class _Heartbeat:
         self.thread.join(timeout=self.interval * 3)
 
 
-def work(tuner, *fit_args, **fit_kwargs):
+def work(tuner, role, *fit_args, **fit_kwargs):
     """A worker's search: asks the chief for trials and runs them until told to stop, with a
     heartbeat; waits `IDLE_POLL_SECONDS` between asks while the chief has nothing to hand out.
     Returns `None`; the ids of the trials this worker ran are in `tuner.trials_run`."""
     from keras_tuner.src.engine import trial as trial_module
 
     quiet_keras_tuner()
+    print(f"Distributed search: this process is worker {role.tuner_id}, running trials for the "
+          f"chief on {role.address}", flush=True)
     tuner.on_search_begin()
     with _Heartbeat(tuner.oracle.stub, tuner.tuner_id):
         while True:

@@ -335,7 +335,7 @@ class _SearchTuner:
                 distributed.serve(self.oracle, role)
             self.save()
             return None
-        return distributed.work(self, *fit_args, **fit_kwargs)
+        return distributed.work(self, role, *fit_args, **fit_kwargs)
 
 
 def _oracle_kwargs(kwargs):

@@ -240,3 +240,24 @@ def test_roles():
     worker = distributed_role({"KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "h",
                                "KERASTUNER_ORACLE_PORT": "8000"})
     assert not worker.is_chief and worker.address == "h:8000"
+
+
+def test_make_tuner_refuses_to_let_a_worker_delete_the_shared_search(monkeypatch, tmp_path):
+    from kerasimb import data, tuning
+
+    hm = tuning.ImbalanceHyperModel(data.load_dataset("digits-lt", image_size=8),
+                                    methods=["ce"], epochs=1)
+    (tmp_path / "kerasimb").mkdir()
+    (tmp_path / "kerasimb" / "oracle.json").write_text("{}")  # the chief's state
+    with pytest.raises(ValueError, match="argument `worker_timeout`"):
+        tuning.make_tuner(hm, directory=str(tmp_path), worker_timeout=0)
+    for name, value in {"KERASTUNER_TUNER_ID": "tuner1", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                        "KERASTUNER_ORACLE_PORT": "8000"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=r"argument `overwrite`.*Received: overwrite=True with "
+                                         r"KERASTUNER_TUNER_ID='tuner1'"):
+        tuning.make_tuner(hm, directory=str(tmp_path), overwrite=True)
+    assert (tmp_path / "kerasimb" / "oracle.json").read_text() == "{}"
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "x")
+    with pytest.raises(ValueError, match="KERASTUNER_ORACLE_PORT"):
+        tuning.make_tuner(hm, directory=str(tmp_path))
