@@ -9,6 +9,7 @@ from kerasimb.cli.args import (
     load_dataset,
     method_names,
     output_folder,
+    positive_float,
     positive_int,
 )
 
@@ -17,7 +18,12 @@ HELP = "Keras Tuner search over methods and their hyperparameters"
 DESCRIPTION = ("Search methods and hyperparameters on the validation split (random, Bayesian or "
                "Hyperband), print the leaderboard, retrain the best configuration, score it once "
                "on the test split and write report.md with the search history plot. Rerunning "
-               "the same command with the same --output resumes the search.")
+               "the same command with the same --output resumes the search. On several "
+               "processes or machines: run the same command in each, with Keras Tuner's "
+               "environment variables KERASTUNER_TUNER_ID (chief in one process, tuner0, "
+               "tuner1, ... in the workers), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT "
+               "(the chief's address) and one shared --output; the chief retrains the best "
+               "configuration and writes the report.")
 
 
 def add_arguments(parser):
@@ -39,6 +45,10 @@ def add_arguments(parser):
                              "(default: <output>/search)")
     parser.add_argument("--widths", type=positive_int, nargs="+", default=[16, 32, 64],
                         help="SmallCNN widths searched, small_cnn only (default: %(default)s)")
+    parser.add_argument("--worker-timeout", type=positive_float, default=60.0, metavar="SECONDS",
+                        help="distributed search, on the chief: a worker silent for this long "
+                             "is given up and its trial runs again on another worker "
+                             "(default: %(default)s)")
     return parser
 
 
@@ -53,6 +63,16 @@ def run(args):
     names = method_names(args.methods) if args.methods is not None else None
     if len(args.seeds) != 1:
         raise UsageError(f"argument --seeds: tune takes one seed, received {args.seeds}")
+    role = tuning.distributed_role()  # Keras Tuner's KERASTUNER_* variables; ValueError if bad
+    if role is not None:
+        if args.output is None:
+            raise UsageError(
+                f"argument --output: a distributed search (KERASTUNER_TUNER_ID={role.tuner_id}) "
+                "needs --output, one folder shared by the chief and every worker")
+        if args.restart and not role.is_chief:
+            raise UsageError(
+                f"argument --restart: only the chief may start a distributed search afresh "
+                f"(this process is worker {role.tuner_id}); it would delete the shared state")
     dataset = load_dataset(args)
     output = output_folder(args, "tune", dataset.name)
     directory = args.directory or os.path.join(output, "search")
@@ -74,7 +94,10 @@ def run(args):
                              mixed_precision=settings["mixed_precision"],
                              augment=settings["augment"], progress=not args.no_progress,
                              freeze_backbone=settings["freeze_backbone"],
+                             worker_timeout=args.worker_timeout,
                              model_kwargs={} if args.weights is None else {"weights": args.weights})
+    if result is None:  # a worker: the chief writes the report
+        return 0
     print(f"\nLeaderboard (validation {args.objective}):")
     print(result.table())
     best = result.best

@@ -1,8 +1,11 @@
 """Keras Tuner search over imbalance methods: `ImbalanceHyperModel`, `make_tuner`, `tune`.
 
-Needs `keras-tuner` (an install requirement of kerasimb; `pip install keras-tuner`).
+Needs `keras-tuner` (an install requirement of kerasimb; `pip install keras-tuner`, which brings
+`grpcio` for the distributed search of `kerasimb.tuning.distributed`).
 """
 
+from kerasimb.tuning import distributed, oracles
+from kerasimb.tuning.distributed import distributed_role
 from kerasimb.tuning.hypermodel import OBJECTIVES, ImbalanceHyperModel
 from kerasimb.tuning.search import (
     TUNERS,
@@ -20,9 +23,12 @@ __all__ = [
     "TUNERS",
     "ImbalanceHyperModel",
     "TuningResult",
+    "distributed",
+    "distributed_role",
     "leaderboard",
     "leaderboard_table",
     "make_tuner",
+    "oracles",
     "plot_search_history",
     "show_progress",
     "tune",

@@ -22,21 +22,30 @@ from kerasimb.utils.atomic import atomic_path, write_json, write_text
 from kerasimb.utils.class_figures import per_class_scores
 from kerasimb.utils.formatting import jsonable, write_csv
 from kerasimb.utils.plotting import integer_ticks, legend_outside, new_figure, save_figure
-from kerasimb.utils.validation import check_choice, check_int
+from kerasimb.utils.validation import check_choice, check_float, check_int
 
 # Figures only meaningful for ordered grades: left out of a nominal dataset's test table.
 ORDINAL_ONLY = ("quadratic_kappa", "kendall_tau")
 
 TUNERS = ("random", "bayesian", "hyperband")
 
+ENDED = ("COMPLETED", "FAILED", "INVALID")
+
 
 @kerasimb_export("kerasimb.tuning.make_tuner", serializable=False)
 def make_tuner(hypermodel, tuner="random", max_trials=10, directory="runs/tune",
-               project_name="kerasimb", overwrite=False, seed=0, hyperband_factor=3):
+               project_name="kerasimb", overwrite=False, seed=0, hyperband_factor=3,
+               worker_timeout=60.0):
     """Returns a Keras Tuner tuner over `hypermodel`, maximising `hypermodel.objective`.
 
     With `overwrite=False` (the default) a search started before in `directory/project_name`
     resumes: finished trials are kept and unfinished ones run again.
+
+    The tuners are `kerasimb.tuning.oracles`' subclasses of Keras Tuner's: no configuration is
+    trained twice (a random or Bayesian search stops early, `oracle.exhausted`, once every
+    configuration of a finite space was tried), and in a distributed search
+    (`kerasimb.tuning.distributed`: Keras Tuner's `KERASTUNER_*` environment variables) the
+    trial of a worker that stops answering is run again by another.
 
     Args:
         hypermodel: `ImbalanceHyperModel`.
@@ -49,9 +58,14 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, directory="runs/tune",
         overwrite: bool. Start afresh instead of resuming. Defaults to `False`.
         seed: int. The tuner's random seed. Defaults to `0`.
         hyperband_factor: int >= 2. Hyperband's reduction factor. Defaults to `3`.
+        worker_timeout: float > 0 or `None`. Distributed search: seconds without a heartbeat
+            after which the chief gives a worker up and requeues its trial (`None`: never).
+            Defaults to `60`.
 
     Raises:
-        ValueError: an unknown tuner, bad numbers.
+        ValueError: an unknown tuner, bad numbers, an incomplete or bad set of `KERASTUNER_*`
+            environment variables, `overwrite=True` in a distributed search's worker (it would
+            delete the shared search state).
 
     Example:
 
@@ -62,7 +76,8 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, directory="runs/tune",
     >>> type(tuner).__name__
     'RandomSearch'
     """
-    import keras_tuner
+    from kerasimb.tuning import oracles
+    from kerasimb.tuning.distributed import distributed_role
 
     if not isinstance(hypermodel, ImbalanceHyperModel):
         raise TypeError(
@@ -71,14 +86,23 @@ def make_tuner(hypermodel, tuner="random", max_trials=10, directory="runs/tune",
         )
     check_choice(tuner, "tuner", TUNERS)
     max_trials = check_int(max_trials, "max_trials", minimum=1)
+    if worker_timeout is not None:
+        worker_timeout = check_float(worker_timeout, "worker_timeout", minimum=0.0,
+                                     min_inclusive=False)
+    role = distributed_role()
+    if role is not None and not role.is_chief and overwrite:
+        raise ValueError(
+            "Invalid value received for argument `overwrite`. Expected False in a worker of a "
+            "distributed search (only the chief may start the shared search afresh). "
+            f"Received: overwrite=True with KERASTUNER_TUNER_ID={role.tuner_id!r}")
     common = dict(objective=hypermodel.objective, directory=directory, project_name=project_name,
-                  overwrite=overwrite, seed=seed)
+                  overwrite=overwrite, seed=seed, worker_timeout=worker_timeout)
     if tuner == "random":
-        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+        return oracles.RandomSearch(hypermodel, max_trials=max_trials, **common)
     if tuner == "bayesian":
-        return keras_tuner.BayesianOptimization(
+        return oracles.BayesianOptimization(
             hypermodel, max_trials=max_trials, num_initial_points=min(max_trials, 3), **common)
-    return keras_tuner.Hyperband(
+    return oracles.Hyperband(
         hypermodel, max_epochs=hypermodel.epochs,
         factor=check_int(hyperband_factor, "hyperband_factor", minimum=2), **common)
 
@@ -109,7 +133,9 @@ def leaderboard(tuner, completed_only=True):
     Each dict has `trial_id`, `status`, `score` (the objective, `None` if not scored),
     `metrics` (every `val_*` value the trial returned), `method`, `params` (the method's searched
     hyperparameters), `learning_rate`, `width` and `epochs` (Hyperband's budget, else `None`),
-    and `order` (the trial's position in the search, from 0).
+    `order` (the trial's position in the search, from 0) and `tuner_id` (the process that ran
+    it: `tuner0` in a one-process search, the worker's `KERASTUNER_TUNER_ID` in a distributed
+    one; `None` when the oracle did not record it).
 
     Args:
         tuner: a tuner from `make_tuner` (or any Keras Tuner tuner of an
@@ -117,6 +143,7 @@ def leaderboard(tuner, completed_only=True):
         completed_only: bool. Leave out running, failed and invalid trials. Defaults to `True`.
     """
     objective = tuner.oracle.objective
+    ran_by = getattr(tuner.oracle, "ran_by", {})
     rows = []
     for order, (trial_id, trial) in enumerate(sorted(tuner.oracle.trials.items(),
                                                       key=lambda kv: _trial_key(kv[0]))):
@@ -130,7 +157,8 @@ def leaderboard(tuner, completed_only=True):
             score = metrics[objective.name]
         rows.append({"trial_id": trial_id, "order": order, "status": status,
                      "score": None if score is None else float(score), "metrics": metrics,
-                     **_trial_params(tuner.hypermodel, trial.hyperparameters)})
+                     **_trial_params(tuner.hypermodel, trial.hyperparameters),
+                     "tuner_id": ran_by.get(trial_id)})
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["order"]))
     return rows
 
@@ -217,6 +245,11 @@ def show_progress(tuner, total=None, stream=None):
     trial that failed says `failed`. Trials finished before a resumed search count: the first
     new trial of a search resumed after 4 is trial 5.
 
+    In a distributed search (`kerasimb.tuning.distributed`) the chief prints these lines with
+    the worker that ran each trial (`trial 3/10 (tuner1): ...`), and each worker prints one
+    line per trial it ran, named by its id (`tuner1: trial 02: focal gamma=2, ... -> val
+    balanced_accuracy 0.8123 (best so far 0.8500)`).
+
     Args:
         tuner: a tuner from `make_tuner`.
         total: int or `None`. The number of trials the search runs (`max_trials`), or `None`
@@ -238,28 +271,57 @@ def show_progress(tuner, total=None, stream=None):
     trial 1/2: ce, learning rate 0.001, width 32 -> val balanced_accuracy 0.4713 (best so far 0.4713)
     trial 2/2: ...
     """
+    from kerasimb.tuning.distributed import distributed_role
+
     if total is not None:
         total = check_int(total, "total", minimum=1)
+    role = distributed_role()
     objective = tuner.oracle.objective.name
     label = objective.replace("val_", "val ", 1)
-    ended = ("COMPLETED", "FAILED", "INVALID")
-    end_trial = tuner.on_trial_end
 
-    def on_trial_end(trial):
-        end_trial(trial)
-        stored = tuner.oracle.get_trial(trial.trial_id)
-        number = sum(str(t.status) in ended for t in tuner.oracle.trials.values())
+    def write(text):
+        print(text, file=stream or sys.stdout, flush=True)
+
+    if role is not None and not role.is_chief:  # a worker: the chief holds the trials
+        end_trial = tuner.on_trial_end
+
+        def on_worker_trial_end(trial):
+            end_trial(trial)
+            stored = tuner.oracle.get_trial(trial.trial_id)
+            row = _trial_params(tuner.hypermodel, stored.hyperparameters)
+            outcome = (f"{label} {stored.score:.4f}" if str(stored.status) == "COMPLETED"
+                       and stored.score is not None else str(stored.status).lower())
+            best = tuner.oracle.get_best_trials(1)
+            best = (f"{best[0].score:.4f}" if best and best[0].score is not None
+                    and str(best[0].status) == "COMPLETED" else "none yet")
+            write(f"{role.tuner_id}: trial {stored.trial_id}: {_describe(row)} -> {outcome} "
+                  f"(best so far {best})")
+
+        tuner.on_trial_end = on_worker_trial_end
+        return tuner
+
+    def line(stored, tuner_id=None):
+        number = sum(str(t.status) in ENDED for t in tuner.oracle.trials.values())
         row = {"score": None, **_trial_params(tuner.hypermodel, stored.hyperparameters)}
         if str(stored.status) == "COMPLETED":
-            rows = [r for r in leaderboard(tuner) if r["trial_id"] == trial.trial_id]
+            rows = [r for r in leaderboard(tuner) if r["trial_id"] == stored.trial_id]
             row = rows[0] if rows else row
         scores = [r["score"] for r in leaderboard(tuner) if r["score"] is not None]
         outcome = (f"{label} {row['score']:.4f}" if row["score"] is not None
                    else f"{str(stored.status).lower()}")
         best = f"{max(scores):.4f}" if scores else "none yet"
         count = f"{number}/{total}" if total is not None else f"{number}"
-        print(f"trial {count}: {_describe(row)} -> {outcome} (best so far {best})",
-              file=stream or sys.stdout, flush=True)
+        by = f" ({tuner_id})" if tuner_id else ""
+        write(f"trial {count}{by}: {_describe(row)} -> {outcome} (best so far {best})")
+
+    if role is not None:  # the chief: trials end in the oracle, as workers report them
+        tuner.oracle.listeners.append(line)
+        return tuner
+    end_trial = tuner.on_trial_end
+
+    def on_trial_end(trial):
+        end_trial(trial)
+        line(tuner.oracle.get_trial(trial.trial_id))
 
     tuner.on_trial_end = on_trial_end
     return tuner
@@ -306,20 +368,23 @@ class TuningResult:
         columns, empty where a trial's method has no such value), learning rate, width,
         Hyperband epochs, the objective score and every `val_*` metric (for nominal classes
         without the quadratic kappa and Kendall's τ, unless one is the objective), at full
-        precision. Returns `path`."""
+        precision; a distributed search adds the `tuner_id` that ran each trial after `order`.
+        Returns `path`."""
         params = list(dict.fromkeys(f"{r['method']}.{k}" for r in self.leaderboard
                                     for k in r["params"]))
         hidden = set() if self.settings.get("ordinal") else \
             {f"val_{m}" for m in ORDINAL_ONLY} - {f"val_{self.settings.get('objective')}"}
         metrics = sorted({k for r in self.leaderboard for k in r["metrics"]} - hidden)
-        header = ["rank", "trial_id", "order", "method", *params, "learning_rate", "width",
+        by = ["tuner_id"] if self.settings.get("distributed") else []
+        header = ["rank", "trial_id", "order", *by, "method", *params, "learning_rate", "width",
                   "epochs", "score", *metrics]
         rows = []
         for rank, r in enumerate(self.leaderboard, 1):
             values = {f"{r['method']}.{k}": v for k, v in r["params"].items()}
-            rows.append([rank, r["trial_id"], r["order"] + 1, r["method"],
-                         *(values.get(p) for p in params), r["learning_rate"], r["width"],
-                         r.get("epochs"), r["score"], *(r["metrics"].get(m) for m in metrics)])
+            rows.append([rank, r["trial_id"], r["order"] + 1, *(r.get(k) for k in by),
+                         r["method"], *(values.get(p) for p in params), r["learning_rate"],
+                         r["width"], r.get("epochs"), r["score"],
+                         *(r["metrics"].get(m) for m in metrics)])
         return write_csv(path, header, rows)
 
     def save(self, output):
@@ -366,6 +431,11 @@ class TuningResult:
             "for the retrained best configuration",
             f"- search state: {_state_folder(s['directory'], output)} (rerun the same command "
             "to resume)",
+            *([f"- the search space is exhausted: every configuration was tried, "
+               f"{s['trials']} completed"] if s.get("exhausted") else []),
+            *([f"- distributed: the trials ran on {len(s.get('workers') or [])} worker(s) "
+               f"({', '.join(s.get('workers') or [])}); the chief retrained the best "
+               "configuration"] if s.get("distributed") else []),
             f"- search time: {s['search_seconds']:.0f} s", "",
             "## Leaderboard (validation)", "", self.table(), "",
             "![search history](search_history.png)", "",
@@ -441,7 +511,7 @@ def _state_folder(directory, output):
 def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accuracy",
          tuner="random", max_trials=10, epochs=10, batch_size=32, directory="runs/tune",
          project_name="kerasimb", overwrite=False, seed=0, verbose=0, progress=True,
-         **hypermodel_kwargs):
+         worker_timeout=60.0, **hypermodel_kwargs):
     """Searches methods and hyperparameters, retrains the best and scores it on the test split.
 
     With `progress=True` a line is printed as each trial finishes (`show_progress`):
@@ -451,13 +521,25 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
     trial 2/2: focal gamma=2, learning rate 0.001, width 32 -> val balanced_accuracy 0.5120 (best so far 0.5120)
     ```
 
-    and a resumed search first says how many trials it found finished.
+    and a resumed search first says how many trials it found finished. No configuration is
+    trained twice: a search over a finite space stops once every configuration was tried, and
+    says so (`settings["exhausted"]`).
+
+    A distributed search (`kerasimb.tuning.distributed`): run the same call in every process,
+    with Keras Tuner's environment variables (`KERASTUNER_TUNER_ID=chief` in one process,
+    `tuner0`, `tuner1`, ... in the workers, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
+    the chief's address) and one shared `directory`. The chief serves the search while the
+    workers run the trials; when every trial has ended the chief retrains the best
+    configuration, scores it on the test split and returns the `TuningResult`, and each worker
+    returns `None`. Rerunning the same call without the variables gives the same result from
+    the stored trials.
 
     Args:
         dataset: `ImageDataset`.
         methods: `None` (every registered method) or a list of names.
         backbone, objective, epochs, batch_size, seed: as in `ImbalanceHyperModel`.
-        tuner, max_trials, directory, project_name, overwrite: as in `make_tuner`.
+        tuner, max_trials, directory, project_name, overwrite, worker_timeout: as in
+            `make_tuner`.
         verbose: `fit` verbosity. Defaults to `0`.
         progress: bool. Print a line per finished trial (`trial i/N: ...`; `trial i: ...` for
             Hyperband, which has no fixed number of trials). Defaults to `True`.
@@ -465,24 +547,30 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
             `model_kwargs`, ...).
 
     Returns:
-        `TuningResult`.
+        `TuningResult`; `None` in a worker of a distributed search.
 
     Raises:
         RuntimeError: no trial completed.
+        ValueError: bad arguments, or bad `KERASTUNER_*` environment variables.
     """
+    from kerasimb.tuning.distributed import distributed_role
+
+    role = distributed_role()
     hypermodel = ImbalanceHyperModel(dataset, methods=methods, backbone=backbone,
                                      objective=objective, epochs=epochs, batch_size=batch_size,
                                      seed=seed, verbose=verbose, **hypermodel_kwargs)
     search = make_tuner(hypermodel, tuner, max_trials=max_trials, directory=directory,
-                        project_name=project_name, overwrite=overwrite, seed=seed)
+                        project_name=project_name, overwrite=overwrite, seed=seed,
+                        worker_timeout=worker_timeout)
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(
             "Invalid type received for argument `progress`. Expected a bool. "
             f"Received: progress={progress!r}"
         )
+    worker = role is not None and not role.is_chief
     if progress:
         total = None if tuner == "hyperband" else max_trials
-        done = leaderboard(search)
+        done = [] if worker else leaderboard(search)  # a worker holds no trials
         if done:
             scores = [r["score"] for r in done if r["score"] is not None]
             best = f"{max(scores):.4f}" if scores else "none yet"
@@ -492,9 +580,20 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
     start = time.time()
     search.search(verbose=verbose)
     seconds = time.time() - start
+    if worker:
+        if progress:
+            ran = ", ".join(search.trials_run) or "none"
+            print(f"{role.tuner_id}: the chief says the search is over; this worker ran "
+                  f"{len(search.trials_run)} trial(s) ({ran}). The chief retrains the best "
+                  "configuration and writes the report.", flush=True)
+        return None
     rows = leaderboard(search)
     if not rows:
         raise RuntimeError(f"No trial of the search in {directory}/{project_name} completed.")
+    exhausted = bool(getattr(search.oracle, "exhausted", False))
+    if exhausted and progress:
+        print(f"The search space is exhausted: all {len(search.oracle.trials)} of its "
+              f"configurations were tried (max_trials {max_trials}).", flush=True)
     best_hp = search.oracle.get_trial(rows[0]["trial_id"]).hyperparameters
     keras.backend.clear_session()
     method, model, _ = hypermodel.train(best_hp, epochs=best_hp.values.get("tuner/epochs"))
@@ -503,6 +602,8 @@ def tune(dataset, methods=None, backbone="small_cnn", objective="balanced_accura
                 "trials": len(rows), "methods": hypermodel.method_names, "backbone": backbone,
                 "objective": objective, "epochs": epochs, "batch_size": batch_size, "seed": seed,
                 "ordinal": bool(dataset.ordinal), "class_counts": list(dataset.class_counts),
-                "directory": os.path.join(directory, project_name), "search_seconds": seconds}
+                "directory": os.path.join(directory, project_name), "search_seconds": seconds,
+                "exhausted": exhausted, "distributed": role is not None,
+                "workers": (sorted({r["tuner_id"] for r in rows if r["tuner_id"]})
+                            if role is not None else None)}
     return TuningResult(rows, test_report, settings, dataset.summary())
-

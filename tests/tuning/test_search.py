@@ -214,3 +214,26 @@ def test_tune_report_notes_a_balanced_test_split_and_a_single_class_model(tmp_pa
     assert ("**Warning:** the retrained `focal` model predicts a single class, `g0`, for every "
             "test image.") in text
     assert "The test split is balanced (5 images in every class)" in text
+
+
+def test_a_finite_space_is_searched_once_per_configuration_then_the_search_says_so(
+        digits, tmp_path, capsys):
+    # ce (no hyperparameter) and cb-softmax (beta: 4 choices), one width, a fixed learning
+    # rate: 5 configurations, fewer than max_trials
+    result = tuning.tune(digits, methods=["ce", "cb-softmax"], max_trials=7, epochs=1,
+                         batch_size=64, widths=(4,), width=4, learning_rates=None,
+                         directory=str(tmp_path / "search"), seed=0, tuner="bayesian")
+    out = capsys.readouterr().out
+    configurations = [(r["method"], tuple(sorted(r["params"].items())))
+                      for r in result.leaderboard]
+    assert len(configurations) == 5 and len(set(configurations)) == 5
+    assert sorted(b for m, p in configurations for _, b in p) == [0.9, 0.99, 0.999, 0.9999]
+    assert result.settings["exhausted"] and not result.settings["distributed"]
+    assert "The search space is exhausted: all 5 of its configurations were tried " \
+           "(max_trials 7)." in out
+    assert len([line for line in out.splitlines() if line.startswith("trial ")]) == 5
+    text = open(result.save(str(tmp_path))["report"], encoding="utf-8").read()
+    assert "- the search space is exhausted: every configuration was tried, 5 completed" in text
+    assert "distributed" not in text
+    assert "tuner_id" not in read_csv(tmp_path / "leaderboard.csv")[0]
+    assert {r["tuner_id"] for r in result.leaderboard} == {"tuner0"}
