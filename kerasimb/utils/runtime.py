@@ -49,6 +49,8 @@ True
 """
 
 import contextlib
+import json
+import os
 
 import keras
 import tensorflow as tf
@@ -132,6 +134,36 @@ def precision_policy(precision):
         keras.config.set_dtype_policy(previous)
 
 
+def _check_single_worker(tf_config=None):
+    """Raises `ValueError` when `TF_CONFIG` (the environment variable, or `tf_config`) names
+    more than one task: Keras 3.15's `fit` cannot train under several workers
+    (keras-team/keras#20585); the message says what works instead.
+
+    >>> _check_single_worker('{"cluster": {"worker": ["localhost:1"]}, "task": {"index": 0}}')
+    >>> _check_single_worker('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"index": 0}}')
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value received for argument `distribute`. ...
+    """
+    text = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
+    try:
+        cluster = json.loads(text).get("cluster", {}) if text.strip() else {}
+    except (ValueError, AttributeError):
+        raise ValueError("Invalid value received for the environment variable `TF_CONFIG`. "
+                         f"Expected JSON with a `cluster` and a `task`. Received: {text!r}"
+                         ) from None
+    tasks = (sum(len(addresses) for addresses in cluster.values())
+             if isinstance(cluster, dict) else 0)
+    if tasks > 1:
+        raise ValueError(
+            "Invalid value received for argument `distribute`. 'multiworker' trains on one "
+            "machine only: TF_CONFIG names "
+            f"{tasks} tasks, and Keras 3.15's fit cannot train under several workers "
+            "(keras-team/keras#20585). Use 'mirrored' for every GPU of one machine, and "
+            "`--shard K/N` to spread a comparison's runs over machines. Received: "
+            "distribute='multiworker'")
+
+
 @kerasimb_export("kerasimb.utils.make_strategy", serializable=False)
 def make_strategy(distribute):
     """Returns the `tf.distribute.Strategy` named by `distribute`, or `None` for `"none"`.
@@ -146,12 +178,14 @@ def make_strategy(distribute):
 
     `"mirrored"` and `"multiworker"` are created once per process and then reused (a second
     `MirroredStrategy` in the same process clashes with the first one's collective keys).
-    `"multiworker"` without a `TF_CONFIG` environment variable is a single worker: a
-    `MultiWorkerMirroredStrategy` over this machine's local devices (one replica per GPU, or the
-    CPU), which trains like one device. With several workers, Keras 3 (3.15, TensorFlow 2.21)
-    `fit` fails before the first step ("Attempt to convert a value (PerReplica...)"; its
-    symbolic build reduces a data batch across workers: keras-team/keras#20585), so multi-worker
-    training needs a Keras release that fixes it.
+    `"multiworker"` without a `TF_CONFIG` environment variable (or one naming a single task) is a
+    single worker: a `MultiWorkerMirroredStrategy` over this machine's local devices (one
+    replica per GPU, or the CPU), which trains like one device. A `TF_CONFIG` naming several
+    tasks is refused at once: Keras 3 (3.15, TensorFlow 2.21) `fit`, which every method trains
+    with, fails before the first step under several workers ("Attempt to convert a value
+    (PerReplica...)"; its symbolic build reduces a data batch across workers:
+    keras-team/keras#20585). A `MultiWorkerMirroredStrategy` instance is passed through
+    unchanged (how the tests watch for a Keras release that fixes it).
 
     Returns:
         A `tf.distribute.Strategy`, or `None`.
@@ -178,6 +212,7 @@ def make_strategy(distribute):
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         strategy = tf.distribute.MirroredStrategy(devices=devices)
     elif distribute == "multiworker":
+        _check_single_worker()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     if distribute in ("mirrored", "multiworker"):
         _STRATEGIES[distribute] = strategy

@@ -32,6 +32,7 @@ def test_without_a_gpu_nothing_is_measured(gpu_check, monkeypatch, capsys, tmp_p
     assert results.read_text() == "# Benchmark results\n"  # nothing written
 
 
+@pytest.mark.slow  # builds and compiles four settings, XLA included (~40-110 s here)
 def test_cpu_run_writes_one_section_with_every_setting(gpu_check, monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(gpu_check.tf.config, "list_physical_devices", lambda kind=None: [])
     results = tmp_path / "RESULTS.md"

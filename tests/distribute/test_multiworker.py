@@ -76,3 +76,34 @@ def test_two_local_workers_match_one_device(tmp_path):
         assert run["replicas"] == 2
         np.testing.assert_allclose(run["history"]["loss"], one["history"]["loss"], rtol=1e-5)
         np.testing.assert_allclose(run["probabilities"], one["probabilities"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_custom_loop_on_two_workers_matches_one_device(tmp_path):
+    """The verdict on multi-worker training: `fit` fails (above), but a custom loop of
+    `strategy.run` steps over the same Keras model and optimizer trains on two local workers
+    and ends with the one-device weights (measured: max difference 8e-8 after 3 epochs)."""
+    script = SCRIPT.with_name("custom_loop_script.py")
+    ports = ",".join(str(p) for p in _free_ports(2))
+    workers = [subprocess.Popen([sys.executable, str(script), str(tmp_path / f"w{i}.json"),
+                                 str(i), ports], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=_env(), cwd=ROOT) for i in range(2)]
+    try:
+        single = subprocess.run([sys.executable, str(script), str(tmp_path / "single.json")],
+                                capture_output=True, text=True, env=_env(), cwd=ROOT,
+                                timeout=600)
+        outputs = [w.communicate(timeout=600) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert single.returncode == 0, single.stderr[-3000:]
+    for w, (_, err) in zip(workers, outputs):
+        assert w.returncode == 0, err[-3000:]
+    one = json.loads((tmp_path / "single.json").read_text())
+    for i in range(2):
+        run = json.loads((tmp_path / f"w{i}.json").read_text())
+        assert run["replicas"] == 2
+        np.testing.assert_allclose(run["losses"], one["losses"], rtol=1e-5)
+        for a, b in zip(run["weights"], one["weights"]):
+            np.testing.assert_allclose(a, b, atol=1e-5)

@@ -67,3 +67,25 @@ def test_check_jit_compile_accepts(value):
 def test_check_jit_compile_rejects(value):
     with pytest.raises(ValueError, match="argument `jit_compile`"):
         runtime.check_jit_compile(value)
+
+
+def test_multiworker_with_several_tasks_is_refused_at_once(monkeypatch):
+    """Keras 3.15's fit cannot train under several workers (keras-team/keras#20585): the name
+    'multiworker' is refused before anything is built, saying what works instead; one task (or
+    no TF_CONFIG) is a single worker and trains."""
+    import json as json_module
+
+    from kerasimb.utils import runtime as runtime_module
+
+    cluster = {"cluster": {"worker": ["localhost:1", "localhost:2"], "chief": ["localhost:3"]},
+               "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json_module.dumps(cluster))
+    monkeypatch.setattr(runtime_module, "_STRATEGIES", {})
+    with pytest.raises(ValueError, match=r"names 3 tasks.*keras-team/keras#20585.*--shard K/N"):
+        runtime_module.make_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        runtime_module.make_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", json_module.dumps(
+        {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 0}}))
+    runtime_module._check_single_worker()  # one task: accepted
