@@ -404,3 +404,34 @@ def test_a_killed_shard_resumes_when_rerun(sharded, reference, tmp_path):
     metrics = json.load(open(folder / "metrics.json"))
     assert {(r["method"], r["seed"]): r["report"] for r in metrics["runs"]} == {
         (r["method"], r["seed"]): r["report"] for r in reference[1].runs}
+
+
+def test_a_run_held_by_a_live_process_is_waited_for_then_loaded(reference, tmp_path,
+                                                                  monkeypatch, capsys):
+    """Another live process holds `ce` seed 0: the shard waits, and when that process stores
+    the run and releases its lock, loads it instead of training it."""
+    monkeypatch.setattr(sys.modules["kerasimb.runs.compare"], "_WAIT_SECONDS", 0.1)
+    lock = tmp_path / "runs" / "ce" / "seed0.lock"
+    _plant(str(lock), os.getppid())
+
+    def other_process_finishes():
+        time.sleep(1.0)
+        for ext in ("npz", "json"):  # as RunStore.save writes them: the record last
+            subprocess.run(["cp", str(reference[0] / "runs" / "ce" / f"seed0.{ext}"),
+                            str(tmp_path / "runs" / "ce")], check=True)
+        os.remove(lock)
+
+    other = threading.Thread(target=other_process_finishes)
+    other.start()
+    try:
+        result = runs.compare("digits-lt", ["ce"], epochs=1, seeds=[0], batch_size=32,
+                              progress=False, output_dir=tmp_path, mixed_precision="float32",
+                              distribute="none", shard=(1, 1))
+    finally:
+        other.join()
+    out = capsys.readouterr().out
+    assert f"ce, seed 0: being trained by process {os.getppid()} on" in out
+    assert "waiting for it" in out
+    assert result.shard["trained"] == [] and result.shard["loaded"] == [["ce", 0]]
+    assert result.shard["complete"] and result.shard["report"]
+    assert result.reports[("ce", 0)] == reference[1].reports[("ce", 0)]
