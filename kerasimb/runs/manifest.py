@@ -190,13 +190,15 @@ def start_experiment(output_dir, experiment, overwrite=False, name="output_dir")
         return []
     removed = _remove_listed(output_dir, manifest.get("files")) if manifest else []
     os.makedirs(output_dir, exist_ok=True)
-    if manifest is None and not overwrite and not os.path.exists(
-            os.path.join(output_dir, MANIFEST)):
+    if manifest is None and not overwrite:
         # A new folder, which shards of this experiment started at once may all be claiming:
         # the first manifest written stays, and the others check that it names their experiment.
-        if not _write(output_dir, experiment, {}, complete=False, replace=False):
+        if _write(output_dir, experiment, {}, complete=False, replace=False) is not None:
+            return removed
+        if read_manifest(output_dir) is not None:  # written by another process meanwhile
             check_experiment(output_dir, experiment, overwrite, name)
-        return removed
+            return removed
+        # else an unreadable manifest, which is replaced
     _write(output_dir, experiment, {}, complete=False)
     return removed
 

@@ -435,3 +435,53 @@ def test_a_run_held_by_a_live_process_is_waited_for_then_loaded(reference, tmp_p
     assert result.shard["trained"] == [] and result.shard["loaded"] == [["ce", 0]]
     assert result.shard["complete"] and result.shard["report"]
     assert result.reports[("ce", 0)] == reference[1].reports[("ce", 0)]
+
+
+# ---------------------------------------------------------------- the manifest
+
+
+def test_start_experiment_never_replaces_a_manifest_written_meanwhile(tmp_path, monkeypatch):
+    module = sys.modules["kerasimb.runs.manifest"]
+    mine = {"kind": "compare", "settings": {"epochs": 1}}
+    theirs = {"kind": "compare", "settings": {"epochs": 2}}
+    read, calls = module.read_manifest, []
+
+    def another_process_writes_between(folder):
+        calls.append(folder)
+        if len(calls) == 2:  # start_experiment's own read: another process claims it now
+            monkeypatch.setattr(module, "read_manifest", read)
+            module.start_experiment(folder, theirs)
+            return None  # (as read just before)
+        return read(folder)
+
+    monkeypatch.setattr(module, "read_manifest", another_process_writes_between)
+    with pytest.raises(ValueError, match=r"holds another experiment \(epochs: 2 in the folder, "
+                                         r"1 now\)"):
+        module.start_experiment(tmp_path, mine)
+    assert runs.read_manifest(tmp_path)["experiment"] == theirs
+
+
+def test_shards_starting_at_once_share_one_manifest(tmp_path):
+    experiment = {"kind": "compare", "settings": {"epochs": 1}}
+    errors, barrier = [], threading.Barrier(8)
+
+    def start():
+        barrier.wait()
+        try:
+            runs.start_experiment(tmp_path, experiment)
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    manifest = runs.read_manifest(tmp_path)
+    assert manifest["experiment"] == experiment and manifest["complete"] is False
+    assert os.listdir(tmp_path) == ["manifest.json"]  # no temporary file left
+    with open(tmp_path / "manifest.json", "w") as f:
+        f.write("{half a manifest")  # unreadable: replaced, as before
+    runs.start_experiment(tmp_path, experiment)
+    assert runs.read_manifest(tmp_path)["experiment"] == experiment
