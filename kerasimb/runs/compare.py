@@ -782,6 +782,8 @@ def compare(
                 train_run(label, seed)
         finally:
             lock.release()
+            if not store.finished(label, seed):  # failed: no empty runs/<method>/ left behind
+                store.drop_empty_folders(label, seed)
         return True
 
     try:

@@ -191,8 +191,6 @@ class RunLock:
         if self.held:
             return True
         self.took_over = None
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
         if self._create():
             return True
         info = self.owner()
@@ -207,11 +205,19 @@ class RunLock:
         return False
 
     def _create(self):
-        """Creates the lock file if there is none (`O_EXCL`); starts the heartbeat."""
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
+        """Creates the lock file (and its folder) if there is none (`O_EXCL`); starts the
+        heartbeat."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        for attempt in range(5):  # another process may remove the folder left empty meanwhile
+            os.makedirs(folder, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                break
+            except FileExistsError:
+                return False
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
         token = secrets.token_hex(8)
         info = {"pid": os.getpid(), "host": _host(), "token": token,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S")}

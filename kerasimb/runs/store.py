@@ -170,6 +170,16 @@ class RunStore:
         """The run's lock file (`runs.RunLock`), which exists while a process trains it."""
         return self.paths(label, seed)[0][:-len(".json")] + ".lock"
 
+    def drop_empty_folders(self, label, seed):
+        """Removes `runs/<method>/` and `runs/` when they are empty (after the lock of a run
+        that did not finish is released: a failed first run leaves no folder behind)."""
+        folder = os.path.dirname(self.lock_path(label, seed))
+        for path in (folder, os.path.dirname(folder)):
+            try:
+                os.rmdir(path)
+            except OSError:  # not empty (another run, or another process's lock), or gone
+                return
+
     def backup_dir(self, label, seed):
         return os.path.join(self.output_dir, "backup", safe_name(label), f"seed{seed}")
 
