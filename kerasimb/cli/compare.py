@@ -14,7 +14,9 @@ DESCRIPTION = ("Train each method with the same model, epochs, batch size, learn
                "each method's paired difference from --baseline with its 95% bootstrap "
                "interval) and save metrics.json, report.md and plots. Rerunning the same "
                "command with the same --output resumes (also with another --baseline or "
-               "--main-metric: they change only the report).")
+               "--main-metric: they change only the report). --shard K/N splits the runs over "
+               "N processes sharing one --output (a Slurm job array, a Kubernetes indexed Job: "
+               "see examples/).")
 
 # One representative of each family that trains through the standard loop: the two baselines,
 # logit adjustment and LDAM-DRW (losses), class sampling and Balanced-MixUp (sampling). Every
