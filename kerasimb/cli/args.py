@@ -73,6 +73,24 @@ def positive_float(text):
     return value
 
 
+def shard_argument(text):
+    """argparse type of `--shard K/N`: returns `(K, N)`, integers with 1 <= K <= N.
+
+    >>> shard_argument("2/3")
+    (2, 3)
+    >>> shard_argument("0/3")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected K/N with 1 <= K <= N, received 0/3
+    """
+    parts = text.split("/")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        k, n = (int(p) for p in parts)
+        if 1 <= k <= n:
+            return k, n
+    raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, received {text}")
+
+
 def add_run_arguments(parser, **defaults):
     """Adds the flags shared by every training command and recipe to `parser`.
 

@@ -3,7 +3,8 @@
 import os
 
 from kerasimb.cli.args import (UsageError, add_calibrate_argument, add_file_backed_arguments,
-                               add_run_arguments, load_dataset, method_names, output_folder)
+                               add_run_arguments, load_dataset, method_names, output_folder,
+                               shard_argument)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
@@ -13,7 +14,9 @@ DESCRIPTION = ("Train each method with the same model, epochs, batch size, learn
                "each method's paired difference from --baseline with its 95% bootstrap "
                "interval) and save metrics.json, report.md and plots. Rerunning the same "
                "command with the same --output resumes (also with another --baseline or "
-               "--main-metric: they change only the report).")
+               "--main-metric: they change only the report). --shard K/N splits the runs over "
+               "N processes sharing one --output (a Slurm job array, a Kubernetes indexed Job: "
+               "see examples/).")
 
 # One representative of each family that trains through the standard loop: the two baselines,
 # logit adjustment and LDAM-DRW (losses), class sampling and Balanced-MixUp (sampling). Every
@@ -41,6 +44,12 @@ def add_arguments(parser):
                         help="the figure of the 'vs baseline' column: balanced_accuracy, "
                              "macro_f1, mcc, quadratic_kappa, smallest_class_recall, accuracy, "
                              "auc or kendall_tau (default: %(default)s)")
+    parser.add_argument("--shard", type=shard_argument, default=None, metavar="K/N",
+                        help="run shard K of N (1-based) of the (method, seed) runs, beside the "
+                             "other shards started with the same command and the same --output "
+                             "(on this machine or others sharing the folder); each run is "
+                             "trained once, under a lock file, and the last shard to finish "
+                             "writes the report (so does rerunning the command without --shard)")
     add_recalibrate_bn_argument(parser)
     add_calibrate_argument(parser)
     add_file_backed_arguments(parser)
@@ -68,24 +77,80 @@ def check_versus_baseline(args, names):
     return methods.get(args.baseline).name or args.baseline  # the label compare gives it
 
 
+def check_shard(args):
+    """`--shard` needs `--output` (the folder the shards share) and no `--restart`.
+
+    Raises:
+        UsageError: `--shard` without `--output`, or with `--restart`.
+    """
+    if args.shard is None:
+        return
+    text = f"{args.shard[0]}/{args.shard[1]}"
+    if args.output is None:
+        raise UsageError(f"argument --shard: needs --output DIR, the folder every shard shares "
+                         f"(received --shard {text} without --output)")
+    if args.restart:
+        raise UsageError(f"argument --shard: does not apply with --restart (each shard would "
+                         f"discard the runs the others stored; use a new --output) (received "
+                         f"--shard {text} --restart)")
+
+
+def _runs_text(pairs):
+    return ", ".join(f"{label} seed {seed}" for label, seed in pairs) or "none"
+
+
+def _shard_lines(info, output, total):
+    """What a shard prints once its runs are done."""
+    k, n = info["shard"]
+    lines = [f"Shard {k}/{n}: trained {_runs_text(info['trained'])}"
+             + (f"; loaded {_runs_text(info['loaded'])} (finished before)" if info["loaded"]
+                else "")]
+    if info["report"]:
+        lines.append(f"Every run of the comparison is stored in {output}: this shard finished "
+                     "last and wrote the report.")
+    elif info["complete"]:
+        lines.append(f"Every run of the comparison is stored in {output}, and the report there "
+                     "was written by another shard from the same runs.")
+    else:
+        lines.append(f"{len(info['missing'])} of {total} runs are not stored yet "
+                     f"({_runs_text(info['missing'])}): the report will be written by the last "
+                     "shard to finish, or by rerunning the same command without --shard.")
+    return lines
+
+
 def run(args):
     """Runs `runs.compare` with the parsed flags; prints and saves the results. Returns 0."""
-    from kerasimb import runs
+    from kerasimb import methods, runs
     from kerasimb.utils.formatting import spread_text
 
     names = method_names(args.methods) if args.methods is not None else list(DEFAULT_METHODS)
     baseline = check_versus_baseline(args, names)
+    check_shard(args)
     dataset = load_dataset(args)
     output = output_folder(args, "compare", dataset.name)
     print(dataset.summary())
     print()
     print(f"Comparing {', '.join(names)} with {args.backbone}: {args.epochs} epochs, batch size "
           f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
+    if args.shard is not None:
+        labels = [methods.get(name).name or name for name in names]  # as compare names them
+        share = runs.shard_runs([(m, s) for m in labels for s in args.seeds], args.shard)
+        print(f"Shard {args.shard[0]}/{args.shard[1]}: {_runs_text(share)} ({len(share)} of "
+              f"{len(names) * len(args.seeds)} runs)", flush=True)
     result = runs.compare(dataset, methods=names, output_dir=output, save_models=args.save_models,
                           callbacks=recalibration_callbacks(args, dataset),
-                          baseline=baseline, main_metric=args.main_metric,
+                          baseline=baseline, main_metric=args.main_metric, shard=args.shard,
                           **runs.compare_kwargs(args))
     spread = spread_text(args.seeds)
+    if result.shard is not None:
+        print()
+        print("\n".join(_shard_lines(result.shard, output, len(names) * len(args.seeds))))
+        if result.shard["report"]:
+            print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")
+            print(result.table())
+            saved = sorted(os.path.basename(p) for p in result.shard["report"].values())
+            print(f"\nSaved {', '.join(saved)} to {output}")
+        return 0
     print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")
     print(result.table())
     paths = result.save(output)

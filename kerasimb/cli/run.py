@@ -29,7 +29,19 @@ def recipe_parser(name, recipe):
     parser = Parser(prog=f"kerasimb run {name}", description=recipe.__doc__.split("\n\n")[0])
     add_run_arguments(parser, **recipe.DEFAULTS)
     recipe.add_arguments(parser)
+    parser.add_argument("--shard", type=_no_shard(name), help=argparse.SUPPRESS)
     return parser
+
+
+def _no_shard(name):
+    """The `--shard` type of a recipe: always one line saying it does not apply."""
+
+    def refuse(text):
+        raise argparse.ArgumentTypeError(
+            f"does not apply to the recipes (received --shard {text} for {name}); shard a "
+            "comparison with `kerasimb compare ... --shard K/N --output DIR`")
+
+    return refuse
 
 
 def run(args):

@@ -14,6 +14,9 @@ that makes an output folder resumable.
 - `manifest.json`: the experiment an output folder holds and every file written there, with
   its SHA-256 (`check_experiment`, `start_experiment`, `write_manifest`, `read_manifest`;
   `kerasimb.runs.manifest`). An output folder belongs to one experiment.
+- `compare(..., shard=(K, N))`: shard K of N of a comparison, beside the others on one shared
+  folder (`shard_runs`, `check_shard`: `kerasimb.runs.shard`); `RunLock`: the lock file a
+  process holds while it trains a run there (`kerasimb.runs.lock`).
 
 `runs` is the only part of kerasimb that decides what goes into an output folder.
 """
@@ -21,8 +24,10 @@ that makes an output folder resumable.
 from kerasimb.runs import report
 from kerasimb.runs.compare import (compare, compare_kwargs, dataset_info, run_fingerprint,
                                    tensorboard_callbacks)
-from kerasimb.runs.manifest import (MANIFEST, check_experiment, read_manifest,
+from kerasimb.runs.lock import RunLock, RunLockHeld
+from kerasimb.runs.manifest import (MANIFEST, check_experiment, lists_unchanged, read_manifest,
                                     start_experiment, write_manifest)
+from kerasimb.runs.shard import check_shard, shard_runs
 from kerasimb.runs.evaluate import (dataset_for, evaluate, load_model, per_class_table,
                                     shown_metrics, write_image_predictions_csv)
 from kerasimb.runs.predict import find_images, predict
@@ -43,10 +48,13 @@ __all__ = [
     "DEFAULT_METRICS",
     "MANIFEST",
     "ComparisonResult",
+    "RunLock",
+    "RunLockHeld",
     "RunStore",
     "callback_arrays",
     "check_experiment",
     "check_output_dir",
+    "check_shard",
     "compare",
     "compare_kwargs",
     "dataset_fingerprint",
@@ -56,6 +64,7 @@ __all__ = [
     "default_output",
     "evaluate",
     "find_images",
+    "lists_unchanged",
     "load_model",
     "model_paths",
     "per_class_table",
@@ -64,6 +73,7 @@ __all__ = [
     "report",
     "restore_callback_arrays",
     "run_fingerprint",
+    "shard_runs",
     "start_experiment",
     "train",
     "train_resumable",

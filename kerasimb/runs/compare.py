@@ -17,6 +17,7 @@ Example:
 """
 
 import datetime
+import json
 import logging
 import os
 import platform
@@ -40,9 +41,11 @@ from kerasimb.metrics.calibration import CALIBRATION_METRICS, negative_log_likel
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
-from kerasimb.runs.manifest import check_experiment, start_experiment
+from kerasimb.runs.lock import RunLock
+from kerasimb.runs.manifest import check_experiment, lists_unchanged, start_experiment
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
+from kerasimb.runs.shard import check_shard, shard_runs, shard_text
 from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
                                  dataset_fingerprint, restore_callback_arrays)
 from kerasimb.utils import runtime
@@ -385,6 +388,7 @@ def compare(
     baseline=None,
     main_metric="balanced_accuracy",
     calibrate=False,
+    shard=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -486,9 +490,28 @@ def compare(
             stores the temperature (`InferenceModel(temperature=)`). The arg-max, hence every
             figure but the calibration ones and the AUC of more than 2 classes, is unchanged.
             Defaults to `False`.
+        shard: `None`, or `(K, N)` (or the text `"K/N"`) with 1 <= K <= N: train only shard K
+            of N of the runs, beside the other shards, started at once (on this machine or
+            others) with the same arguments and the same `output_dir`. Run `i` of the (method,
+            seed) runs, methods in order each with every seed, belongs to shard
+            `(i % N) + 1` (`runs.shard_runs`). Every process training a run of a folder holds
+            its lock file (`runs.RunLock`, `runs/<method>/seed<seed>.lock`, refreshed every
+            30 s; one untouched for 10 minutes, or left by a process of this host that is gone,
+            is taken over), so two processes never train the same run; a run another live
+            process holds is waited for. The shard that finds every run of the comparison
+            stored once its own are done writes the report (`ComparisonResult.save`, under
+            `report.lock`: once, even when two finish together); calling `compare` again
+            without `shard` (same arguments and folder) loads every stored run without
+            training. A killed shard is resumed by running it again. Needs `output_dir`, and
+            `overwrite=False`. Defaults to `None`.
 
     Returns:
-        A `ComparisonResult`.
+        A `ComparisonResult`. With `shard`, it has a `shard` attribute, a dict: `"shard"`
+        `[K, N]`, `"runs"` (this shard's `[method, seed]` pairs), `"trained"` and `"loaded"`
+        (those it trained, and those it found finished), `"missing"` (the comparison's runs not
+        stored yet), `"complete"` (none missing) and `"report"` (the paths `save` wrote when
+        this shard wrote the report, else `None`). The result holds this shard's runs, or
+        every run once `complete`.
 
     Raises:
         ValueError: an unknown method name (the message lists the registered ones), no methods,
@@ -496,7 +519,8 @@ def compare(
             larger than the training split, a `baseline` that is not one of the methods, an
             unknown `main_metric`.
         TypeError: a `dataset` that is neither an `ImageDataset` nor a name.
-        ValueError: `output_dir` is a file or not writable.
+        ValueError: `output_dir` is a file or not writable; a `shard` that is not K of N with
+            1 <= K <= N, or given without `output_dir` or with `overwrite=True`.
         ValueError: `output_dir` holds another experiment or runs made with other settings
             (any of `run_fingerprint`'s: dataset, backbone, epochs, batch size, learning rate,
             method parameters, `select_by`, ...), unless `overwrite=True`.
@@ -551,6 +575,18 @@ def compare(
         resolve_augment(augment)  # checks the value now
     if output_dir is not None:
         check_output_dir(output_dir)
+    shard = check_shard(shard)
+    if shard is not None and output_dir is None:
+        raise ValueError(
+            "Invalid value received for argument `shard`. Expected None without an "
+            "`output_dir` (the shards share it: each stores its runs there, and the last to "
+            f"finish writes the report from them). Received: shard={shard}, output_dir=None")
+    if shard is not None and overwrite:
+        raise ValueError(
+            "Invalid value received for argument `shard`. Expected None with `overwrite=True` "
+            "(`--restart`): each shard would discard the runs the others stored; clear the "
+            "folder once without `shard`, or give the shards a new folder. Received: "
+            f"shard={shard}, overwrite={overwrite!r}")
     if save_models and output_dir is None:
         raise ValueError("Invalid value received for argument `save_models`. Expected False "
                          "without an `output_dir` (the models are saved in it). Received: "
@@ -621,122 +657,215 @@ def compare(
     # fewer of them is the same experiment: the store checks each run's own settings).
     experiment = jsonable({"kind": "compare", "settings": {
         **common, **({"models": "custom"} if callable(save_models) else {})}})
-    store, files = None, []
+    store = None
     if output_dir is not None:
         check_experiment(output_dir, experiment, overwrite=bool(overwrite))
         store = RunStore(output_dir, overwrite=bool(overwrite))
+    order = [(label, seed) for label, _ in method_list for seed in seeds]
+    share = shard_runs(order, shard)  # every run without a shard
+    methods_by_label = dict(method_list)
     fingerprints, finished = {}, {}
     if store is not None:  # every saved run checked against the settings before any training
-        for label, _ in method_list:
-            for seed in seeds:
-                fingerprints[label, seed] = run_fingerprint(settings, dataset_hash, label, seed)
-                finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
-                if finished[label, seed] is not None and "diverged" in finished[label, seed][0]:
-                    if stop_on_divergence:
-                        raise _divergence_error(finished[label, seed][0], store.output_dir)
-                    continue  # no model to save: the run diverged
-                path = _model_path(save_models, output_dir, label, seed)
-                if finished[label, seed] is not None and path and not os.path.exists(path):
-                    raise ValueError(
-                        "Invalid value received for argument `save_models`. The run of "
-                        f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
-                        "its model; start the folder afresh with `overwrite=True` (`--restart`) "
-                        f"to save it. Received: save_models={save_models!r}")
+        for label, seed in order:  # (the other shards' runs too)
+            fingerprints[label, seed] = run_fingerprint(settings, dataset_hash, label, seed)
+            finished[label, seed] = store.load(label, seed, fingerprints[label, seed])
+            if finished[label, seed] is not None and "diverged" in finished[label, seed][0]:
+                if stop_on_divergence:
+                    raise _divergence_error(finished[label, seed][0], store.output_dir)
+                continue  # no model to save: the run diverged
+            path = _model_path(save_models, output_dir, label, seed)
+            if finished[label, seed] is not None and path and not os.path.exists(path):
+                raise ValueError(
+                    "Invalid value received for argument `save_models`. The run of "
+                    f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
+                    "its model; start the folder afresh with `overwrite=True` (`--restart`) "
+                    f"to save it. Received: save_models={save_models!r}")
         start_experiment(output_dir, experiment, overwrite=bool(overwrite))
     x_test, y_test = dataset.test
-    runs, probabilities = [], {}
+    records = {}  # (label, seed) -> (run record, test probabilities or None when it diverged)
+    trained, loaded = [], []
     start = time.perf_counter()
     retracing_filter = _RetracingFilter()
     logging.getLogger("tensorflow").addFilter(retracing_filter)
-    bar = tqdm(total=len(method_list) * len(seeds), desc=f"compare on {dataset.name}",
-               unit="run", disable=not progress)
+    bar = tqdm(total=len(share), unit="run", disable=not progress,
+               desc=f"compare on {dataset.name}" + (
+                   f", shard {shard_text(shard)}" if shard is not None else ""))
+
+    def load_run(label, seed, found):
+        run, probs = found
+        records[label, seed] = (run, None if "diverged" in run else probs)
+        restore_callback_arrays(callbacks, store.load_arrays(label, seed))
+
+    def train_run(label, seed):
+        method = methods_by_label[label]
+        keras.backend.clear_session()
+        run_start = time.perf_counter()
+        train_kwargs = dict(
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+            callbacks=[DivergenceMonitor()] + callbacks
+            + _selection_callbacks(select_by, dataset, method)
+            + tensorboard_callbacks(tensorboard, label, seed)
+            + freeze_callbacks(freeze_backbone)
+            + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
+            verbose=verbose, jit_compile=jit_compile,
+            **({} if augment is None else {"augment": augment}))
+        diverged, calibration = None, None
+        try:
+            with runtime.run_context(policy, strategy):
+                if store is None:
+                    model, history = method.train(dataset, make_model, seed=seed,
+                                                  **train_kwargs)
+                    history = history.history
+                else:
+                    model, history = train_resumable(store, label, seed,
+                                                     fingerprints[label, seed], method,
+                                                     dataset, make_model, **train_kwargs)
+                probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                _check_finite_probabilities(probs, history)
+                if calibrate:
+                    probs, calibration = _calibrate(method, model, dataset, probs, history)
+                path = _model_path(save_models, output_dir, label, seed)
+                if path:
+                    _save_model(path, method.inference_model(model, dataset, jsonable({
+                        "method": label, "params": method.params,
+                        "backbone": backbone_text, "seed": seed, "epochs": epochs,
+                        "batch_size": batch_size, "learning_rate": learning_rate,
+                        "select_by": select_by, "dataset": dataset_fingerprint(dataset),
+                        "kerasimb": __version__}), temperature=(
+                            calibration["temperature"] if calibration else 1.0)))
+                del model
+        except TrainingDiverged as error:
+            diverged, history = error.with_traceback(None), error.history
+            probs = np.zeros((0, dataset.num_classes), np.float32)
+        seconds = time.perf_counter() - run_start
+        run = {
+            "method": label,
+            "seed": seed,
+            "report": {} if diverged else jsonable(metrics_report(
+                y_test, probs, class_names=dataset.class_names,
+                class_counts=dataset.class_counts)),
+            "history": jsonable({k: list(v) for k, v in history.items()}),
+            "seconds": round(seconds, 3),
+            **({"diverged": jsonable(diverged.record())} if diverged else {}),
+            **({"calibration": jsonable(calibration)} if calibrate and not diverged else {}),
+        }
+        records[label, seed] = (run, None if diverged else probs)
+        trained.append((label, seed))
+        if store is not None:
+            store.save(label, seed, fingerprints[label, seed], run, probs,
+                       arrays=callback_arrays(callbacks))
+        if diverged:
+            if stop_on_divergence:
+                raise _divergence_error(run, output_dir)
+            if progress:
+                bar.write(f"{label}, seed {seed}: diverged at epoch "
+                          f"{diverged.epoch} ({diverged.reason}); recorded, going on")
+
+    def claim_run(label, seed, waiting):
+        """Trains the run under its lock, or loads it when another process finished it;
+        returns `False` (doing nothing) while another live process holds its lock."""
+        lock = RunLock(store.lock_path(label, seed))
+        if not lock.acquire():
+            if (label, seed) not in waiting:
+                waiting.add((label, seed))
+                bar.write(f"{label}, seed {seed}: being trained by {lock.describe()} "
+                          f"({lock.path}); waiting for it")
+            return False
+        try:
+            if lock.took_over:
+                bar.write(f"{label}, seed {seed}: took over its lock ({lock.took_over})")
+            found = store.load(label, seed, fingerprints[label, seed])
+            if found is not None:  # finished by the process that held the lock
+                load_run(label, seed, found)
+                loaded.append((label, seed))
+            else:
+                train_run(label, seed)
+        finally:
+            lock.release()
+            if not store.finished(label, seed):  # failed: no empty runs/<method>/ left behind
+                store.drop_empty_folders(label, seed)
+        return True
+
     try:
-        for label, method in method_list:
-            for seed in seeds:
-                bar.set_postfix_str(f"{label}, seed {seed}")
-                if store is not None:
-                    files += store.paths(label, seed)
-                    path = _model_path(save_models, output_dir, label, seed)
-                    files += [path] if path else []
-                if finished.get((label, seed)) is not None:
-                    runs.append(finished[label, seed][0])
-                    if "diverged" not in runs[-1]:
-                        probabilities[(label, seed)] = finished[label, seed][1]
-                    restore_callback_arrays(callbacks, store.load_arrays(label, seed))
+        held, waiting = [], set()
+        for label, seed in share:
+            bar.set_postfix_str(f"{label}, seed {seed}")
+            if finished.get((label, seed)) is not None:
+                load_run(label, seed, finished[label, seed])
+                loaded.append((label, seed))
+            elif store is None:
+                train_run(label, seed)
+            elif not claim_run(label, seed, waiting):
+                held.append((label, seed))  # come back to it once the others are done
+                continue
+            bar.update(1)
+        while held:  # runs another process is training: until it finishes them, or its lock
+            time.sleep(_WAIT_SECONDS)  # goes stale (then this process trains them)
+            for label, seed in list(held):
+                if claim_run(label, seed, waiting):
+                    held.remove((label, seed))
                     bar.update(1)
-                    continue
-                keras.backend.clear_session()
-                run_start = time.perf_counter()
-                train_kwargs = dict(
-                    epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    callbacks=[DivergenceMonitor()] + callbacks
-                    + _selection_callbacks(select_by, dataset, method)
-                    + tensorboard_callbacks(tensorboard, label, seed)
-                    + freeze_callbacks(freeze_backbone)
-                    + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
-                    verbose=verbose, jit_compile=jit_compile,
-                    **({} if augment is None else {"augment": augment}))
-                diverged = None
-                try:
-                    with runtime.run_context(policy, strategy):
-                        if store is None:
-                            model, history = method.train(dataset, make_model, seed=seed,
-                                                          **train_kwargs)
-                            history = history.history
-                        else:
-                            model, history = train_resumable(store, label, seed,
-                                                             fingerprints[label, seed], method,
-                                                             dataset, make_model, **train_kwargs)
-                        probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
-                        _check_finite_probabilities(probs, history)
-                        calibration = None
-                        if calibrate:
-                            probs, calibration = _calibrate(method, model, dataset, probs,
-                                                            history)
-                        path = _model_path(save_models, output_dir, label, seed)
-                        if path:
-                            _save_model(path, method.inference_model(model, dataset, jsonable({
-                                "method": label, "params": method.params,
-                                "backbone": backbone_text, "seed": seed, "epochs": epochs,
-                                "batch_size": batch_size, "learning_rate": learning_rate,
-                                "select_by": select_by, "dataset": dataset_fingerprint(dataset),
-                                "kerasimb": __version__}), temperature=(
-                                    calibration["temperature"] if calibration else 1.0)))
-                        del model
-                except TrainingDiverged as error:
-                    diverged, history = error.with_traceback(None), error.history
-                    probs = np.zeros((0, dataset.num_classes), np.float32)
-                seconds = time.perf_counter() - run_start
-                runs.append({
-                    "method": label,
-                    "seed": seed,
-                    "report": {} if diverged else jsonable(metrics_report(
-                        y_test, probs, class_names=dataset.class_names,
-                        class_counts=dataset.class_counts)),
-                    "history": jsonable({k: list(v) for k, v in history.items()}),
-                    "seconds": round(seconds, 3),
-                    **({"diverged": jsonable(diverged.record())} if diverged else {}),
-                    **({"calibration": jsonable(calibration)} if calibrate and not diverged
-                       else {}),
-                })
-                if not diverged:
-                    probabilities[(label, seed)] = probs
-                if store is not None:
-                    store.save(label, seed, fingerprints[label, seed], runs[-1], probs,
-                               arrays=callback_arrays(callbacks))
-                if diverged:
-                    if stop_on_divergence:
-                        raise _divergence_error(runs[-1], output_dir)
-                    if progress:
-                        bar.write(f"{label}, seed {seed}: diverged at epoch "
-                                  f"{diverged.epoch} ({diverged.reason}); recorded, going on")
-                bar.update(1)
     finally:
         bar.close()
         logging.getLogger("tensorflow").removeFilter(retracing_filter)
         keras.backend.clear_session()
+    missing = []
+    if shard is not None:  # with every run stored (this shard's were the last), the report
+        missing = [key for key in order if not store.finished(*key)]
+        if not missing:  # needs the other shards' runs too
+            for label, seed in order:
+                if (label, seed) not in records:
+                    load_run(label, seed, store.load(label, seed, fingerprints[label, seed]))
+    keys = [key for key in order if key in records]
+    files = []
+    for label, seed in keys if store is not None else ():
+        files += store.paths(label, seed)
+        path = _model_path(save_models, output_dir, label, seed)
+        files += [path] if path else []
     settings["total_seconds"] = round(time.perf_counter() - start, 3)
     settings["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     files = [path for path in files if os.path.isfile(path)]  # (no model for a diverged run)
-    return ComparisonResult(dataset_info(dataset), settings, runs, y_test, probabilities,
-                            experiment=experiment, files=files)
+    result = ComparisonResult(
+        dataset_info(dataset), settings, [records[key][0] for key in keys], y_test,
+        {key: records[key][1] for key in keys if records[key][1] is not None},
+        experiment=experiment, files=files)
+    if shard is not None:
+        result.shard = {
+            "shard": list(shard), "runs": [list(key) for key in share],
+            "trained": [list(key) for key in trained], "loaded": [list(key) for key in loaded],
+            "missing": [list(key) for key in missing], "complete": not missing, "report": None}
+        if not missing:
+            result.shard["report"] = _write_report_once(result, store, order)
+    return result
+
+
+# How often a process waiting for a run (or the report) another process holds looks again.
+_WAIT_SECONDS = 2.0
+# The lock of the report of a sharded comparison: the shard holding it writes the report.
+REPORT_LOCK = "report.lock"
+
+
+def _write_report_once(result, store, order):
+    """Writes `result`'s report to the store's folder unless another shard already wrote it
+    from the same runs (under `report.lock`, so that two shards finishing at once write it
+    once); returns the paths written (`save_comparison`), or `None`."""
+    output_dir = store.output_dir
+    lock = RunLock(os.path.join(output_dir, REPORT_LOCK))
+    while not lock.acquire():  # another shard is writing it (seconds)
+        time.sleep(_WAIT_SECONDS)
+    try:
+        names = ["report.md", "metrics.json"] + [
+            os.path.relpath(store.paths(label, seed)[0], output_dir).replace(os.sep, "/")
+            for label, seed in order]
+        if lists_unchanged(output_dir, names, result.experiment):
+            try:
+                with open(os.path.join(output_dir, "metrics.json"), encoding="utf-8") as f:
+                    saved = json.load(f).get("settings") or {}
+            except (OSError, ValueError, AttributeError):
+                saved = {}
+            if all(saved.get(key) == jsonable(result.settings.get(key))
+                   for key in ("methods", "seeds", "baseline", "main_metric")):
+                return None  # written by another shard after every run was stored
+        return result.save(output_dir)
+    finally:
+        lock.release()

@@ -18,6 +18,13 @@ another experiment. `write_manifest` removes the files a
 previous manifest of the folder listed and the new one does not. Only files a manifest lists,
 unchanged since (same SHA-256), are ever removed: a file the user added or edited is kept.
 
+Several processes of one experiment may share a folder (the shards of `compare(shard=)`): on a
+new folder `start_experiment` creates the manifest without ever replacing one another process
+wrote meanwhile (the first one stays, the others check that it names their experiment), a
+folder that already holds the experiment is not written at all, and the final manifest is
+written once, by the process that writes the results (`lists_unchanged` tells the others that
+the results already cover their files).
+
 Example:
 
 >>> import os, tempfile
@@ -39,15 +46,16 @@ import datetime
 import hashlib
 import json
 import os
+import tempfile
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.runs.store import setting_differences
-from kerasimb.utils.atomic import write_json
+from kerasimb.utils.atomic import WRITE_ERRNOS, write_json
 from kerasimb.utils.formatting import jsonable
 from kerasimb.version import __version__
 
-__all__ = ["MANIFEST", "check_experiment", "read_manifest", "start_experiment",
-           "write_manifest"]
+__all__ = ["MANIFEST", "check_experiment", "lists_unchanged", "read_manifest",
+           "start_experiment", "write_manifest"]
 
 MANIFEST = "manifest.json"
 
@@ -157,7 +165,9 @@ def start_experiment(output_dir, experiment, overwrite=False, name="output_dir")
     After `check_experiment`: with `overwrite`, the files the folder's manifest lists are
     removed (only those, and only when unchanged since); then, unless the folder already holds
     this experiment, a manifest naming it is written (with no files and `complete: false`), so
-    that an interrupted run is recognised when it is resumed.
+    that an interrupted run is recognised when it is resumed. In a folder without a manifest
+    it is created only if no other process created one meanwhile (`os.link`, atomic): shards of
+    one experiment started at once all accept the first one's.
 
     Args:
         output_dir: str or path-like. The output folder (created if needed).
@@ -180,11 +190,23 @@ def start_experiment(output_dir, experiment, overwrite=False, name="output_dir")
         return []
     removed = _remove_listed(output_dir, manifest.get("files")) if manifest else []
     os.makedirs(output_dir, exist_ok=True)
+    if manifest is None and not overwrite:
+        # A new folder, which shards of this experiment started at once may all be claiming:
+        # the first manifest written stays, and the others check that it names their experiment.
+        if _write(output_dir, experiment, {}, complete=False, replace=False) is not None:
+            return removed
+        if read_manifest(output_dir) is not None:  # written by another process meanwhile
+            check_experiment(output_dir, experiment, overwrite, name)
+            return removed
+        # else an unreadable manifest, which is replaced
     _write(output_dir, experiment, {}, complete=False)
     return removed
 
 
-def _write(output_dir, experiment, files, complete):
+def _write(output_dir, experiment, files, complete, replace=True):
+    """Writes the manifest atomically; returns it. `replace=False`: only when the folder has
+    none (a manifest another process writes meanwhile is never replaced); returns `None` when
+    there was one."""
     manifest = {
         "kerasimb": __version__,
         "written": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -192,8 +214,64 @@ def _write(output_dir, experiment, files, complete):
         "experiment": experiment,
         "files": files,
     }
-    write_json(os.path.join(output_dir, MANIFEST), manifest)
+    path = os.path.join(output_dir, MANIFEST)
+    if replace:
+        write_json(path, manifest)
+        return manifest
+    fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.new-", dir=output_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and fails when `path` exists
+        except FileExistsError:
+            return None
+        except OSError as error:
+            if error.errno in WRITE_ERRNOS:
+                raise OSError(error.errno, os.strerror(error.errno), path) from error
+            if os.path.exists(path):  # a file system without hard links
+                return None
+            os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS and error.filename != path:
+            raise OSError(error.errno, os.strerror(error.errno), path) from error
+        raise
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return manifest
+
+
+@kerasimb_export("kerasimb.runs.lists_unchanged", serializable=False)
+def lists_unchanged(output_dir, names, experiment):
+    """Whether `output_dir`'s manifest is complete, names `experiment` and lists each of
+    `names` (paths relative to the folder, with `/`) with the SHA-256 and size the file has
+    now: the results were written after every one of those files, and nothing changed since.
+
+    >>> import os, tempfile
+    >>> folder, experiment = tempfile.mkdtemp(), {"kind": "demo", "settings": {}}
+    >>> with open(os.path.join(folder, "a.txt"), "w") as f:
+    ...     _ = f.write("results")
+    >>> _ = write_manifest(folder, ["a.txt"], experiment)
+    >>> lists_unchanged(folder, ["a.txt"], experiment), lists_unchanged(folder, ["b"], experiment)
+    (True, False)
+    """
+    output_dir = os.fspath(output_dir)
+    manifest = read_manifest(output_dir)
+    if (manifest is None or manifest.get("complete") is not True
+            or manifest.get("experiment") != jsonable(experiment)):
+        return False
+    listed = manifest.get("files") or {}
+    for name in names:
+        path = _inside(output_dir, name)
+        try:
+            if name not in listed or path is None or _entry(path) != listed[name]:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 @kerasimb_export("kerasimb.runs.write_manifest", serializable=False)

@@ -43,6 +43,8 @@ class ComparisonResult:
         methods: list of str, the method labels in order.
         seeds: list of int.
         reports: dict `(method, seed) -> report dict`.
+        shard: `None`, or what a shard of `compare(shard=)` did (a dict: its runs, those it
+            trained and loaded, the runs still missing, the report paths when it wrote them).
 
     Example:
 
@@ -52,6 +54,8 @@ class ComparisonResult:
     >>> result.summary(["mcc"])["ce"]["mcc"]["mean"]
     0.6
     """
+
+    shard = None
 
     def __init__(self, dataset, settings, runs, y_true=None, probabilities=None,
                  experiment=None, files=None):

@@ -5,6 +5,8 @@ Layout under `output_dir`:
 
     runs/<method>/seed<seed>.json   the run's record and the settings it was trained with
     runs/<method>/seed<seed>.npz    its test probabilities and extra arrays (allow_pickle=False)
+    runs/<method>/seed<seed>.lock   while a process trains the run (`runs.RunLock`): shards
+                                    sharing the folder never train the same run
     backup/<method>/seed<seed>/     `callbacks.ResumableBackup` of the run being trained
 
 The `.npz` is written (atomically) before the `.json`, and the `.json` marks a run as finished.
@@ -164,6 +166,20 @@ class RunStore:
         base = os.path.join(self.output_dir, "runs", safe_name(label), f"seed{seed}")
         return base + ".json", base + ".npz"
 
+    def lock_path(self, label, seed):
+        """The run's lock file (`runs.RunLock`), which exists while a process trains it."""
+        return self.paths(label, seed)[0][:-len(".json")] + ".lock"
+
+    def drop_empty_folders(self, label, seed):
+        """Removes `runs/<method>/` and `runs/` when they are empty (after the lock of a run
+        that did not finish is released: a failed first run leaves no folder behind)."""
+        folder = os.path.dirname(self.lock_path(label, seed))
+        for path in (folder, os.path.dirname(folder)):
+            try:
+                os.rmdir(path)
+            except OSError:  # not empty (another run, or another process's lock), or gone
+                return
+
     def backup_dir(self, label, seed):
         return os.path.join(self.output_dir, "backup", safe_name(label), f"seed{seed}")
 
@@ -210,7 +226,13 @@ class RunStore:
     def start(self, label, seed, fingerprint):
         """Creates the run's backup folder (recording `fingerprint`); returns its path."""
         folder = self.backup_dir(label, seed)
-        os.makedirs(folder, exist_ok=True)
+        for attempt in range(5):  # another process sharing the folder may be removing the
+            try:                  # empty backup/<method>/ above it (`save`) at this moment
+                os.makedirs(folder, exist_ok=True)
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
         write_json(os.path.join(folder, "settings.json"), fingerprint)
         return folder
 
