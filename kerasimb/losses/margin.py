@@ -1,5 +1,19 @@
 """Margin loss (Sabour et al., NIPS 2017) with class weights: the "weighted margin loss" of
-QuadSNet (Ali, Ali and Hussain, IJACSA 2021)."""
+QuadSNet (Ali, Ali and Hussain, IJACSA 2021).
+
+Two forms (`form`):
+
+- `"squared_hinge"` (the default): Sabour et al.'s loss, which QuadSNet's paper names as the
+  one it adopts (its reference [28]): T_k max(0, m+ - p_k)^2 + lambda (1 - T_k) max(0, p_k - m-)^2.
+- `"printed"`: QuadSNet's Eq. 2 exactly as printed, with the square on the score inside a plain
+  hinge: T_k max(0, m+ - p_k^2) + lambda (1 - T_k) max(0, p_k^2 - m-).
+
+The default is Sabour's because the paper adopts that loss by citation and describes no change
+to it (the printed Eq. 2 reads like the squared length ||v||^2 moved inside the hinge), because
+the squared hinge is smooth at the margin where the printed one has a kink, and because the
+library's published QuadSNet figures were measured with it; `form="printed"` is there to test
+the other reading.
+"""
 
 import numpy as np
 from keras import ops
@@ -12,6 +26,7 @@ from kerasimb.utils.validation import check_choice, check_class_counts, check_fl
 
 SCORES = ("sigmoid", "softmax")
 WEIGHT_MODES = ("example", "class")
+FORMS = ("squared_hinge", "printed")
 
 
 @kerasimb_export("kerasimb.losses.margin_loss", serializable=False)
@@ -25,12 +40,15 @@ def margin_loss(
     score="sigmoid",
     from_logits=True,
     weight_mode="example",
+    form="squared_hinge",
 ):
     """Per-example (weighted) margin loss.
 
     L = sum_k T_k * max(0, m+ - p_k)^2 + lambda * (1 - T_k) * max(0, p_k - m-)^2, with T the
     one-hot (or soft) target, p_k the score of class k, m+ = `m_plus`, m- = `m_minus` and
-    lambda = `down_weight` (Sabour et al., 2017, where p_k is a capsule's length).
+    lambda = `down_weight` (Sabour et al., 2017, where p_k is a capsule's length); with
+    `form="printed"`, L = sum_k T_k * max(0, m+ - p_k^2) + lambda * (1 - T_k) *
+    max(0, p_k^2 - m-), QuadSNet's Eq. 2 as printed (see the module docstring).
 
     Class score: capsule lengths are per-class values in [0, 1] that do not compete, so the
     default is `score="sigmoid"` (p_k = sigmoid(z_k), each class scored independently);
@@ -56,6 +74,7 @@ def margin_loss(
             `"sigmoid"`.
         from_logits: bool. Whether `y_pred` holds logits. Defaults to `True`.
         weight_mode: `"example"` or `"class"` (see above). Defaults to `"example"`.
+        form: `"squared_hinge"` or `"printed"` (see above). Defaults to `"squared_hinge"`.
 
     Returns:
         Float32 tensor `(batch,)`.
@@ -69,12 +88,16 @@ def margin_loss(
     >>> loss = margin_loss(np.array([1]), np.array([[0.0, 0.0]]))  # both scores 0.5
     >>> round(float(loss[0]), 4)  # (0.9 - 0.5)**2 + 0.5 * (0.5 - 0.1)**2
     0.24
+    >>> loss = margin_loss(np.array([1]), np.array([[0.0, 0.0]]), form="printed")
+    >>> round(float(loss[0]), 4)  # (0.9 - 0.25) + 0.5 * (0.25 - 0.1)
+    0.725
     """
     m_plus = check_float(m_plus, "m_plus", 0.0, 1.0)
     m_minus = check_float(m_minus, "m_minus", 0.0, 1.0)
     down_weight = check_float(down_weight, "down_weight", minimum=0.0)
     check_choice(score, "score", SCORES)
     check_choice(weight_mode, "weight_mode", WEIGHT_MODES)
+    check_choice(form, "form", FORMS)
     class_weights = check_weights(class_weights)
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     if len(y_pred.shape) != 2 or y_pred.shape[-1] is None:
@@ -89,8 +112,12 @@ def margin_loss(
         p = ops.sigmoid(y_pred) if score == "sigmoid" else ops.softmax(y_pred, axis=-1)
     else:
         p = y_pred
-    present = targets * ops.square(ops.relu(m_plus - p))
-    absent = down_weight * (1.0 - targets) * ops.square(ops.relu(p - m_minus))
+    if form == "squared_hinge":
+        present = targets * ops.square(ops.relu(m_plus - p))
+        absent = down_weight * (1.0 - targets) * ops.square(ops.relu(p - m_minus))
+    else:
+        present = targets * ops.relu(m_plus - ops.square(p))
+        absent = down_weight * (1.0 - targets) * ops.relu(ops.square(p) - m_minus)
     terms = present + absent
     if class_weights is None:
         return ops.sum(terms, axis=-1)
@@ -128,6 +155,8 @@ class MarginLoss(PerExampleLoss):
         score: `"sigmoid"` or `"softmax"`. Defaults to `"sigmoid"`.
         from_logits: bool. Defaults to `True`.
         weight_mode: `"example"` or `"class"`. Defaults to `"example"`.
+        form: `"squared_hinge"` (Sabour et al.'s, the default) or `"printed"` (QuadSNet's Eq. 2
+            as printed); see `margin_loss`. Defaults to `"squared_hinge"`.
         name: str. Defaults to `"margin_loss"`.
         **kwargs: passed to `keras.losses.Loss` (e.g. `reduction`).
 
@@ -144,7 +173,7 @@ class MarginLoss(PerExampleLoss):
 
     loss_fn = staticmethod(margin_loss)
     config_keys = ("m_plus", "m_minus", "down_weight", "class_weights", "class_counts",
-                   "weighting", "score", "from_logits", "weight_mode")
+                   "weighting", "score", "from_logits", "weight_mode", "form")
 
     def __init__(
         self,
@@ -157,6 +186,7 @@ class MarginLoss(PerExampleLoss):
         score="sigmoid",
         from_logits=True,
         weight_mode="example",
+        form="squared_hinge",
         name="margin_loss",
         **kwargs,
     ):
@@ -167,6 +197,7 @@ class MarginLoss(PerExampleLoss):
         self.down_weight = check_float(down_weight, "down_weight", minimum=0.0)
         self.score = check_choice(score, "score", SCORES)
         self.weight_mode = check_choice(weight_mode, "weight_mode", WEIGHT_MODES)
+        self.form = check_choice(form, "form", FORMS)
         self.weighting = check_choice(weighting, "weighting", ("inverse", "sqrt_inverse", "effective"))
         self.from_logits = bool(from_logits)
         if class_weights is not None and class_counts is not None:

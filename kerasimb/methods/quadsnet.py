@@ -1,6 +1,6 @@
 """`quadsnet-margin`: QuadSNet trained with the class-weighted margin loss (Ali et al., 2021)."""
 
-from kerasimb.losses.margin import SCORES, WEIGHT_MODES, MarginLoss
+from kerasimb.losses.margin import FORMS, SCORES, WEIGHT_MODES, MarginLoss
 from kerasimb.methods.registry import Method, register
 from kerasimb.models.quadsnet import DEFAULT_CLASSIFIER_UNITS, DEFAULT_FILTERS, QuadSNet
 from kerasimb.utils.validation import check_choice, check_float
@@ -36,6 +36,9 @@ class QuadSNetMargin(Method):
             the training counts. Defaults to `"inverse"`.
         score: `"sigmoid"` or `"softmax"`. Defaults to `"sigmoid"`.
         weight_mode: `"example"` or `"class"`. Defaults to `"example"`.
+        form: `"squared_hinge"` (Sabour et al.'s margin loss, which the paper adopts by
+            citation) or `"printed"` (the paper's Eq. 2 as printed, the square on the score
+            inside a plain hinge); see `losses.margin_loss`. Defaults to `"squared_hinge"`.
     """
 
     description = "class-weighted margin loss (QuadSNet's; pair with --backbone quadsnet)"
@@ -50,6 +53,7 @@ class QuadSNetMargin(Method):
         "weighting": "inverse",
         "score": "sigmoid",
         "weight_mode": "example",
+        "form": "squared_hinge",
     }
     search_space = {"m_plus": ("float", 0.7, 0.95), "m_minus": ("float", 0.05, 0.3),
                     "down_weight": ("float", 0.25, 1.0)}
@@ -64,6 +68,7 @@ class QuadSNetMargin(Method):
         check_choice(params["weighting"], "weighting", ("inverse", "sqrt_inverse", "effective", "none"))
         check_choice(params["score"], "score", SCORES)
         check_choice(params["weight_mode"], "weight_mode", WEIGHT_MODES)
+        check_choice(params["form"], "form", FORMS)
         return params
 
     def build_model(self, model_fn, dataset):
@@ -84,4 +89,5 @@ class QuadSNetMargin(Method):
             weighting="inverse" if weighting == "none" else weighting,
             score=self.params["score"],
             weight_mode=self.params["weight_mode"],
+            form=self.params["form"],
         )

@@ -13,15 +13,21 @@ LABELS = np.array([0, 2, 1, 1])
 
 
 def reference(targets, logits, m_plus=0.9, m_minus=0.1, lam=0.5, weights=None, score="sigmoid",
-              mode="example"):
-    """Loops over examples and classes, as the formula is written."""
+              mode="example", printed=False):
+    """Loops over examples and classes, as the formula is written (`printed`: QuadSNet's Eq. 2
+    as printed, max(0, m+ - p^2) + lambda max(0, p^2 - m-))."""
     p = expit(logits) if score == "sigmoid" else softmax(logits, axis=-1)
     out = []
     for i in range(len(logits)):
         total, example_weight = 0.0, 0.0
         for k in range(logits.shape[1]):
             t = targets[i, k]
-            term = t * max(0.0, m_plus - p[i, k]) ** 2 + lam * (1 - t) * max(0.0, p[i, k] - m_minus) ** 2
+            if printed:
+                term = (t * max(0.0, m_plus - p[i, k] ** 2)
+                        + lam * (1 - t) * max(0.0, p[i, k] ** 2 - m_minus))
+            else:
+                term = (t * max(0.0, m_plus - p[i, k]) ** 2
+                        + lam * (1 - t) * max(0.0, p[i, k] - m_minus) ** 2)
             w = 1.0 if weights is None else weights[k]
             total += w * term if mode == "class" else term
             example_weight += t * w
@@ -89,9 +95,27 @@ class MarginLossTest(TestCase):
         history = model.fit(x, y, epochs=1, verbose=0)
         self.assertTrue(np.isfinite(history.history["loss"][0]))
 
+    def test_printed_form_is_eq_2_as_printed(self):
+        for score in ("sigmoid", "softmax"):
+            for mode in ("example", "class"):
+                expected = reference(np.eye(3)[LABELS], LOGITS, weights=[0.5, 1.0, 2.0],
+                                     score=score, mode=mode, printed=True)
+                got = margin_loss(LABELS, LOGITS, class_weights=[0.5, 1.0, 2.0], score=score,
+                                  weight_mode=mode, form="printed")
+                self.assertAllClose(got, expected, atol=1e-6)
+        # the two readings differ (the test above would not notice a swapped form otherwise)
+        squared = reference(np.eye(3)[LABELS], LOGITS)
+        self.assertGreater(np.abs(np.asarray(margin_loss(LABELS, LOGITS, form="printed"))
+                                  - squared).max(), 0.1)
+        self.assertAllClose(MarginLoss(form="printed")(LABELS, LOGITS),
+                            reference(np.eye(3)[LABELS], LOGITS, printed=True).mean(), atol=1e-6)
+        with pytest.raises(ValueError, match="form"):
+            MarginLoss(form="sabour")
+
     def test_config_round_trip(self):
         self.run_serialization_test(MarginLoss(class_counts=[5, 2], score="softmax"))
         self.run_keras_file_test(MarginLoss(class_weights=[1.0, 2.0, 0.5], weight_mode="class"))
+        self.run_serialization_test(MarginLoss(form="printed"))
 
     def test_errors(self):
         with pytest.raises(ValueError, match="at most one of"):
