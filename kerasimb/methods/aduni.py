@@ -2,7 +2,7 @@
 
 | name (aliases) | model | loss | α |
 |---|---|---|---|
-| `aduni` (`aduc`) | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, cosine) |
+| `aduni` (`aduc`) | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, the authors' compounding schedule stretched to the run) |
 | `aduni-fixed-alpha` | the same | the same | constant 1.0 ("AdUni without AduC", the ablation) |
 | `paco` (`paco-batch`) | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
 
@@ -12,8 +12,11 @@ An alias is another name for the same method: `methods.get("aduc")` is an `aduni
 All three train `models.AdUni` on the pooled features of the model `model_fn` builds (its own
 head is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two
 views from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the
-plain logits. Ablations are parameter changes: `methods.get("aduni", schedule=None, alpha=1.0)`
-is "AdUni without AduC" (fixed α), `schedule="compounding"` the authors' code's schedule.
+plain logits; the classifier sees the pooled features through Dropout(0.5), as the authors'
+model (`classifier_dropout`). Ablations are parameter changes: `methods.get("aduni",
+schedule=None, alpha=1.0)` is "AdUni without AduC" (fixed α), `schedule="cosine"` a smooth
+re-derivation of the paper's Eq. 3 (see `callbacks.AlphaSchedule` for why the printed ω cannot be
+used as it stands).
 
 The paper's Table 2 combines AdUni with image samplers; `sampling=` picks one (p_j ∝ n_j^q,
 `data.two_view_dataset(q=...)`):
@@ -32,7 +35,7 @@ Example:
 
 >>> from kerasimb import methods
 >>> methods.get("aduni").params["schedule"]
-'cosine'
+'stretched'
 >>> methods.get("paco-batch").name, methods.get("paco-batch").params["alpha"]
 ('paco', 0.02)
 >>> methods.get("aduni-fixed-alpha").params["schedule"] is None
@@ -60,8 +63,13 @@ class UnifiedContrastiveMethod(Method):
     Params:
         alpha: float >= 0. α when `schedule` is `None` (constant); ignored otherwise.
         alpha_max, alpha_min: floats, the ends of the schedule. Defaults `1.0`, `0.01`.
-        schedule: `"cosine"` (the paper), `"compounding"` (the authors' code), `"linear"`,
-            `"step"` or `None` (constant α).
+        schedule: `"stretched"` (default: the authors' compounding schedule, which produced
+            the published numbers, resampled to the run's length; equal to their code at 400
+            epochs), `"cosine"` (a smooth re-derivation of the paper's Eq. 3), `"compounding"`
+            (the authors' formula with D = 2.5·E), `"linear"`, `"step"` (the code's options) or
+            `None` (constant α); see `callbacks.AlphaSchedule`.
+        classifier_dropout: float in [0, 1). Dropout before the classifier, as the authors'
+            model. Defaults to `0.5`.
         beta: float >= 0. Weight of the class positive. Defaults to `1.0`.
         temperature: float > 0. Defaults to `0.1`.
         base_temperature: float > 0. Defaults to `0.07`.
@@ -83,7 +91,8 @@ class UnifiedContrastiveMethod(Method):
         "alpha": 1.0,
         "alpha_max": 1.0,
         "alpha_min": 0.01,
-        "schedule": "cosine",
+        "schedule": "stretched",
+        "classifier_dropout": 0.5,
         "beta": 1.0,
         "temperature": 0.1,
         "base_temperature": 0.07,
@@ -108,6 +117,9 @@ class UnifiedContrastiveMethod(Method):
         params["projection_dim"] = check_int(params["projection_dim"], "projection_dim",
                                              minimum=1)
         params["logit_adjust"] = bool(params["logit_adjust"])
+        params["classifier_dropout"] = check_float(
+            params["classifier_dropout"], "classifier_dropout", minimum=0.0, maximum=1.0,
+            max_inclusive=False)
         params["queue_size"] = check_int(params["queue_size"], "queue_size", minimum=0)
         sampling = params["sampling"]
         if isinstance(sampling, str) and sampling != "progressive":
@@ -143,7 +155,7 @@ class UnifiedContrastiveMethod(Method):
             class_counts=dataset.class_counts if p["logit_adjust"] else None,
             projection_dim=p["projection_dim"], alpha=initial, beta=p["beta"],
             temperature=p["temperature"], base_temperature=p["base_temperature"],
-            queue_size=p["queue_size"],
+            queue_size=p["queue_size"], classifier_dropout=p["classifier_dropout"],
         )
 
     def compile(self, model, dataset, learning_rate, jit_compile="auto"):
@@ -169,12 +181,14 @@ class UnifiedContrastiveMethod(Method):
 
 @register("aduni", aliases=("aduc",))
 class AduC(UnifiedContrastiveMethod):
-    """AdUni with the adaptive unified contrastive loss (AduC): α from 1.0 to 0.01 (cosine)."""
+    """AdUni with the adaptive unified contrastive loss (AduC): α from 1.0 to 0.01 (the authors'
+    compounding schedule, stretched to the run's length)."""
 
-    description = "AdUni: two-view unified contrastive loss, α 1 → 0.01 by cosine schedule"
+    description = ("AdUni: two-view unified contrastive loss, α 1 → 0.01 by the authors' "
+                   "compounding schedule")
     search_space = {"alpha_min": ("float", 0.0, 0.1),
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2]),
-                    "schedule": ("choice", ["cosine", "compounding"])}
+                    "schedule": ("choice", ["stretched", "cosine"])}
 
 
 @register("aduni-fixed-alpha")

@@ -67,6 +67,9 @@ class AdUni(keras.Model):
         base_temperature: float > 0. Defaults to `0.07`.
         queue_size: int >= 0. Q, the memory queue's length; `0` for none (AdUni).
             Defaults to `0`.
+        classifier_dropout: float in [0, 1). Dropout on the pooled features before the
+            classifier only (the projection head sees them undropped), as the authors' model
+            (`nn.Dropout` then `nn.Linear` in its classifier). Defaults to `0.0` (none).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -88,7 +91,7 @@ class AdUni(keras.Model):
 
     def __init__(self, encoder, num_classes, class_counts=None, projection_dim=128,
                  projection_hidden_dim=None, alpha=1.0, beta=1.0, temperature=0.1,
-                 base_temperature=0.07, queue_size=0, **kwargs):
+                 base_temperature=0.07, queue_size=0, classifier_dropout=0.0, **kwargs):
         if not isinstance(encoder, keras.Model):
             raise TypeError(
                 "Invalid type received for argument `encoder`. Expected a keras.Model mapping "
@@ -111,6 +114,8 @@ class AdUni(keras.Model):
         alpha = check_float(alpha, "alpha", minimum=0.0)
         beta = check_float(beta, "beta", minimum=0.0)
         queue_size = check_int(queue_size, "queue_size", minimum=0)
+        classifier_dropout = check_float(classifier_dropout, "classifier_dropout", minimum=0.0,
+                                         maximum=1.0, max_inclusive=False)
         kwargs.setdefault("name", "aduni")
         super().__init__(**kwargs)
 
@@ -120,6 +125,8 @@ class AdUni(keras.Model):
         self.projection = ProjectionHead(projection_hidden_dim or self.feature_dim,
                                          projection_dim, num_layers=2, name="projection")
         self.classifier = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+        self.dropout = (keras.layers.Dropout(classifier_dropout, name="classifier_dropout")
+                        if classifier_dropout else None)
         self.unified_loss = UnifiedContrastiveLoss(
             class_counts, alpha=alpha, beta=beta, temperature=temperature,
             base_temperature=base_temperature, name="aduc")
@@ -134,6 +141,7 @@ class AdUni(keras.Model):
         self.temperature = self.unified_loss.temperature
         self.base_temperature = self.unified_loss.base_temperature
         self.queue_size = queue_size
+        self.classifier_dropout = classifier_dropout
         self.build(encoder.input_shape)
 
     def build(self, input_shape):
@@ -164,7 +172,12 @@ class AdUni(keras.Model):
             # A two-view pair (what `fit` passes when it builds the model symbolically under a
             # `tf.distribute` strategy): the first view's logits, as `predict_step`.
             inputs = self._views(inputs)[0]
-        return self.classifier(self.encoder(inputs, training=training))
+        return self._logits(self.encoder(inputs, training=training), training)
+
+    def _logits(self, h, training):
+        if self.dropout is not None:
+            h = self.dropout(h, training=training)
+        return self.classifier(h)
 
     def _views(self, x):
         if isinstance(x, (tuple, list)):
@@ -180,7 +193,7 @@ class AdUni(keras.Model):
         first, second = self._views(x)
         batch = ops.shape(first)[0]
         h = self.encoder(ops.concatenate([first, second], axis=0), training=training)
-        logits = self.classifier(h)
+        logits = self._logits(h, training)
         projected = self.projection(h, training=training)
         features = ops.stack([projected[:batch], projected[batch:]], axis=1)  # (B, 2, d)
         if not self.queue_size:
@@ -257,6 +270,7 @@ class AdUni(keras.Model):
             "temperature": self.temperature,
             "base_temperature": self.base_temperature,
             "queue_size": self.queue_size,
+            "classifier_dropout": self.classifier_dropout,
         }
 
     @classmethod

@@ -11,8 +11,9 @@ Table 1 (methods; rows whose method is not registered are left out):
 - PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue);
   `--paco-queue Q` adds the same with a memory queue of the last Q examples' features
 - AdUni without AduC: `aduni-fixed-alpha` (the same loss with α fixed at 1.0, the ablation)
-- AdUni: `aduni` (α from 1.0 to 0.01 by the paper's cosine schedule; `--schedule compounding`
-  for the authors' code's schedule)
+- AdUni: `aduni` (α from 1.0 to 0.01 by the authors' compounding schedule stretched to the run's
+  length, `--schedule stretched`; `--schedule cosine` for a smooth re-derivation of the paper's
+  Eq. 3)
 - ablation: `aduni` with α = 0 throughout (no feature term; `--no-ablation` leaves it out)
 
 Table 2 (samplers, `--samplers`): AdUni with no sampler (the Table 1 row), with up-sampling
@@ -118,9 +119,11 @@ def add_arguments(parser):
     """Adds the recipe's own flags."""
     parser.add_argument("--rows", nargs="+", default=None, metavar="METHOD",
                         help="method names to run (default: the table's rows that are registered)")
-    parser.add_argument("--schedule", default="cosine",
-                        choices=("cosine", "compounding", "linear", "step"),
-                        help="AduC's α schedule (cosine: the paper; compounding: the authors' code)")
+    parser.add_argument("--schedule", default="stretched",
+                        choices=("stretched", "cosine", "compounding", "linear", "step"),
+                        help="AduC's α schedule (stretched: the authors' compounding schedule "
+                             "resampled to the run's length; cosine: a smooth re-derivation of "
+                             "the paper's Eq. 3) (default: %(default)s)")
     parser.add_argument("--flip", default=None, choices=FLIPS,
                         help="flips of the contrastive views (default: none on digits-lt, "
                              "horizontal_and_vertical otherwise, as the paper)")
@@ -303,7 +306,7 @@ def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     ax = axes[0]
-    for mode, style in (("cosine", "-"), ("compounding", "--"), ("linear", ":"), ("step", "-.")):
+    for mode, style in (("stretched", "-"), ("cosine", "--"), ("linear", ":"), ("step", "-.")):
         schedule = AlphaSchedule(alpha_max, alpha_min, epochs, mode=mode)
         ax.plot(range(epochs), [schedule.alpha_at(e) for e in range(epochs)], style, label=mode)
     if logged is not None:
@@ -314,11 +317,11 @@ def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
     integer_ticks(ax)
     legend_outside(ax)
     ax = axes[1]
-    for mode, style in (("cosine", "-"), ("compounding", "--")):
+    for mode, style in (("stretched", "-"), ("cosine", "--")):
         schedule = AlphaSchedule(alpha_max, alpha_min, 400, mode=mode)
         ax.plot(range(400), [schedule.alpha_at(e) for e in range(400)], style, label=mode)
     ax.set_xlabel("epoch")
-    ax.set_title("the paper's 400 epochs (compounding: D = 1000)")
+    ax.set_title("the paper's 400 epochs (stretched = the authors' code, D = 1000)")
     integer_ticks(ax)
     legend_outside(ax)
     fig.tight_layout()
@@ -464,11 +467,13 @@ def run(args, dataset, output):
         *feature_lines,
         "## α over the epochs",
         "",
-        "Left: the schedules of `callbacks.AlphaSchedule` over this run's epochs (the paper's "
-        "smooth cosine is the default; `compounding` is the authors' code, a cosine step "
-        "applied to the previous epoch's α with D = 2.5 × epochs), with the α the AduC run "
-        "logged each epoch as dots. Right: the same two over the paper's 400 epochs — the "
-        "code's schedule is at α_min by epoch ~200, the paper's cosine only at the end.",
+        "Left: the schedules of `callbacks.AlphaSchedule` over this run's epochs (`stretched`, "
+        "the default, is the authors' compounding schedule of their 400-epoch runs resampled "
+        "to this run's length; `cosine` a smooth re-derivation of the paper's Eq. 3, whose "
+        "printed ω(t) = 1 + cos(π t / 1000) would not decay over 400 epochs), with the α the "
+        "AduC run logged each epoch as dots. Right: the same two over the paper's 400 epochs, "
+        "where `stretched` is the authors' code epoch by epoch: at α_min from about epoch "
+        "200, the cosine only at the end.",
         "",
         "![alpha schedule](alpha_schedule.png)",
         "",

@@ -9,14 +9,14 @@ from kerasimb.losses import UnifiedContrastiveLoss
 
 
 def test_cosine_closed_form():
-    schedule = AlphaSchedule(1.0, 0.01, total_epochs=11)
+    schedule = AlphaSchedule(1.0, 0.01, total_epochs=11, mode="cosine")
     for e in range(11):
         expected = 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * e / 10))
         assert schedule.alpha_at(e) == pytest.approx(expected, abs=1e-12)
     assert schedule.alpha_at(0) == 1.0 and schedule.alpha_at(10) == pytest.approx(0.01)
     values = [schedule.alpha_at(e) for e in range(11)]
     assert all(a > b for a, b in zip(values, values[1:]))  # strictly decreasing
-    assert AlphaSchedule(1.0, 0.2, total_epochs=1).alpha_at(0) == 0.2
+    assert AlphaSchedule(1.0, 0.2, total_epochs=1, mode="cosine").alpha_at(0) == 0.2
 
 
 def test_compounding_matches_the_recursion_and_closed_form():
@@ -35,7 +35,7 @@ def test_compounding_matches_the_recursion_and_closed_form():
     # It compounds: within 0.002 of alpha_min at epoch 200 of 400, where the paper's smooth
     # cosine is still half-way.
     assert schedule.alpha_at(200) - a_min < 2e-3
-    assert AlphaSchedule(a_max, a_min, total_epochs=total).alpha_at(200) > 0.5
+    assert AlphaSchedule(a_max, a_min, total_epochs=total, mode="cosine").alpha_at(200) > 0.5
     short = AlphaSchedule(1.0, 0.0, total_epochs=4, mode="compounding", decay_epochs=4)
     assert [short.alpha_at(e) for e in range(5)] == pytest.approx(
         [1.0, (1 + 2 ** -0.5) / 2, (1 + 2 ** -0.5) / 4, (1 + 2 ** -0.5) / 4 * (1 - 2 ** -0.5) / 2,
@@ -78,3 +78,29 @@ def test_errors():
     schedule.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="argument `loss`"):
         schedule.on_epoch_begin(0)
+
+
+def test_stretched_is_the_authors_schedule_at_400_epochs_and_scales_with_the_run():
+    """`"stretched"` (the default) equals the authors' compounding schedule (D = 1000) at every
+    one of their 400 epochs, and a shorter run passes their values at the same fraction of
+    training (exactly where the fraction lands on one of their whole epochs)."""
+    import math
+
+    def authors(e, decay=1000):  # α_e = α_min + (α_{e-1} - α_min) (1 + cos(π e / D)) / 2
+        alpha = 1.0
+        for k in range(1, e + 1):
+            alpha = 0.01 + (alpha - 0.01) * (1 + math.cos(math.pi * k / decay)) / 2
+        return alpha
+
+    full = AlphaSchedule(1.0, 0.01, total_epochs=400)
+    assert full.mode == "stretched"
+    for e in (0, 1, 7, 50, 123, 200, 399):
+        assert full.alpha_at(e) == pytest.approx(authors(e), abs=1e-12)
+    short = AlphaSchedule(1.0, 0.01, total_epochs=40)
+    for e in range(40):
+        assert short.alpha_at(e) == pytest.approx(authors(10 * e), abs=1e-12)
+    odd = [AlphaSchedule(1.0, 0.01, total_epochs=30).alpha_at(e) for e in range(30)]
+    assert all(a >= b for a, b in zip(odd, odd[1:]))  # between whole epochs: still decreasing
+    assert authors(int(400 * 17 / 30) + 1) <= odd[17] <= authors(int(400 * 17 / 30))
+    # the fixed-D compounding schedule does not scale: a 30-epoch run ends far from α_min
+    assert AlphaSchedule(1.0, 0.01, 30, mode="compounding").alpha_at(29) > 0.02 > odd[-1]

@@ -43,7 +43,7 @@ class AdUniTest(TestCase):
         model.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"])
         x, y = tiny_data()
         before = [w.copy() for w in model.get_weights()]
-        schedule = AlphaSchedule(1.0, 0.01, total_epochs=2)
+        schedule = AlphaSchedule(1.0, 0.01, total_epochs=2, mode="cosine")
         history = model.fit(two_view_dataset(x, y, 8, seed=0), epochs=2, steps_per_epoch=2,
                             validation_data=(x, keras.utils.to_categorical(y, 3)),
                             callbacks=[schedule], verbose=0)

@@ -122,7 +122,7 @@ def test_table2_rows_and_sampler_flags():
     assert [m.name for _, m in extra] == ["aduni"] * 3
     assert [m.params["sampling"] for _, m in extra] == [0.0, 0.5, "progressive"]
     assert all(m.params["augment"] == {"flip": None} for _, m in extra)
-    assert all(m.params["schedule"] == "cosine" for _, m in extra)
+    assert all(m.params["schedule"] == "stretched" for _, m in extra)
     args = recipe_parser("aduni").parse_args(["--samplers", "sqrt", "--sampler-baselines"])
     extra = module.sampler_methods(args)
     assert [m.name for _, m in extra] == ["aduni"] + (
