@@ -98,6 +98,24 @@ def _group_size(num_classes):
     return 3 if num_classes >= 6 else max(num_classes // 2, 1)
 
 
+def _check_group_size(group_size, num_classes):
+    """`(k_most, k_least)` from `report`'s `group_size`."""
+    if group_size is None:
+        k = _group_size(num_classes)
+        return k, k
+    sizes = (group_size, group_size) if isinstance(group_size, (int, np.integer)) else group_size
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        sizes = ()
+    if len(sizes) != 2 or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                  and 1 <= k <= num_classes for k in sizes):
+        raise ValueError(
+            "Invalid value received for argument `group_size`. Expected None, an int or a pair "
+            f"(most, least) of ints in [1, {num_classes}]. Received: group_size={group_size!r}")
+    return int(sizes[0]), int(sizes[1])
+
+
 def _mean_or_nan(values):
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
@@ -129,7 +147,8 @@ def _roc_auc(is_positive, score):
 
 @kerasimb_export("kerasimb.metrics.report", serializable=False)
 def report(
-    y_true, y_score, class_names=None, class_counts=None, from_logits=False, positive_class=1
+    y_true, y_score, class_names=None, class_counts=None, from_logits=False, positive_class=1,
+    group_size=None,
 ):
     """Computes the classification figures of the imbalance literature for one set of predictions.
 
@@ -162,7 +181,7 @@ def report(
       training class is absent from `y_true` (the streaming metric gives 0 there).
     - `"recall_most_frequent"` / `"recall_least_frequent"`: mean recall over the k most / k
       least frequent classes (the "many-shot" / "few-shot" groups), k = 3 for 6 or more
-      classes, else `max(num_classes // 2, 1)`. Frequency is `class_counts` when given (all
+      classes, else `max(num_classes // 2, 1)` (or as `group_size` says). Frequency is `class_counts` when given (all
       classes ranked; classes absent from `y_true` are skipped in the mean, NaN if all are),
       else the support in `y_true` (only the classes present are ranked, k capped at their
       number). Ties go to the lowest class index.
@@ -187,6 +206,10 @@ def report(
             Defaults to `False`.
         positive_class: int. The positive class for `"auc"`, `"sensitivity"` and
             `"specificity"` of a binary task. Defaults to `1`.
+        group_size: `None` (the rule above), an int k (both groups) or a pair `(k_most,
+            k_least)`: how many classes the most / least frequent groups hold, as a paper
+            defines them (Zeng et al.: the 3 most frequent, and the 3 least frequent but 2 for
+            Skin7). Each in `[1, num_classes]`. Defaults to `None`.
 
     Returns:
         dict, described above.
@@ -260,7 +283,7 @@ def report(
         per_class_auc = [_roc_auc(labels == k, probabilities[:, k]) for k in range(num_classes)]
         auc = float(np.mean(per_class_auc))
 
-    k = _group_size(num_classes)
+    k_most, k_least = _check_group_size(group_size, num_classes)
     if class_counts is not None:
         order_most = sorted(range(num_classes), key=lambda c: (-class_counts[c], c))
         order_least = sorted(range(num_classes), key=lambda c: (class_counts[c], c))
@@ -282,8 +305,8 @@ def report(
         "auc": auc,
         "per_class_recall": {name: float(r) for name, r in zip(names, recall)},
         "smallest_class_recall": float(recall[smallest]),
-        "recall_most_frequent": _mean_or_nan(recall[order_most[:k]]),
-        "recall_least_frequent": _mean_or_nan(recall[order_least[:k]]),
+        "recall_most_frequent": _mean_or_nan(recall[order_most[:k_most]]),
+        "recall_least_frequent": _mean_or_nan(recall[order_least[:k_least]]),
         "confusion_matrix": matrix.tolist(),
         "ece": expected_calibration_error(labels, probabilities),
         "classwise_ece": classwise_expected_calibration_error(labels, probabilities),

@@ -169,6 +169,23 @@ def test_group_size(num_classes, k):
     assert out["recall_least_frequent"] == pytest.approx(recall[:k].mean())
 
 
+def test_group_size_argument_sets_each_group():
+    # Zeng et al.'s Skin7 groups: the 3 most and the 2 least frequent of 7 classes.
+    class_counts = [6705, 1113, 1099, 514, 327, 142, 115]
+    y, _, probs = _random_case(5, 7)
+    recall = np.array([_hand_recall(y, probs.argmax(axis=1), c) for c in range(7)])
+    out = report(y, probs, class_counts=class_counts, group_size=(3, 2))
+    assert out["recall_most_frequent"] == pytest.approx(recall[[0, 1, 2]].mean())
+    assert out["recall_least_frequent"] == pytest.approx(recall[[6, 5]].mean())
+    assert report(y, probs, class_counts=class_counts)["recall_least_frequent"] == pytest.approx(
+        recall[[6, 5, 4]].mean())  # the default rule: 3 each
+    assert report(y, probs, class_counts=class_counts, group_size=1)[
+        "recall_least_frequent"] == pytest.approx(recall[6])
+    for bad in (0, 8, (3,), (3, 0), "3", (2.0, 2), True):
+        with pytest.raises(ValueError, match="group_size"):
+            report(y, probs, group_size=bad)
+
+
 def test_class_absent_from_y_true():
     # Class 2 never occurs in y_true, but is predicted once.
     y = np.array([0, 0, 0, 1, 1, 3])
