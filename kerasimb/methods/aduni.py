@@ -4,12 +4,14 @@
 |---|---|---|---|
 | `aduni` (`aduc`) | `models.AdUni` on two views | unified contrastive loss (τ = 0.1, log-prior adjusted) | α_max = 1 → α_min = 0.01 (`callbacks.AlphaSchedule`, the authors' compounding schedule stretched to the run) |
 | `aduni-fixed-alpha` | the same | the same | constant 1.0 ("AdUni without AduC", the ablation) |
-| `paco` (`paco-batch`) | the same | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
+| `paco` | the same, with a queue of the last 1024 examples' features as extra keys | the same | constant 0.02 (PaCo's CIFAR-LT value), no schedule |
+| `paco-batch` | the same, without the queue | the same | constant 0.02 |
+| `paco-aduni` (`paco-aduc`) | the same, with the 1024 queue | the same | AduC's schedule, 1 → 0.01 (PaCo + AduC) |
 
 An alias is another name for the same method: `methods.get("aduc")` is an `aduni` method
 (`.name == "aduni"`), and `methods.names()` lists each method once.
 
-All three train `models.AdUni` on the pooled features of the model `model_fn` builds (its own
+All of them train `models.AdUni` on the pooled features of the model `model_fn` builds (its own
 head is replaced by AdUni's classifier; a 2-layer projection is added), with batches of two
 views from `data.two_view_dataset` (flips, rotation, crop, colour jitter), and predict with the
 plain logits; the classifier sees the pooled features through Dropout(0.5), as the authors'
@@ -36,8 +38,10 @@ Example:
 >>> from kerasimb import methods
 >>> methods.get("aduni").params["schedule"]
 'stretched'
->>> methods.get("paco-batch").name, methods.get("paco-batch").params["alpha"]
-('paco', 0.02)
+>>> methods.get("paco").params["queue_size"], methods.get("paco-batch").params["queue_size"]
+(1024, 0)
+>>> methods.get("paco-aduc").name, methods.get("paco-aduc").params["schedule"]
+('paco-aduni', 'stretched')
 >>> methods.get("aduni-fixed-alpha").params["schedule"] is None
 True
 >>> methods.get("aduni", sampling="progressive").params["sampling"]
@@ -79,7 +83,7 @@ class UnifiedContrastiveMethod(Method):
         augment: `True`, `False` or a dict of `data.view_augment` arguments. Defaults to `True`.
         queue_size: int >= 0. PaCo-style memory of the last Q examples' projected features as
             extra keys (`models.AdUni(queue_size=...)`); `0` (default): the batch alone, as
-            AdUni. An option for the `paco` baseline (`methods.get("paco", queue_size=1024)`).
+            AdUni. 1024 for `paco` and `paco-aduni`, as the paper's PaCo.
         sampling: `None` (shuffled epochs), a float q (p_j ∝ n_j^q: `0.0` up-sampling /
             class-balanced, `0.5` square-root, `1.0` instance sampling with replacement) or
             `"progressive"` (instance → class over the epochs, `callbacks.ProgressiveSampling`).
@@ -214,15 +218,38 @@ class AdUniFixedAlpha(UnifiedContrastiveMethod):
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
 
 
-@register("paco", aliases=("paco-batch",))
-class PaCoBatch(UnifiedContrastiveMethod):
-    """PaCo-style baseline: the same unified loss from the batch with constant α = 0.02.
-
-    Batch only by default; `queue_size=Q` adds the optional memory queue of the last Q
-    examples' projected features (`models.AdUni(queue_size=Q)`, no momentum encoder).
+@register("paco")
+class PaCo(UnifiedContrastiveMethod):
+    """PaCo-style baseline as the AdUni paper ran it: the unified loss with constant α = 0.02
+    and a memory queue of the last 1024 examples' projected features as extra keys
+    (`models.AdUni(queue_size=1024)`; no momentum encoder: the keys come from the model itself,
+    detached).
     """
+
+    description = "PaCo-style unified contrastive loss, constant α = 0.02, queue of 1024 keys"
+    defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None,
+                "queue_size": 1024}
+    search_space = {"alpha": ("float", 0.005, 1.0, "log"),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
+
+
+@register("paco-batch")
+class PaCoBatch(UnifiedContrastiveMethod):
+    """`paco` without its queue: the unified loss from the batch alone, constant α = 0.02 (what
+    `paco` was before it had the paper's queue)."""
 
     description = "PaCo-style unified contrastive loss from the batch, constant α = 0.02"
     defaults = {**UnifiedContrastiveMethod.defaults, "alpha": 0.02, "schedule": None}
     search_space = {"alpha": ("float", 0.005, 1.0, "log"),
+                    "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}
+
+
+@register("paco-aduni", aliases=("paco-aduc",))
+class PaCoAduC(UnifiedContrastiveMethod):
+    """PaCo + AduC (the AdUni paper's Table 1): PaCo's queue of 1024 keys with AduC's adaptive
+    α (1.0 → 0.01, the `"stretched"` schedule) instead of PaCo's constant α."""
+
+    description = "PaCo + AduC: queue of 1024 keys with α 1 → 0.01 (AduC's schedule)"
+    defaults = {**UnifiedContrastiveMethod.defaults, "queue_size": 1024}
+    search_space = {"alpha_min": ("float", 0.0, 0.1),
                     "temperature": ("choice", [0.05, 0.07, 0.1, 0.2])}

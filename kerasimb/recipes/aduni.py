@@ -8,8 +8,9 @@ Table 1 (methods; rows whose method is not registered are left out):
 
 - CE: `ce`; focal: `focal`; LDAM: `ldam-drw`; logit-adjusted: `logit-adjusted`;
   balanced softmax: `balanced-softmax`; SupCon two-stage: `supcon-crw`
-- PaCo-style: `paco` (the unified loss from the batch, constant α = 0.02, no schedule, no queue);
-  `--paco-queue Q` adds the same with a memory queue of the last Q examples' features
+- PaCo: `paco` (the unified loss with constant α = 0.02 and a memory queue of the last 1024
+  examples' features, as the paper's PaCo); PaCo + AduC: `paco-aduni` (the same queue with AduC's
+  α schedule); `--paco-queue Q` sets both queues (0: the batch alone)
 - AdUni without AduC: `aduni-fixed-alpha` (the same loss with α fixed at 1.0, the ablation)
 - AdUni: `aduni` (α from 1.0 to 0.01 by the authors' compounding schedule stretched to the run's
   length, `--schedule stretched`; `--schedule cosine` for a smooth re-derivation of the paper's
@@ -90,7 +91,8 @@ ROWS = (
     ("Logit adjustment", "logit-adjusted"),
     ("Balanced softmax", "balanced-softmax"),
     ("SupCon two-stage (cRW)", "supcon-crw"),
-    ("PaCo-style (batch, α = 0.02)", "paco"),
+    ("PaCo (queue, α = 0.02)", "paco"),
+    ("PaCo + AduC (queue)", "paco-aduni"),
     ("AdUni without AduC (α = 1 fixed)", "aduni-fixed-alpha"),
     ("AdUni (AduC)", "aduni"),
 )
@@ -129,9 +131,9 @@ def add_arguments(parser):
                              "horizontal_and_vertical otherwise, as the paper)")
     parser.add_argument("--no-ablation", action="store_true",
                         help="leave out the AdUni α = 0 ablation row")
-    parser.add_argument("--paco-queue", type=int, default=0, metavar="Q",
-                        help="add a PaCo-style row with a memory queue of Q keys (default: 0, "
-                             "no such row)")
+    parser.add_argument("--paco-queue", type=int, default=1024, metavar="Q",
+                        help="the memory queue of the PaCo and PaCo + AduC rows, in keys; 0 for "
+                             "the batch alone (default: %(default)s, the paper's PaCo)")
     parser.add_argument("--samplers", nargs="*", default=[s[0] for s in SAMPLERS],
                         choices=[s[0] for s in SAMPLERS], metavar="SAMPLER",
                         help="Table 2: AdUni with these samplers (up, sqrt, progressive; "
@@ -207,12 +209,8 @@ def table_methods(args, flip="horizontal_and_vertical"):
     for label, name in ROWS:
         if name not in registered or (wanted is not None and name not in wanted):
             continue
-        rows.append((label, _contrastive(name, views, args)))
-    if args.paco_queue > 0 and (wanted is None or "paco" in wanted):
-        rows.insert(next((k + 1 for k, (_, m) in enumerate(rows) if m.name == "paco"),
-                         len(rows)),
-                    (f"PaCo-style + queue ({args.paco_queue}, α = 0.02)",
-                     _contrastive("paco", views, args, queue_size=args.paco_queue)))
+        queue = {"queue_size": args.paco_queue} if name in ("paco", "paco-aduni") else {}
+        rows.append((label, _contrastive(name, views, args, **queue)))
     if not args.no_ablation and (wanted is None or "aduni" in wanted):
         label, name, params = ABLATION
         rows.append((label, _contrastive(name, views, args, **params)))
@@ -413,13 +411,14 @@ def run(args, dataset, output):
         f"`{args.schedule}` from 1.0 to 0.01 over the run's epochs; τ = 0.1, base τ = 0.07, "
         "β = 1, class logits adjusted by log n_c/N inside the loss, 2-layer projection to 128 "
         f"dimensions, two augmented views per image (flips: {flip}; ±15° rotation, crop, "
-        "brightness / contrast jitter). The PaCo-style row is the same model, loss and "
-        "pipeline with a constant α = 0.02 (PaCo's CIFAR-LT value) and no queue; \"AdUni "
-        "without AduC\" the same with α fixed at 1.0 (AduC's starting value, the authors' "
-        "`--alpha 1` without `--adp_alpha`)."
-        + (f" \"PaCo-style + queue\" adds a memory of the last {args.paco_queue} training "
-           "examples' projected features (first view, detached, from the model itself, no "
-           "momentum encoder) as extra keys of the same loss." if args.paco_queue > 0 else "")
+        "brightness / contrast jitter). The PaCo row is the same model, loss and pipeline "
+        "with a constant α = 0.02 (PaCo's CIFAR-LT value) and "
+        + (f"a memory of the last {args.paco_queue} training examples' projected features "
+           "(first view, detached, from the model itself, no momentum encoder) as extra keys "
+           "of the same loss" if args.paco_queue > 0 else "keys from the batch alone")
+        + "; PaCo + AduC the same with AduC's α schedule; \"AdUni without AduC\" AdUni's "
+        "batch-only loss with α fixed at 1.0 (AduC's starting value, the authors' `--alpha 1` "
+        "without `--adp_alpha`)."
         + " The other rows train on unaugmented single images. "
         "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
         "class term alone, a logit-adjusted cross-entropy with the batch in the denominator), "

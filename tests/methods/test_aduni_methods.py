@@ -29,12 +29,20 @@ def test_registered_with_the_papers_settings():
                                                                              0.07)
     assert aduc.params["classifier_dropout"] == 0.5  # the authors' Dropout before the classifier
     assert paco.params["schedule"] is None and paco.params["alpha"] == 0.02
+    assert paco.params["queue_size"] == 1024  # the paper's PaCo keeps 1024 keys
+    batch, both = methods.get("paco-batch"), methods.get("paco-aduc")
+    assert (batch.params["queue_size"], batch.params["alpha"], batch.params["schedule"]) == (
+        0, 0.02, None)
+    assert (both.name, both.params["queue_size"], both.params["schedule"],
+            both.params["alpha_max"], both.params["alpha_min"]) == (
+        "paco-aduni", 1024, "stretched", 1.0, 0.01)
     dataset = tiny_dataset()
     [schedule] = aduc.callbacks(dataset, 7)
     assert isinstance(schedule, AlphaSchedule) and schedule.total_epochs == 7
     assert paco.callbacks(dataset, 7) == []
     model = paco.build_model(model_fn("small_cnn", width=4, depth=1), dataset)
     assert isinstance(model, AdUni) and model.unified_loss.alpha == pytest.approx(0.02)
+    assert model.queue_size == 1024
     assert model.classifier_dropout == 0.5 and model.dropout.rate == 0.5
     assert model.class_counts == [12, 5, 2]
     assert methods.get("aduni", logit_adjust=False).build_model(

@@ -21,34 +21,35 @@ def tiny_dataset():
 
 def test_one_name_per_method_and_the_old_names_are_aliases():
     names = methods.names()
-    assert {"aduni", "aduni-fixed-alpha", "paco"} <= set(names)
-    assert "aduc" not in names and "paco-batch" not in names  # aliases are not listed
+    assert {"aduni", "aduni-fixed-alpha", "paco", "paco-batch", "paco-aduni"} <= set(names)
+    assert "aduc" not in names and "paco-aduc" not in names  # aliases are not listed
     assert methods.METHODS.aliases("aduni") == ["aduc"]
-    assert methods.METHODS.aliases("paco") == ["paco-batch"]
+    assert methods.METHODS.aliases("paco-aduni") == ["paco-aduc"]
+    assert methods.METHODS.aliases("paco") == []
     assert methods.METHODS.aliases("aduni-fixed-alpha") == []
 
 
 def test_an_alias_is_the_same_class_not_a_subclass():
     assert type(methods.get("aduc")) is type(methods.get("aduni")) is AduC
-    assert type(methods.get("paco-batch")) is type(methods.get("paco")) is PaCoBatch
+    assert type(methods.get("paco-aduc")) is type(methods.get("paco-aduni"))
     assert methods.METHODS.get("aduc") is methods.METHODS.get("aduni")
     assert issubclass(type(methods.get("aduni-fixed-alpha")), UnifiedContrastiveMethod)
     assert methods.get("aduc").params == methods.get("aduni").params
     # The name of a method got through its alias is the canonical name.
-    assert methods.get("aduc").name == "aduni" and methods.get("paco-batch").name == "paco"
+    assert methods.get("aduc").name == "aduni" and methods.get("paco-aduc").name == "paco-aduni"
     # No other registered method is a subclass of these (each AdUni variant trains once).
     classes = [methods.METHODS.get(n) for n in methods.names()]
     assert sum(issubclass(c, AduC) for c in classes) == 1
-    assert sum(issubclass(c, PaCoBatch) for c in classes) == 1
+    assert sum(issubclass(c, PaCoBatch) for c in classes) == 1  # `paco-batch` alone
 
 
 def test_the_methods_keep_their_settings():
     aduni, fixed, paco = (methods.get(n) for n in ("aduni", "aduni-fixed-alpha", "paco"))
     assert (aduni.params["schedule"], aduni.params["alpha_max"], aduni.params["alpha_min"]) == (
-        "cosine", 1.0, 0.01)
+        "stretched", 1.0, 0.01)
     assert (fixed.params["schedule"], fixed.params["alpha"]) == (None, 1.0)
     assert (paco.params["schedule"], paco.params["alpha"], paco.params["queue_size"]) == (
-        None, 0.02, 0)
+        None, 0.02, 1024)
 
 
 def test_fixed_alpha_is_aduc_without_its_schedule():
@@ -72,7 +73,7 @@ def test_aduni_with_the_resnet18_encoder_builds():
 
 
 def test_errors_name_the_canonical_method():
-    with pytest.raises(ValueError, match="Invalid argument received for method `paco`"):
-        methods.get("paco-batch", queue=128)
+    with pytest.raises(ValueError, match="Invalid argument received for method `paco-aduni`"):
+        methods.get("paco-aduc", queue=128)
     with pytest.raises(ValueError, match="Invalid value received for argument `alpha`"):
         methods.get("aduni-fixed-alpha", alpha=-1.0)

@@ -115,7 +115,7 @@ def test_get_unknown_name_lists_registered_names():
     with pytest.raises(ValueError, match=r"one of \[.*'ce'.*'reweight'.*\]") as info:
         methods.get("focal-nope")
     assert "identifier='focal-nope'" in str(info.value)
-    assert "(aliases: ['aduc', 'paco-batch'])" in str(info.value)
+    assert "(aliases: ['aduc', 'paco-aduc'])" in str(info.value)
     with pytest.raises(ValueError):
         methods.get(42)
 

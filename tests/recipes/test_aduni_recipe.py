@@ -22,7 +22,7 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
     rows = module.table_methods(args, "none")
     names = [m.name for _, m in rows]
     assert names[0] == "ce"
-    assert names[-4:] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
+    assert names[-5:] == ["paco", "paco-aduni", "aduni-fixed-alpha", "aduni", "aduni"]
     assert rows[-2][1].params["schedule"] == "compounding"
     assert rows[-2][1].params["augment"] == {"flip": None}
     assert (rows[-3][1].params["schedule"], rows[-3][1].params["alpha"]) == (None, 1.0)
@@ -40,13 +40,18 @@ def test_rows_follow_the_paper_and_the_schedule_flag(tmp_path):
                                              "--schedule", "linear"])
     issue_rows = module.table_methods(args, "none")  # Table 1's order, then the α = 0 row
     assert [m.name for _, m in issue_rows] == ["paco", "aduni-fixed-alpha", "aduni", "aduni"]
+    assert issue_rows[0][1].params["queue_size"] == 1024  # the paper's PaCo
     assert [m.params["schedule"] for _, m in issue_rows] == [None, None, "linear", None]
     assert all(m.params["augment"] == {"flip": None} for _, m in issue_rows)
-    args = recipe_parser("aduni").parse_args(["--rows", "ce", "paco", "--paco-queue", "64"])
+    args = recipe_parser("aduni").parse_args(["--rows", "ce", "paco", "paco-aduc",
+                                             "--paco-queue", "64"])
     queued = module.table_methods(args, "none")
-    assert [(m.name, m.params["queue_size"]) for _, m in queued[1:]] == [("paco", 0),
-                                                                         ("paco", 64)]
-    assert queued[2][0] == "PaCo-style + queue (64, α = 0.02)"
+    assert [(label, m.name, m.params["queue_size"], m.params["schedule"])
+            for label, m in queued[1:]] == [("PaCo (queue, α = 0.02)", "paco", 64, None),
+                                            ("PaCo + AduC (queue)", "paco-aduni", 64,
+                                             "stretched")]
+    args = recipe_parser("aduni").parse_args(["--rows", "paco", "--paco-queue", "0"])
+    assert module.table_methods(args, "none")[0][1].params["queue_size"] == 0
     module.plot_alpha(5, [1.0, 0.8, 0.5, 0.2, 0.01], str(tmp_path / "alpha.png"))
     assert (tmp_path / "alpha.png").exists()
 
@@ -101,7 +106,7 @@ def test_tiny_run_writes_report(tmp_path):
     report = (out / "report.md").read_text()
     assert "## Calibration" in report and (out / "compare/reliability.png").exists()
     assert "(compare/reliability.png)" in report
-    for text in ("| CE |", "| PaCo-style", "| AdUni (AduC) |", "alpha_schedule.png",
+    for text in ("| CE |", "| PaCo (queue, α = 0.02) |", "| AdUni (AduC) |", "alpha_schedule.png",
                  "ISIC2018", "per_class_f1.png", "features_1.png", "features_3.png",
                  "## Table 2", "| AdUni, no sampling |",
                  "| AdUni + progressive sampling (instance → class) |"):
