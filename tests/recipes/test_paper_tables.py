@@ -69,6 +69,9 @@ def _known_methods(name, module):
         for item in getattr(module, attr, ()) or ():
             known.update(item if isinstance(item, tuple) else (item,))
     known.update(getattr(module, "DISPLAY", {}).values())
+    if name == "aduni":  # the sampler rows, relabelled for the report
+        known.update(module.paper_label(f"AdUni + {suffix}", None)
+                     for _, suffix, _, _ in module.SAMPLERS)
     if hasattr(module, "method_rows"):  # rows keyed by the recipe's own labels
         from recipe_runner import recipe_parser
 
@@ -129,11 +132,17 @@ def test_paper_values_are_printed_in_the_papers_table(name):
             assert any(_in_order(line, order) for line in lines), (table["source"], row, order)
 
 
+# What may stand around a number in an extracted table cell: tabs, spaces, brackets, markup
+# (<b>79.61</b>, \textbf{0.782}, $0.841\pm...).
+NUMBER_BEFORE, NUMBER_AFTER = r"(^|[\t (>${])", r"($|[\t <$}\\])"
+
+
 def _in_order(line, values):
     """Every value stands in `line` as a whole cell number, one after the other."""
     position = 0
     for value in values:
-        found = re.compile(rf"(^|[\t (>$]){re.escape(value)}($|[\t <$])").search(line, position)
+        found = re.compile(NUMBER_BEFORE + re.escape(value) + NUMBER_AFTER).search(line,
+                                                                                 position)
         if not found:
             return False
         position = found.end() - 1
