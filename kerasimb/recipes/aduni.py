@@ -55,6 +55,7 @@ import numpy as np
 from kerasimb import methods, runs
 from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
+from kerasimb.recipes import paper
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding

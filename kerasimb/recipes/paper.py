@@ -80,12 +80,13 @@ def gap_text(gap):
 
 def table_markdown(table, runs):
     """One table's markdown: its source and setting, then `| paper row | ours from | metric |
-    paper | ours | ours − paper |` per mapped row and metric that was run (the rows not run
+    paper (on our scale, as printed in brackets when that differs) | ours | ours − paper |` per
+    mapped row and metric that was run (the rows not run
     are named below it)."""
     scale = table.get("scale", 1)
     lines = [f"**{table['source']}** — the paper's setting: {table['setting']}."
              + (f" The paper prints percentages; they are divided by {scale:g} here to match "
-                "our fractions." if scale != 1 else ""), "",
+                "our fractions (as printed in brackets)." if scale != 1 else ""), "",
              "| paper's row | ours: runs | metric | paper | ours (mean ± std, n) | ours − paper |",
              "|---|---|---|---|---|---|"]
     comparisons = compare(table, runs)
@@ -99,8 +100,10 @@ def table_markdown(table, runs):
         if c["runs"]:
             ours_from += f" on {', '.join(c['runs'])}"
         ours = f"{format_stat(c['ours'])} (n={c['n']})"
+        printed = table["rows"][c["row"]][c["metric"]]
+        theirs = f"{c['paper']:.4f}" + (f" ({printed})" if scale != 1 else "")
         lines.append(f"| {c['row']} | {ours_from} | {table['metrics'][c['metric']]} | "
-                     f"{c['paper']:.4f} | {ours} | {gap_text(c['gap'])} |")
+                     f"{theirs} | {ours} | {gap_text(c['gap'])} |")
     missing = list(dict.fromkeys(c["row"] for c in comparisons if not c["n"]))
     if len(missing) == len(table["ours"]):
         lines = lines[:2] + ["None of this table's rows was run here: "

@@ -38,6 +38,11 @@ A claim over several metrics `"holds"` when every metric holds, is `"reversed"` 
 metric is, and is `"not shown"` otherwise. A claim whose recipe is missing, failed or produced
 no matching runs is `"not run"`, with the reason.
 
+Beside each claim the report prints the paper's own figures for the claim's method and
+baseline rows, ours and the gap (ours − paper), and the paper's method − baseline difference
+beside ours, from the recipe's `PAPER_TABLES` (`paper_rows`, `kerasimb.recipes.paper`): the rows
+whose selector is the claim's method or baseline selector.
+
 Example:
 
 >>> verdict([0.80, 0.82, 0.81], [0.70, 0.71, 0.69])

@@ -49,8 +49,9 @@ def test_tiny_run_writes_report(tmp_path):
     # stands beside the paper's α = 0.2 row, not its α = 0.1 one.
     assert "## The paper's figures beside ours" in report
     assert "**Table 3 of Galdran et al., MICCAI 2021, MobileNet V2 columns**" in report
-    assert "| Instance-sampling | method=ce on small_cnn | MCC | 0.9049 |" in report
-    assert "| Bal-Mxp α=0.2 | method=balanced-mixup(alpha=0.2) on small_cnn | MCC | 0.9054 |" in report
+    assert "| Instance-sampling | method=ce on small_cnn | MCC | 0.9049 (90.49) |" in report
+    assert ("| Bal-Mxp α=0.2 | method=balanced-mixup(alpha=0.2) on small_cnn | MCC | "
+            "0.9054 (90.54) |") in report
     assert "| Bal-Mxp α=0.1 |" not in report and "could not be retrieved" not in report
     assert (out / "beta_densities.png").exists()
     assert (out / "class_distribution_by_sampler.png").exists()

@@ -93,7 +93,7 @@ def test_tiny_run_writes_report(tmp_path):
     assert np.isfinite(float(report.split("| CE → cRW | ")[1].split(" ")[0].strip("*")))
     # Tables 2 and 3 of the paper beside ours, the ablation rows by their own row keys.
     assert "## The paper's figures beside ours" in report
-    assert "| CE+SC → cRW | method=supcon-crw on small_cnn | All | 0.8643 |" in report
-    assert "| CE | method=ce on small_cnn | Minor | 0.8006 |" in report
-    assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 |" in report
+    assert "| CE+SC → cRW | method=supcon-crw on small_cnn | All | 0.8643 (86.43) |" in report
+    assert "| CE | method=ce on small_cnn | Minor | 0.8006 (80.06) |" in report
+    assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 (84.36) |" in report
     assert "could be retrieved" not in report

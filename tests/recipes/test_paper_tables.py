@@ -38,13 +38,15 @@ def test_rendering_puts_the_paper_beside_ours_row_by_row():
     text = paper.table_markdown(TABLE, RUNS)
     assert text.splitlines()[0] == (
         "**Table 9 of Someone et al., 2099** — the paper's setting: a made-up dataset. The paper "
-        "prints percentages; they are divided by 100 here to match our fractions.")
-    assert ("| CE | method=ce [without] on small_cnn | MCR | 0.8000 | 0.650 ± 0.071 (n=2) | "
-            "\u22120.150 |") in text
-    assert "| CE | method=ce [without] on small_cnn | SCR | 0.5000 | 0.400 ± 0.000 (n=2) | " \
-           "\u22120.100 |" in text
-    assert "| CE+ours | method=ce [with] on small_cnn | MCR | 0.8250 | 0.750 ± 0.071 (n=2) | " \
-           "\u22120.075 |" in text
+        "prints percentages; they are divided by 100 here to match our fractions (as printed "
+        "in brackets).")
+    for row in ("| CE | method=ce [without] on small_cnn | MCR | 0.8000 (80.00) | "
+                "0.650 ± 0.071 (n=2) | \u22120.150 |",
+                "| CE | method=ce [without] on small_cnn | SCR | 0.5000 (50.00) | "
+                "0.400 ± 0.000 (n=2) | \u22120.100 |",
+                "| CE+ours | method=ce [with] on small_cnn | MCR | 0.8250 (82.50) | "
+                "0.750 ± 0.071 (n=2) | \u22120.075 |"):
+        assert row in text, row
     assert "CE+ours | method=ce [with] on small_cnn | SCR" not in text  # the paper prints none
     assert text.splitlines()[-1] == "Rows of this table not run here: RS."
     section = paper.side_by_side([TABLE], RUNS, note="This run: tiny.")
