@@ -7,6 +7,9 @@ A recipe module declares:
 - `DEFAULTS`: the shared run flags' defaults (its paper's protocol, scaled to minutes on a CPU);
 - `BUDGETS`: `{budget: [flags]}`, the extra flags that `kerasimb reproduce --budget` passes;
 - `CLAIMS`: the paper's headline claims as data, which `kerasimb reproduce` judges;
+- `PAPER_TABLES`: the paper's own table figures as data, each table naming where it is printed
+  and its setting, with its rows mapped to the recipe's runs (`kerasimb.recipes.paper` prints
+  them beside ours in the report, and `kerasimb reproduce` beside each claim);
 - `add_arguments(parser)`, `check_arguments(args)` (raises `ValueError` naming the flag),
   `backbones(args)` (the models whose minimum image size the data must meet) and
   `run(args, dataset, output) -> int`.

@@ -38,6 +38,11 @@ A claim over several metrics `"holds"` when every metric holds, is `"reversed"` 
 metric is, and is `"not shown"` otherwise. A claim whose recipe is missing, failed or produced
 no matching runs is `"not run"`, with the reason.
 
+Beside each claim the report prints the paper's own figures for the claim's method and
+baseline rows, ours and the gap (ours − paper), and the paper's method − baseline difference
+beside ours, from the recipe's `PAPER_TABLES` (`paper_rows`, `kerasimb.recipes.paper`): the rows
+whose selector is the claim's method or baseline selector.
+
 Example:
 
 >>> verdict([0.80, 0.82, 0.81], [0.70, 0.71, 0.69])
@@ -65,7 +70,7 @@ import numpy as np
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.metrics.bootstrap import BOOTSTRAP_METRICS, paired_bootstrap, verdict_from_interval
-from kerasimb.recipes import RECIPES, load
+from kerasimb.recipes import RECIPES, load, paper
 from kerasimb.runs import default_output
 from kerasimb.runs.report import versus_baseline_text
 from kerasimb.utils.atomic import write_json, write_text
@@ -356,7 +361,8 @@ def check_claim(claim, folder):
             per_metric = {metric: _judge(claim, metric, mv, bv, predictions, counts)
                           for metric, (mv, bv) in sides.items()}
             result.update(per_metric=per_metric, source=path, reason="",
-                          verdict=combine(v["verdict"] for v in per_metric.values()))
+                          verdict=combine(v["verdict"] for v in per_metric.values()),
+                          paper_rows=paper_rows(claim, runs))
             return result
     if not result["reason"]:
         result["reason"] = (f"no runs of both {_describe(claim['method'])!r} and "
@@ -426,6 +432,41 @@ def _tail(path, lines=3):
     except OSError:
         return ""
     return " | ".join(text[-lines:])
+
+
+def paper_rows(claim, runs):
+    """The paper's printed figures for the claim's method and baseline rows beside ours (from
+    the recipe's `PAPER_TABLES`, `kerasimb.recipes.paper`): `[{"side", "source", "setting",
+    "row", "metric", "paper", "ours", "n", "gap"}]`, empty when the recipe has no such rows."""
+    name = claim.get("recipe")
+    tables = getattr(load(name), "PAPER_TABLES", []) if name in RECIPES else []
+    return [{"side": side, "source": table["source"], "setting": table["setting"],
+             "row": c["row"], "metric": c["metric"], "paper": c["paper"],
+             "ours": c["ours"]["mean"], "std": c["ours"]["std"], "n": c["n"], "gap": c["gap"]}
+            for side, table, c in paper.claim_rows(tables, claim, runs)]
+
+
+def paper_lines(rows):
+    """The report's lines for `paper_rows`: per source, metric and side, the paper's figure,
+    ours and the gap, then the paper's method − baseline difference beside ours."""
+    lines = []
+    for source in dict.fromkeys(r["source"] for r in rows):
+        mine = [r for r in rows if r["source"] == source]
+        lines.append(f"- paper's figures beside ours, from {source} ({mine[0]['setting']}):")
+        for metric in dict.fromkeys(r["metric"] for r in mine):
+            by_side = {r["side"]: r for r in mine if r["metric"] == metric}
+            for side, r in by_side.items():
+                ours = format_stat({"mean": r["ours"], "std": r["std"]})
+                lines.append(f"  - `{metric}`, {side} (paper's row {r['row']}): paper "
+                             f"{r['paper']:.4f}, ours {ours} (n={r['n']}), ours − paper "
+                             f"{paper.gap_text(r['gap'])}")
+            if len(by_side) == 2 and None not in (by_side["method"]["ours"],
+                                                  by_side["baseline"]["ours"]):
+                theirs = by_side["method"]["paper"] - by_side["baseline"]["paper"]
+                ours = by_side["method"]["ours"] - by_side["baseline"]["ours"]
+                lines.append(f"  - `{metric}`, method − baseline: paper "
+                             f"{paper.gap_text(theirs)}, ours {paper.gap_text(ours)}")
+    return lines
 
 
 def evaluate_claims(output, statuses, claim_list):
@@ -503,7 +544,14 @@ def report_markdown(results, statuses=None, settings=None):
         lines += [f"### {r['paper']} (`kerasimb run {r['recipe']}`)", "",
                   f"- claim: {r['claim']}",
                   f"- verdict: **{r['verdict']}**" + (f" — {r['reason']}" if r["reason"] else ""),
-                  f"- paper's own figures: {r.get('paper_figures') or 'not reported by the recipe'}"]
+                  ]
+        if r.get("paper_rows"):
+            lines += paper_lines(r["paper_rows"])
+        elif r.get("paper_figures"):
+            lines.append(f"- paper's own figures: {r['paper_figures']}")
+        else:
+            lines.append("- paper's own figures: none of the recipe's PAPER_TABLES rows is "
+                         "this claim's method and baseline, or they were not run")
         if r["source"]:
             lines.append(f"- our figures from `{r['source']}`")
         for metric, pm in r["per_metric"].items():

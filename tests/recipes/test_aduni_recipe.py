@@ -114,6 +114,13 @@ def test_tiny_run_writes_report(tmp_path):
     for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_3.png"):
         assert (out / name).exists()
     assert not (out / "features_4.png").exists()  # CE trains no AdUni model: no picture
+    # The paper's Tables 1 and 2 beside ours; the sampler row relabelled as aduni+progressive.
+    assert "## The paper's figures beside ours" in report
+    assert "| AdUni | method=aduni on small_cnn | Acc | 0.8780 |" in report
+    assert "| CE | method=ce on small_cnn | Macro F1 | 0.7010 |" in report
+    assert ("| α 1 → 0.01, ProBal sampling | method=aduni+progressive on small_cnn | Acc | "
+            "0.8800 |") in report
+    assert "could not be retrieved" not in report
     assert (out / "compare" / "metrics.json").exists()
 
 

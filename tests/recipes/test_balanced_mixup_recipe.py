@@ -43,8 +43,16 @@ def test_tiny_run_writes_report(tmp_path):
     assert code == 0
     report = (out / "report.md").read_text()
     for text in ("BatchNorm moving statistics recomputed", "instance sampling", "class sampling", "sqrt sampling", "Bal-Mxp α=0.2",
-                 "balanced_accuracy", "Beta(α, 1)", "paper's figures"):
+                 "balanced_accuracy", "Beta(α, 1)", "paper's figures beside ours"):
         assert text in report, text
+    # The paper's Table 1/3 beside ours (digits-lt is nominal: Table 3); the lone α = 0.2 run
+    # stands beside the paper's α = 0.2 row, not its α = 0.1 one.
+    assert "## The paper's figures beside ours" in report
+    assert "**Table 3 of Galdran et al., MICCAI 2021, MobileNet V2 columns**" in report
+    assert "| Instance-sampling | method=ce on small_cnn | MCC | 0.9049 (90.49) |" in report
+    assert ("| Bal-Mxp α=0.2 | method=balanced-mixup(alpha=0.2) on small_cnn | MCC | "
+            "0.9054 (90.54) |") in report
+    assert "| Bal-Mxp α=0.1 |" not in report and "could not be retrieved" not in report
     assert (out / "beta_densities.png").exists()
     assert (out / "class_distribution_by_sampler.png").exists()
     assert (out / "small_cnn" / "metrics.json").exists()

@@ -85,9 +85,15 @@ def test_tiny_run_writes_report(tmp_path):
     assert code == 0
     report = (out / "report.md").read_text()
     for text in ("Table 2", "Table 3", "CE + SupCon → cRS", "SC → cRW", "sensitivity",
-                 "features_supcon.png", "The paper's figures"):
+                 "features_supcon.png", "The paper's figures beside ours"):
         assert text in report, text
     for name in ("features_ce.png", "features_center.png", "features_triplet.png",
                  "features_supcon.png", "sensitivity.png", "compare/metrics.json"):
         assert (out / name).exists(), name
     assert np.isfinite(float(report.split("| CE → cRW | ")[1].split(" ")[0].strip("*")))
+    # Tables 2 and 3 of the paper beside ours, the ablation rows by their own row keys.
+    assert "## The paper's figures beside ours" in report
+    assert "| CE+SC → cRW | method=supcon-crw on small_cnn | All | 0.8643 (86.43) |" in report
+    assert "| CE | method=ce on small_cnn | Minor | 0.8006 (80.06) |" in report
+    assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 (84.36) |" in report
+    assert "could be retrieved" not in report

@@ -12,6 +12,10 @@ def _module():
     return load_recipe("perturbed_inference")
 
 
+def runs_of(out):
+    return json.loads((out / "metrics.json").read_text())["runs"]
+
+
 def _run(argv):
     return run_recipe("perturbed_inference", argv)
 
@@ -48,6 +52,14 @@ def test_tiny_run(tmp_path):
     assert code == 0
     report = (out / "report.md").read_text()
     assert "| small_cnn | ce |" in report and "MCR w/ perturbation" in report
+    # The paper's Table 2 beside ours: its CE rows, our CE without / with the perturbation.
+    assert "## The paper's figures beside ours" in report
+    assert "Table 2 of Chen et al., MICCAI 2021, Skin7 columns, ResNet50 block" in report
+    mcr = np.mean([r["without"]["mcr"] for r in runs_of(out)])
+    assert (f"| CE | method=ce [without] on small_cnn | MCR | 0.8454 (84.54) | {mcr:.3f} ± "
+            in report)
+    assert "| CE+ours | method=ce [with] on small_cnn | SCR | 0.8436 (84.36) |" in report
+    assert "could not be retrieved" not in report and "not placed beside ours" not in report
     for name in ("fig3_epsilon_small_cnn.png", "fig3_temperature_small_cnn.png", "metrics.json"):
         assert (out / name).is_file(), name
     runs = json.loads((out / "metrics.json").read_text())["runs"]

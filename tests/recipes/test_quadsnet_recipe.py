@@ -50,6 +50,11 @@ def test_recipe_end_to_end_on_digits(tmp_path):
     assert "### Table II: trainable parameters" in report
     assert "| QuadSNet + weighted margin loss |" in report and "| QuadSNet + cross-entropy |" in report
     assert "5,235,944" in report
+    # The paper's Table III beside ours: QN is QuadSNet with the weighted margin loss.
+    assert "## The paper's figures beside ours" in report
+    assert ("| QN | method=QuadSNet + weighted margin loss | Accuracy | 0.9800 |") in report
+    assert "| QN | method=QuadSNet + weighted margin loss | F_1 Score | 0.9450 |" in report
+    assert "could not be retrieved" not in report
 
 
 def test_recalibrate_bn_flag_adds_the_callback():

@@ -1,0 +1,143 @@
+"""The papers' own figures beside ours: each recipe's `PAPER_TABLES`, rendered row by row.
+
+A recipe module declares `PAPER_TABLES`, a list of tables transcribed from its paper, each a dict:
+
+- `source`: where the numbers are printed, e.g. `"Table 2 of Chen et al., MICCAI 2021"`;
+- `setting`: what the paper measured them on (dataset, backbone, image size, epochs, weights);
+- `scale`: the paper's scale over ours: `100` when it prints percentages (ours are fractions),
+  `1` when it prints fractions;
+- `metrics`: `{our metric key: the paper's column name}`;
+- `rows`: `{paper row label: {our metric key: value as printed (a string)}}`; the values are
+  kept as printed so that a test can find each one in the paper's text;
+- `ours`: `{paper row label: selector}`, the runs of the recipe's `metrics.json` that the row
+  corresponds to, in `kerasimb reproduce`'s claim form (`{"where": {key: value}, "field":
+  name}`, the field defaulting to `"report"`);
+- `prefer` (optional): `{key: value}`; when some selected runs have these values, only those are
+  compared (e.g. the paper's backbone when the recipe ran it), else all are, and the cell says
+  which runs they were.
+
+`side_by_side(tables, runs)` returns the markdown section a report prints; `compare(table, runs)`
+the rows as data, which `kerasimb reproduce` also uses.
+"""
+
+from kerasimb.utils.formatting import format_stat, mean_std
+
+TITLE = "The paper's figures beside ours"
+
+
+def selector(side):
+    """A row's selector in full form: `{"where": {...}, "field": ...}`."""
+    if isinstance(side, str):
+        return {"where": {"method": side}, "field": "report"}
+    return {"where": dict(side.get("where", {})), "field": side.get("field", "report")}
+
+
+def paper_value(table, row, metric):
+    """The paper's printed figure of `row` and `metric` on our scale, or `None` if not printed."""
+    text = table["rows"].get(row, {}).get(metric)
+    if text is None:
+        return None
+    return float(text) / table.get("scale", 1)
+
+
+def select_runs(table, row, runs):
+    """The records of `runs` that `row`'s selector picks (narrowed by the table's `prefer` when
+    some selected records match it)."""
+    sel = selector(table["ours"][row])
+    chosen = [r for r in runs if isinstance(r, dict)
+              and all(r.get(k) == v for k, v in sel["where"].items())
+              and isinstance(r.get(sel["field"]), dict)]
+    prefer = table.get("prefer") or {}
+    preferred = [r for r in chosen if all(r.get(k) == v for k, v in prefer.items())]
+    return preferred if prefer and preferred else chosen
+
+
+def compare(table, runs):
+    """`[{"row", "metric", "paper", "ours", "n", "gap", "runs"}]` for every mapped row and metric
+    the paper prints: `paper` on our scale, `ours` as `mean_std` of the selected runs' values
+    (`n` 0 when none), `gap` = our mean − the paper's figure (`None` without ours), `runs` the
+    distinct backbones (or methods) the values came from."""
+    out = []
+    field_of = {row: selector(side)["field"] for row, side in table["ours"].items()}
+    for row in table["ours"]:
+        chosen = select_runs(table, row, runs)
+        for metric in table["metrics"]:
+            paper = paper_value(table, row, metric)
+            if paper is None:
+                continue
+            stat = mean_std([r[field_of[row]].get(metric) for r in chosen])
+            gap = None if stat["mean"] is None else stat["mean"] - paper
+            where = sorted({str(r.get("backbone", r.get("model", ""))) for r in chosen} - {""})
+            out.append({"row": row, "metric": metric, "paper": paper, "ours": stat,
+                        "n": stat["n"], "gap": gap, "runs": where})
+    return out
+
+
+def gap_text(gap):
+    """`+0.012` / `−0.034` (a true minus sign), `n/a` without a gap."""
+    return "n/a" if gap is None else f"{gap:+.3f}".replace("-", "\u2212")
+
+
+def table_markdown(table, runs):
+    """One table's markdown: its source and setting, then `| paper row | ours from | metric |
+    paper (on our scale, as printed in brackets when that differs) | ours | ours − paper |` per
+    mapped row and metric that was run (the rows not run
+    are named below it)."""
+    scale = table.get("scale", 1)
+    lines = [f"**{table['source']}** — the paper's setting: {table['setting']}."
+             + (f" The paper prints percentages; they are divided by {scale:g} here to match "
+                "our fractions (as printed in brackets)." if scale != 1 else ""), "",
+             "| paper's row | ours: runs | metric | paper | ours (mean ± std, n) | ours − paper |",
+             "|---|---|---|---|---|---|"]
+    comparisons = compare(table, runs)
+    for c in comparisons:
+        if not c["n"]:
+            continue
+        sel = selector(table["ours"][c["row"]])
+        ours_from = ", ".join(f"{k}={v}" for k, v in sel["where"].items())
+        if sel["field"] != "report":
+            ours_from += f" [{sel['field']}]"
+        if c["runs"]:
+            ours_from += f" on {', '.join(c['runs'])}"
+        ours = f"{format_stat(c['ours'])} (n={c['n']})"
+        printed = table["rows"][c["row"]][c["metric"]]
+        theirs = f"{c['paper']:.4f}" + (f" ({printed})" if scale != 1 else "")
+        lines.append(f"| {c['row']} | {ours_from} | {table['metrics'][c['metric']]} | "
+                     f"{theirs} | {ours} | {gap_text(c['gap'])} |")
+    missing = list(dict.fromkeys(c["row"] for c in comparisons if not c["n"]))
+    if len(missing) == len(table["ours"]):
+        lines = lines[:2] + ["None of this table's rows was run here: "
+                             f"{', '.join(missing)}."]
+    elif missing:
+        lines += ["", f"Rows of this table not run here: {', '.join(missing)}."]
+    return "\n".join(lines)
+
+
+def side_by_side(tables, runs, note=""):
+    """The report section: heading, the caveat that settings differ, each table."""
+    lines = [f"## {TITLE}", "",
+             "Each row of the paper's table that this recipe runs, beside our figure for the "
+             "same method and metric on this run's test split. The gap is ours minus the "
+             "paper's. The paper's setting (dataset, image size, epochs, pretrained weights, "
+             "backbone) differs from this run's unless the setting line says otherwise, so the "
+             "gap measures the difference of settings as much as of implementations; the "
+             "direction of a method's effect within one table is the comparable part."
+             + (f" {note}" if note else ""), ""]
+    for table in tables:
+        lines += [table_markdown(table, runs), ""]
+    return "\n".join(lines)
+
+
+def claim_rows(tables, claim, runs):
+    """The comparisons of `tables` for a `reproduce` claim: the rows whose selector is the
+    claim's method or baseline selector, for the claim's metrics. Returns `[(side, table,
+    comparison)]`, side `"method"` or `"baseline"`."""
+    out = []
+    for side in ("method", "baseline"):
+        target = selector(claim[side])
+        for table in tables:
+            rows = [row for row, s in table["ours"].items() if selector(s) == target]
+            for c in compare(table, runs):
+                if c["row"] in rows and c["metric"] in claim["metrics"]:
+                    out.append((side, table, c))
+    return out
