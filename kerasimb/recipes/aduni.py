@@ -1,4 +1,4 @@
-"""AdUni (Cong et al., MLMI 2022): Table 1 (CE / focal / LDAM-DRW / logit adjustment / balanced softmax / SupCon two-stage / PaCo-style / AdUni) and Table 2 (AdUni with samplers), accuracy and macro-F1.
+"""AdUni (Cong et al., MLMI 2022): Table 1 (CE / focal / LDAM-DRW / logit adjustment / balanced softmax / SupCon two-stage / PaCo / PaCo + AduC / AdUni) and Table 2 (AdUni with samplers), accuracy and macro-F1.
 
 Every row is trained the same way (same model, epochs, batch size, Adam learning rate, seeds,
 last epoch evaluated on the test split); rows differ in the loss and, for the contrastive rows,
@@ -112,8 +112,8 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 # The paper's Tables 1 and 2, transcribed as printed (fractions; `kerasimb.recipes.paper`
 # renders them). The report relabels its runs (`paper_label`): Table 1's rows by their method
 # name, the sampler rows as "aduni+<flag>"; the claim's "aduni" and "ce" are also the saved
-# labels `kerasimb reproduce` reads. Our "paco" is the batch-only PaCo-style row (the paper's
-# PaCo keeps a queue of 1024); the α = 0.01 block of Table 2 has no row here.
+# labels `kerasimb reproduce` reads. Our "paco" keeps the paper's queue of 1024 keys (without a
+# momentum encoder); the α = 0.01 block of Table 2 has no row here.
 PAPER_SOURCE = "Cong et al., MLMI 2022"
 PAPER_PROTOCOL = ("ResNet18 at 384×384, 5-fold cross-validation, 400 epochs, batch size 128, "
                   "learning rate 0.1 with cosine decay to 0.001, affine / flip / colour-jitter "
@@ -121,7 +121,8 @@ PAPER_PROTOCOL = ("ResNet18 at 384×384, 5-fold cross-validation, 400 epochs, ba
 PAPER_DATASETS = {"ISIC2018": "ISIC2018 (7 skin-lesion classes, 10,015 images of 450×600), ",
                   "APTOS2019": "APTOS2019 (5 diabetic-retinopathy grades), "}
 PAPER_COLUMNS = {"accuracy": "Acc", "macro_f1": "Macro F1"}
-PAPER_ROWS = {"CE": "ce", "PaCo": "paco", "AdUni w/o AduC": "aduni-fixed-alpha",
+PAPER_ROWS = {"CE": "ce", "PaCo": "paco", "PaCo+AduC": "paco-aduni",
+              "AdUni w/o AduC": "aduni-fixed-alpha",
               "AdUni": "aduni", "α 1 → 0.01, w/o sampling": "aduni",
               "α 1 → 0.01, up-sampling": "aduni+up", "α 1 → 0.01, SqRt sampling": "aduni+sqrt",
               "α 1 → 0.01, ProBal sampling": "aduni+progressive"}
@@ -141,11 +142,11 @@ def paper_table(number, dataset, rows):
 
 PAPER_TABLES = [
     paper_table(1, "ISIC2018", {
-        "CE": ("0.841", "0.701"), "PaCo": ("0.864", "0.768"),
+        "CE": ("0.841", "0.701"), "PaCo": ("0.864", "0.768"), "PaCo+AduC": ("0.869", "0.773"),
         "AdUni w/o AduC": ("0.876", "0.778"), "AdUni": ("0.878", "0.805"),
     }),
     paper_table(1, "APTOS2019", {
-        "CE": ("0.813", "0.603"), "PaCo": ("0.825", "0.680"),
+        "CE": ("0.813", "0.603"), "PaCo": ("0.825", "0.680"), "PaCo+AduC": ("0.828", "0.687"),
         "AdUni w/o AduC": ("0.826", "0.682"), "AdUni": ("0.839", "0.695"),
     }),
     paper_table(2, "ISIC2018", {
@@ -538,8 +539,9 @@ def run(args, dataset, output):
             note=f"This run: {dataset.name}, `{args.backbone}`, weights "
                  f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} "
                  f"epochs, batch size {args.batch_size}, Adam {args.learning_rate:g}, "
-                 f"`{args.schedule}` α schedule. Our PaCo-style row has no memory queue (the "
-                 "paper's PaCo keeps 1024 keys); Table 2's fixed α = 0.01 block has no row here. "
+                 f"`{args.schedule}` α schedule, PaCo queue of {args.paco_queue} keys (the "
+                 "paper's: 1024; no momentum encoder here). Table 2's fixed α = 0.01 block has no "
+                 "row here. "
                  "The authors' code README gives other figures for their released models "
                  "(ISIC2018: AdUni 0.871 accuracy, 0.790 macro-F1; APTOS2019: 0.833, 0.694)."),
         "",
