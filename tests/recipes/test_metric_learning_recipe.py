@@ -97,3 +97,34 @@ def test_tiny_run_writes_report(tmp_path):
     assert "| CE | method=ce on small_cnn | Minor | 0.8006 (80.06) |" in report
     assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 (84.36) |" in report
     assert "could be retrieved" not in report
+
+
+def test_minority_group_is_the_papers():
+    """Zeng et al.'s Minor column: the 3 least frequent classes, 2 for Skin7's seven lesion
+    types; the runs' recall of the least frequent group is rewritten with those sizes."""
+    import numpy as np
+
+    from kerasimb.runs import ComparisonResult
+
+    module = load_recipe("metric_learning")
+    counts = [700, 110, 100, 50, 30, 14, 11]
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(7), 10)
+    probabilities = rng.dirichlet(np.ones(7), size=len(y)).astype(np.float32)
+    predicted = probabilities.argmax(axis=1)
+    recall = np.array([np.mean(predicted[y == c] == c) for c in range(7)])
+    result = ComparisonResult(
+        {"name": "toy", "class_names": [str(c) for c in range(7)], "class_counts": counts}, {},
+        [{"method": "ce", "seed": 0, "report": {"recall_least_frequent": -1.0,
+                                                 "recall_most_frequent": -1.0}}],
+        y, {("ce", 0): probabilities})
+
+    class Seven:
+        num_classes = 7
+
+    groups = module.paper_groups(Seven())
+    assert groups == (3, 2)
+    module.regroup(result, groups)
+    report = result.runs[0]["report"]
+    assert report["recall_least_frequent"] == pytest.approx(recall[[6, 5]].mean())
+    assert report["recall_most_frequent"] == pytest.approx(recall[[0, 1, 2]].mean())
