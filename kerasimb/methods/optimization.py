@@ -50,7 +50,7 @@ from kerasimb.api_export import kerasimb_export
 from kerasimb.utils.validation import check_float, check_int
 
 __all__ = ["ConstantSchedule", "CosineSchedule", "CyclicSchedule", "OPTIMIZERS", "SCHEDULES",
-           "StepSchedule", "build_optimizer", "describe_training", "make_optimizer",
+           "StepSchedule", "build_optimizer", "build_schedule", "describe_training", "make_optimizer",
            "make_schedule", "training_config"]
 
 OPTIMIZERS = ("adam", "sgd", "adamw")
@@ -363,18 +363,30 @@ def build_optimizer(config, learning_rate, epochs, steps_per_epoch):
     ('AdamW', 0.01)
     """
     config = training_config(config) or dict(DEFAULT_TRAINING)
-    total = epochs * steps_per_epoch
-    schedule = None
-    if config["lr_schedule"] != "constant" or config["warmup_epochs"]:
-        schedule = make_schedule(
-            config["lr_schedule"], learning_rate, total,
-            warmup_steps=min(config["warmup_epochs"] * steps_per_epoch, total),
-            floor=min(config["lr_floor"], learning_rate),
-            step_size=(config["step_epochs"] or 0) * steps_per_epoch or None,
-            factor=config["step_factor"],
-            cycle_steps=(config["cycle_epochs"] or 0) * steps_per_epoch or None)
+    schedule = build_schedule(config, learning_rate, epochs, steps_per_epoch)
     return make_optimizer(config["optimizer"], learning_rate, config["momentum"],
                           config["nesterov"], config["weight_decay"], schedule)
+
+
+def build_schedule(config, learning_rate, epochs, steps_per_epoch):
+    """The learning-rate schedule of a `training_config` dict for a run of `epochs` x
+    `steps_per_epoch` steps, or `None` for a constant rate without warm-up."""
+    config = training_config(config) or dict(DEFAULT_TRAINING)
+    if config["lr_schedule"] == "constant" and not config["warmup_epochs"]:
+        return None
+    total = epochs * steps_per_epoch
+    return make_schedule(
+        config["lr_schedule"], learning_rate, total,
+        warmup_steps=min(config["warmup_epochs"] * steps_per_epoch, total),
+        floor=min(config["lr_floor"], learning_rate),
+        step_size=(config["step_epochs"] or 0) * steps_per_epoch or None,
+        factor=config["step_factor"],
+        cycle_steps=(config["cycle_epochs"] or 0) * steps_per_epoch or None)
+
+
+def optimizer_class_name(config):
+    """The Keras optimizer class name of a `training_config` dict (`None`: `"Adam"`)."""
+    return _CLASS_NAMES[(config or DEFAULT_TRAINING)["optimizer"]]
 
 
 def _epochs(n):
