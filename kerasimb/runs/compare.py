@@ -69,7 +69,9 @@ def compare_kwargs(args):
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
         `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone`,
         `stop_on_divergence` and `calibrate` (the last three `None`/`False` when `args` lacks
-        them).
+        them), and `optimizer` (`methods.optimization.training_config` of `--optimizer`,
+        `--momentum`, `--nesterov`, `--weight-decay`, `--lr-schedule`, `--lr-warmup-epochs`,
+        `--lr-floor`: `None` for Adam at a constant rate or when `args` lacks them).
 
     Example:
 
@@ -99,6 +101,15 @@ def compare_kwargs(args):
         "freeze_backbone": getattr(args, "freeze_backbone", None),
         "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
         "calibrate": bool(getattr(args, "calibrate", False)),
+        "optimizer": training_config({
+            "optimizer": getattr(args, "optimizer", "adam"),
+            "momentum": getattr(args, "momentum", None),
+            "nesterov": bool(getattr(args, "nesterov", False)),
+            "weight_decay": getattr(args, "weight_decay", None),
+            "lr_schedule": getattr(args, "lr_schedule", "constant"),
+            "warmup_epochs": getattr(args, "lr_warmup_epochs", 0),
+            "lr_floor": getattr(args, "lr_floor", 0.0),
+        }),
     }
 
 

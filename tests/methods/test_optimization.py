@@ -174,6 +174,11 @@ def test_method_with_its_own_adam_refuses_sgd_but_takes_the_schedule():
     method = methods.get("aduni")
     with pytest.raises(ValueError, match="compiles its own Adam"):
         method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8, optimizer="sgd")
+    keras.backend.clear_session()
+    model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
+                            optimizer={"lr_schedule": "cosine", "lr_floor": 1e-5})
+    assert type(model.optimizer) is keras.optimizers.Adam
+    assert isinstance(model.optimizer._learning_rate, CosineSchedule)
 
 
 # --- compare: settings, report, fingerprint, resume --------------------------------------------
@@ -250,5 +255,13 @@ def test_two_stage_takes_the_stage1_optimizer():
     keras.backend.clear_session()
     method = methods.get("ce-crw", stage2_epochs=1)
     model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=2, batch_size=8,
-                            optimizer={"optimizer": "sgd"})
-    assert math.isfinite(float(model.optimizer.iterations))
+                            optimizer={"optimizer": "sgd", "momentum": 0.7})
+    opt = model.optimizer  # stage 1's (stage 2 compiles a separate head model)
+    assert type(opt) is keras.optimizers.SGD and float(opt.momentum) == pytest.approx(0.7)
+    # a constant schedule keeps the method's own warm-up + cosine
+    assert type(opt._learning_rate).__name__ == "CosineDecay"
+    assert math.isfinite(float(opt.iterations))
+    keras.backend.clear_session()
+    model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=2, batch_size=8,
+                            optimizer={"optimizer": "sgd", "lr_schedule": "step"})
+    assert isinstance(model.optimizer._learning_rate, StepSchedule)
