@@ -3,6 +3,8 @@
 
 import json
 import math
+import os
+import sys
 
 import keras
 import numpy as np
@@ -14,7 +16,7 @@ from kerasimb.methods.optimization import (ConstantSchedule, CosineSchedule, Cyc
                                            StepSchedule, build_optimizer, describe_training,
                                            make_optimizer, make_schedule, training_config)
 from kerasimb.models import model_fn
-from kerasimb.testing import TestCase
+from kerasimb.runs.report import report_markdown
 
 TINY_MODEL = model_fn("small_cnn", width=4, depth=2)
 
@@ -23,10 +25,11 @@ def values(schedule, steps):
     return np.array([float(schedule(s)) for s in steps])
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
+import resume_script  # noqa: E402  (tests/reliability: the tiny dataset of the resume tests)
+
+
 def tiny_dataset():
-    import sys, os  # noqa: E401
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
-    import resume_script
     return resume_script.tiny_dataset((8, 4, 2), (2, 2, 2), (3, 3, 3))
 
 
@@ -191,10 +194,7 @@ def test_compare_sgd_cosine_settings_report_fingerprint(tmp_path):
                           output_dir=str(tmp_path / "out"))
     s = result.settings
     assert s["optimizer"] == "SGD" and s["training"] == training_config(config)
-    text = runs.report_markdown(result) if hasattr(runs, "report_markdown") else None
-    if text is None:
-        from kerasimb.runs.report import report_markdown
-        text = report_markdown(result)
+    text = report_markdown(result)
     assert ("optimizer: SGD (learning rate 0.01, momentum 0.9; cosine schedule to 0.0001 after "
             "1 warm-up epoch)") in text
     fingerprint = runs.run_fingerprint(s, {"name": "toy"}, "ce", 0)
@@ -265,3 +265,22 @@ def test_two_stage_takes_the_stage1_optimizer():
     model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=2, batch_size=8,
                             optimizer={"optimizer": "sgd", "lr_schedule": "step"})
     assert isinstance(model.optimizer._learning_rate, StepSchedule)
+
+
+def test_cli_compare_sgd_cosine(tmp_path, capsys):
+    from kerasimb.cli.main import main
+
+    output = tmp_path / "run"
+    code = main(["compare", "--dataset", "digits-lt", "--image-size", "8", "--methods", "ce",
+                 "--epochs", "2", "--seeds", "0", "--batch-size", "64", "--learning-rate",
+                 "0.05", "--optimizer", "sgd", "--weight-decay", "1e-4", "--lr-schedule",
+                 "cosine", "--lr-warmup-epochs", "1", "--lr-floor", "1e-4", "--output",
+                 str(output), "--no-progress"])
+    assert code == 0
+    settings = json.loads((output / "metrics.json").read_text())["settings"]
+    assert settings["optimizer"] == "SGD"
+    assert settings["training"]["lr_schedule"] == "cosine"
+    assert settings["training"]["weight_decay"] == 1e-4
+    report = (output / "report.md").read_text()
+    assert ("optimizer: SGD (learning rate 0.05, momentum 0.9, weight decay 0.0001; cosine "
+            "schedule to 0.0001 after 1 warm-up epoch)") in report
