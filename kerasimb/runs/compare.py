@@ -757,6 +757,7 @@ def compare(
                         "method": label, "params": method.params,
                         "backbone": backbone_text, "seed": seed, "epochs": epochs,
                         "batch_size": batch_size, "learning_rate": learning_rate,
+                        **({} if training is None else {"training": training}),
                         "select_by": select_by, "dataset": dataset_fingerprint(dataset),
                         "kerasimb": __version__}), temperature=(
                             calibration["temperature"] if calibration else 1.0)))
