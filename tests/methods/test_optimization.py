@@ -284,3 +284,17 @@ def test_cli_compare_sgd_cosine(tmp_path, capsys):
     report = (output / "report.md").read_text()
     assert ("optimizer: SGD (learning rate 0.05, momentum 0.9, weight decay 0.0001; cosine "
             "schedule to 0.0001 after 1 warm-up epoch)") in report
+
+
+def test_tuning_trials_take_the_configuration():
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from kerasimb import tuning
+
+    hm = tuning.ImbalanceHyperModel(tiny_dataset(), methods=["ce"], epochs=1, batch_size=8,
+                                    width=4, widths=(4,), model_kwargs={"depth": 1},
+                                    optimizer={"optimizer": "adamw", "lr_schedule": "cyclic"})
+    assert hm.optimizer["optimizer"] == "adamw"
+    keras.backend.clear_session()
+    _, model, _ = hm.train(keras_tuner.HyperParameters())
+    assert type(model.optimizer) is keras.optimizers.AdamW
+    assert isinstance(model.optimizer._learning_rate, CyclicSchedule)
