@@ -248,22 +248,25 @@ def compile_argument(config, learning_rate, epochs, steps):
 
 def compile_with(method, model, dataset, config, learning_rate, epochs, steps, jit_compile):
     """`method.compile(model, ...)` with the training configuration `config`; raises when the
-    method compiles its own optimizer and so cannot take the configuration's SGD or AdamW."""
+    method compiles its own optimizer and so cannot take the configuration's (SGD, AdamW, or
+    Adam with weight decay)."""
     argument = compile_argument(config, learning_rate, epochs, steps)
-    wanted = type(argument).__name__ if isinstance(argument, keras.optimizers.Optimizer) \
-        else "Adam"
+    built = isinstance(argument, keras.optimizers.Optimizer)
     try:
         method.compile(model, dataset, argument, jit_compile=jit_compile)
-        got = type(model.optimizer).__name__ if model.optimizer is not None else wanted
+        compiled = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed
+        refused = built and compiled is not argument  # precision wraps it in a LossScaleOptimizer
     except ValueError as error:  # e.g. `Adam(<an SGD instance>)` in a method's own compile
-        if wanted == "Adam" or "learning_rate" not in str(error):
+        if not built or "learning_rate" not in str(error):
             raise
-        got = "Adam"
-    if got != wanted:
+        refused = True
+    if refused:
         raise ValueError(
             f"Invalid value received for argument `optimizer`. Method {method.name!r} compiles "
-            f"its own {got} optimizer and cannot take {wanted}; use optimizer 'adam' (a "
-            f"learning-rate schedule still applies). Received: optimizer={config}")
+            f"its own Adam optimizer and cannot take {type(argument).__name__}"
+            f"{' with weight decay' if argument.weight_decay else ''}; use optimizer 'adam' "
+            f"without weight decay (a learning-rate schedule still applies). Received: "
+            f"optimizer={config}")
 
 
 @kerasimb_export("kerasimb.methods.register", serializable=False)

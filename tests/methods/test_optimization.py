@@ -177,6 +177,9 @@ def test_method_with_its_own_adam_refuses_sgd_but_takes_the_schedule():
     method = methods.get("aduni")
     with pytest.raises(ValueError, match="compiles its own Adam"):
         method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8, optimizer="sgd")
+    with pytest.raises(ValueError, match="cannot take Adam with weight decay"):
+        method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
+                     optimizer={"weight_decay": 1e-4})
     keras.backend.clear_session()
     model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
                             optimizer={"lr_schedule": "cosine", "lr_floor": 1e-5})
@@ -298,3 +301,14 @@ def test_tuning_trials_take_the_configuration():
     _, model, _ = hm.train(keras_tuner.HyperParameters())
     assert type(model.optimizer) is keras.optimizers.AdamW
     assert isinstance(model.optimizer._learning_rate, CyclicSchedule)
+
+
+def test_mixed_precision_wraps_the_configured_optimizer():
+    from kerasimb.utils import runtime
+
+    keras.backend.clear_session()
+    with runtime.precision_policy("mixed_float16"):
+        model, _ = methods.get("ce").train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
+                                           optimizer={"optimizer": "sgd", "nesterov": True})
+    assert type(model.optimizer.inner_optimizer) is keras.optimizers.SGD
+    assert model.optimizer.inner_optimizer.nesterov
