@@ -47,6 +47,11 @@ EXAMPLES = {
     "AdUni": {  # a tiny feature model (batch, 4) -> (batch, 5)
         "encoder": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
         "num_classes": 3, "class_counts": [10, 5, 2], "projection_dim": 4},
+    # learning-rate schedules (not layers: a config round-trip and equal values, below)
+    "ConstantSchedule": {"base_lr": 0.1, "warmup_steps": 2},
+    "CosineSchedule": {"base_lr": 0.1, "total_steps": 20, "warmup_steps": 2, "floor": 1e-3},
+    "StepSchedule": {"base_lr": 0.1, "step_size": 5, "factor": 0.5, "warmup_steps": 1},
+    "CyclicSchedule": {"base_lr": 0.1, "cycle_steps": 6, "warmup_steps": 1, "floor": 1e-3},
 }
 
 # Layers that need more than a (batch, 4) input for `run_keras_file_test`.
@@ -77,6 +82,13 @@ def test_public_names_listed_in_all():
 def test_round_trip(cls):
     case = TestCase()
     instance = cls(**EXAMPLES[cls.__name__])
+    if isinstance(instance, keras.optimizers.schedules.LearningRateSchedule):
+        revived = keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(instance))
+        assert type(revived) is cls and revived.get_config() == instance.get_config()
+        for step in range(25):
+            assert float(revived(step)) == float(instance(step))
+        return
     case.run_serialization_test(instance)
     case.run_keras_file_test(instance, **KERAS_FILE_KWARGS.get(cls.__name__, {}))
 

@@ -73,6 +73,29 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, received {text!r}")
+    return value
+
+
+def momentum_float(text):
+    """argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in [0, 1), received {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), received {text!r}")
+    return value
+
+
 def shard_argument(text):
     """argparse type of `--shard K/N`: returns `(K, N)`, integers with 1 <= K <= N.
 
@@ -121,7 +144,27 @@ def add_run_arguments(parser, **defaults):
     parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
                         help="(default: %(default)s)")
     parser.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
-                        help="Adam learning rate (default: %(default)s)")
+                        help="learning rate (the base rate of --lr-schedule) "
+                             "(default: %(default)s)")
+    parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "adamw"),
+                        help="optimizer (default: %(default)s)")
+    parser.add_argument("--momentum", type=momentum_float, default=None,
+                        help="SGD momentum, in [0, 1) (default: 0.9 with --optimizer sgd)")
+    parser.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=None,
+                        help="decoupled weight decay (Keras' weight_decay) (default: none; "
+                             "Keras' 0.004 with --optimizer adamw)")
+    parser.add_argument("--lr-schedule", default="constant",
+                        choices=("constant", "cosine", "step", "cyclic"),
+                        help="learning-rate schedule: cosine decay to --lr-floor, step (x0.1 "
+                             "every quarter of the run), cyclic (cosine to --lr-floor restarted "
+                             "every quarter of the run) (default: %(default)s)")
+    parser.add_argument("--lr-warmup-epochs", type=non_negative_int, default=0,
+                        metavar="EPOCHS",
+                        help="linear learning-rate warm-up epochs (default: %(default)s)")
+    parser.add_argument("--lr-floor", type=non_negative_float, default=0.0,
+                        help="lowest learning rate of the cosine, step and cyclic schedules, "
+                             "below --learning-rate (default: %(default)s)")
     parser.add_argument("--weights", default=None, metavar="imagenet|PATH",
                         help="pretrained weights of a keras.applications backbone: imagenet "
                              "(downloads; needs the network) or a local weights file (default: "
@@ -212,6 +255,28 @@ def check_distribute(args):
         runtime.make_strategy(args.distribute)
     except ValueError as e:
         raise UsageError(f"argument --distribute: {e}") from None
+
+
+def check_optimizer(args):
+    """`--momentum`/`--nesterov` need `--optimizer sgd`; `--lr-floor` needs a decaying
+    `--lr-schedule` and must be below `--learning-rate`; warm-up at most `--epochs`."""
+    optimizer = getattr(args, "optimizer", "adam")
+    if optimizer != "sgd" and getattr(args, "momentum", None) is not None:
+        raise UsageError(f"argument --momentum: needs --optimizer sgd, received --optimizer "
+                         f"{optimizer}")
+    if optimizer != "sgd" and getattr(args, "nesterov", False):
+        raise UsageError(f"argument --nesterov: needs --optimizer sgd, received --optimizer "
+                         f"{optimizer}")
+    floor = getattr(args, "lr_floor", 0.0)
+    if floor and getattr(args, "lr_schedule", "constant") == "constant":
+        raise UsageError("argument --lr-floor: needs --lr-schedule cosine|step|cyclic")
+    if floor and floor >= args.learning_rate:
+        raise UsageError(f"argument --lr-floor: expected below --learning-rate "
+                         f"{args.learning_rate}, received {floor}")
+    warmup = getattr(args, "lr_warmup_epochs", 0)
+    if warmup and warmup > args.epochs:
+        raise UsageError(f"argument --lr-warmup-epochs: expected at most --epochs "
+                         f"{args.epochs}, received {warmup}")
 
 
 def check_freeze_backbone(args):
@@ -312,6 +377,7 @@ def load_dataset(args, backbones=None):
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError(f"argument --seeds: expected distinct seeds, received {args.seeds}")
     check_freeze_backbone(args)
+    check_optimizer(args)
     backbones = [args.backbone] if backbones is None else list(backbones)
     for backbone in backbones:
         check_backbone(backbone)

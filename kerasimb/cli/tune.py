@@ -94,6 +94,7 @@ def run(args):
                              mixed_precision=settings["mixed_precision"],
                              augment=settings["augment"], progress=not args.no_progress,
                              freeze_backbone=settings["freeze_backbone"],
+                             optimizer=settings["optimizer"],
                              worker_timeout=args.worker_timeout,
                              model_kwargs={} if args.weights is None else {"weights": args.weights})
     if result is None:  # a worker: the chief writes the report

@@ -28,6 +28,8 @@ import keras
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import classification_dataset, steps_per_epoch
 from kerasimb.inference.model import InferenceModel
+from kerasimb.methods.optimization import (build_optimizer, build_schedule,
+                                           training_config)
 from kerasimb.methods.search_space import hyperparameters
 from kerasimb.registry import Registry
 from kerasimb.utils.images import to_float_images
@@ -119,9 +121,12 @@ class Method:
         return {}
 
     def compile(self, model, dataset, learning_rate, jit_compile="auto"):
-        """Compiles `model` with Adam, `self.loss(dataset)` and accuracy."""
+        """Compiles `model` with `self.loss(dataset)` and accuracy, and with `learning_rate`
+        when it is a built `keras.optimizers.Optimizer` (`Method.train(optimizer=...)`), else
+        Adam at `learning_rate` (a float or a schedule)."""
         model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
+            optimizer=(learning_rate if isinstance(learning_rate, keras.optimizers.Optimizer)
+                       else keras.optimizers.Adam(learning_rate)),
             loss=self.loss(dataset),
             metrics=["accuracy"],
             jit_compile=jit_compile,
@@ -165,6 +170,7 @@ class Method:
         jit_compile="auto",
         resume=None,
         augment=None,
+        optimizer=None,
     ):
         """Builds, compiles and fits a model on `dataset.train`; returns `(model, history)`.
 
@@ -175,7 +181,7 @@ class Method:
             model_fn: callable `(input_shape, num_classes) -> keras.Model` with logits output.
             epochs: int >= 1. Defaults to `10`.
             batch_size: int >= 1. Defaults to `32`.
-            learning_rate: float. Adam learning rate. Defaults to `1e-3`.
+            learning_rate: float. The (base) learning rate. Defaults to `1e-3`.
             seed: int. Seeds weights and batches. Defaults to `0`.
             callbacks: extra Keras callbacks, run after the method's own.
             verbose: `fit` verbosity. Defaults to `0`.
@@ -189,6 +195,13 @@ class Method:
                 backup's last completed epoch on the batches an uninterrupted run would see,
                 and keeps backing up after every epoch (`runs.train_resumable` hands it over).
                 Defaults to `None`.
+            optimizer: `None` (Adam at a constant `learning_rate`), an optimizer name
+                (`"adam"`, `"sgd"`, `"adamw"`) or a training-configuration dict
+                (`methods.optimization.training_config`: optimizer, momentum, weight decay,
+                learning-rate schedule, warm-up, floor). The schedule runs over `epochs` x the
+                steps per epoch. A method whose `compile` builds its own Adam gets the
+                schedule as its learning rate; asking it for another optimizer is an error.
+                Defaults to `None`.
 
         Mixed precision and `tf.distribute` come from the caller's context: build-and-train
         inside `kerasimb.utils.precision_policy(...)` and `strategy.scope()` (as
@@ -196,10 +209,12 @@ class Method:
         """
         epochs = check_int(epochs, "epochs", minimum=1)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
+        config = training_config(optimizer)
         keras.utils.set_random_seed(seed)
         model = self.build_model(model_fn, dataset)
-        self.compile(model, dataset, learning_rate, jit_compile=check_jit_compile(jit_compile))
         train_ds, steps = self.train_dataset(dataset, batch_size, seed, augment=augment)
+        compile_with(self, model, dataset, config, learning_rate, epochs, steps,
+                     check_jit_compile(jit_compile))
         all_callbacks = [*self.callbacks(dataset, epochs), *callbacks]
         if resume is not None:
             train_ds = resume.prepare(model, train_ds, steps, all_callbacks, dataset.image_shape)
@@ -217,6 +232,41 @@ class Method:
             **self.fit_kwargs(dataset),
         )
         return model, history
+
+
+def compile_argument(config, learning_rate, epochs, steps):
+    """What `Method.compile` gets as its `learning_rate` for a training configuration: the
+    float (the default, Adam at a constant rate, exactly as before configurations existed), the
+    schedule alone for plain Adam (so that a method compiling its own Adam still follows it), or
+    the built optimizer."""
+    if config is None:
+        return learning_rate
+    if config["optimizer"] == "adam" and config["weight_decay"] is None:
+        return build_schedule(config, learning_rate, epochs, steps) or learning_rate
+    return build_optimizer(config, learning_rate, epochs, steps)
+
+
+def compile_with(method, model, dataset, config, learning_rate, epochs, steps, jit_compile):
+    """`method.compile(model, ...)` with the training configuration `config`; raises when the
+    method compiles its own optimizer and so cannot take the configuration's (SGD, AdamW, or
+    Adam with weight decay)."""
+    argument = compile_argument(config, learning_rate, epochs, steps)
+    built = isinstance(argument, keras.optimizers.Optimizer)
+    try:
+        method.compile(model, dataset, argument, jit_compile=jit_compile)
+        compiled = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed
+        refused = built and compiled is not argument  # precision wraps it in a LossScaleOptimizer
+    except ValueError as error:  # e.g. `Adam(<an SGD instance>)` in a method's own compile
+        if not built or "learning_rate" not in str(error):
+            raise
+        refused = True
+    if refused:
+        raise ValueError(
+            f"Invalid value received for argument `optimizer`. Method {method.name!r} compiles "
+            f"its own Adam optimizer and cannot take {type(argument).__name__}"
+            f"{' with weight decay' if argument.weight_decay else ''}; use optimizer 'adam' "
+            f"without weight decay (a learning-rate schedule still applies). Received: "
+            f"optimizer={config}")
 
 
 @kerasimb_export("kerasimb.methods.register", serializable=False)

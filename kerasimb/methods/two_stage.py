@@ -35,6 +35,8 @@ from kerasimb.data.pipeline import classification_dataset
 from kerasimb.methods import losses as _losses  # noqa: F401  (registers "focal" first)
 from kerasimb.methods import registry
 from kerasimb.methods import sampling as _sampling  # noqa: F401  (registers "mixup", "cutmix")
+from kerasimb.methods.optimization import (DEFAULT_TRAINING, build_schedule, make_optimizer,
+                                           training_config)
 from kerasimb.methods.registry import Method, register
 from kerasimb.models.heads import feature_extractor
 from kerasimb.models.two_stage import DEFAULT_METRIC_WEIGHTS, METRIC_LOSSES, TwoStageClassifier
@@ -179,11 +181,17 @@ class TwoStageMethod(Method):
         )
 
     def train(self, dataset, model_fn, epochs=10, batch_size=32, learning_rate=1e-3, seed=0,
-              callbacks=(), verbose=0, jit_compile="auto", resume=None, augment=None):
+              callbacks=(), verbose=0, jit_compile="auto", resume=None, augment=None,
+              optimizer=None):
         """Stage 1 (`fit` with `callbacks`), then stage 2 on `dataset.train`.
 
         Returns `(model, history)`: the stage-1 `History`, with the stage-2 logs added under
         `stage2_<name>` keys (e.g. `stage2_loss`, `stage2_val_accuracy`).
+
+        `optimizer` (see `Method.train`) sets stage 1's optimizer; its learning-rate schedule
+        replaces the method's own warm-up + cosine unless it is `"constant"` without warm-up
+        (then the method's own schedule stays, with the configuration's optimizer). Stage 2
+        keeps its own protocol (`TwoStageClassifier.retrain_classifier`: Adam, cosine decay).
         """
         epochs = check_int(epochs, "epochs", minimum=1)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -192,9 +200,12 @@ class TwoStageMethod(Method):
         stage1 = registry.get(self.params["stage1_method"])
         train_ds, steps = stage1.train_dataset(dataset, batch_size, seed, augment=augment)
         warmup = min(self.params["warmup_epochs"], epochs // 2) * steps
+        config = training_config(optimizer) or dict(DEFAULT_TRAINING)
+        schedule = build_schedule(config, learning_rate, epochs, steps) or \
+            warmup_cosine_schedule(learning_rate, epochs * steps, warmup)
         model.compile(
-            optimizer=keras.optimizers.Adam(
-                warmup_cosine_schedule(learning_rate, epochs * steps, warmup)),
+            optimizer=make_optimizer(config["optimizer"], learning_rate, config["momentum"],
+                                     config["nesterov"], config["weight_decay"], schedule),
             loss=stage1.loss(dataset),
             metrics=["accuracy"],
             jit_compile=check_jit_compile(jit_compile),

@@ -37,6 +37,7 @@ from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.temperature import apply_temperature, fit_temperature
+from kerasimb.methods.optimization import optimizer_class_name, training_config
 from kerasimb.metrics.calibration import CALIBRATION_METRICS, negative_log_likelihood
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.metrics.report import report as metrics_report
@@ -68,7 +69,9 @@ def compare_kwargs(args):
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
         `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone`,
         `stop_on_divergence` and `calibrate` (the last three `None`/`False` when `args` lacks
-        them).
+        them), and `optimizer` (`methods.optimization.training_config` of `--optimizer`,
+        `--momentum`, `--nesterov`, `--weight-decay`, `--lr-schedule`, `--lr-warmup-epochs`,
+        `--lr-floor`: `None` for Adam at a constant rate or when `args` lacks them).
 
     Example:
 
@@ -98,6 +101,15 @@ def compare_kwargs(args):
         "freeze_backbone": getattr(args, "freeze_backbone", None),
         "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
         "calibrate": bool(getattr(args, "calibrate", False)),
+        "optimizer": training_config({
+            "optimizer": getattr(args, "optimizer", "adam"),
+            "momentum": getattr(args, "momentum", None),
+            "nesterov": bool(getattr(args, "nesterov", False)),
+            "weight_decay": getattr(args, "weight_decay", None),
+            "lr_schedule": getattr(args, "lr_schedule", "constant"),
+            "warmup_epochs": getattr(args, "lr_warmup_epochs", 0),
+            "lr_floor": getattr(args, "lr_floor", 0.0),
+        }),
     }
 
 
@@ -261,7 +273,7 @@ def tensorboard_callbacks(folder, label, seed):
 # recorded only when set, so that folders made before those options existed keep resuming.
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
                         "callbacks", "select_by", "mixed_precision", "distribute", "jit_compile")
-OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate")
+OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate", "training")
 
 
 @kerasimb_export("kerasimb.runs.run_fingerprint", serializable=False)
@@ -271,7 +283,8 @@ def run_fingerprint(settings, dataset_hash, label, seed):
 
     The fingerprint holds the comparison's `backbone`, `epochs`, `batch_size`,
     `learning_rate`, `optimizer`, `callbacks`, `select_by`, `mixed_precision`, `distribute`
-    and `jit_compile`; `weights`, `augment` and `freeze_backbone` when they are not `None`
+    and `jit_compile`; `weights`, `augment`, `freeze_backbone`, `calibrate` and `training`
+    (the optimizer's and schedule's settings) when they are not `None`
     (folders made before these options keep resuming); the dataset's fingerprint; the method's
     class, parameters and description; and the seed. The start time, the versions, the other
     seeds and methods, and what only changes the report (`baseline`, `main_metric`) are not
@@ -389,6 +402,7 @@ def compare(
     main_metric="balanced_accuracy",
     calibrate=False,
     shard=None,
+    optimizer=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -411,7 +425,7 @@ def compare(
         epochs: int >= 1. Defaults to `20`.
         seeds: non-empty sequence of distinct ints >= 0. Defaults to `(0,)`.
         batch_size: int >= 1. Defaults to `32`.
-        learning_rate: float > 0. Adam learning rate. Defaults to `1e-3`.
+        learning_rate: float > 0. The (base) learning rate. Defaults to `1e-3`.
         verbose: `fit` verbosity. Defaults to `0`.
         progress: bool. Show a tqdm progress bar over the (method, seed) runs. Defaults to `True`.
         callbacks: extra Keras callbacks passed to every `fit`. Defaults to `()`.
@@ -504,6 +518,14 @@ def compare(
             without `shard` (same arguments and folder) loads every stored run without
             training. A killed shard is resumed by running it again. Needs `output_dir`, and
             `overwrite=False`. Defaults to `None`.
+        optimizer: `None` (Adam at a constant `learning_rate`, as before this setting existed),
+            an optimizer name (`"adam"`, `"sgd"`, `"adamw"`) or a training-configuration dict
+            (`methods.optimization.training_config`: `optimizer`, `momentum`, `nesterov`,
+            `weight_decay`, `lr_schedule` (`"constant"`, `"cosine"`, `"step"`, `"cyclic"`),
+            `warmup_epochs`, `lr_floor`, `step_epochs`, `step_factor`, `cycle_epochs`), passed
+            to every method's `train`. It is recorded in `settings["optimizer"]` (the class
+            name) and `settings["training"]` (the full dict, `None` for the default), part of
+            every run's fingerprint, and stated in the report. Defaults to `None`.
 
     Returns:
         A `ComparisonResult`. With `shard`, it has a `shard` attribute, a dict: `"shard"`
@@ -542,6 +564,7 @@ def compare(
     epochs = check_int(epochs, "epochs", minimum=1)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
+    training = training_config(optimizer)
     seeds = _check_seeds(seeds)
     policy = runtime.resolve_precision(mixed_precision, "mixed_precision")
     jit_compile = runtime.check_jit_compile(jit_compile)
@@ -627,7 +650,10 @@ def compare(
         "epochs": epochs,
         "batch_size": batch_size,
         "learning_rate": learning_rate,
-        "optimizer": "Adam",
+        "optimizer": optimizer_class_name(training),
+        # the optimizer's and schedule's settings, `None` for Adam at a constant rate (so that
+        # folders made before these settings existed keep resuming)
+        "training": training,
         "seeds": seeds,
         "evaluated_on": "test",
         "callbacks": [type(c).__name__ for c in callbacks],
@@ -708,7 +734,8 @@ def compare(
             + freeze_callbacks(freeze_backbone)
             + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
             verbose=verbose, jit_compile=jit_compile,
-            **({} if augment is None else {"augment": augment}))
+            **({} if augment is None else {"augment": augment}),
+            **({} if training is None else {"optimizer": training}))
         diverged, calibration = None, None
         try:
             with runtime.run_context(policy, strategy):
@@ -730,6 +757,7 @@ def compare(
                         "method": label, "params": method.params,
                         "backbone": backbone_text, "seed": seed, "epochs": epochs,
                         "batch_size": batch_size, "learning_rate": learning_rate,
+                        **({} if training is None else {"training": training}),
                         "select_by": select_by, "dataset": dataset_fingerprint(dataset),
                         "kerasimb": __version__}), temperature=(
                             calibration["temperature"] if calibration else 1.0)))

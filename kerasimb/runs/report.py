@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
+from kerasimb.methods.optimization import describe_training
 from kerasimb.metrics.calibration import CALIBRATION_METRICS, reliability_bins
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.runs.manifest import MANIFEST, start_experiment, write_manifest
@@ -620,8 +621,10 @@ def report_markdown(result, confusion_files=None, files=None):
         "## Settings",
         "",
         f"- model: `{s['backbone']}`",
-        f"- epochs: {s['epochs']}, batch size: {s['batch_size']}, optimizer: {s['optimizer']} "
-        f"(learning rate {s['learning_rate']})",
+        f"- epochs: {s['epochs']}, batch size: {s['batch_size']}, optimizer: " + (
+            f"{s['optimizer']} (learning rate {s['learning_rate']})"
+            if s.get("training") is None
+            else describe_training(s["training"], s["learning_rate"])),
         f"- seeds: {s['seeds']} (each seed sets the initial weights and the batch order)",
         *_training_lines(s),
         f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "

@@ -13,6 +13,7 @@ from kerasimb import models
 from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.image_dataset import ImageDataset
+from kerasimb.methods.optimization import training_config
 from kerasimb.metrics.report import SCALAR_METRICS, report
 from kerasimb.utils import runtime
 from kerasimb.utils.images import to_float_images
@@ -128,6 +129,11 @@ class ImbalanceHyperModel(_HyperModel):
             the frozen pretrained backbone (`callbacks.FreezeBackbone`) throughout or for that
             many epochs, then fine-tunes every layer. Needs `model_kwargs["weights"]`.
             Defaults to `None`.
+        optimizer: `None` (Adam at a constant rate) or a training configuration
+            (`methods.optimization.training_config`: optimizer, momentum, weight decay,
+            learning-rate schedule) for every trial's `Method.train`; the searched learning
+            rate is its base rate. A Hyperband trial that continues an earlier one restarts
+            the schedule. Defaults to `None`.
 
     Raises:
         ValueError: an unknown method name or objective, bad numbers.
@@ -157,7 +163,7 @@ class ImbalanceHyperModel(_HyperModel):
                  epochs=10, batch_size=32, learning_rate=1e-3, learning_rates=(1e-4, 1e-2),
                  width=None, widths=(16, 32, 64), model_kwargs=None, seed=0, verbose=0,
                  name="imbalance_hypermodel", jit_compile="auto", mixed_precision=None,
-                 augment=None, freeze_backbone=None):
+                 augment=None, freeze_backbone=None, optimizer=None):
         super().__init__(name=name, tunable=True)
         if not isinstance(dataset, ImageDataset):
             raise TypeError(
@@ -220,6 +226,7 @@ class ImbalanceHyperModel(_HyperModel):
         if augment is not None:
             resolve_augment(augment)  # checks the value now
         self.augment = augment
+        self.optimizer = training_config(optimizer)
         self.freeze_backbone = check_freeze_backbone(freeze_backbone, self.epochs)
         if self.freeze_backbone is not None and not (self.model_kwargs or {}).get("weights"):
             raise ValueError(
@@ -337,6 +344,7 @@ class ImbalanceHyperModel(_HyperModel):
                 verbose=verbose,
                 jit_compile=self.jit_compile,
                 **({} if self.augment is None else {"augment": self.augment}),
+                **({} if self.optimizer is None else {"optimizer": self.optimizer}),
             )
         return method, model, history
 

@@ -35,7 +35,8 @@ def test_run_flags_become_compare_arguments():
                       "learning_rate": 0.01, "verbose": 2, "progress": False, "overwrite": True,
                       "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
                       "weights": "w.h5", "tensorboard": "tb", "augment": None,
-                      "freeze_backbone": 2, "stop_on_divergence": True, "calibrate": False}
+                      "freeze_backbone": 2, "stop_on_divergence": True, "calibrate": False,
+                      "optimizer": None}
     assert compare_kwargs(_parse("--freeze-backbone"))["freeze_backbone"] is True
     parser = argparse.ArgumentParser()
     args_module.add_calibrate_argument(args_module.add_run_arguments(parser))
@@ -61,8 +62,45 @@ def test_defaults_and_recipe_defaults():
     (["--epochs", "1.5"], "argument --epochs: expected an integer >= 1, received '1.5'"),
     (["--learning-rate", "inf"], "argument --learning-rate: expected a finite number > 0"),
     (["--seeds", "-2"], "argument --seeds: expected an integer >= 0, received -2"),
+    (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
+    (["--lr-schedule", "linear"], "argument --lr-schedule: invalid choice: 'linear'"),
+    (["--momentum", "1"], "argument --momentum: expected a number in [0, 1), received '1'"),
+    (["--weight-decay", "-1"], "argument --weight-decay: expected a finite number >= 0"),
+    (["--lr-floor", "x"], "argument --lr-floor: expected a number >= 0, received 'x'"),
+    (["--lr-warmup-epochs", "-1"], "argument --lr-warmup-epochs: expected an integer >= 0"),
 ])
 def test_bad_flags_are_usage_errors(argv, message):
     with pytest.raises(UsageError) as info:
         _parse(*argv)
     assert str(info.value) == message or message in str(info.value)
+
+
+def test_optimizer_flags_become_a_training_configuration():
+    kwargs = compare_kwargs(_parse("--optimizer", "sgd", "--momentum", "0.8", "--nesterov",
+                                   "--weight-decay", "5e-4", "--lr-schedule", "cosine",
+                                   "--lr-warmup-epochs", "2", "--lr-floor", "1e-6"))
+    assert kwargs["optimizer"] == {
+        "optimizer": "sgd", "momentum": 0.8, "nesterov": True, "weight_decay": 5e-4,
+        "lr_schedule": "cosine", "warmup_epochs": 2, "lr_floor": 1e-6, "step_epochs": None,
+        "step_factor": 0.1, "cycle_epochs": None}
+    assert compare_kwargs(_parse("--optimizer", "sgd"))["optimizer"]["momentum"] == 0.9
+    assert compare_kwargs(_parse("--optimizer", "adam"))["optimizer"] is None
+    assert compare_kwargs(argparse.Namespace(**{  # args without the optimizer flags
+        k: v for k, v in vars(_parse()).items()
+        if k not in ("optimizer", "momentum", "nesterov", "weight_decay", "lr_schedule",
+                     "lr_warmup_epochs", "lr_floor")}))["optimizer"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--momentum", "0.9"], "argument --momentum: needs --optimizer sgd"),
+    (["--optimizer", "adamw", "--nesterov"], "argument --nesterov: needs --optimizer sgd"),
+    (["--lr-floor", "1e-5"], "argument --lr-floor: needs --lr-schedule cosine|step|cyclic"),
+    (["--lr-schedule", "cosine", "--lr-floor", "0.1", "--learning-rate", "0.01"],
+     "argument --lr-floor: expected below --learning-rate 0.01, received 0.1"),
+    (["--lr-warmup-epochs", "5", "--epochs", "3"],
+     "argument --lr-warmup-epochs: expected at most --epochs 3, received 5"),
+])
+def test_inconsistent_optimizer_flags_are_usage_errors(argv, message):
+    with pytest.raises(UsageError) as info:
+        args_module.check_optimizer(_parse(*argv))
+    assert str(info.value).startswith(message)

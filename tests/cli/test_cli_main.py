@@ -70,6 +70,9 @@ def test_defaults():
         (["compare", "--distribute", "tpu"], "--distribute"),
         (["tune", "--batch-size", "100000"], "--batch-size: expected at most"),
         (["compare", "--freeze-backbone"], "--freeze-backbone: needs --weights imagenet|PATH"),
+        (["compare", "--optimizer", "rmsprop"], "--optimizer: invalid choice: 'rmsprop'"),
+        (["compare", "--momentum", "0.9"], "--momentum: needs --optimizer sgd"),
+        (["compare", "--lr-floor", "1e-5"], "--lr-floor: needs --lr-schedule"),
         (["train", "--method", "ce", "--freeze-backbone", "3", "--weights", "w.h5",
           "--epochs", "3", "--output", "unused"], "--freeze-backbone: expected fewer frozen "
                                                    "epochs than --epochs 3"),
