@@ -163,9 +163,11 @@ class UnifiedContrastiveMethod(Method):
         )
 
     def compile(self, model, dataset, learning_rate, jit_compile="auto"):
-        """Adam and accuracy; the loss is the model's own (`AdUni.unified_loss`)."""
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), metrics=["accuracy"],
-                      jit_compile=jit_compile)
+        """The training configuration's optimizer (Adam at `learning_rate` by default) and
+        accuracy; the loss is the model's own (`AdUni.unified_loss`)."""
+        optimizer = (learning_rate if isinstance(learning_rate, keras.optimizers.Optimizer)
+                     else keras.optimizers.Adam(learning_rate))
+        model.compile(optimizer=optimizer, metrics=["accuracy"], jit_compile=jit_compile)
 
     def callbacks(self, dataset, epochs):
         p = self.params

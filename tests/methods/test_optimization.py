@@ -172,19 +172,40 @@ def test_method_train_uses_the_configuration():
     assert len(history.history["loss"]) == 2
 
 
-def test_method_with_its_own_adam_refuses_sgd_but_takes_the_schedule():
+def test_aduni_takes_the_configured_optimizer_and_schedule():
+    """AdUni compiles its own model (its loss is the model's) but with the configuration's
+    optimizer: SGD with momentum and a cosine schedule, as the paper's protocol."""
     keras.backend.clear_session()
     method = methods.get("aduni")
-    with pytest.raises(ValueError, match="compiles its own Adam"):
-        method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8, optimizer="sgd")
-    with pytest.raises(ValueError, match="cannot take Adam with weight decay"):
-        method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
-                     optimizer={"weight_decay": 1e-4})
+    model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
+                            optimizer={"optimizer": "sgd", "momentum": 0.9,
+                                       "lr_schedule": "cosine", "lr_floor": 1e-3})
+    assert type(model.optimizer) is keras.optimizers.SGD
+    assert float(model.optimizer.momentum) == pytest.approx(0.9)
+    assert isinstance(model.optimizer._learning_rate, CosineSchedule)
     keras.backend.clear_session()
     model, _ = method.train(tiny_dataset(), TINY_MODEL, epochs=1, batch_size=8,
                             optimizer={"lr_schedule": "cosine", "lr_floor": 1e-5})
     assert type(model.optimizer) is keras.optimizers.Adam
     assert isinstance(model.optimizer._learning_rate, CosineSchedule)
+
+
+def test_a_method_that_ignores_the_built_optimizer_is_refused():
+    """A method whose own `compile` builds Adam whatever it is given cannot silently drop the
+    configured SGD."""
+    from kerasimb.methods.registry import compile_with
+
+    class OwnAdam(methods.Method):
+        name = "own-adam"
+
+        def compile(self, model, dataset, learning_rate, jit_compile="auto"):
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+
+    keras.backend.clear_session()
+    network = TINY_MODEL((8, 8, 1), 3)
+    with pytest.raises(ValueError, match="compiles its own Adam"):
+        compile_with(OwnAdam(), network, tiny_dataset(), training_config("sgd"), 1e-2, 1, 2,
+                     "auto")
 
 
 # --- compare: settings, report, fingerprint, resume --------------------------------------------
