@@ -58,6 +58,7 @@ from kerasimb import methods, runs
 from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.recipes import paper
+from kerasimb.recipes.flags import optimizer_text
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
@@ -462,7 +463,7 @@ def run(args, dataset, output):
         "```",
         "",
         f"Settings: backbone {args.backbone}, {args.epochs} epochs, batch size "
-        f"{args.batch_size}, Adam lr {args.learning_rate:g}, the last epoch evaluated on the "
+        f"{args.batch_size}, {optimizer_text(args)}, the last epoch evaluated on the "
         f"test split ({len(dataset.test[1])} images), {spread}. AduC's α schedule: "
         f"`{args.schedule}` from 1.0 to 0.01 over the run's epochs; τ = 0.1, base τ = 0.07, "
         "β = 1, class logits adjusted by log n_c/N inside the loss, 2-layer projection to 128 "
@@ -538,7 +539,7 @@ def run(args, dataset, output):
              for r in result.runs],
             note=f"This run: {dataset.name}, `{args.backbone}`, weights "
                  f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} "
-                 f"epochs, batch size {args.batch_size}, Adam {args.learning_rate:g}, "
+                 f"epochs, batch size {args.batch_size}, {optimizer_text(args)}, "
                  f"`{args.schedule}` α schedule, PaCo queue of {args.paco_queue} keys (the "
                  "paper's: 1024; no momentum encoder here). Table 2's fixed α = 0.01 block has no "
                  "row here. "

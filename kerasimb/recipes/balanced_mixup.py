@@ -39,7 +39,8 @@ import numpy as np
 from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes import paper
-from kerasimb.recipes.flags import (add_recalibrate_bn_argument, recalibration_callbacks,
+from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
+                                    recalibration_callbacks)
                                     training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import spread_text
@@ -315,8 +316,8 @@ def run(args, dataset, output):
         dataset.summary(),
         "```",
         "",
-        f"Settings: {args.epochs} epochs, batch size {args.batch_size}, Adam lr "
-        f"{args.learning_rate:g}, {training_text(args)}, no test-time augmentation, {selection} "
+        f"Settings: {args.epochs} epochs, batch size {args.batch_size}, "
+        f"{optimizer_text(args)}, {training_text(args)}, no test-time augmentation, {selection} "
         f"on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
         + ", ".join(f"{row} = `{m.name}`" + (f" (α={m.params['alpha']:g})" if "alpha" in m.params else "")
                     for row, m in rows) + "."
@@ -359,7 +360,7 @@ def run(args, dataset, output):
              f"classes, so the paper's {'Table 1' if dataset.ordinal else 'Table 3'}), "
              f"backbones {', '.join(backbones(args))}, weights "
              f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} epochs, "
-             f"batch size {args.batch_size}, Adam {args.learning_rate:g}, {training_text(args)}, "
+             f"batch size {args.batch_size}, {optimizer_text(args)}, {training_text(args)}, "
              "no flip averaging.")]
     write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
     print(f"\nSaved to {output}")

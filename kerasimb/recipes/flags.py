@@ -24,6 +24,21 @@ def recalibration_callbacks(args, dataset):
                                  when=args.recalibrate_bn)]
 
 
+def optimizer_text(args):
+    """The optimizer the shared flags train with, for a report's settings line, e.g. `"Adam
+    (learning rate 0.001)"` or `"SGD (learning rate 0.1, momentum 0.9; cosine schedule to
+    0.001)"` (`methods.describe_training`)."""
+    from kerasimb.methods.optimization import describe_training
+    from kerasimb.runs.compare import compare_kwargs
+
+    return describe_training(compare_kwargs(args)["optimizer"], args.learning_rate)
+
+
+def optimizer_name(args):
+    """The optimizer's class name alone (`"Adam"`, `"SGD"`, `"AdamW"`)."""
+    return optimizer_text(args).split(" (", 1)[0]
+
+
 def training_text(args):
     """How the shared `--augment` and `--freeze-backbone` flags trained the models, for a
     report's settings line, e.g. `"no augmentation"` or `"random horizontal and vertical flips,

@@ -39,7 +39,7 @@ import sys
 from kerasimb import methods, metrics, runs
 from kerasimb.callbacks import FeatureSnapshot
 from kerasimb.recipes import paper
-from kerasimb.recipes.flags import training_text
+from kerasimb.recipes.flags import optimizer_name, optimizer_text, training_text
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 from kerasimb.utils.formatting import format_stat, spread_text
@@ -334,7 +334,7 @@ def run(args, dataset, output):
         "```",
         "",
         f"Settings: `{args.backbone}` features (pooled, before the classifier) with a linear "
-        f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, Adam, peak learning "
+        f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, {optimizer_name(args)}, peak learning "
         f"rate {args.learning_rate:g} with {min(args.warmup_epochs, args.epochs // 2)} warm-up "
         f"epochs then cosine decay, instance-shuffled batches, {training_text(args)}; stage 2: "
         f"{args.stage2_epochs} epochs on the frozen features of the training split, Adam with "
@@ -402,7 +402,7 @@ def run(args, dataset, output):
              for r in result.runs],
             note=f"This run: {dataset.name}, `{args.backbone}`, weights "
                  f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} + "
-                 f"{args.stage2_epochs} epochs, Adam, {training_text(args)}."),
+                 f"{args.stage2_epochs} epochs, {optimizer_text(args)}, {training_text(args)}."),
         "",
         "Full report (per-class recall, confusion matrices, AUC, accuracy, training curves): "
         "[compare/report.md](compare/report.md).",

@@ -43,7 +43,7 @@ from kerasimb import data, metrics, methods, models, runs
 from kerasimb.callbacks.freeze import freeze_callbacks
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
 from kerasimb.recipes import paper
-from kerasimb.recipes.flags import training_text
+from kerasimb.recipes.flags import optimizer_text, training_text
 from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.formatting import format_stat, jsonable, spread_text
@@ -296,6 +296,9 @@ def run_fingerprint(args, backbone, name, split_label, split):
         **({} if args.weights is None else {"weights": args.weights}),
         **({} if args.augment == "none" else {"augment": args.augment}),
         **({} if args.freeze_backbone is None else {"freeze_backbone": args.freeze_backbone}),
+        # Adam at a constant rate (the default) keeps the records' old fingerprint.
+        **({} if runs.compare_kwargs(args)["optimizer"] is None
+           else {"training": runs.compare_kwargs(args)["optimizer"]}),
     })
 
 
@@ -341,6 +344,7 @@ def train_and_score(args, dataset, output):
                                                learning_rate=args.learning_rate,
                                                verbose=args.verbose,
                                                jit_compile=run_settings["jit_compile"],
+                                               optimizer=run_settings["optimizer"],
                                                callbacks=[
                                                    *freeze_callbacks(args.freeze_backbone),
                                                    *runs.tensorboard_callbacks(
@@ -486,8 +490,8 @@ def run(args, dataset, output):
         "",
         f"Test split, {spread}. MCR = mean class recall (balanced accuracy), SCR = recall of the "
         f"class with the fewest training examples. T = {args.temperature:g}, {eps_text}. "
-        f"Training: {args.epochs} epochs, batch size {args.batch_size}, Adam "
-        f"{args.learning_rate:g}, {training_text(args)}, last epoch.",
+        f"Training: {args.epochs} epochs, batch size {args.batch_size}, "
+        f"{optimizer_text(args)}, {training_text(args)}, last epoch.",
         "",
         table(records, args),
         "",

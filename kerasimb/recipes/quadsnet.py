@@ -38,7 +38,8 @@ import numpy as np
 from kerasimb import methods, models, runs
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
 from kerasimb.recipes import paper
-from kerasimb.recipes.flags import (add_recalibrate_bn_argument, recalibration_callbacks,
+from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
+                                    recalibration_callbacks)
                                     training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import format_stat, spread_text
@@ -269,7 +270,7 @@ def run(args, dataset, output):
         "",
         f"### Table III: test split of {dataset.name}, {spread}",
         "",
-        f"{args.epochs} epochs, Adam lr {args.learning_rate:g}, batch size {args.batch_size}, "
+        f"{args.epochs} epochs, {optimizer_text(args)}, batch size {args.batch_size}, "
         f"{training_text(args)}, weights {args.weights or 'random (no pre-training)'}, input "
         f"{tuple(dataset.image_shape)}, BatchNorm moving statistics "
         + (f"recomputed from the training images ({args.recalibrate_bn}, every model)."

@@ -74,3 +74,23 @@ def test_tiny_run(tmp_path):
                if line.startswith("| small_cnn | ce |") and line.count("|") == 7
                and "±" in line and line.split("|")[3].strip().startswith(cells[0]))
     assert [c.split(" ±")[0].strip() for c in row.split("|")[3:7]] == cells
+
+
+def test_optimizer_flags_train_the_models_and_name_their_runs():
+    """The recipe trains outside `compare`: `--optimizer` and `--lr-schedule` reach its
+    `method.train` (its fingerprint and report line), and Adam at a constant rate keeps the
+    old fingerprint."""
+    from kerasimb import data
+    from kerasimb.recipes.flags import optimizer_text
+
+    module = _module()
+    split = data.load_dataset("digits-lt")
+    plain = recipe_parser("perturbed_inference").parse_args([])
+    sgd = recipe_parser("perturbed_inference").parse_args(
+        ["--optimizer", "sgd", "--lr-schedule", "cosine", "--lr-floor", "1e-5"])
+    assert "training" not in module.run_fingerprint(plain, "small_cnn", "ce", "seed0", split)
+    training = module.run_fingerprint(sgd, "small_cnn", "ce", "seed0", split)["training"]
+    assert (training["optimizer"], training["lr_schedule"], training["lr_floor"]) == (
+        "sgd", "cosine", 1e-5)
+    assert optimizer_text(sgd).startswith("SGD (learning rate")
+    assert optimizer_text(plain) == f"Adam (learning rate {plain.learning_rate:g})"
