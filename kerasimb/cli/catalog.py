@@ -42,9 +42,9 @@ def load():
 
 def write():
     """Rewrites `catalog.json` from `build()`; returns its path."""
-    with open(PATH, "w", encoding="utf-8") as f:
-        json.dump(build(), f, indent=1, ensure_ascii=False)
-        f.write("\n")
+    text = json.dumps(build(), indent=1, ensure_ascii=False) + "\n"  # built before the file
+    with open(PATH, "w", encoding="utf-8") as f:  # is opened: a failure leaves it as it was
+        f.write(text)
     return PATH
 
 

@@ -40,8 +40,7 @@ from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes import paper
 from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
-                                    recalibration_callbacks)
-                                    training_text)
+                                    recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import spread_text
 from kerasimb.utils.plotting import legend_outside

@@ -39,8 +39,7 @@ from kerasimb import methods, models, runs
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
 from kerasimb.recipes import paper
 from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
-                                    recalibration_callbacks)
-                                    training_text)
+                                    recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.formatting import format_stat, spread_text
 
