@@ -14,6 +14,7 @@ from kerasimb.metrics.bootstrap import (BOOTSTRAP_METRICS, paired_bootstrap, res
 from kerasimb.metrics.calibration import (
     CALIBRATION_METRICS,
     brier_score,
+    calibration_figures,
     classwise_expected_calibration_error,
     expected_calibration_error,
     negative_log_likelihood,
@@ -37,6 +38,7 @@ __all__ = [
     "SCALAR_METRICS",
     "CALIBRATION_METRICS",
     "brier_score",
+    "calibration_figures",
     "classwise_expected_calibration_error",
     "expected_calibration_error",
     "negative_log_likelihood",

@@ -34,7 +34,7 @@ import numpy as np
 from kerasimb.api_export import kerasimb_export
 from kerasimb.utils.validation import check_int, check_labels
 
-__all__ = ["CALIBRATION_METRICS", "PROBABILITY_FLOOR", "brier_score",
+__all__ = ["CALIBRATION_METRICS", "PROBABILITY_FLOOR", "brier_score", "calibration_figures",
            "classwise_expected_calibration_error", "expected_calibration_error",
            "negative_log_likelihood", "reliability_bins"]
 
@@ -178,3 +178,27 @@ def negative_log_likelihood(y_true, probabilities):
     labels, p = _check(y_true, probabilities)
     return float(-np.log(np.maximum(p[np.arange(len(labels)), labels],
                                     PROBABILITY_FLOOR)).mean())
+
+
+@kerasimb_export("kerasimb.metrics.calibration_figures", serializable=False)
+def calibration_figures(y_true, probabilities, bins=15):
+    """All four figures at once, the inputs checked once: `{"ece", "classwise_ece", "brier",
+    "nll"}` (what `metrics.report` adds), each equal to its function above.
+
+    >>> out = calibration_figures([0, 1], [[0.9, 0.1], [0.2, 0.8]])
+    >>> sorted(out), round(out["brier"], 3)
+    (['brier', 'classwise_ece', 'ece', 'nll'], 0.05)
+    """
+    labels, p = _check(y_true, probabilities)
+    bins = check_int(bins, "bins", minimum=1)
+    rows = np.arange(len(labels))
+    error = p.copy()
+    error[rows, labels] -= 1.0
+    return {
+        "ece": _equal_mass_ece(p.max(axis=1), (p.argmax(axis=1) == labels).astype(np.float64),
+                               bins),
+        "classwise_ece": float(np.mean([_equal_mass_ece(p[:, k], (labels == k).astype(np.float64),
+                                                        bins) for k in range(p.shape[1])])),
+        "brier": float((error ** 2).sum(axis=1).mean()),
+        "nll": float(-np.log(np.maximum(p[rows, labels], PROBABILITY_FLOOR)).mean()),
+    }

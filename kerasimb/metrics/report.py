@@ -5,12 +5,7 @@ import warnings
 import numpy as np
 
 from kerasimb.api_export import kerasimb_export
-from kerasimb.metrics.calibration import (
-    brier_score,
-    classwise_expected_calibration_error,
-    expected_calibration_error,
-    negative_log_likelihood,
-)
+from kerasimb.metrics.calibration import calibration_figures
 from kerasimb.utils.validation import check_class_counts, check_distinct, check_int, check_labels
 
 _PROBABILITY_TOLERANCE = 1e-3
@@ -308,10 +303,7 @@ def report(
         "recall_most_frequent": _mean_or_nan(recall[order_most[:k_most]]),
         "recall_least_frequent": _mean_or_nan(recall[order_least[:k_least]]),
         "confusion_matrix": matrix.tolist(),
-        "ece": expected_calibration_error(labels, probabilities),
-        "classwise_ece": classwise_expected_calibration_error(labels, probabilities),
-        "brier": brier_score(labels, probabilities),
-        "nll": negative_log_likelihood(labels, probabilities),
+        **calibration_figures(labels, probabilities),
     }
     if num_classes == 2:
         result["sensitivity"] = float(recall[positive_class])

@@ -132,13 +132,8 @@ PAPER_ROWS = {"CE": "ce", "PaCo": "paco", "PaCo+AduC": "paco-aduni",
 def paper_table(number, dataset, rows):
     """One dataset's columns of the paper's Table 1 or 2 as a `PAPER_TABLES` entry: `rows` is
     `{paper row: (Acc, Macro F1) as printed}` (the means; the ± spreads are left out)."""
-    return {
-        "source": f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
-        "setting": PAPER_DATASETS[dataset] + PAPER_PROTOCOL, "scale": 1,
-        "metrics": PAPER_COLUMNS,
-        "rows": {label: dict(zip(PAPER_COLUMNS, values)) for label, values in rows.items()},
-        "ours": {label: {"where": {"method": PAPER_ROWS[label]}} for label in rows},
-    }
+    return paper.table(f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
+                       PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows, PAPER_ROWS)
 
 
 PAPER_TABLES = [

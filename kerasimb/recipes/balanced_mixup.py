@@ -94,15 +94,9 @@ def paper_label(method):
 def paper_table(number, setting, metrics, backbone, prefer, rows):
     """One backbone block of the paper's Table 1 or 3 as a `PAPER_TABLES` entry: `rows` is
     `{paper row: figures as printed, in the order of metrics}`."""
-    return {
-        "source": f"Table {number} of {PAPER_SOURCE}, {backbone} columns",
-        "setting": setting.format(backbone=backbone), "scale": 100,
-        "metrics": metrics,
-        "rows": {label: dict(zip(metrics, values)) for label, values in rows.items()},
-        "ours": {label: {"where": {"method": PAPER_RUNS[label]}} for label in rows},
-        "prefer": {"backbone": prefer},
-        "ordinal": number == 1,
-    }
+    return paper.table(f"Table {number} of {PAPER_SOURCE}, {backbone} columns",
+                       setting.format(backbone=backbone), metrics, rows, PAPER_RUNS, scale=100,
+                       prefer={"backbone": prefer}, ordinal=number == 1)
 
 
 ORDINAL_COLUMNS = {"quadratic_kappa": "quad-κ", "mcc": "MCC", "kendall_tau": "Kendall-τ"}

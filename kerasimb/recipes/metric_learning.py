@@ -94,13 +94,9 @@ PAPER_ROWS = {"CE": "ce", "CE → cRW": "ce-crw", "CE → cRS": "ce-crs",
 def paper_table(number, dataset, rows):
     """One dataset's columns of the paper's Table 2 or 3 as a `PAPER_TABLES` entry: `rows` is
     `{paper row: (All, Major, Minor) as printed}`."""
-    return {
-        "source": f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
-        "setting": PAPER_DATASETS[dataset] + PAPER_PROTOCOL, "scale": 100,
-        "metrics": PAPER_COLUMNS,
-        "rows": {label: dict(zip(PAPER_COLUMNS, values)) for label, values in rows.items()},
-        "ours": {label: {"where": {"method": PAPER_ROWS[label]}} for label in rows},
-    }
+    return paper.table(f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
+                       PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows, PAPER_ROWS,
+                       scale=100)
 
 
 PAPER_TABLES = [

@@ -25,6 +25,23 @@ from kerasimb.utils.formatting import format_stat, mean_std
 TITLE = "The paper's figures beside ours"
 
 
+def table(source, setting, metrics, rows, methods, scale=1, **extra):
+    """A `PAPER_TABLES` entry from printed figures: `rows` is `{paper row: values as printed,
+    in the order of metrics}`, `methods` `{paper row: the method label of our runs}` (each row
+    is compared with the runs whose `method` is that label); `extra` adds keys such as
+    `prefer`.
+
+    >>> entry = table("Table 1 of X", "its setting", {"accuracy": "Acc"}, {"CE": ("0.84",)},
+    ...               {"CE": "ce"})
+    >>> entry["rows"], entry["ours"]
+    ({'CE': {'accuracy': '0.84'}}, {'CE': {'where': {'method': 'ce'}}})
+    """
+    return {"source": source, "setting": setting, "scale": scale, "metrics": metrics,
+            "rows": {label: dict(zip(metrics, values)) for label, values in rows.items()},
+            "ours": {label: {"where": {"method": methods[label]}} for label in rows},
+            **extra}
+
+
 def selector(side):
     """A row's selector in full form: `{"where": {...}, "field": ...}`."""
     if isinstance(side, str):

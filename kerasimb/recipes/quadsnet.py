@@ -94,13 +94,9 @@ PAPER_ROWS = {"DN": "densenet121", "IN": "inceptionv3", "MN": "mobilenet", "RN":
 def paper_table(dataset, rows):
     """One dataset's block of the paper's Table III as a `PAPER_TABLES` entry: `rows` is
     `{paper row: (sensitivity, specificity, accuracy, F1) as printed}`."""
-    return {
-        "source": f"TABLE III of {PAPER_SOURCE}, {dataset} block",
-        "setting": PAPER_DATASETS[dataset] + PAPER_PROTOCOL, "scale": 1,
-        "metrics": PAPER_COLUMNS,
-        "rows": {label: dict(zip(PAPER_COLUMNS, values)) for label, values in rows.items()},
-        "ours": {label: {"where": {"method": DISPLAY[PAPER_ROWS[label]]}} for label in rows},
-    }
+    return paper.table(f"TABLE III of {PAPER_SOURCE}, {dataset} block",
+                       PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows,
+                       {label: DISPLAY[PAPER_ROWS[label]] for label in rows})
 
 
 PAPER_TABLES = [

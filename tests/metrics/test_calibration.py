@@ -142,3 +142,14 @@ def test_bad_labels_and_bins_are_named():
         calibration.brier_score([0, 1], [[0.5, 0.5]])
     with pytest.raises(ValueError, match="bins"):
         calibration.expected_calibration_error([0], [[0.5, 0.5]], bins=0)
+
+
+def test_calibration_figures_equal_each_function():
+    rng = np.random.default_rng(7)
+    p = _random_probabilities(rng, 90, 4)
+    y = rng.integers(0, 4, 90)
+    out = calibration.calibration_figures(y, p, bins=10)
+    assert out["ece"] == calibration.expected_calibration_error(y, p, 10)
+    assert out["classwise_ece"] == calibration.classwise_expected_calibration_error(y, p, 10)
+    assert out["brier"] == pytest.approx(calibration.brier_score(y, p), abs=1e-15)
+    assert out["nll"] == calibration.negative_log_likelihood(y, p)
