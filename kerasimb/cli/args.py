@@ -26,6 +26,18 @@ DEFAULTS = {
     "batch_size": 32,
     "learning_rate": 1e-3,
 }
+# The training configuration's defaults (a recipe passes its paper's, `recipes.protocol`).
+TRAINING_DEFAULTS = {
+    "optimizer": "adam",
+    "momentum": None,
+    "nesterov": False,
+    "weight_decay": None,
+    "lr_schedule": "constant",
+    "lr_warmup_epochs": 0,
+    "lr_floor": 0.0,
+    "augment": "none",
+    "image_size": None,
+}
 
 
 class UsageError(Exception):
@@ -120,17 +132,19 @@ def add_run_arguments(parser, **defaults):
     Args:
         parser: an `argparse.ArgumentParser`.
         **defaults: defaults for `dataset`, `backbone`, `epochs`, `seeds`, `batch_size`,
-            `learning_rate` (each recipe passes its paper's protocol). Missing keys take
-            `DEFAULTS`.
+            `learning_rate` and the training configuration's flags (`TRAINING_DEFAULTS`: each
+            recipe passes its paper's protocol). Missing keys take `DEFAULTS` and
+            `TRAINING_DEFAULTS`.
 
     With `--output`, a rerun of the same command resumes (finished runs are loaded, an
     interrupted one continues from its last epoch); `--restart` starts afresh.
     """
-    unknown = sorted(set(defaults) - set(DEFAULTS))
+    known = {**DEFAULTS, **TRAINING_DEFAULTS}
+    unknown = sorted(set(defaults) - set(known))
     if unknown:
         raise TypeError(f"add_run_arguments got unknown defaults {unknown}; known: "
-                        f"{sorted(DEFAULTS)}")
-    d = {**DEFAULTS, **defaults}
+                        f"{sorted(known)}")
+    d = {**known, **defaults}
     parser.add_argument("--dataset", default=d["dataset"],
                         help="dataset name (see `kerasimb list`) (default: %(default)s)")
     parser.add_argument("--backbone", default=d["backbone"],
@@ -146,32 +160,35 @@ def add_run_arguments(parser, **defaults):
     parser.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
                         help="learning rate (the base rate of --lr-schedule) "
                              "(default: %(default)s)")
-    parser.add_argument("--optimizer", default="adam", choices=("adam", "sgd", "adamw"),
+    parser.add_argument("--optimizer", default=d["optimizer"], choices=("adam", "sgd", "adamw"),
                         help="optimizer (default: %(default)s)")
-    parser.add_argument("--momentum", type=momentum_float, default=None,
+    parser.add_argument("--momentum", type=momentum_float, default=d["momentum"],
                         help="SGD momentum, in [0, 1) (default: 0.9 with --optimizer sgd)")
-    parser.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
-    parser.add_argument("--weight-decay", type=non_negative_float, default=None,
+    parser.add_argument("--nesterov", action="store_true", default=d["nesterov"],
+                        help="SGD with Nesterov momentum")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=d["weight_decay"],
                         help="decoupled weight decay (Keras' weight_decay) (default: none; "
                              "Keras' 0.004 with --optimizer adamw)")
-    parser.add_argument("--lr-schedule", default="constant",
+    parser.add_argument("--lr-schedule", default=d["lr_schedule"],
                         choices=("constant", "cosine", "step", "cyclic"),
                         help="learning-rate schedule: cosine decay to --lr-floor, step (x0.1 "
                              "every quarter of the run), cyclic (cosine to --lr-floor restarted "
                              "every quarter of the run) (default: %(default)s)")
-    parser.add_argument("--lr-warmup-epochs", type=non_negative_int, default=0,
+    parser.add_argument("--lr-warmup-epochs", type=non_negative_int, default=d["lr_warmup_epochs"],
                         metavar="EPOCHS",
                         help="linear learning-rate warm-up epochs (default: %(default)s)")
-    parser.add_argument("--lr-floor", type=non_negative_float, default=0.0,
+    parser.add_argument("--lr-floor", type=non_negative_float, default=d["lr_floor"],
                         help="lowest learning rate of the cosine, step and cyclic schedules, "
                              "below --learning-rate (default: %(default)s)")
     parser.add_argument("--weights", default=None, metavar="imagenet|PATH",
                         help="pretrained weights of a keras.applications backbone: imagenet "
                              "(downloads; needs the network) or a local weights file (default: "
                              "none, random initialisation)")
-    parser.add_argument("--augment", default="none", choices=("none", "flip", "standard"),
+    parser.add_argument("--augment", default=d["augment"],
+                        choices=("none", "flip", "hflip", "rotate30", "standard"),
                         help="augment the training images: flip (horizontal and vertical "
-                             "flips), standard (the papers' flips, ±15° rotation, crop, and "
+                             "flips), hflip (horizontal flip), rotate30 (horizontal flip, "
+                             "±30° rotation, crop), standard (flips, ±15° rotation, crop, and "
                              "colour jitter for RGB) (default: %(default)s)")
     parser.add_argument("--freeze-backbone", nargs="?", const=True, default=None,
                         type=positive_int, metavar="EPOCHS",
@@ -180,7 +197,7 @@ def add_run_arguments(parser, **defaults):
                              "no EPOCHS it stays frozen throughout (default: nothing frozen)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="write TensorBoard logs of every run under DIR (default: none)")
-    parser.add_argument("--image-size", type=positive_int, default=None,
+    parser.add_argument("--image-size", type=positive_int, default=d["image_size"],
                         help="resize images to this height and width when loading "
                              "(backbones need at least 32) (default: the dataset's own)")
     parser.add_argument("--data-dir", default=None,

@@ -9,6 +9,7 @@ import argparse
 
 from kerasimb.cli.args import Parser, UsageError, add_run_arguments, load_dataset, output_folder
 from kerasimb.recipes import RECIPES
+from kerasimb.recipes.protocol import add_budget_argument, budget_defaults
 
 NAME = "run"
 HELP = "run a paper's recipe (pass its own flags after the name)"
@@ -25,12 +26,35 @@ def add_arguments(parser):
 
 
 def recipe_parser(name, recipe):
-    """The parser of one recipe: the shared run flags with its defaults, and its own flags."""
+    """The parser of one recipe: the shared run flags with its defaults (its paper's protocol at
+    the small budget, `recipe.PROTOCOL`), `--budget`, and its own flags."""
     parser = Parser(prog=f"kerasimb run {name}", description=recipe.__doc__.split("\n\n")[0])
-    add_run_arguments(parser, **recipe.DEFAULTS)
+    protocol = getattr(recipe, "PROTOCOL", None)
+    add_run_arguments(parser, **{**recipe.DEFAULTS,
+                                 **(protocol.defaults() if protocol else {})})
+    if protocol is not None:
+        add_budget_argument(parser, protocol)
     recipe.add_arguments(parser)
     parser.add_argument("--shard", type=_no_shard(name), help=argparse.SUPPRESS)
     return parser
+
+
+def parse_recipe_args(name, recipe, argv):
+    """Parses a recipe's flags: `--budget paper` first sets the paper's epochs, image size (and
+    model) as defaults, then the flags are read again, so explicit flags win. A momentum that
+    is only the protocol's default is dropped when `--optimizer` is not SGD."""
+    parser = recipe_parser(name, recipe)
+    args = parser.parse_args(argv)
+    protocol = getattr(recipe, "PROTOCOL", None)
+    if protocol is not None and args.budget != "small":
+        parser.set_defaults(**budget_defaults(protocol, args.budget))
+        args = parser.parse_args(argv)
+    if args.optimizer != "sgd":
+        if args.momentum is not None and args.momentum == parser.get_default("momentum"):
+            args.momentum = None
+        if args.nesterov and parser.get_default("nesterov"):
+            args.nesterov = False
+    return args
 
 
 def _no_shard(name):
@@ -52,7 +76,7 @@ def run(args):
         raise UsageError(f"argument RECIPE: unknown recipe {args.recipe!r}; available: "
                          f"{', '.join(RECIPES)}")
     recipe = recipes.load(args.recipe)
-    recipe_args = recipe_parser(args.recipe, recipe).parse_args(args.recipe_args)
+    recipe_args = parse_recipe_args(args.recipe, recipe, args.recipe_args)
     recipe.check_arguments(recipe_args)
     dataset = load_dataset(recipe_args, backbones=recipe.backbones(recipe_args))
     output = output_folder(recipe_args, args.recipe, dataset.name)

@@ -32,6 +32,11 @@ PRESETS = {
     "flip": {"flip": "horizontal_and_vertical", "max_rotation": 0.0, "min_crop": 1.0},
     "standard": {"flip": "horizontal_and_vertical", "max_rotation": 15.0, "min_crop": 0.8,
                  "brightness": 0.1, "contrast": 0.1, "saturation": 0.1},
+    # Chen et al. (2021) on OCTMNIST: a random horizontal flip only.
+    "hflip": {"flip": "horizontal", "max_rotation": 0.0, "min_crop": 1.0},
+    # Zeng et al. (2022): rotation within ±30°, a random 224×224 crop of the 300×300 image (56 %
+    # of the area, drawn here from 56-100 %), a random horizontal flip.
+    "rotate30": {"flip": "horizontal", "max_rotation": 30.0, "min_crop": 0.56},
 }
 
 
@@ -192,6 +197,9 @@ def resolve_augment(augment):
 
     - `None`, `False` or `"none"`: no augmentation;
     - `"flip"`: random horizontal and vertical flips only (exact, no resampling);
+    - `"hflip"`: a random horizontal flip only (Chen et al., 2021);
+    - `"rotate30"`: a random horizontal flip, a rotation of up to ±30° and a random crop of
+      56-100 % of the area resized back (Zeng et al., 2022);
     - `"standard"`: the papers' training augmentation, flips, a rotation of up to ±15°, a random
       crop of 80-100 % of the area resized back, and (RGB images only) a brightness, contrast
       and saturation jitter of ±0.1;

@@ -50,6 +50,9 @@ ORDINAL_METRICS = ("quadratic_kappa",)
 # How the `augment` presets are described in reports.
 AUGMENT_TEXT = {
     "flip": "random horizontal and vertical flips",
+    "hflip": "random horizontal flip",
+    "rotate30": "random horizontal flip, rotation up to ±30°, crop (56-100 % of the area) "
+                "resized back",
     "standard": "random flips, rotation up to ±15°, crop (80-100 % of the area) resized back, "
                 "and brightness / contrast / saturation jitter for RGB images",
 }
