@@ -16,9 +16,10 @@ def add_arguments(parser):
     """Adds the flags of `kerasimb reproduce`."""
     parser.add_argument("--dataset", default="digits-lt",
                         help="dataset name, passed to every recipe (default: %(default)s)")
-    parser.add_argument("--budget", choices=("small", "medium"), default="small",
-                        help="small: minutes per recipe; medium: tens of minutes (each recipe's "
-                             "BUDGETS say its flags) (default: %(default)s)")
+    parser.add_argument("--budget", choices=("small", "medium", "paper"), default="small",
+                        help="small: minutes per recipe; medium: tens of minutes; paper: each "
+                             "paper's epochs, image size and model (hours on a GPU; each "
+                             "recipe's BUDGETS say its flags) (default: %(default)s)")
     parser.add_argument("--recipes", nargs="+", default=None, metavar="NAME",
                         help=f"run only these recipes, from {', '.join(RECIPES)} "
                              "(default: all)")

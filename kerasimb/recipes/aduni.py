@@ -58,6 +58,7 @@ from kerasimb import methods, runs
 from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.recipes import paper
+from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import optimizer_text
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
@@ -70,7 +71,19 @@ BUDGETS = {
     "small": ["--epochs", "15", "--seeds", "0", "1", "--rows", "ce", "paco", "aduni",
               "--no-ablation", "--samplers"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
 }
+PROTOCOL = Protocol(
+    "§3.2 of Cong et al., MLMI 2022; momentum 0.9 and weight decay 0.0001 are the authors' "
+    "code's",
+    {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
+     "lr_schedule": "cosine", "lr_floor": 1e-3, "batch_size": 128, "epochs": 400,
+     "image_size": 384, "backbone": "resnet18", "folds": 5},
+    notes={"model": "ResNet18",
+           "augmentation": "resize, random affine transformation, horizontal and vertical "
+                           "flips, colour jitter (two views per image for the contrastive rows)"},
+    budgets={"small": {"epochs": 15},
+             "paper": {"epochs": 400, "image_size": 384, "backbone": "resnet18"}})
 CLAIMS = [{
     "paper": "Cong et al., AdUni, MLMI 2022",
     "claim": "AduC (adaptive unified contrastive loss) beats cross-entropy on accuracy and "

@@ -39,6 +39,7 @@ import numpy as np
 from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes import paper
+from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
                                     recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
@@ -49,7 +50,20 @@ DEFAULTS = {"epochs": 30, "seeds": (0, 1, 2), "batch_size": 32, "learning_rate":
 BUDGETS = {
     "small": ["--epochs", "15", "--seeds", "0", "1", "--alphas", "0.1", "--no-loss-rows"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--alphas", "0.1", "0.2", "0.3"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
 }
+PROTOCOL = Protocol(
+    "§2.4 and §3.1 of Galdran et al., MICCAI 2021; the 512×512 images, 30 epochs and plain SGD "
+    "(no momentum, no weight decay) are the authors' Hyper-Kvasir configuration",
+    {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.0, "lr_schedule": "cyclic",
+     "lr_floor": 0.0, "batch_size": 8, "augment": "standard", "epochs": 30, "image_size": 512,
+     "backbone": "mobilenetv2", "weights": "imagenet", "folds": 5},
+    notes={"model": "MobileNet V2 and ResNeXt-50",
+           "augmentation": "standard augmentation (not detailed in the paper)",
+           "evaluation": "Eyepacs: its official test split; Hyper-Kvasir: median over a "
+                         "stratified 5-fold cross-validation"},
+    budgets={"small": {"epochs": 30},
+             "paper": {"epochs": 30, "image_size": 512, "backbone": "mobilenetv2"}})
 CLAIMS = [{
     "paper": "Galdran et al., Balanced-MixUp, MICCAI 2021",
     "claim": "Balanced-MixUp (α = 0.1) beats instance sampling on quadratic kappa and MCC",

@@ -39,6 +39,7 @@ import sys
 from kerasimb import methods, metrics, runs
 from kerasimb.callbacks import FeatureSnapshot
 from kerasimb.recipes import paper
+from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import optimizer_name, optimizer_text, training_text
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
@@ -50,7 +51,17 @@ BUDGETS = {
               "--warmup-epochs", "2"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--no-ablation", "--stage2-epochs",
                "5"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
 }
+PROTOCOL = Protocol(
+    "§3.1 of Zeng et al., 2022",
+    {"optimizer": "sgd", "learning_rate": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
+     "lr_schedule": "cosine", "lr_warmup_epochs": 5, "lr_floor": 1e-6, "batch_size": 32, "augment": "rotate30", "epochs": 100, "image_size": 224,
+     "backbone": "resnet50", "weights": "imagenet", "seeds": (0, 1, 2)},
+    notes={"model": "ResNet50", "evaluation": "mean ± std over three runs"},
+    budgets={"small": {"epochs": 20, "lr_warmup_epochs": 1},
+             "paper": {"epochs": 100, "image_size": 224, "backbone": "resnet50",
+                       "lr_warmup_epochs": 5}})
 CLAIMS = [{
     "paper": "Zeng et al., two-stage metric learning, arXiv:2207.06975",
     "claim": "CE + SupCon, then head-only cRW, beats CE then cRW on mean class recall and "

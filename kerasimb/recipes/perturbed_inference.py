@@ -43,6 +43,7 @@ from kerasimb import data, metrics, methods, models, runs
 from kerasimb.callbacks.freeze import freeze_callbacks
 from kerasimb.inference import DEFAULT_GRID, plot_sweep, sweep
 from kerasimb.recipes import paper
+from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import optimizer_text, training_text
 from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
@@ -56,7 +57,20 @@ BUDGETS = {
               "--baselines", "ce"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--backbones", "small_cnn",
                "mobilenetv2", "--image-size", "32"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
 }
+PROTOCOL = Protocol(
+    "§3.1 of Chen et al., MICCAI 2021, its OCTMNIST setting (the 28×28 MedMNIST images are "
+    "closest to it)",
+    {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "weight_decay": 5e-4,
+     "lr_schedule": "step", "lr_warmup_epochs": 1, "batch_size": 128, "augment": "hflip",
+     "epochs": 200, "image_size": 32, "backbone": "mobilenetv2", "weights": "imagenet",
+     "folds": 5},
+    notes={"model": "ResNet50, MobileNet V2 and DenseNet169 (learning rate 0.01 for MobileNet "
+                    "V2, 0.001 for the others)",
+           "evaluation": "Skin7 and X-ray6: 5-fold cross-validation; OCTMNIST: its test split"},
+    budgets={"small": {"epochs": 30},
+             "paper": {"epochs": 200, "image_size": 32, "backbone": "mobilenetv2"}})
 CLAIMS = [{
     "paper": "Chen et al., perturbed input at inference, MICCAI 2021",
     "claim": "Perturbing the input at inference raises mean class recall (MCR) and smallest "

@@ -38,6 +38,7 @@ import numpy as np
 from kerasimb import methods, models, runs
 from kerasimb.models.quadsnet import DEFAULT_FILTERS, PAPER_PARAMETERS
 from kerasimb.recipes import paper
+from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
                                     recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
@@ -50,7 +51,16 @@ BUDGETS = {
               "--image-size", "32"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--models", "quadsnet",
                "quadsnet-ce", "mobilenetv2", "resnet50", "--image-size", "32"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
 }
+PROTOCOL = Protocol(
+    "§IV.B of Ali et al., IJACSA 12(7) 2021",
+    {"optimizer": "adam", "learning_rate": 1e-4, "batch_size": 32, "augment": "none",
+     "backbone": "quadsnet"},
+    notes={"model": "QuadSNet against six keras.applications CNNs",
+           "image size": "not stated (the same for every model)",
+           "evaluation": "fixed train / validation / test splits"},
+    budgets={"small": {"epochs": 10}, "paper": {"epochs": 100}})
 CLAIMS = [{
     "paper": "Ali et al., QuadSNet, IJACSA 12(7) 2021",
     "claim": "QuadSNet with the class-weighted margin loss beats a keras.applications CNN "

@@ -84,8 +84,9 @@ HOLDS, NOT_SHOWN, REVERSED, NOT_RUN = "holds", "not shown", "reversed", "not run
 BOTH_LEVELS, SEEDS_ONLY = "seeds and test images", "seeds only"
 
 # Every recipe declares these budgets in its `BUDGETS` (its own flags at each budget): small runs
-# in minutes per recipe on digits-lt on a CPU, medium in tens of minutes.
-BUDGETS = ("small", "medium")
+# in minutes per recipe on digits-lt on a CPU, medium in tens of minutes, paper the paper's
+# protocol at its epochs, image size and model (`--budget paper`: hours on a GPU).
+BUDGETS = ("small", "medium", "paper")
 
 DRAWS, CONFIDENCE = 2000, 0.95
 
