@@ -21,6 +21,8 @@ Table 2 (samplers, `--samplers`): AdUni with no sampler (the Table 1 row), with 
 (class-balanced, q = 0), square-root sampling (q = 1/2) and progressive sampling (instance →
 class over the epochs): `aduni` with `sampling=0.0 / 0.5 / "progressive"`. `--sampler-baselines`
 adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-sampling`).
+`--fixed-alpha-block` adds Table 2's other block, α held at 0.01 throughout:
+`aduni-fixed-alpha` with `alpha=0.01`, without a sampler and with each of `--samplers`.
 
 The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
 jitter); the other rows see the images unaugmented, as everywhere in `kerasimb compare`. The
@@ -101,6 +103,10 @@ ROWS = (
 # Ablation: AdUni's model, views and loss with α = 0 throughout (no feature term): isolates
 # the contrastive feature learning from the augmentation and the logit-adjusted class term.
 ABLATION = ("AdUni, α = 0 (no feature term)", "aduni", {"schedule": None, "alpha": 0.0})
+# Table 2's constant-α block: `aduni-fixed-alpha` with this α (`--fixed-alpha-block`).
+FIXED_ALPHA = 0.01
+FIXED_ROW = f"AdUni, α = {FIXED_ALPHA:g} fixed"
+FIXED_LABEL = f"aduni-fixed-alpha(alpha={FIXED_ALPHA!r})"
 # Table 2: (flag, row suffix, `sampling` of `aduni`, the CE method with the same sampler).
 SAMPLERS = (
     ("up", "up-sampling (class-balanced, q = 0)", 0.0, "class-sampling"),
@@ -112,9 +118,10 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 # The paper's Tables 1 and 2, transcribed as printed (fractions; `kerasimb.recipes.paper`
 # renders them). The report relabels its runs (`paper_label`): Table 1's rows by their method
-# name, the sampler rows as "aduni+<flag>"; the claim's "aduni" and "ce" are also the saved
-# labels `kerasimb reproduce` reads. Our "paco" keeps the paper's queue of 1024 keys (without a
-# momentum encoder); the α = 0.01 block of Table 2 has no row here.
+# name, the sampler rows as "aduni+<flag>", the constant-α rows (`--fixed-alpha-block`) as
+# "aduni-fixed-alpha(alpha=0.01)" and "aduni-fixed-alpha(alpha=0.01)+<flag>"; the claim's "aduni"
+# and "ce" are also the saved labels `kerasimb reproduce` reads. Our "paco" keeps the paper's
+# queue of 1024 keys (without a momentum encoder).
 PAPER_SOURCE = "Cong et al., MLMI 2022"
 PAPER_PROTOCOL = ("ResNet18 at 384×384, 5-fold cross-validation, 400 epochs, batch size 128, "
                   "learning rate 0.1 with cosine decay to 0.001, affine / flip / colour-jitter "
@@ -126,7 +133,10 @@ PAPER_ROWS = {"CE": "ce", "PaCo": "paco", "PaCo+AduC": "paco-aduni",
               "AdUni w/o AduC": "aduni-fixed-alpha",
               "AdUni": "aduni", "α 1 → 0.01, w/o sampling": "aduni",
               "α 1 → 0.01, up-sampling": "aduni+up", "α 1 → 0.01, SqRt sampling": "aduni+sqrt",
-              "α 1 → 0.01, ProBal sampling": "aduni+progressive"}
+              "α 1 → 0.01, ProBal sampling": "aduni+progressive",
+              "α 0.01, w/o sampling": FIXED_LABEL, "α 0.01, up-sampling": FIXED_LABEL + "+up",
+              "α 0.01, SqRt sampling": FIXED_LABEL + "+sqrt",
+              "α 0.01, ProBal sampling": FIXED_LABEL + "+progressive"}
 
 
 def paper_table(number, dataset, rows):
@@ -146,11 +156,19 @@ PAPER_TABLES = [
         "AdUni w/o AduC": ("0.826", "0.682"), "AdUni": ("0.839", "0.695"),
     }),
     paper_table(2, "ISIC2018", {
+        "α 0.01, w/o sampling": ("0.867", "0.760"),
+        "α 0.01, up-sampling": ("0.876", "0.782"),
+        "α 0.01, SqRt sampling": ("0.869", "0.769"),
+        "α 0.01, ProBal sampling": ("0.873", "0.767"),
         "α 1 → 0.01, up-sampling": ("0.886", "0.808"),
         "α 1 → 0.01, SqRt sampling": ("0.877", "0.776"),
         "α 1 → 0.01, ProBal sampling": ("0.880", "0.793"),
     }),
     paper_table(2, "APTOS2019", {
+        "α 0.01, w/o sampling": ("0.822", "0.675"),
+        "α 0.01, up-sampling": ("0.830", "0.684"),
+        "α 0.01, SqRt sampling": ("0.789", "0.643"),
+        "α 0.01, ProBal sampling": ("0.787", "0.641"),
         "α 1 → 0.01, up-sampling": ("0.841", "0.711"),
         "α 1 → 0.01, SqRt sampling": ("0.823", "0.676"),
         "α 1 → 0.01, ProBal sampling": ("0.810", "0.682"),
@@ -163,7 +181,12 @@ def paper_label(row, label):
     names = dict(ROWS)
     if row in names:
         return names[row]
+    if row == FIXED_ROW:
+        return FIXED_LABEL
     flags = {f"AdUni + {suffix}": flag for flag, suffix, _, _ in SAMPLERS}
+    fixed = {f"{FIXED_ROW} + {suffix}": flag for flag, suffix, _, _ in SAMPLERS}
+    if row in fixed:
+        return f"{FIXED_LABEL}+{fixed[row]}"
     return f"aduni+{flags[row]}" if row in flags else label
 
 
@@ -191,6 +214,10 @@ def add_arguments(parser):
                              "default: all three; none given: no Table 2 rows)")
     parser.add_argument("--sampler-baselines", action="store_true",
                         help="Table 2 also trains CE with the same samplers")
+    parser.add_argument("--fixed-alpha-block", action="store_true",
+                        help=f"Table 2's constant-α block: AdUni with α = {FIXED_ALPHA:g} "
+                             "throughout (aduni-fixed-alpha), without a sampler and with each "
+                             "of --samplers")
     parser.add_argument("--embedding", default="tsne", choices=("tsne", "pca"),
                         help="2-D projection of the learned features (default: t-SNE, as Fig. 4)")
     parser.add_argument("--feature-samples", type=int, default=600, metavar="N",
@@ -273,11 +300,19 @@ def table_methods(args, flip="horizontal_and_vertical"):
 
 def sampler_methods(args, flip="horizontal_and_vertical"):
     """Returns `[(row label, Method)]`: Table 2's AdUni-with-a-sampler rows (`--samplers`), then
-    CE with the same samplers (`--sampler-baselines`)."""
+    with `--fixed-alpha-block` its constant-α block (`aduni-fixed-alpha`, α = 0.01, without a
+    sampler and with each of the samplers), then CE with the same samplers
+    (`--sampler-baselines`)."""
     views = {"augment": {"flip": None if flip == "none" else flip}}
     chosen = [s for s in SAMPLERS if s[0] in args.samplers]
     rows = [(f"AdUni + {suffix}", _contrastive("aduni", views, args, sampling=q))
             for _, suffix, q, _ in chosen]
+    if args.fixed_alpha_block:
+        rows.append((FIXED_ROW, _contrastive("aduni-fixed-alpha", views, args,
+                                             alpha=FIXED_ALPHA)))
+        rows += [(f"{FIXED_ROW} + {suffix}",
+                  _contrastive("aduni-fixed-alpha", views, args, alpha=FIXED_ALPHA, sampling=q))
+                 for _, suffix, q, _ in chosen]
     if args.sampler_baselines:
         rows += [(f"CE + {suffix}", methods.get(name)) for _, suffix, _, name in chosen
                  if name in methods.names()]
@@ -285,15 +320,16 @@ def sampler_methods(args, flip="horizontal_and_vertical"):
 
 
 def table2_rows(rows, labels, samplers):
-    """`[(display name, label)]` of Table 2: per model (AdUni, then CE), no sampler first, then
-    the samplers in Table 2's order; only rows that ran."""
+    """`[(display name, label)]` of Table 2: per model (AdUni with α = 0.01 fixed, as the
+    paper's first block, then AdUni with α 1 → 0.01, then CE), no sampler first, then the
+    samplers in Table 2's order; only rows that ran."""
     by_row = dict(zip([r for r, _ in rows], labels))
     out = []
-    for model, plain in (("AdUni", "AdUni (AduC)"), ("CE", "CE")):
+    for model, plain in ((FIXED_ROW, FIXED_ROW), ("AdUni", "AdUni (AduC)"), ("CE", "CE")):
         group = [(f"{model} + {suffix}", f"{model} + {suffix}")
                  for flag, suffix, _, _ in SAMPLERS if flag in samplers]
         group = [(name, by_row[row]) for name, row in group if row in by_row]
-        if not group:
+        if not group and model != FIXED_ROW:  # (the constant-α block may run without samplers)
             continue
         if plain in by_row:
             out.append((f"{model}, no sampling", by_row[plain]))
@@ -405,8 +441,7 @@ def run(args, dataset, output):
                          bold_best=True)
     print(table)
     sampler_rows = table2_rows(rows, labels, args.samplers)
-    table2 = (result.table(METRICS, rows=sampler_rows, bold_best=True)
-              if len(sampler_rows) > 1 else None)
+    table2 = result.table(METRICS, rows=sampler_rows, bold_best=True) if sampler_rows else None
     if table2:
         print(table2)
 
@@ -491,6 +526,10 @@ def run(args, dataset, output):
            "each image sampler; p_j ∝ n_j^q: up-sampling is class-balanced (q = 0), square-root "
            "q = ½, progressive moves linearly from instance (q = 1) to class sampling over the "
            "epochs (Kang et al., 2020); \"no sampling\" is Table 1's AdUni row (shuffled epochs)."
+           + (f" The \"{FIXED_ROW}\" rows are the paper's first block: the same model, views "
+              f"and loss with α held at {FIXED_ALPHA:g} from the first epoch to the last (no "
+              "schedule), without a sampler and with each sampler."
+              if args.fixed_alpha_block else "")
            + (" CE rows: the same samplers with cross-entropy on unaugmented images."
               if args.sampler_baselines else ""),
            "",
@@ -536,9 +575,10 @@ def run(args, dataset, output):
                  f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} "
                  f"epochs, batch size {args.batch_size}, {optimizer_text(args)}, "
                  f"`{args.schedule}` α schedule, PaCo queue of {args.paco_queue} keys (the "
-                 "paper's: 1024; no momentum encoder here). Table 2's fixed α = 0.01 block has no "
-                 "row here. "
-                 "The authors' code README gives other figures for their released models "
+                 "paper's: 1024; no momentum encoder here). "
+                 + ("" if args.fixed_alpha_block else
+                    "Table 2's constant α = 0.01 block runs with `--fixed-alpha-block`. ")
+                 + "The authors' code README gives other figures for their released models "
                  "(ISIC2018: AdUni 0.871 accuracy, 0.790 macro-F1; APTOS2019: 0.833, 0.694)."),
         "",
     ]

@@ -1,6 +1,9 @@
 """Smoke test of the recipe kerasimb.recipes.aduni: rows, the α plot, and a tiny run end to end."""
 
 
+import os
+import re
+
 import pytest
 from recipe_runner import load_recipe, recipe_parser, run_recipe
 
@@ -150,3 +153,82 @@ def test_table2_rows_and_sampler_flags():
         ("AdUni + up-sampling (class-balanced, q = 0)", "aduni(sampling=0.0)"),
         ("AdUni + square-root sampling (q = ½)", "aduni(sampling=0.5)")]
     assert module.table2_rows(rows[:2], labels[:2], []) == []
+
+
+def test_fixed_alpha_block_rows_labels_and_table2_order():
+    module = _module()
+    assert not recipe_parser("aduni").parse_args([]).fixed_alpha_block
+    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers", "up",
+                                             "progressive"])
+    extra = module.sampler_methods(args, "none")
+    assert [row for row, _ in extra] == [
+        "AdUni + up-sampling (class-balanced, q = 0)",
+        "AdUni + progressive sampling (instance → class)",
+        "AdUni, α = 0.01 fixed",
+        "AdUni, α = 0.01 fixed + up-sampling (class-balanced, q = 0)",
+        "AdUni, α = 0.01 fixed + progressive sampling (instance → class)"]
+    fixed = [m for _, m in extra[2:]]
+    assert {m.name for m in fixed} == {"aduni-fixed-alpha"}
+    assert [(m.params["alpha"], m.params["schedule"]) for m in fixed] == [(0.01, None)] * 3
+    assert [m.params["sampling"] for m in fixed] == [None, 0.0, "progressive"]
+    assert all(m.params["augment"] == {"flip": None} for m in fixed)
+    assert all(m.callbacks(None, 5) == [] for m in fixed[:2])  # no α schedule: α stays 0.01
+    # The paper's labels of the rows (`PAPER_TABLES` selects its runs by them).
+    assert [module.paper_label(row, None) for row, _ in extra[2:]] == [
+        "aduni-fixed-alpha(alpha=0.01)", "aduni-fixed-alpha(alpha=0.01)+up",
+        "aduni-fixed-alpha(alpha=0.01)+progressive"]
+    assert module.paper_label("AdUni without AduC (α = 1 fixed)", None) == "aduni-fixed-alpha"
+    # Table 2: the constant-α block first (as the paper), then the schedule block.
+    rows = [("AdUni (AduC)", None), *extra]
+    labels = ["aduni", "a+up", "a+pro", "f", "f+up", "f+pro"]
+    assert module.table2_rows(rows, labels, args.samplers) == [
+        ("AdUni, α = 0.01 fixed, no sampling", "f"),
+        ("AdUni, α = 0.01 fixed + up-sampling (class-balanced, q = 0)", "f+up"),
+        ("AdUni, α = 0.01 fixed + progressive sampling (instance → class)", "f+pro"),
+        ("AdUni, no sampling", "aduni"),
+        ("AdUni + up-sampling (class-balanced, q = 0)", "a+up"),
+        ("AdUni + progressive sampling (instance → class)", "a+pro")]
+    # Without samplers the block is its one row, still a Table 2.
+    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers"])
+    extra = module.sampler_methods(args, "none")
+    assert [row for row, _ in extra] == ["AdUni, α = 0.01 fixed"]
+    assert module.table2_rows(extra, ["f"], []) == [("AdUni, α = 0.01 fixed, no sampling", "f")]
+
+
+PAPERS = "/work/shared/papers"
+ADUNI_PAPER = os.path.join(os.environ.get("KERASIMB_PAPERS", PAPERS), "003_c6d09a1f1aab242c.txt")
+
+
+@pytest.mark.skipif(not os.path.exists(ADUNI_PAPER), reason="the paper's text is not at hand")
+def test_table2_blocks_are_transcribed_from_their_own_block():
+    """Each transcribed Table 2 row stands in its own block of the paper's Table 2 (α 0.01, then
+    α 1 → 0.01), on the line of its sampler, as the leading number of each of the four cells
+    (ISIC2018 Acc, Macro F1, APTOS2019 Acc, Macro F1), read here from the text."""
+    with open(ADUNI_PAPER, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("Table 2. Classification accuracy")
+    lines = [l for l in text[start:].splitlines()[1:20] if "\t" in l and "sampling" in l]
+    blocks, current = {}, None
+    for line in lines:
+        head, sampler, *cells = line.split("\t")
+        if head.strip():
+            current = "α 0.01" if "0.01}" in head and "rightarrow" not in head else "α 1 → 0.01"
+        sampler = {"w/o": "w/o sampling", "up-": "up-sampling", "SqR": "SqRt sampling",
+                   "Pro": "ProBal sampling"}[sampler.strip()[:3]]
+        means = [re.search(r"\d\.\d{3}", cell).group(0) for cell in cells]
+        blocks[f"{current}, {sampler}"] = means
+    assert len(blocks) == 8
+    module = _module()
+    tables = {t["source"]: t for t in module.PAPER_TABLES}
+    isic = tables["Table 2 of Cong et al., MLMI 2022, ISIC2018 columns"]
+    aptos = tables["Table 2 of Cong et al., MLMI 2022, APTOS2019 columns"]
+    for row in blocks:
+        if row not in isic["rows"]:
+            assert row == "α 1 → 0.01, w/o sampling"  # Table 1's AdUni row, the same figures
+            continue
+        printed = [isic["rows"][row]["accuracy"], isic["rows"][row]["macro_f1"],
+                   aptos["rows"][row]["accuracy"], aptos["rows"][row]["macro_f1"]]
+        assert printed == blocks[row], row
+    fixed = [row for row in isic["rows"] if row.startswith("α 0.01")]
+    assert len(fixed) == 4 and all(isic["ours"][r]["where"]["method"].startswith(
+        "aduni-fixed-alpha(alpha=0.01)") for r in fixed)
