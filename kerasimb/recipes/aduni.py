@@ -35,7 +35,9 @@ digit is another digit (`--flip none` there by default).
 Writes, under `--output`: the `compare` folder (metrics.json, report.md, plots), and report.md
 with the two paper-style tables, the α schedules over the run's epochs (closed forms, and α as
 logged by the AdUni runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
-Fig. 5) as per_class_f1.png, a t-SNE (`--embedding pca` for PCA) of the encoder features of up
+Fig. 5) as per_class_f1.png, the mean test cross-entropy of each class for the CE and AdUni
+models, classes sorted by training count (the paper's Fig. 2), as class_losses.png and a table,
+a t-SNE (`--embedding pca` for PCA) of the encoder features of up
 to `--feature-samples` test images for every row trained with `models.AdUni` (first seed; the
 paper's Fig. 4) as features_<k>.png, and the paper's published figures for context. The
 feature pictures come from a `callbacks.FeatureSnapshot` passed to `compare`; callbacks are part
@@ -359,6 +361,104 @@ def class_f1(result, labels):
     return out
 
 
+def class_losses(result, label, eps=1e-7):
+    """Mean cross-entropy of each class on the test split (the paper's Fig. 2), from the stored
+    test probabilities of the runs of `label`: per seed, the mean of −log p_y over the test
+    images of each class (p_y, the predicted probability of the true class, clipped below at
+    `eps`), then the mean and std of those means over the seeds.
+
+    Args:
+        result: a `ComparisonResult` (or any object with `runs`, `probabilities` keyed by
+            `(label, seed)`, `y_true` and `dataset["num_classes"]`).
+        label: str, the run label.
+        eps: float > 0, the floor of p_y (a probability of exactly 0 would give an infinite
+            loss). Defaults to `1e-7`.
+
+    Returns:
+        `(means, stds)`, float arrays `(C,)` (NaN for a class without test images), or `None`
+        when no run of `label` has stored probabilities (none ran, or every one diverged).
+
+    Example:
+
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(
+    ...     runs=[{"method": "ce", "seed": 0}], y_true=np.array([0, 0, 1]),
+    ...     probabilities={("ce", 0): np.array([[0.5, 0.5], [1.0, 0.0], [0.75, 0.25]])},
+    ...     dataset={"num_classes": 2})
+    >>> means, stds = class_losses(fake, "ce")                   # (ln 2 + 0) / 2, ln 4
+    >>> means.round(4).tolist(), stds.tolist()
+    ([0.3466, 1.3863], [0.0, 0.0])
+    """
+    y = np.asarray(result.y_true)
+    k = int(result.dataset["num_classes"])
+    per_seed = []
+    for run in result.runs:
+        key = (run["method"], run["seed"])
+        if run["method"] != label or key not in result.probabilities:
+            continue
+        p_true = np.asarray(result.probabilities[key], np.float64)[np.arange(len(y)), y]
+        losses = -np.log(np.maximum(p_true, eps))
+        per_seed.append([losses[y == c].mean() if np.any(y == c) else np.nan
+                         for c in range(k)])
+    if not per_seed:
+        return None
+    per_seed = np.asarray(per_seed)
+    return per_seed.mean(axis=0), per_seed.std(axis=0)
+
+
+def class_order(class_counts):
+    """Class indices from the most to the fewest training images (ties: by index)."""
+    return sorted(range(len(class_counts)), key=lambda c: (-class_counts[c], c))
+
+
+def class_loss_table(losses, class_names, class_counts):
+    """Markdown table of `class_losses` per row: one line per class, the classes from the most
+    to the fewest training images, then the spread (largest − smallest class mean).
+
+    Args:
+        losses: dict row name -> `(means, stds)` of `class_losses`.
+        class_names: list of `C` str. class_counts: list of `C` ints (training split).
+    """
+    order = class_order(class_counts)
+    cell = lambda m, s: "n/a" if np.isnan(m) else (f"{m:.3f}" if s == 0 else
+                                                  f"{m:.3f} ± {s:.3f}")
+    lines = ["| class | training images | " + " | ".join(losses) + " |",
+             "|---|---|" + "---|" * len(losses)]
+    for c in order:
+        lines.append(f"| {class_names[c]} | {class_counts[c]} | "
+                     + " | ".join(cell(m[c], sd[c]) for m, sd in losses.values()) + " |")
+    lines.append("| largest − smallest | | " + " | ".join(
+        f"{np.nanmax(m) - np.nanmin(m):.3f}" for m, _ in losses.values()) + " |")
+    return "\n".join(lines)
+
+
+def plot_class_losses(losses, class_names, class_counts, path, title=None):
+    """Side-by-side bar plots of `class_losses`, one panel per row (the paper's Fig. 2: CE
+    left, AdUni right), classes from the most to the fewest training images, a shared y axis;
+    error bars (std over seeds) when there is more than one seed."""
+    import matplotlib.pyplot as plt
+
+    order = class_order(class_counts)
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, (row, (means, stds)) in zip(axes[0], losses.items()):
+        positions = np.arange(len(order))
+        ax.bar(positions, np.asarray(means)[order],
+               yerr=np.asarray(stds)[order] if np.any(stds) else None, capsize=3,
+               color="tab:blue" if ax is axes[0][0] else "tab:orange")
+        ax.set_xticks(positions)
+        ax.set_xticklabels([f"{class_names[c]}\n({class_counts[c]})" for c in order],
+                           rotation=45 if len(order) > 6 else 0, fontsize=8)
+        ax.set_title(row)
+        ax.set_xlabel("class (training images), most to fewest")
+    axes[0][0].set_ylabel("mean cross-entropy on the test split")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def feature_sample(dataset, n, seed=0):
     """Up to `n` test images (a seeded random subset) and their labels."""
     x, y = dataset.test
@@ -414,6 +514,37 @@ def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
     plt.close(fig)
 
 
+def class_loss_section(result, table1, labels, aduc_label, dataset, output, spread):
+    """The report's lines on the loss of each class (the paper's Fig. 2) for the CE and AdUni
+    rows, with class_losses.png; says why when one of the two did not run."""
+    ce_label = next((label for (row, m), label in zip(table1, labels) if m.name == "ce"), None)
+    losses = {}
+    for row, label in (("CE", ce_label), ("AdUni (AduC)", aduc_label)):
+        found = None if label is None else class_losses(result, label)
+        if found is not None:
+            losses[row] = found
+    lines = ["## Loss of each class (the paper's Fig. 2)", ""]
+    if len(losses) < 2:
+        missing = [row for row in ("CE", "AdUni (AduC)") if row not in losses]
+        return lines + [f"Not drawn: no test predictions of {' and '.join(missing)} (the "
+                        "comparison needs both the `ce` and the `aduni` rows).", ""]
+    plot_class_losses(losses, dataset.class_names, dataset.class_counts,
+                      os.path.join(output, "class_losses.png"))
+    return lines + [
+        "Mean cross-entropy (−log of the probability given to the true class) of the test "
+        f"images of each class, for the CE model and the AdUni model ({spread}; ± std over "
+        "seeds), from the runs' test predictions; classes from the most to the fewest "
+        "training images. The paper plots the same per-class loss magnitudes on APTOS2019 to "
+        "show that AdUni spreads its loss more evenly over the classes than CE; a smaller "
+        "\"largest − smallest\" is the more even spread.",
+        "",
+        class_loss_table(losses, dataset.class_names, dataset.class_counts),
+        "",
+        "![loss of each class](class_losses.png)",
+        "",
+    ]
+
+
 def run(args, dataset, output):
     """Trains Table 1 and 2's rows, draws the figures, writes the report; returns 0."""
     os.makedirs(output, exist_ok=True)
@@ -450,6 +581,7 @@ def run(args, dataset, output):
                        and m.params["sampling"] is None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
+    loss_lines = class_loss_section(result, table1, labels, aduc_label, dataset, output, spread)
 
     f1 = class_f1(result, result.methods)
     plotted = list(zip([r for r, _ in table1], labels))  # Table 1's rows (a readable plot)
@@ -547,6 +679,7 @@ def run(args, dataset, output):
         "",
         "![per-class F1](per_class_f1.png)",
         "",
+        *loss_lines,
         f"## Learned features (the paper's Fig. 4), {'t-SNE' if args.embedding == 'tsne' else 'PCA'}",
         "",
         f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "

@@ -232,3 +232,60 @@ def test_table2_blocks_are_transcribed_from_their_own_block():
     fixed = [row for row in isic["rows"] if row.startswith("α 0.01")]
     assert len(fixed) == 4 and all(isic["ours"][r]["where"]["method"].startswith(
         "aduni-fixed-alpha(alpha=0.01)") for r in fixed)
+
+
+def test_class_losses_match_a_loop_over_the_stored_probabilities(tmp_path):
+    """The paper's Fig. 2 from stored test probabilities: per seed, the mean of −log p(true
+    class) over each class's test images (re-derived here one image at a time with math.log),
+    then mean and std over seeds; diverged runs (no probabilities) and other rows left out."""
+    import math
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    module = _module()
+    rng = np.random.default_rng(3)
+    y = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1])
+    probs = {}
+    for seed in (0, 1):
+        p = rng.uniform(0.05, 1.0, (len(y), 3))
+        probs["aduni", seed] = p / p.sum(axis=1, keepdims=True)
+    probs["aduni", 1][4] = [0.0, 0.5, 0.5]  # a zero probability: the loss is -log(1e-7)
+    probs["ce", 0] = np.full((len(y), 3), 1 / 3)
+    runs = [{"method": "aduni", "seed": 0}, {"method": "aduni", "seed": 1},
+            {"method": "aduni", "seed": 2, "diverged": {}}, {"method": "ce", "seed": 0}]
+    fake = SimpleNamespace(runs=runs, probabilities=probs, y_true=y,
+                           dataset={"num_classes": 3})
+    expected = []
+    for seed in (0, 1):
+        sums, counts = [0.0] * 3, [0] * 3
+        for i, label in enumerate(y):
+            sums[label] += -math.log(max(probs["aduni", seed][i][label], 1e-7))
+            counts[label] += 1
+        expected.append([sums[c] / counts[c] for c in range(3)])
+    means, stds = module.class_losses(fake, "aduni")
+    np.testing.assert_allclose(means, np.mean(expected, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stds, np.abs(np.subtract(*expected)) / 2, rtol=1e-12)
+    # the zero probability counted as -log(1e-7) ≈ 16.1 (finite), one of 3 images, 2 seeds
+    assert np.isfinite(means).all() and means[0] > math.log(1e7) / 3 / 2
+    np.testing.assert_allclose(module.class_losses(fake, "ce")[0], [math.log(3)] * 3)
+    assert module.class_losses(fake, "paco") is None
+    # Table and plot: classes from the most to the fewest training images.
+    losses = {"CE": module.class_losses(fake, "ce"), "AdUni (AduC)": (means, stds)}
+    table = module.class_loss_table(losses, ["a", "b", "c"], [5, 40, 12]).splitlines()
+    assert [line.split(" | ")[0] for line in table[2:5]] == ["| b", "| c", "| a"]
+    assert table[2] == (f"| b | 40 | 1.099 | {means[1]:.3f} ± {stds[1]:.3f} |")
+    assert table[-1] == f"| largest − smallest | | 0.000 | {means.max() - means.min():.3f} |"
+    module.plot_class_losses(losses, ["a", "b", "c"], [5, 40, 12], str(tmp_path / "l.png"))
+    assert (tmp_path / "l.png").exists()
+    # The report section names a missing row instead of drawing.
+    from kerasimb import methods
+
+    dataset = SimpleNamespace(class_names=["a", "b", "c"], class_counts=[5, 40, 12])
+    lines = module.class_loss_section(fake, [("CE", methods.get("ce"))], ["ce"], None, dataset,
+                                      str(tmp_path), "1 seed")
+    assert "no test predictions of AdUni (AduC)" in "\n".join(lines)
+    lines = module.class_loss_section(fake, [("CE", methods.get("ce"))], ["ce"], "aduni",
+                                      dataset, str(tmp_path), "2 seeds")
+    assert "![loss of each class](class_losses.png)" in lines
+    assert (tmp_path / "class_losses.png").exists()
