@@ -447,8 +447,10 @@ def plot_class_losses(losses, class_names, class_counts, path, title=None):
                yerr=np.asarray(stds)[order] if np.any(stds) else None, capsize=3,
                color="tab:blue" if ax is axes[0][0] else "tab:orange")
         ax.set_xticks(positions)
-        ax.set_xticklabels([f"{class_names[c]}\n({class_counts[c]})" for c in order],
-                           rotation=45 if len(order) > 6 else 0, fontsize=8)
+        many = len(order) > 6  # one slanted line per class, else two level lines
+        ax.set_xticklabels([f"{class_names[c]}{' ' if many else chr(10)}({class_counts[c]})"
+                            for c in order], rotation=45 if many else 0,
+                           ha="right" if many else "center", fontsize=8)
         ax.set_title(row)
         ax.set_xlabel("class (training images), most to fewest")
     axes[0][0].set_ylabel("mean cross-entropy on the test split")
@@ -532,8 +534,9 @@ def class_loss_section(result, table1, labels, aduc_label, dataset, output, spre
                       os.path.join(output, "class_losses.png"))
     return lines + [
         "Mean cross-entropy (−log of the probability given to the true class) of the test "
-        f"images of each class, for the CE model and the AdUni model ({spread}; ± std over "
-        "seeds), from the runs' test predictions; classes from the most to the fewest "
+        f"images of each class, for the CE model and the AdUni model ({spread}"
+        + ("; ± std over seeds" if any(np.any(sd) for _, sd in losses.values()) else "")
+        + "), from the runs' test predictions; classes from the most to the fewest "
         "training images. The paper plots the same per-class loss magnitudes on APTOS2019 to "
         "show that AdUni spreads its loss more evenly over the classes than CE; a smaller "
         "\"largest − smallest\" is the more even spread.",

@@ -104,7 +104,7 @@ def test_tiny_run_writes_report(tmp_path):
     code = _run(["--dataset", "digits-lt", "--epochs", "2", "--seeds", "0", "--rows", "ce",
                  "paco", "aduni", "--no-ablation", "--samplers", "progressive",
                  "--no-progress", "--batch-size", "64", "--feature-samples", "60",
-                 "--output", str(out)])
+                 "--fixed-alpha-block", "--output", str(out)])
     assert code == 0
     report = (out / "report.md").read_text()
     assert "## Calibration" in report and (out / "compare/reliability.png").exists()
@@ -114,9 +114,10 @@ def test_tiny_run_writes_report(tmp_path):
                  "## Table 2", "| AdUni, no sampling |",
                  "| AdUni + progressive sampling (instance → class) |"):
         assert text in report
-    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_3.png"):
+    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_5.png"):
         assert (out / name).exists()
-    assert not (out / "features_4.png").exists()  # CE trains no AdUni model: no picture
+    # paco, aduni, aduni + progressive and the two α = 0.01 rows train AdUni models; CE does not
+    assert not (out / "features_6.png").exists()
     # The paper's Tables 1 and 2 beside ours; the sampler row relabelled as aduni+progressive.
     assert "## The paper's figures beside ours" in report
     assert "| AdUni | method=aduni on small_cnn | Acc | 0.8780 |" in report
@@ -125,6 +126,17 @@ def test_tiny_run_writes_report(tmp_path):
             "0.8800 |") in report
     assert "could not be retrieved" not in report
     assert (out / "compare" / "metrics.json").exists()
+    # Table 2's constant-α block beside the paper's, and the paper's Fig. 2.
+    for text in ("| AdUni, α = 0.01 fixed, no sampling |",
+                 "| AdUni, α = 0.01 fixed + progressive sampling (instance → class) |",
+                 "| α 0.01, w/o sampling | method=aduni-fixed-alpha(alpha=0.01) on small_cnn | "
+                 "Acc | 0.8670 |",
+                 "| α 0.01, ProBal sampling | method=aduni-fixed-alpha(alpha=0.01)+progressive "
+                 "on small_cnn | Macro F1 | 0.7670 |",
+                 "## Loss of each class (the paper's Fig. 2)", "| class | training images | CE | "
+                 "AdUni (AduC) |", "![loss of each class](class_losses.png)"):
+        assert text in report, text
+    assert "block has no row" not in report and (out / "class_losses.png").exists()
 
 
 def test_table2_rows_and_sampler_flags():
