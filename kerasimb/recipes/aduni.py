@@ -21,6 +21,8 @@ Table 2 (samplers, `--samplers`): AdUni with no sampler (the Table 1 row), with 
 (class-balanced, q = 0), square-root sampling (q = 1/2) and progressive sampling (instance →
 class over the epochs): `aduni` with `sampling=0.0 / 0.5 / "progressive"`. `--sampler-baselines`
 adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-sampling`).
+`--fixed-alpha-block` adds Table 2's other block, α held at 0.01 throughout:
+`aduni-fixed-alpha` with `alpha=0.01`, without a sampler and with each of `--samplers`.
 
 The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
 jitter); the other rows see the images unaugmented, as everywhere in `kerasimb compare`. The
@@ -33,7 +35,9 @@ digit is another digit (`--flip none` there by default).
 Writes, under `--output`: the `compare` folder (metrics.json, report.md, plots), and report.md
 with the two paper-style tables, the α schedules over the run's epochs (closed forms, and α as
 logged by the AdUni runs) as alpha_schedule.png, per-class F1 bars of every row (the paper's
-Fig. 5) as per_class_f1.png, a t-SNE (`--embedding pca` for PCA) of the encoder features of up
+Fig. 5) as per_class_f1.png, the mean test cross-entropy of each class for the CE and AdUni
+models, classes sorted by training count (the paper's Fig. 2), as class_losses.png and a table,
+a t-SNE (`--embedding pca` for PCA) of the encoder features of up
 to `--feature-samples` test images for every row trained with `models.AdUni` (first seed; the
 paper's Fig. 4) as features_<k>.png, and the paper's published figures for context. The
 feature pictures come from a `callbacks.FeatureSnapshot` passed to `compare`; callbacks are part
@@ -114,6 +118,10 @@ ROWS = (
 # Ablation: AdUni's model, views and loss with α = 0 throughout (no feature term): isolates
 # the contrastive feature learning from the augmentation and the logit-adjusted class term.
 ABLATION = ("AdUni, α = 0 (no feature term)", "aduni", {"schedule": None, "alpha": 0.0})
+# Table 2's constant-α block: `aduni-fixed-alpha` with this α (`--fixed-alpha-block`).
+FIXED_ALPHA = 0.01
+FIXED_ROW = f"AdUni, α = {FIXED_ALPHA:g} fixed"
+FIXED_LABEL = f"aduni-fixed-alpha(alpha={FIXED_ALPHA!r})"
 # Table 2: (flag, row suffix, `sampling` of `aduni`, the CE method with the same sampler).
 SAMPLERS = (
     ("up", "up-sampling (class-balanced, q = 0)", 0.0, "class-sampling"),
@@ -125,9 +133,10 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 # The paper's Tables 1 and 2, transcribed as printed (fractions; `kerasimb.recipes.paper`
 # renders them). The report relabels its runs (`paper_label`): Table 1's rows by their method
-# name, the sampler rows as "aduni+<flag>"; the claim's "aduni" and "ce" are also the saved
-# labels `kerasimb reproduce` reads. Our "paco" keeps the paper's queue of 1024 keys (without a
-# momentum encoder); the α = 0.01 block of Table 2 has no row here.
+# name, the sampler rows as "aduni+<flag>", the constant-α rows (`--fixed-alpha-block`) as
+# "aduni-fixed-alpha(alpha=0.01)" and "aduni-fixed-alpha(alpha=0.01)+<flag>"; the claim's "aduni"
+# and "ce" are also the saved labels `kerasimb reproduce` reads. Our "paco" keeps the paper's
+# queue of 1024 keys (without a momentum encoder).
 PAPER_SOURCE = "Cong et al., MLMI 2022"
 PAPER_PROTOCOL = ("ResNet18 at 384×384, 5-fold cross-validation, 400 epochs, batch size 128, "
                   "learning rate 0.1 with cosine decay to 0.001, affine / flip / colour-jitter "
@@ -139,7 +148,10 @@ PAPER_ROWS = {"CE": "ce", "PaCo": "paco", "PaCo+AduC": "paco-aduni",
               "AdUni w/o AduC": "aduni-fixed-alpha",
               "AdUni": "aduni", "α 1 → 0.01, w/o sampling": "aduni",
               "α 1 → 0.01, up-sampling": "aduni+up", "α 1 → 0.01, SqRt sampling": "aduni+sqrt",
-              "α 1 → 0.01, ProBal sampling": "aduni+progressive"}
+              "α 1 → 0.01, ProBal sampling": "aduni+progressive",
+              "α 0.01, w/o sampling": FIXED_LABEL, "α 0.01, up-sampling": FIXED_LABEL + "+up",
+              "α 0.01, SqRt sampling": FIXED_LABEL + "+sqrt",
+              "α 0.01, ProBal sampling": FIXED_LABEL + "+progressive"}
 
 
 def paper_table(number, dataset, rows):
@@ -159,11 +171,19 @@ PAPER_TABLES = [
         "AdUni w/o AduC": ("0.826", "0.682"), "AdUni": ("0.839", "0.695"),
     }),
     paper_table(2, "ISIC2018", {
+        "α 0.01, w/o sampling": ("0.867", "0.760"),
+        "α 0.01, up-sampling": ("0.876", "0.782"),
+        "α 0.01, SqRt sampling": ("0.869", "0.769"),
+        "α 0.01, ProBal sampling": ("0.873", "0.767"),
         "α 1 → 0.01, up-sampling": ("0.886", "0.808"),
         "α 1 → 0.01, SqRt sampling": ("0.877", "0.776"),
         "α 1 → 0.01, ProBal sampling": ("0.880", "0.793"),
     }),
     paper_table(2, "APTOS2019", {
+        "α 0.01, w/o sampling": ("0.822", "0.675"),
+        "α 0.01, up-sampling": ("0.830", "0.684"),
+        "α 0.01, SqRt sampling": ("0.789", "0.643"),
+        "α 0.01, ProBal sampling": ("0.787", "0.641"),
         "α 1 → 0.01, up-sampling": ("0.841", "0.711"),
         "α 1 → 0.01, SqRt sampling": ("0.823", "0.676"),
         "α 1 → 0.01, ProBal sampling": ("0.810", "0.682"),
@@ -176,7 +196,12 @@ def paper_label(row, label):
     names = dict(ROWS)
     if row in names:
         return names[row]
+    if row == FIXED_ROW:
+        return FIXED_LABEL
     flags = {f"AdUni + {suffix}": flag for flag, suffix, _, _ in SAMPLERS}
+    fixed = {f"{FIXED_ROW} + {suffix}": flag for flag, suffix, _, _ in SAMPLERS}
+    if row in fixed:
+        return f"{FIXED_LABEL}+{fixed[row]}"
     return f"aduni+{flags[row]}" if row in flags else label
 
 
@@ -204,6 +229,10 @@ def add_arguments(parser):
                              "default: all three; none given: no Table 2 rows)")
     parser.add_argument("--sampler-baselines", action="store_true",
                         help="Table 2 also trains CE with the same samplers")
+    parser.add_argument("--fixed-alpha-block", action="store_true",
+                        help=f"Table 2's constant-α block: AdUni with α = {FIXED_ALPHA:g} "
+                             "throughout (aduni-fixed-alpha), without a sampler and with each "
+                             "of --samplers")
     parser.add_argument("--embedding", default="tsne", choices=("tsne", "pca"),
                         help="2-D projection of the learned features (default: t-SNE, as Fig. 4)")
     parser.add_argument("--feature-samples", type=int, default=600, metavar="N",
@@ -286,11 +315,19 @@ def table_methods(args, flip="horizontal_and_vertical"):
 
 def sampler_methods(args, flip="horizontal_and_vertical"):
     """Returns `[(row label, Method)]`: Table 2's AdUni-with-a-sampler rows (`--samplers`), then
-    CE with the same samplers (`--sampler-baselines`)."""
+    with `--fixed-alpha-block` its constant-α block (`aduni-fixed-alpha`, α = 0.01, without a
+    sampler and with each of the samplers), then CE with the same samplers
+    (`--sampler-baselines`)."""
     views = {"augment": {"flip": None if flip == "none" else flip}}
     chosen = [s for s in SAMPLERS if s[0] in args.samplers]
     rows = [(f"AdUni + {suffix}", _contrastive("aduni", views, args, sampling=q))
             for _, suffix, q, _ in chosen]
+    if args.fixed_alpha_block:
+        rows.append((FIXED_ROW, _contrastive("aduni-fixed-alpha", views, args,
+                                             alpha=FIXED_ALPHA)))
+        rows += [(f"{FIXED_ROW} + {suffix}",
+                  _contrastive("aduni-fixed-alpha", views, args, alpha=FIXED_ALPHA, sampling=q))
+                 for _, suffix, q, _ in chosen]
     if args.sampler_baselines:
         rows += [(f"CE + {suffix}", methods.get(name)) for _, suffix, _, name in chosen
                  if name in methods.names()]
@@ -298,15 +335,16 @@ def sampler_methods(args, flip="horizontal_and_vertical"):
 
 
 def table2_rows(rows, labels, samplers):
-    """`[(display name, label)]` of Table 2: per model (AdUni, then CE), no sampler first, then
-    the samplers in Table 2's order; only rows that ran."""
+    """`[(display name, label)]` of Table 2: per model (AdUni with α = 0.01 fixed, as the
+    paper's first block, then AdUni with α 1 → 0.01, then CE), no sampler first, then the
+    samplers in Table 2's order; only rows that ran."""
     by_row = dict(zip([r for r, _ in rows], labels))
     out = []
-    for model, plain in (("AdUni", "AdUni (AduC)"), ("CE", "CE")):
+    for model, plain in ((FIXED_ROW, FIXED_ROW), ("AdUni", "AdUni (AduC)"), ("CE", "CE")):
         group = [(f"{model} + {suffix}", f"{model} + {suffix}")
                  for flag, suffix, _, _ in SAMPLERS if flag in samplers]
         group = [(name, by_row[row]) for name, row in group if row in by_row]
-        if not group:
+        if not group and model != FIXED_ROW:  # (the constant-α block may run without samplers)
             continue
         if plain in by_row:
             out.append((f"{model}, no sampling", by_row[plain]))
@@ -334,6 +372,106 @@ def class_f1(result, labels):
         out[label] = (np.nanmean(scores, axis=0) if len(scores) > 1 else scores[0],
                       np.nanstd(scores, axis=0) if len(scores) > 1 else np.zeros(scores.shape[1]))
     return out
+
+
+def class_losses(result, label, eps=1e-7):
+    """Mean cross-entropy of each class on the test split (the paper's Fig. 2), from the stored
+    test probabilities of the runs of `label`: per seed, the mean of −log p_y over the test
+    images of each class (p_y, the predicted probability of the true class, clipped below at
+    `eps`), then the mean and std of those means over the seeds.
+
+    Args:
+        result: a `ComparisonResult` (or any object with `runs`, `probabilities` keyed by
+            `(label, seed)`, `y_true` and `dataset["num_classes"]`).
+        label: str, the run label.
+        eps: float > 0, the floor of p_y (a probability of exactly 0 would give an infinite
+            loss). Defaults to `1e-7`.
+
+    Returns:
+        `(means, stds)`, float arrays `(C,)` (NaN for a class without test images), or `None`
+        when no run of `label` has stored probabilities (none ran, or every one diverged).
+
+    Example:
+
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(
+    ...     runs=[{"method": "ce", "seed": 0}], y_true=np.array([0, 0, 1]),
+    ...     probabilities={("ce", 0): np.array([[0.5, 0.5], [1.0, 0.0], [0.75, 0.25]])},
+    ...     dataset={"num_classes": 2})
+    >>> means, stds = class_losses(fake, "ce")                   # (ln 2 + 0) / 2, ln 4
+    >>> means.round(4).tolist(), stds.tolist()
+    ([0.3466, 1.3863], [0.0, 0.0])
+    """
+    y = np.asarray(result.y_true)
+    k = int(result.dataset["num_classes"])
+    per_seed = []
+    for run in result.runs:
+        key = (run["method"], run["seed"])
+        if run["method"] != label or key not in result.probabilities:
+            continue
+        p_true = np.asarray(result.probabilities[key], np.float64)[np.arange(len(y)), y]
+        losses = -np.log(np.maximum(p_true, eps))
+        per_seed.append([losses[y == c].mean() if np.any(y == c) else np.nan
+                         for c in range(k)])
+    if not per_seed:
+        return None
+    per_seed = np.asarray(per_seed)
+    return per_seed.mean(axis=0), per_seed.std(axis=0)
+
+
+def class_order(class_counts):
+    """Class indices from the most to the fewest training images (ties: by index)."""
+    return sorted(range(len(class_counts)), key=lambda c: (-class_counts[c], c))
+
+
+def class_loss_table(losses, class_names, class_counts):
+    """Markdown table of `class_losses` per row: one line per class, the classes from the most
+    to the fewest training images, then the spread (largest − smallest class mean).
+
+    Args:
+        losses: dict row name -> `(means, stds)` of `class_losses`.
+        class_names: list of `C` str. class_counts: list of `C` ints (training split).
+    """
+    order = class_order(class_counts)
+    cell = lambda m, s: "n/a" if np.isnan(m) else (f"{m:.3f}" if s == 0 else
+                                                  f"{m:.3f} ± {s:.3f}")
+    lines = ["| class | training images | " + " | ".join(losses) + " |",
+             "|---|---|" + "---|" * len(losses)]
+    for c in order:
+        lines.append(f"| {class_names[c]} | {class_counts[c]} | "
+                     + " | ".join(cell(m[c], sd[c]) for m, sd in losses.values()) + " |")
+    lines.append("| largest − smallest | | " + " | ".join(
+        f"{np.nanmax(m) - np.nanmin(m):.3f}" for m, _ in losses.values()) + " |")
+    return "\n".join(lines)
+
+
+def plot_class_losses(losses, class_names, class_counts, path, title=None):
+    """Side-by-side bar plots of `class_losses`, one panel per row (the paper's Fig. 2: CE
+    left, AdUni right), classes from the most to the fewest training images, a shared y axis;
+    error bars (std over seeds) when there is more than one seed."""
+    import matplotlib.pyplot as plt
+
+    order = class_order(class_counts)
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, (row, (means, stds)) in zip(axes[0], losses.items()):
+        positions = np.arange(len(order))
+        ax.bar(positions, np.asarray(means)[order],
+               yerr=np.asarray(stds)[order] if np.any(stds) else None, capsize=3,
+               color="tab:blue" if ax is axes[0][0] else "tab:orange")
+        ax.set_xticks(positions)
+        many = len(order) > 6  # one slanted line per class, else two level lines
+        ax.set_xticklabels([f"{class_names[c]}{' ' if many else chr(10)}({class_counts[c]})"
+                            for c in order], rotation=45 if many else 0,
+                           ha="right" if many else "center", fontsize=8)
+        ax.set_title(row)
+        ax.set_xlabel("class (training images), most to fewest")
+    axes[0][0].set_ylabel("mean cross-entropy on the test split")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def feature_sample(dataset, n, seed=0):
@@ -391,6 +529,38 @@ def plot_alpha(epochs, logged, path, alpha_max=1.0, alpha_min=0.01):
     plt.close(fig)
 
 
+def class_loss_section(result, table1, labels, aduc_label, dataset, output, spread):
+    """The report's lines on the loss of each class (the paper's Fig. 2) for the CE and AdUni
+    rows, with class_losses.png; says why when one of the two did not run."""
+    ce_label = next((label for (row, m), label in zip(table1, labels) if m.name == "ce"), None)
+    losses = {}
+    for row, label in (("CE", ce_label), ("AdUni (AduC)", aduc_label)):
+        found = None if label is None else class_losses(result, label)
+        if found is not None:
+            losses[row] = found
+    lines = ["## Loss of each class (the paper's Fig. 2)", ""]
+    if len(losses) < 2:
+        missing = [row for row in ("CE", "AdUni (AduC)") if row not in losses]
+        return lines + [f"Not drawn: no test predictions of {' and '.join(missing)} (the "
+                        "comparison needs both the `ce` and the `aduni` rows).", ""]
+    plot_class_losses(losses, dataset.class_names, dataset.class_counts,
+                      os.path.join(output, "class_losses.png"))
+    return lines + [
+        "Mean cross-entropy (−log of the probability given to the true class) of the test "
+        f"images of each class, for the CE model and the AdUni model ({spread}"
+        + ("; ± std over seeds" if any(np.any(sd) for _, sd in losses.values()) else "")
+        + "), from the runs' test predictions; classes from the most to the fewest "
+        "training images. The paper plots the same per-class loss magnitudes on APTOS2019 to "
+        "show that AdUni spreads its loss more evenly over the classes than CE; a smaller "
+        "\"largest − smallest\" is the more even spread.",
+        "",
+        class_loss_table(losses, dataset.class_names, dataset.class_counts),
+        "",
+        "![loss of each class](class_losses.png)",
+        "",
+    ]
+
+
 def run(args, dataset, output):
     """Trains Table 1 and 2's rows, draws the figures, writes the report; returns 0."""
     os.makedirs(output, exist_ok=True)
@@ -418,8 +588,7 @@ def run(args, dataset, output):
                          bold_best=True)
     print(table)
     sampler_rows = table2_rows(rows, labels, args.samplers)
-    table2 = (result.table(METRICS, rows=sampler_rows, bold_best=True)
-              if len(sampler_rows) > 1 else None)
+    table2 = result.table(METRICS, rows=sampler_rows, bold_best=True) if sampler_rows else None
     if table2:
         print(table2)
 
@@ -428,6 +597,7 @@ def run(args, dataset, output):
                        and m.params["sampling"] is None), None)
     logged = logged_alphas(result, aduc_label) if aduc_label else None
     plot_alpha(args.epochs, logged, os.path.join(output, "alpha_schedule.png"))
+    loss_lines = class_loss_section(result, table1, labels, aduc_label, dataset, output, spread)
 
     f1 = class_f1(result, result.methods)
     plotted = list(zip([r for r, _ in table1], labels))  # Table 1's rows (a readable plot)
@@ -504,6 +674,10 @@ def run(args, dataset, output):
            "each image sampler; p_j ∝ n_j^q: up-sampling is class-balanced (q = 0), square-root "
            "q = ½, progressive moves linearly from instance (q = 1) to class sampling over the "
            "epochs (Kang et al., 2020); \"no sampling\" is Table 1's AdUni row (shuffled epochs)."
+           + (f" The \"{FIXED_ROW}\" rows are the paper's first block: the same model, views "
+              f"and loss with α held at {FIXED_ALPHA:g} from the first epoch to the last (no "
+              "schedule), without a sampler and with each sampler."
+              if args.fixed_alpha_block else "")
            + (" CE rows: the same samplers with cross-entropy on unaugmented images."
               if args.sampler_baselines else ""),
            "",
@@ -521,6 +695,7 @@ def run(args, dataset, output):
         "",
         "![per-class F1](per_class_f1.png)",
         "",
+        *loss_lines,
         f"## Learned features (the paper's Fig. 4), {'t-SNE' if args.embedding == 'tsne' else 'PCA'}",
         "",
         f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "
@@ -549,9 +724,10 @@ def run(args, dataset, output):
                  f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} "
                  f"epochs, batch size {args.batch_size}, {optimizer_text(args)}, "
                  f"`{args.schedule}` α schedule, PaCo queue of {args.paco_queue} keys (the "
-                 "paper's: 1024; no momentum encoder here). Table 2's fixed α = 0.01 block has no "
-                 "row here. "
-                 "The authors' code README gives other figures for their released models "
+                 "paper's: 1024; no momentum encoder here). "
+                 + ("" if args.fixed_alpha_block else
+                    "Table 2's constant α = 0.01 block runs with `--fixed-alpha-block`. ")
+                 + "The authors' code README gives other figures for their released models "
                  "(ISIC2018: AdUni 0.871 accuracy, 0.790 macro-F1; APTOS2019: 0.833, 0.694)."),
         "",
     ]

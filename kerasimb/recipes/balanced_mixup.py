@@ -10,6 +10,11 @@ drawn (or, for the loss rows, in the loss):
 - focal loss: `focal`; class-balanced loss: `cb-softmax` (only if those methods are registered)
 - Bal-Mxp α: `balanced-mixup` with α = 0.1, 0.2, 0.3 (λ ~ Beta(α, 1) on the class-sampled batch)
 
+Test predictions average the softmax of each image and of its horizontal mirror, as the paper
+(`--tta flip`, `runs.compare(test_time_flip=True)`; the default except on digits-lt, where a
+mirrored digit is another digit, so `--tta none` there); model selection scores the plain
+validation predictions.
+
 Metrics as in the paper: quadratic kappa, MCC and Kendall τ for ordinal grades (its Eyepacs
 table), MCC, balanced accuracy and macro-F1 otherwise (its Kvasir table). Several backbones run
 one after the other with `--backbones` (e.g. `mobilenetv2 resnet50 --image-size 32`).
@@ -171,6 +176,10 @@ def add_arguments(parser):
                              "key, or 'none' (evaluate the last epoch)")
     parser.add_argument("--no-loss-rows", action="store_true",
                         help="leave out the focal / class-balanced loss rows")
+    parser.add_argument("--tta", default=None, choices=TTA_CHOICES,
+                        help="test-time augmentation: flip averages the softmax of each test "
+                             "image and of its horizontal mirror, as the paper; none predicts "
+                             "the image alone (default: flip, none on digits-lt)")
     add_recalibrate_bn_argument(parser)
     return parser
 
@@ -189,6 +198,33 @@ def check_arguments(args):
     if args.select_by not in ("main", "none", *SELECTABLE):
         raise ValueError(f"argument --select-by: expected 'main', 'none' or one of "
                          f"{list(SELECTABLE)}, received {args.select_by!r}")
+
+
+TTA_CHOICES = ("flip", "none")
+
+
+def resolve_tta(args, dataset_name):
+    """The test-time augmentation: `--tta`, or `"flip"` (the paper's) except on digits, where a
+    mirrored digit is another digit (`"none"`).
+
+    >>> import argparse
+    >>> resolve_tta(argparse.Namespace(tta=None), "medmnist:dermamnist")
+    'flip'
+    >>> resolve_tta(argparse.Namespace(tta=None), "digits-lt")
+    'none'
+    """
+    if args.tta is not None:
+        return args.tta
+    return "none" if dataset_name.startswith("digits") else "flip"
+
+
+def tta_text(tta):
+    """The report's words for the test-time augmentation `tta` (`"flip"` or `"none"`)."""
+    if tta == "flip":
+        return ("test predictions averaged over each image and its horizontal mirror (mean of "
+                "the two softmax outputs, as the paper; model selection on the plain validation "
+                "predictions)")
+    return "no test-time augmentation (the paper averages each image with its horizontal mirror)"
 
 
 def backbones(args):
@@ -316,6 +352,7 @@ def run(args, dataset, output):
     selection = (f"the epoch with the best validation `{select_by}` evaluated"
                  if select_by else "the last epoch evaluated")
     spread = spread_text(args.seeds)
+    tta = resolve_tta(args, dataset.name)
     sections = [
         f"# Balanced-MixUp (Galdran et al., MICCAI 2021) on {dataset.name}",
         "",
@@ -324,7 +361,7 @@ def run(args, dataset, output):
         "```",
         "",
         f"Settings: {args.epochs} epochs, batch size {args.batch_size}, "
-        f"{optimizer_text(args)}, {training_text(args)}, no test-time augmentation, {selection} "
+        f"{optimizer_text(args)}, {training_text(args)}, {tta_text(tta)}, {selection} "
         f"on the test split ({len(dataset.test[1])} images), {spread}. Rows: "
         + ", ".join(f"{row} = `{m.name}`" + (f" (α={m.params['alpha']:g})" if "alpha" in m.params else "")
                     for row, m in rows) + "."
@@ -339,6 +376,7 @@ def run(args, dataset, output):
             dataset, methods=[m for _, m in rows], select_by=select_by,
             output_dir=os.path.join(output, backbone),  # resumable
             callbacks=recalibration_callbacks(args, dataset),
+            test_time_flip=tta == "flip",
             **{**runs.compare_kwargs(args), "backbone": backbone},
         )
         folder = os.path.join(output, backbone)
@@ -368,7 +406,8 @@ def run(args, dataset, output):
              f"backbones {', '.join(backbones(args))}, weights "
              f"{getattr(args, 'weights', None) or 'randomly initialised'}, {args.epochs} epochs, "
              f"batch size {args.batch_size}, {optimizer_text(args)}, {training_text(args)}, "
-             "no flip averaging.")]
+             + ("predictions averaged with the horizontally flipped image, as the paper's."
+                if tta == "flip" else "no flip averaging (`--tta none`)."))]
     write_text(os.path.join(output, "report.md"), "\n".join(sections))  # atomic
     print(f"\nSaved to {output}")
     return 0

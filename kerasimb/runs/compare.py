@@ -273,7 +273,8 @@ def tensorboard_callbacks(folder, label, seed):
 # recorded only when set, so that folders made before those options existed keep resuming.
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
                         "callbacks", "select_by", "mixed_precision", "distribute", "jit_compile")
-OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate", "training")
+OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate", "training",
+                                 "test_time_flip")
 
 
 @kerasimb_export("kerasimb.runs.run_fingerprint", serializable=False)
@@ -283,8 +284,8 @@ def run_fingerprint(settings, dataset_hash, label, seed):
 
     The fingerprint holds the comparison's `backbone`, `epochs`, `batch_size`,
     `learning_rate`, `optimizer`, `callbacks`, `select_by`, `mixed_precision`, `distribute`
-    and `jit_compile`; `weights`, `augment`, `freeze_backbone`, `calibrate` and `training`
-    (the optimizer's and schedule's settings) when they are not `None`
+    and `jit_compile`; `weights`, `augment`, `freeze_backbone`, `calibrate`, `training`
+    (the optimizer's and schedule's settings) and `test_time_flip` when they are not `None`
     (folders made before these options keep resuming); the dataset's fingerprint; the method's
     class, parameters and description; and the seed. The start time, the versions, the other
     seeds and methods, and what only changes the report (`baseline`, `main_metric`) are not
@@ -333,11 +334,23 @@ def _check_finite_probabilities(probabilities, history):
                            reason=reason, history=history)
 
 
-def _calibrate(method, model, dataset, test_probabilities, history):
-    """Fits a temperature on the validation predictions; returns the calibrated test
-    probabilities and `{"temperature", "before", "validation_nll"}`."""
+def _predict(method, model, x, test_time_flip=False):
+    """`method.predict(model, x)` as float32, or with `test_time_flip` the mean of it and
+    `method.predict` of the horizontally mirrored images (the width axis reversed), so that
+    every method keeps its own output transform."""
+    probabilities = np.asarray(method.predict(model, x), dtype=np.float32)
+    if test_time_flip:
+        mirrored = np.asarray(method.predict(model, np.asarray(x)[:, :, ::-1]), np.float32)
+        probabilities = (probabilities + mirrored) / 2.0
+    return probabilities
+
+
+def _calibrate(method, model, dataset, test_probabilities, history, test_time_flip=False):
+    """Fits a temperature on the validation predictions (flip-averaged as the test ones with
+    `test_time_flip`); returns the calibrated test probabilities and `{"temperature", "before",
+    "validation_nll"}`."""
     x_val, y_val = dataset.val
-    val_probabilities = np.asarray(method.predict(model, x_val), dtype=np.float32)
+    val_probabilities = _predict(method, model, x_val, test_time_flip)
     _check_finite_probabilities(val_probabilities, history)
     temperature = fit_temperature(y_val, val_probabilities)
     calibrated = apply_temperature(test_probabilities, temperature)
@@ -403,6 +416,7 @@ def compare(
     calibrate=False,
     shard=None,
     optimizer=None,
+    test_time_flip=False,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -526,6 +540,16 @@ def compare(
             to every method's `train`. It is recorded in `settings["optimizer"]` (the class
             name) and `settings["training"]` (the full dict, `None` for the default), part of
             every run's fingerprint, and stated in the report. Defaults to `None`.
+        test_time_flip: bool. Test-time augmentation as Galdran et al. (2021): every run's test
+            probabilities are the mean of `method.predict` of the images and of their
+            horizontally mirrored copies (and so are the validation probabilities that
+            `calibrate` fits its temperature on); model selection (`select_by`) scores the
+            plain validation predictions, as the paper monitors validation during training and
+            averages the flips after it. Recorded in `settings["test_time_flip"]` (`None` when
+            off) and part of every run's fingerprint when on, so a folder made without it is
+            not resumed with it. A saved model (`save_models`) predicts without the flips; its
+            metadata says `test_time_flip` (`kerasimb predict --tta flip` averages them).
+            Defaults to `False`.
 
     Returns:
         A `ComparisonResult`. With `shard`, it has a `shard` attribute, a dict: `"shard"`
@@ -626,6 +650,9 @@ def compare(
     if not isinstance(calibrate, (bool, np.bool_)):
         raise TypeError("Invalid type received for argument `calibrate`. Expected a bool. "
                         f"Received: calibrate={calibrate!r}")
+    if not isinstance(test_time_flip, (bool, np.bool_)):
+        raise TypeError("Invalid type received for argument `test_time_flip`. Expected a bool. "
+                        f"Received: test_time_flip={test_time_flip!r}")
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         dataset = load_dataset(dataset)
     if calibrate and len(dataset.val[1]) < 2:
@@ -668,6 +695,7 @@ def compare(
         "baseline": baseline,  # these two only change the report, never a run's fingerprint
         "main_metric": main_metric,
         "calibrate": True if calibrate else None,
+        "test_time_flip": True if test_time_flip else None,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": _versions(),
     }
@@ -747,10 +775,11 @@ def compare(
                     model, history = train_resumable(store, label, seed,
                                                      fingerprints[label, seed], method,
                                                      dataset, make_model, **train_kwargs)
-                probs = np.asarray(method.predict(model, x_test), dtype=np.float32)
+                probs = _predict(method, model, x_test, test_time_flip)
                 _check_finite_probabilities(probs, history)
                 if calibrate:
-                    probs, calibration = _calibrate(method, model, dataset, probs, history)
+                    probs, calibration = _calibrate(method, model, dataset, probs, history,
+                                                    test_time_flip)
                 path = _model_path(save_models, output_dir, label, seed)
                 if path:
                     _save_model(path, method.inference_model(model, dataset, jsonable({
@@ -759,6 +788,7 @@ def compare(
                         "batch_size": batch_size, "learning_rate": learning_rate,
                         **({} if training is None else {"training": training}),
                         "select_by": select_by, "dataset": dataset_fingerprint(dataset),
+                        **({"test_time_flip": True} if test_time_flip else {}),
                         "kerasimb": __version__}), temperature=(
                             calibration["temperature"] if calibration else 1.0)))
                 del model

@@ -1,6 +1,9 @@
 """Smoke test of the recipe kerasimb.recipes.aduni: rows, the α plot, and a tiny run end to end."""
 
 
+import os
+import re
+
 import pytest
 from recipe_runner import load_recipe, recipe_parser, run_recipe
 
@@ -101,7 +104,7 @@ def test_tiny_run_writes_report(tmp_path):
     code = _run(["--dataset", "digits-lt", "--epochs", "2", "--seeds", "0", "--rows", "ce",
                  "paco", "aduni", "--no-ablation", "--samplers", "progressive",
                  "--no-progress", "--batch-size", "64", "--feature-samples", "60",
-                 "--output", str(out)])
+                 "--fixed-alpha-block", "--output", str(out)])
     assert code == 0
     report = (out / "report.md").read_text()
     assert "## Calibration" in report and (out / "compare/reliability.png").exists()
@@ -111,9 +114,10 @@ def test_tiny_run_writes_report(tmp_path):
                  "## Table 2", "| AdUni, no sampling |",
                  "| AdUni + progressive sampling (instance → class) |"):
         assert text in report
-    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_3.png"):
+    for name in ("alpha_schedule.png", "per_class_f1.png", "features_1.png", "features_5.png"):
         assert (out / name).exists()
-    assert not (out / "features_4.png").exists()  # CE trains no AdUni model: no picture
+    # paco, aduni, aduni + progressive and the two α = 0.01 rows train AdUni models; CE does not
+    assert not (out / "features_6.png").exists()
     # The paper's Tables 1 and 2 beside ours; the sampler row relabelled as aduni+progressive.
     assert "## The paper's figures beside ours" in report
     assert "| AdUni | method=aduni on small_cnn | Acc | 0.8780 |" in report
@@ -122,6 +126,17 @@ def test_tiny_run_writes_report(tmp_path):
             "0.8800 |") in report
     assert "could not be retrieved" not in report
     assert (out / "compare" / "metrics.json").exists()
+    # Table 2's constant-α block beside the paper's, and the paper's Fig. 2.
+    for text in ("| AdUni, α = 0.01 fixed, no sampling |",
+                 "| AdUni, α = 0.01 fixed + progressive sampling (instance → class) |",
+                 "| α 0.01, w/o sampling | method=aduni-fixed-alpha(alpha=0.01) on small_cnn | "
+                 "Acc | 0.8670 |",
+                 "| α 0.01, ProBal sampling | method=aduni-fixed-alpha(alpha=0.01)+progressive "
+                 "on small_cnn | Macro F1 | 0.7670 |",
+                 "## Loss of each class (the paper's Fig. 2)", "| class | training images | CE | "
+                 "AdUni (AduC) |", "![loss of each class](class_losses.png)"):
+        assert text in report, text
+    assert "block has no row" not in report and (out / "class_losses.png").exists()
 
 
 def test_table2_rows_and_sampler_flags():
@@ -150,3 +165,139 @@ def test_table2_rows_and_sampler_flags():
         ("AdUni + up-sampling (class-balanced, q = 0)", "aduni(sampling=0.0)"),
         ("AdUni + square-root sampling (q = ½)", "aduni(sampling=0.5)")]
     assert module.table2_rows(rows[:2], labels[:2], []) == []
+
+
+def test_fixed_alpha_block_rows_labels_and_table2_order():
+    module = _module()
+    assert not recipe_parser("aduni").parse_args([]).fixed_alpha_block
+    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers", "up",
+                                             "progressive"])
+    extra = module.sampler_methods(args, "none")
+    assert [row for row, _ in extra] == [
+        "AdUni + up-sampling (class-balanced, q = 0)",
+        "AdUni + progressive sampling (instance → class)",
+        "AdUni, α = 0.01 fixed",
+        "AdUni, α = 0.01 fixed + up-sampling (class-balanced, q = 0)",
+        "AdUni, α = 0.01 fixed + progressive sampling (instance → class)"]
+    fixed = [m for _, m in extra[2:]]
+    assert {m.name for m in fixed} == {"aduni-fixed-alpha"}
+    assert [(m.params["alpha"], m.params["schedule"]) for m in fixed] == [(0.01, None)] * 3
+    assert [m.params["sampling"] for m in fixed] == [None, 0.0, "progressive"]
+    assert all(m.params["augment"] == {"flip": None} for m in fixed)
+    assert all(m.callbacks(None, 5) == [] for m in fixed[:2])  # no α schedule: α stays 0.01
+    # The paper's labels of the rows (`PAPER_TABLES` selects its runs by them).
+    assert [module.paper_label(row, None) for row, _ in extra[2:]] == [
+        "aduni-fixed-alpha(alpha=0.01)", "aduni-fixed-alpha(alpha=0.01)+up",
+        "aduni-fixed-alpha(alpha=0.01)+progressive"]
+    assert module.paper_label("AdUni without AduC (α = 1 fixed)", None) == "aduni-fixed-alpha"
+    # Table 2: the constant-α block first (as the paper), then the schedule block.
+    rows = [("AdUni (AduC)", None), *extra]
+    labels = ["aduni", "a+up", "a+pro", "f", "f+up", "f+pro"]
+    assert module.table2_rows(rows, labels, args.samplers) == [
+        ("AdUni, α = 0.01 fixed, no sampling", "f"),
+        ("AdUni, α = 0.01 fixed + up-sampling (class-balanced, q = 0)", "f+up"),
+        ("AdUni, α = 0.01 fixed + progressive sampling (instance → class)", "f+pro"),
+        ("AdUni, no sampling", "aduni"),
+        ("AdUni + up-sampling (class-balanced, q = 0)", "a+up"),
+        ("AdUni + progressive sampling (instance → class)", "a+pro")]
+    # Without samplers the block is its one row, still a Table 2.
+    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers"])
+    extra = module.sampler_methods(args, "none")
+    assert [row for row, _ in extra] == ["AdUni, α = 0.01 fixed"]
+    assert module.table2_rows(extra, ["f"], []) == [("AdUni, α = 0.01 fixed, no sampling", "f")]
+
+
+PAPERS = "/work/shared/papers"
+ADUNI_PAPER = os.path.join(os.environ.get("KERASIMB_PAPERS", PAPERS), "003_c6d09a1f1aab242c.txt")
+
+
+@pytest.mark.skipif(not os.path.exists(ADUNI_PAPER), reason="the paper's text is not at hand")
+def test_table2_blocks_are_transcribed_from_their_own_block():
+    """Each transcribed Table 2 row stands in its own block of the paper's Table 2 (α 0.01, then
+    α 1 → 0.01), on the line of its sampler, as the leading number of each of the four cells
+    (ISIC2018 Acc, Macro F1, APTOS2019 Acc, Macro F1), read here from the text."""
+    with open(ADUNI_PAPER, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("Table 2. Classification accuracy")
+    lines = [l for l in text[start:].splitlines()[1:20] if "\t" in l and "sampling" in l]
+    blocks, current = {}, None
+    for line in lines:
+        head, sampler, *cells = line.split("\t")
+        if head.strip():
+            current = "α 0.01" if "0.01}" in head and "rightarrow" not in head else "α 1 → 0.01"
+        sampler = {"w/o": "w/o sampling", "up-": "up-sampling", "SqR": "SqRt sampling",
+                   "Pro": "ProBal sampling"}[sampler.strip()[:3]]
+        means = [re.search(r"\d\.\d{3}", cell).group(0) for cell in cells]
+        blocks[f"{current}, {sampler}"] = means
+    assert len(blocks) == 8
+    module = _module()
+    tables = {t["source"]: t for t in module.PAPER_TABLES}
+    isic = tables["Table 2 of Cong et al., MLMI 2022, ISIC2018 columns"]
+    aptos = tables["Table 2 of Cong et al., MLMI 2022, APTOS2019 columns"]
+    for row in blocks:
+        if row not in isic["rows"]:
+            assert row == "α 1 → 0.01, w/o sampling"  # Table 1's AdUni row, the same figures
+            continue
+        printed = [isic["rows"][row]["accuracy"], isic["rows"][row]["macro_f1"],
+                   aptos["rows"][row]["accuracy"], aptos["rows"][row]["macro_f1"]]
+        assert printed == blocks[row], row
+    fixed = [row for row in isic["rows"] if row.startswith("α 0.01")]
+    assert len(fixed) == 4 and all(isic["ours"][r]["where"]["method"].startswith(
+        "aduni-fixed-alpha(alpha=0.01)") for r in fixed)
+
+
+def test_class_losses_match_a_loop_over_the_stored_probabilities(tmp_path):
+    """The paper's Fig. 2 from stored test probabilities: per seed, the mean of −log p(true
+    class) over each class's test images (re-derived here one image at a time with math.log),
+    then mean and std over seeds; diverged runs (no probabilities) and other rows left out."""
+    import math
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    module = _module()
+    rng = np.random.default_rng(3)
+    y = np.array([2, 0, 1, 1, 0, 2, 2, 0, 1])
+    probs = {}
+    for seed in (0, 1):
+        p = rng.uniform(0.05, 1.0, (len(y), 3))
+        probs["aduni", seed] = p / p.sum(axis=1, keepdims=True)
+    probs["aduni", 1][4] = [0.0, 0.5, 0.5]  # a zero probability: the loss is -log(1e-7)
+    probs["ce", 0] = np.full((len(y), 3), 1 / 3)
+    runs = [{"method": "aduni", "seed": 0}, {"method": "aduni", "seed": 1},
+            {"method": "aduni", "seed": 2, "diverged": {}}, {"method": "ce", "seed": 0}]
+    fake = SimpleNamespace(runs=runs, probabilities=probs, y_true=y,
+                           dataset={"num_classes": 3})
+    expected = []
+    for seed in (0, 1):
+        sums, counts = [0.0] * 3, [0] * 3
+        for i, label in enumerate(y):
+            sums[label] += -math.log(max(probs["aduni", seed][i][label], 1e-7))
+            counts[label] += 1
+        expected.append([sums[c] / counts[c] for c in range(3)])
+    means, stds = module.class_losses(fake, "aduni")
+    np.testing.assert_allclose(means, np.mean(expected, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stds, np.abs(np.subtract(*expected)) / 2, rtol=1e-12)
+    # the zero probability counted as -log(1e-7) ≈ 16.1 (finite), one of 3 images, 2 seeds
+    assert np.isfinite(means).all() and means[0] > math.log(1e7) / 3 / 2
+    np.testing.assert_allclose(module.class_losses(fake, "ce")[0], [math.log(3)] * 3)
+    assert module.class_losses(fake, "paco") is None
+    # Table and plot: classes from the most to the fewest training images.
+    losses = {"CE": module.class_losses(fake, "ce"), "AdUni (AduC)": (means, stds)}
+    table = module.class_loss_table(losses, ["a", "b", "c"], [5, 40, 12]).splitlines()
+    assert [line.split(" | ")[0] for line in table[2:5]] == ["| b", "| c", "| a"]
+    assert table[2] == (f"| b | 40 | 1.099 | {means[1]:.3f} ± {stds[1]:.3f} |")
+    assert table[-1] == f"| largest − smallest | | 0.000 | {means.max() - means.min():.3f} |"
+    module.plot_class_losses(losses, ["a", "b", "c"], [5, 40, 12], str(tmp_path / "l.png"))
+    assert (tmp_path / "l.png").exists()
+    # The report section names a missing row instead of drawing.
+    from kerasimb import methods
+
+    dataset = SimpleNamespace(class_names=["a", "b", "c"], class_counts=[5, 40, 12])
+    lines = module.class_loss_section(fake, [("CE", methods.get("ce"))], ["ce"], None, dataset,
+                                      str(tmp_path), "1 seed")
+    assert "no test predictions of AdUni (AduC)" in "\n".join(lines)
+    lines = module.class_loss_section(fake, [("CE", methods.get("ce"))], ["ce"], "aduni",
+                                      dataset, str(tmp_path), "2 seeds")
+    assert "![loss of each class](class_losses.png)" in lines
+    assert (tmp_path / "class_losses.png").exists()

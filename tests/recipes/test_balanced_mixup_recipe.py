@@ -39,9 +39,15 @@ def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "bmx"
     code = _run(["--dataset", "digits-lt", "--epochs", "1", "--seeds", "0", "--alphas", "0.2",
                  "--no-loss-rows", "--no-progress", "--batch-size", "64", "--output", str(out),
-                 "--recalibrate-bn", "epoch_end"])
+                 "--recalibrate-bn", "epoch_end", "--tta", "flip"])
     assert code == 0
     report = (out / "report.md").read_text()
+    assert "test predictions averaged over each image and its horizontal mirror" in report
+    assert "no test-time augmentation" not in report and "no flip averaging" not in report
+    import json
+
+    settings = json.loads((out / "small_cnn" / "metrics.json").read_text())["settings"]
+    assert settings["test_time_flip"] is True
     for text in ("BatchNorm moving statistics recomputed", "instance sampling", "class sampling", "sqrt sampling", "Bal-Mxp α=0.2",
                  "balanced_accuracy", "Beta(α, 1)", "paper's figures beside ours"):
         assert text in report, text
@@ -81,5 +87,41 @@ def test_recalibrate_bn_flag():
 
 
 def test_bad_arguments_exit_2(tmp_path):
-    for argv in (["--alphas", "0"], ["--select-by", "loss"], ["--recalibrate-bn", "always"]):
+    for argv in (["--alphas", "0"], ["--select-by", "loss"], ["--recalibrate-bn", "always"],
+                 ["--tta", "both"]):
         assert _run([*argv, "--output", str(tmp_path), "--no-progress"]) == 2
+
+
+class _Stop(Exception):
+    """Raised by the stand-in `runs.compare` once it has seen its arguments."""
+
+
+def test_tta_flag_reaches_compare_and_the_report_text(monkeypatch, tmp_path):
+    import numpy as np
+
+    from kerasimb import data
+
+    module = _module()
+    parser = recipe_parser("balanced_mixup")
+    assert parser.parse_args([]).tta is None
+    assert module.resolve_tta(parser.parse_args([]), "medmnist:dermamnist") == "flip"
+    assert module.resolve_tta(parser.parse_args([]), "digits-lt") == "none"
+    assert module.resolve_tta(parser.parse_args(["--tta", "flip"]), "digits-lt") == "flip"
+    assert module.resolve_tta(parser.parse_args(["--tta", "none"]), "pathmnist") == "none"
+    assert "horizontal mirror" in module.tta_text("flip")
+    assert module.tta_text("none").startswith("no test-time augmentation")
+    seen = []
+
+    def fake_compare(dataset, **kwargs):
+        seen.append(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(module.runs, "compare", fake_compare)
+    y = np.repeat([0, 1], [6, 2])
+    x = np.zeros((8, 8, 8, 1), "uint8")
+    toy = data.ImageDataset((x, y), (x, y), (x, y), ["a", "b"], name="toy")
+    for argv, expected in (([], True), (["--tta", "none"], False), (["--tta", "flip"], True)):
+        args = parser.parse_args(["--no-loss-rows", "--alphas", "0.1", *argv])
+        with pytest.raises(_Stop):
+            module.run(args, toy, str(tmp_path))
+        assert seen[-1]["test_time_flip"] is expected, argv
