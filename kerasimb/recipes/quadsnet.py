@@ -1,4 +1,4 @@
-"""QuadSNet (Ali et al., IJACSA 2021): Table II (trainable parameters) and Table III (sensitivity, specificity, accuracy, F1) against keras.applications models.
+"""QuadSNet (Ali et al., IJACSA 2021): Table II (parameters), Table III (sensitivity, specificity, accuracy, F1) and Fig. 2 (training curves) against keras.applications models.
 
 Every model is trained the same way, as in the paper: Adam at learning rate 1e-4, batch size 32,
 no augmentation, instance sampling, the last epoch evaluated on the test split. QuadSNet is
@@ -10,6 +10,13 @@ Xception 71) are resized inside the model (`build_classifier(..., resize_to_min=
 
     kerasimb run quadsnet --dataset medmnist:pneumoniamnist.npz --data-dir ../shared/data \\
         --image-size 32 --models quadsnet mobilenetv2 resnet50 --epochs 3 --seeds 0
+
+Table II prints the paper's figure beside two of ours: the architecture counted as the paper
+counts it (the 1000-class ImageNet model at its default input, every weight, built without
+downloading anything; QuadSNet at 224×224×3 with two classes) and the trainable parameters of the
+model trained here. Fig. 2 (`fig2_training_curves.png`) draws every model's training and
+validation accuracy and loss per epoch, the mean over the seeds with the lowest and highest seed
+shaded.
 
 Binary tasks: sensitivity is the recall of class 1 (pneumonia, normal/benign for BreastMNIST:
 the label order of the file), specificity that of class 0, F1 that of class 1. More classes
