@@ -1,4 +1,4 @@
-"""Perturbed input at inference (Chen et al., MICCAI 2021): Table 2 layout (MCR / SCR without and with the perturbation per baseline and backbone), Fig. 2 (recall of every class) and the Fig. 3 robustness plots.
+"""Perturbed input at inference (Chen et al., MICCAI 2021): Table 2 layout (MCR / SCR without and with the perturbation per baseline and backbone) and the Fig. 3 robustness plots.
 
 Each training baseline (CE, RS = class-sampling, RW = reweight, FL = focal, DRS, LDAM-DRW: those
 registered in `kerasimb.methods`) is trained ONCE per backbone and fold, and that one model is

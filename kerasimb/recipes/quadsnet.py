@@ -1,4 +1,4 @@
-"""QuadSNet (Ali et al., IJACSA 2021): Table II (parameters), Table III (sensitivity, specificity, accuracy, F1) and Fig. 2 (training curves) against keras.applications models.
+"""QuadSNet (Ali et al., IJACSA 2021): Table II (trainable parameters) and Table III (sensitivity, specificity, accuracy, F1) against keras.applications models.
 
 Every model is trained the same way, as in the paper: Adam at learning rate 1e-4, batch size 32,
 no augmentation, instance sampling, the last epoch evaluated on the test split. QuadSNet is
