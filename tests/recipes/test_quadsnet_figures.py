@@ -1,6 +1,9 @@
 """QuadSNet recipe: Table II (parameters counted the paper's way, against its printed figures)
 and Fig. 2 (training curves: the plotted series against numpy means of the stored histories)."""
 
+import glob
+import os
+
 import numpy as np
 import pytest
 
@@ -10,6 +13,22 @@ from kerasimb.recipes import quadsnet as recipe
 # Table II of Ali, Ali and Hussain (IJACSA 2021), "#Trainable parameters", typed from the paper.
 PRINTED = {"densenet121": 8062504, "inceptionv3": 23851784, "mobilenet": 4253864,
            "resnet50": 25636712, "vgg16": 138357544, "xception": 22910480}
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAPER = glob.glob(os.path.join(os.environ.get("KERASIMB_PAPERS", os.path.join(
+    os.path.dirname(os.path.dirname(ROOT)), "shared", "papers")), "004_*.txt")) or glob.glob(
+    "/work/shared/papers/004_*.txt")
+
+
+@pytest.mark.skipif(not PAPER, reason="the paper's text is not here")
+def test_recipes_table_ii_is_the_papers():
+    with open(PAPER[0], encoding="utf-8") as f:
+        rows = {line.split("\t")[1]: line.split("\t")[2] for line in f.read().splitlines()
+                if line.count("\t") == 2 and line.split("\t")[0] in recipe.PAPER_ROWS}
+    assert {name: int(figure.replace(",", "")) for name, figure in rows.items()} == {
+        recipe.DISPLAY[n].split(" +")[0]: v for n, v in recipe.PAPER_TABLE_II.items()}
+    assert PRINTED == {n: v for n, v in recipe.PAPER_TABLE_II.items() if n != "quadsnet"}
 
 
 def test_mobilenet_v1_total_equals_the_papers_figure():
