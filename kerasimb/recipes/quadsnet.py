@@ -275,11 +275,15 @@ def table_ii(parameters, imagenet, quadsnet, filters):
     text = []
     if compared:
         text.append(
-            "The paper's figures for the keras.applications models are the parameters of the "
-            "1000-class ImageNet classifiers at their default input size, all weights counted "
-            "(BatchNorm's moving means and variances too, which are not trained): "
-            + (f"ours equal them exactly for {', '.join(equal)}" if equal else "none match")
-            + (f"; they differ for {', '.join(differ)}." if differ else ".")
+            "Ours counted as the 1000-class ImageNet classifiers at their default input size, "
+            "every weight included (BatchNorm's moving means and variances too, which are not "
+            "trained), "
+            + (f"equal the paper's figures exactly for {', '.join(equal)}" if equal
+               else "match none of the paper's figures")
+            + (f"; they differ for {', '.join(differ)}" if differ else "")
+            + (". So the paper's \"#Trainable parameters\" are the total parameters of the "
+               "published ImageNet models, not of the models it trained on its data."
+               if equal else ".")
             + " The models trained here have this dataset's classifier and input, hence the "
             "last column.")
     gap_total = quadsnet["total"] - PAPER_PARAMETERS
@@ -294,7 +298,8 @@ def table_ii(parameters, imagenet, quadsnet, filters):
         "filters per block nor the classifier, so its QuadSNet cannot be rebuilt exactly: no "
         "doubling or constant filter schedule (with a linear classifier or one hidden layer of "
         "up to 2,048 units) gives its figure "
-        "exactly, counted either way.")
+        "exactly, counted either way. Counted as the other rows are (all weights), the total is "
+        "the figure to set beside the paper's.")
     return lines + [line for paragraph in text for line in ("", paragraph)]
 
 
