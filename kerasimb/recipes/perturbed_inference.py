@@ -14,8 +14,9 @@ Fig. 3: MCR and SCR on the test split against ε (T fixed) and against T (ε = `
     kerasimb run perturbed_inference --dataset medmnist:pneumoniamnist_lt.npz \\
         --backbones small_cnn --folds 3 --epochs 5
 
-Writes metrics.json, report.md and fig3_epsilon_<backbone>.png / fig3_temperature_<backbone>.png
-under `--output`. Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the
+Writes metrics.json, report.md, fig2_per_class_recall_<backbone>.png (recall of every class,
+largest training class first, without and with the perturbation) and
+fig3_epsilon_<backbone>.png / fig3_temperature_<backbone>.png under `--output`. Interrupted (Ctrl-C, SIGTERM, a killed process), the same command with the
 same `--output` resumes: every finished (backbone, baseline, fold) is loaded from
 `<output>/runs/` instead of retrained and scored again, the interrupted one continues from its
 last completed epoch (`<output>/backup/`); `--restart` discards them.
@@ -49,6 +50,7 @@ from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.formatting import format_stat, jsonable, spread_text
 from kerasimb.utils.images import to_float_images
+from kerasimb.utils.plotting import legend_outside, plot_per_class_recall, save_figure
 
 DEFAULTS = {"epochs": 30, "seeds": (0,), "batch_size": 32, "learning_rate": 1e-3,
             "backbone": None}
@@ -372,8 +374,8 @@ def train_and_score(args, dataset, output):
                     epsilon="auto" if args.epsilon is None else args.epsilon,
                     epsilon_grid=args.epsilon_grid)
                 record = perturbed_method.prepare(model, split)  # the same model, not retrained
-                perturbed = scores(y_test, perturbed_method.predict(model, x_test),
-                                   split.class_counts)
+                perturbed_probabilities = perturbed_method.predict(model, x_test)
+                perturbed = scores(y_test, perturbed_probabilities, split.class_counts)
                 counts = split.class_counts
                 eps_rows = sweep(model, x_test_float, y_test, counts, epsilons=SWEEP_EPSILONS,
                                  temperatures=(args.temperature,))
@@ -386,7 +388,8 @@ def train_and_score(args, dataset, output):
                     "validation_scores": {str(k): v for k, v in record["scores"].items()},
                     "sweep_epsilon": eps_rows, "sweep_temperature": t_rows,
                     "seconds": round(time.perf_counter() - t0, 2)}))
-                store.save(unit, seed, fingerprint, records[-1], plain_probabilities)
+                store.save(unit, seed, fingerprint, records[-1], plain_probabilities,
+                           arrays={"perturbed_probabilities": perturbed_probabilities})
                 print(f"{backbone} {label} {split_label}: MCR {plain['mcr']:.3f} -> "
                       f"{perturbed['mcr']:.3f}, SCR {plain['scr']:.3f} -> {perturbed['scr']:.3f} "
                       f"(eps {record['epsilon']:g}, {records[-1]['seconds']:.0f} s)", flush=True)
@@ -463,6 +466,119 @@ def plots(sweeps, args, output):
     return files
 
 
+def class_order(class_counts):
+    """Class indices from the largest training class to the smallest (ties: the lower index
+    first), the x-axis of the paper's Fig. 2 (1 = the largest class).
+
+    Example:
+
+    >>> class_order([5, 40, 5, 12])
+    [1, 3, 0, 2]
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError("Invalid value received for argument `class_counts`. Expected a "
+                         f"non-empty list of counts. Received: class_counts={class_counts!r}")
+    return [int(i) for i in np.argsort(-counts, kind="stable")]
+
+
+def recall_by_rank(records, backbone, args):
+    """Per-class test recall of every baseline on `backbone`, without and with the
+    perturbation, the classes ordered from the largest training class to the smallest.
+
+    Args:
+        records: the recipe's run records (`train_and_score`).
+        backbone: str.
+        args: the parsed flags (for the baselines and their order).
+
+    Returns:
+        dict with `"order"` (class indices, largest training class first; the training counts
+        summed over the records' splits decide), `"counts"` (the mean training count of each
+        class over the splits, in that order) and `"recall"`: `{baseline label: {"without" |
+        "with": float array (splits, classes)}}`, columns in `order`, NaN where a class is
+        missing from the test split. Empty dicts when no record is of `backbone`.
+    """
+    rows = [r for r in records if r["backbone"] == backbone]
+    if not rows:
+        return {"order": [], "counts": [], "recall": {}}
+    counts = np.asarray([r["class_counts"] for r in rows], dtype=np.float64)
+    order = class_order(counts.sum(axis=0))
+    recall = {}
+    for label, _ in baselines(args):
+        mine = [r for r in rows if r["baseline"] == label]
+        if mine:
+            recall[label] = {side: np.asarray(
+                [[np.nan if r[side]["per_class_recall"].get(str(c)) is None
+                  else r[side]["per_class_recall"][str(c)] for c in order] for r in mine],
+                dtype=np.float64) for side in ("without", "with")}
+    return {"order": order, "counts": counts.mean(axis=0)[order].tolist(), "recall": recall}
+
+
+def recall_table(by_rank, class_names):
+    """`recall_by_rank`'s figures in markdown: one row per class (rank 1 = largest training
+    class), a column without and one with the perturbation per baseline, mean ± std over the
+    splits."""
+    labels = list(by_rank["recall"])
+    lines = ["| rank | class | training examples | " + " | ".join(
+        f"{label} w/o | {label} w/ perturbation" for label in labels) + " |",
+        "|---|---|---|" + "---|" * (2 * len(labels))]
+    for rank, (c, count) in enumerate(zip(by_rank["order"], by_rank["counts"]), start=1):
+        cells = [format_stat([None if np.isnan(v) else float(v)
+                              for v in by_rank["recall"][label][side][:, rank - 1]])
+                 for label in labels for side in ("without", "with")]
+        count = f"{count:.0f}" if float(count).is_integer() else f"{count:.1f}"
+        lines.append(f"| {rank} | {class_names[c]} | {count} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_recall_by_rank(by_rank, path, title):
+    """Fig. 2 as grouped bars: per class (x: rank, 1 = largest training class) the recall of
+    every baseline without (light) and with (dark) the perturbation, mean over the splits with
+    their standard deviation as error bars; returns the figure."""
+    from matplotlib import colormaps
+    from matplotlib.container import BarContainer
+
+    values, errors = {}, {}
+    for label, sides in by_rank["recall"].items():
+        for side, name in (("without", label), ("with", f"{label} + perturbation")):
+            table = sides[side]
+            values[name] = [float(np.nanmean(col)) if np.isfinite(col).any() else np.nan
+                            for col in table.T]
+            errors[name] = [float(np.nanstd(col, ddof=1)) if np.isfinite(col).sum() > 1 else 0.0
+                            for col in table.T]
+    several = any(sides["without"].shape[0] > 1 for sides in by_rank["recall"].values())
+    figure = plot_per_class_recall(values, [str(r) for r in range(1, len(by_rank["order"]) + 1)],
+                                   errors=errors if several else None, title=title)
+    ax = figure.axes[0]
+    palette = colormaps["tab20"]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    for index, container in enumerate(bars):  # pairs: light without, dark with
+        colour = palette((2 * (index // 2) + (1 - index % 2)) % 20)
+        for patch in container:
+            patch.set_color(colour)
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    legend_outside(ax, title="method")
+    ax.set_xlabel("class, by training examples (1 = the largest)")
+    return save_figure(figure, path)
+
+
+def recall_figures(records, args, output, class_names):
+    """Fig. 2 for every backbone: the PNG and the markdown table; returns `[(backbone, file
+    name, table)]`."""
+    out = []
+    for backbone in args.backbones:
+        by_rank = recall_by_rank(records, backbone, args)
+        if not by_rank["recall"]:
+            continue
+        name = f"fig2_per_class_recall_{backbone}.png"
+        with atomic_path(os.path.join(output, name)) as tmp:
+            plot_recall_by_rank(by_rank, tmp, f"{backbone}: test recall per class without / "
+                                              "with the perturbation")
+        out.append((backbone, name, recall_table(by_rank, class_names)))
+    return out
+
+
 class _QuietRetracing(logging.Filter):
     """Each trained model gets new compiled functions by design; TensorFlow's retracing warning
     about that is noise here."""
@@ -481,6 +597,7 @@ def run(args, dataset, output):
     print(dataset.summary(), flush=True)
     records, sweeps, seconds = train_and_score(args, dataset, output)
     figures = plots(sweeps, args, output)
+    recall_figs = recall_figures(records, args, output, dataset.class_names)
     settings = {k: v for k, v in vars(args).items()}
     settings["baselines"] = baselines(args)
     write_text(os.path.join(output, "metrics.json"),  # atomic
@@ -524,6 +641,14 @@ def run(args, dataset, output):
         "",
         calibration_table(records, args),
         "",
+        "## Fig. 2: recall of every class without / with the perturbation",
+        "",
+        f"Test split, {spread}. Classes ranked by their training examples, 1 = the largest "
+        "(the paper's x-axis); each baseline's model scored without (light) and with (dark) "
+        "the perturbation.",
+        "",
+        *[line for backbone, name, table_text in recall_figs
+          for line in (f"### {backbone}", "", f"![{name}]({name})", "", table_text, "")],
         "## Fig. 3: robustness to ε and T (test split)",
         "",
         *[f"![{name}]({name})" for name in figures],

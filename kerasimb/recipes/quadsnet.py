@@ -11,6 +11,13 @@ Xception 71) are resized inside the model (`build_classifier(..., resize_to_min=
     kerasimb run quadsnet --dataset medmnist:pneumoniamnist.npz --data-dir ../shared/data \\
         --image-size 32 --models quadsnet mobilenetv2 resnet50 --epochs 3 --seeds 0
 
+Table II prints the paper's figure beside two of ours: the architecture counted as the paper
+counts it (the 1000-class ImageNet model at its default input, every weight, built without
+downloading anything; QuadSNet at 224×224×3 with two classes) and the trainable parameters of the
+model trained here. Fig. 2 (`fig2_training_curves.png`) draws every model's training and
+validation accuracy and loss per epoch, the mean over the seeds with the lowest and highest seed
+shaded.
+
 Binary tasks: sensitivity is the recall of class 1 (pneumonia, normal/benign for BreastMNIST:
 the label order of the file), specificity that of class 0, F1 that of class 1. More classes
 (digits-lt): macro averages (sensitivity = balanced accuracy, mean one-vs-rest specificity,
@@ -41,8 +48,9 @@ from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
                                     recalibration_callbacks, training_text)
-from kerasimb.utils.atomic import write_text
+from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.formatting import format_stat, spread_text
+from kerasimb.utils.plotting import plot_mean_training_curves
 
 DEFAULTS = {"epochs": 10, "seeds": (0,), "batch_size": 32, "learning_rate": 1e-4,
             "backbone": "quadsnet"}
@@ -176,7 +184,133 @@ def model_and_method(name, args):
 
 
 def trainable_parameters(model):
+    """The number of trainable weights of `model` (BatchNorm's moving statistics excluded)."""
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+# The paper's Table II, "#Trainable parameters", as printed. The keras.applications figures
+# are the total parameters (trainable weights plus BatchNorm's moving means and variances) of
+# the 1000-class ImageNet models (`imagenet_parameters`).
+PAPER_TABLE_II = {"densenet121": 8_062_504, "inceptionv3": 23_851_784, "mobilenet": 4_253_864,
+                  "resnet50": 25_636_712, "vgg16": 138_357_544, "xception": 22_910_480,
+                  "quadsnet": PAPER_PARAMETERS}
+PAPER_TABLE_II_ABBREVIATIONS = {model: label for label, model in PAPER_ROWS.items()}
+APPLICATIONS = {"densenet121": "DenseNet121", "densenet169": "DenseNet169",
+                "inceptionv3": "InceptionV3", "mobilenet": "MobileNet",
+                "mobilenetv2": "MobileNetV2", "resnet50": "ResNet50", "vgg16": "VGG16",
+                "xception": "Xception"}
+
+
+def imagenet_parameters(name):
+    """Parameters of a keras.applications architecture as published: the 1000-class ImageNet
+    classifier at its default input size (`include_top=True`, `weights=None`: nothing is
+    downloaded), the model Table II of the paper counts.
+
+    Args:
+        name: str, one of `ARCHITECTURES` (`"mobilenet"` is MobileNet v1).
+
+    Returns:
+        dict `{"total", "trainable"}` of ints: every weight (`count_params`, what
+        `model.summary()` calls "Total params", BatchNorm's moving statistics included) and the
+        trainable ones.
+
+    Raises:
+        ValueError: an unknown `name`.
+
+    Example:
+
+    >>> imagenet_parameters("mobilenet")
+    {'total': 4253864, 'trainable': 4231976}
+    """
+    if name not in APPLICATIONS:
+        raise ValueError(f"Invalid value received for argument `name`. Expected one of "
+                         f"{sorted(APPLICATIONS)}. Received: name={name!r}")
+    keras.backend.clear_session()
+    model = getattr(keras.applications, APPLICATIONS[name])(weights=None, include_top=True,
+                                                            classes=1000)
+    counts = {"total": int(model.count_params()), "trainable": trainable_parameters(model)}
+    del model
+    keras.backend.clear_session()
+    return counts
+
+
+def quadsnet_parameters(filters, input_shape=(224, 224, 3), num_classes=2):
+    """Parameters of `QuadSNet(input_shape, num_classes, filters=filters)` (the defaults are
+    the paper's setting as far as it is known: RGB, two classes), as `imagenet_parameters`
+    counts them: `{"total", "trainable"}`.
+
+    Example:
+
+    >>> quadsnet_parameters((56, 112, 224, 448))
+    {'total': 5237432, 'trainable': 5230712}
+    """
+    keras.backend.clear_session()
+    model = models.QuadSNet(tuple(input_shape), num_classes, filters=tuple(filters))
+    counts = {"total": int(model.count_params()), "trainable": trainable_parameters(model)}
+    del model
+    keras.backend.clear_session()
+    return counts
+
+
+def table_ii(parameters, imagenet, quadsnet, filters):
+    """Table II in markdown: the paper's figure, ours counted the paper's way (the 1000-class
+    ImageNet model; QuadSNet at 224×224×3 and two classes) and ours as trained here; then a
+    paragraph on where they agree.
+
+    Args:
+        parameters: dict `{model: trainable parameters as trained here}` (the models run).
+        imagenet: dict `{architecture: imagenet_parameters(...)}`.
+        quadsnet: `quadsnet_parameters(filters)`.
+        filters: QuadSNet's filters per block.
+
+    Returns:
+        list of str, the markdown lines.
+    """
+    names = [*PAPER_TABLE_II, *[n for n in [*parameters, *imagenet] if n not in PAPER_TABLE_II]]
+    names = list(dict.fromkeys(names))
+    lines = ["| abbr. | model | paper (#trainable parameters) | ours, the paper's count: total "
+             "(trainable) | ours as trained here (trainable) |", "|---|---|---|---|---|"]
+    for name in names:
+        counted = quadsnet if name.startswith("quadsnet") else imagenet.get(name)
+        paper_figure = PAPER_TABLE_II.get(name)
+        lines.append(
+            f"| {PAPER_TABLE_II_ABBREVIATIONS.get(name, '')} | {DISPLAY[name]} | "
+            f"{'' if paper_figure is None else f'{paper_figure:,}'} | "
+            + ("" if counted is None else f"{counted['total']:,} ({counted['trainable']:,})")
+            + f" | {f'{parameters[name]:,}' if name in parameters else 'not run'} |")
+    compared = [n for n in PAPER_TABLE_II if n in imagenet]
+    equal = [DISPLAY[n] for n in compared if imagenet[n]["total"] == PAPER_TABLE_II[n]]
+    differ = [f"{DISPLAY[n]} ({imagenet[n]['total'] - PAPER_TABLE_II[n]:+,})"
+              for n in compared if imagenet[n]["total"] != PAPER_TABLE_II[n]]
+    text = []
+    if compared:
+        text.append(
+            "Ours counted as the 1000-class ImageNet classifiers at their default input size, "
+            "every weight included (BatchNorm's moving means and variances too, which are not "
+            "trained), "
+            + (f"equal the paper's figures exactly for {', '.join(equal)}" if equal
+               else "match none of the paper's figures")
+            + (f"; they differ for {', '.join(differ)}" if differ else "")
+            + (". So the paper's \"#Trainable parameters\" are the total parameters of the "
+               "published ImageNet models, not of the models it trained on its data."
+               if equal else ".")
+            + " The models trained here have this dataset's classifier and input, hence the "
+            "last column.")
+    gap_total = quadsnet["total"] - PAPER_PARAMETERS
+    gap_trainable = quadsnet["trainable"] - PAPER_PARAMETERS
+    text.append(
+        f"QuadSNet counted at 224×224×3 with two classes (the count does not depend on the "
+        f"input size) with filters {tuple(filters)} per block and the classifier "
+        f"`kerasimb.models.QuadSNet` uses by default: {quadsnet['total']:,} parameters in all "
+        f"({gap_total:+,}, {100 * gap_total / PAPER_PARAMETERS:+.2f}% from the paper's "
+        f"{PAPER_PARAMETERS:,}), {quadsnet['trainable']:,} trainable ({gap_trainable:+,}, "
+        f"{100 * gap_trainable / PAPER_PARAMETERS:+.2f}%). The paper states neither the "
+        "filters per block nor the classifier, so its QuadSNet cannot be rebuilt exactly: no "
+        "doubling or constant filter schedule (with a linear classifier or one hidden layer of "
+        "up to 2,048 units) gives its figure "
+        "exactly, counted either way. Counted as the other rows are (all weights), the total is "
+        "the figure to set beside the paper's.")
+    return lines + [line for paragraph in text for line in ("", paragraph)]
 
 
 def table_iii_figures(report, num_classes):
@@ -198,6 +332,29 @@ def table_iii_figures(report, num_classes):
 
 
 
+FIG2 = "fig2_training_curves.png"
+
+
+def training_histories(result):
+    """`{model: [history of each seed]}` of a comparison, diverged runs left out."""
+    return {label: [run["history"] for run in result.runs_of(label)
+                    if not run.get("diverged") and run.get("history")]
+            for label in result.methods}
+
+
+def training_curves(result, path):
+    """Draws Fig. 2 (training and validation accuracy and loss per epoch, mean over seeds with
+    the min-max band, `utils.plotting.plot_mean_training_curves`) to `path`; returns the
+    figure, or `None` when no run logged an epoch."""
+    histories = {label: runs for label, runs in training_histories(result).items() if runs}
+    if not histories:
+        return None
+    with atomic_path(path) as tmp:
+        return plot_mean_training_curves(
+            histories, metrics=("accuracy", "loss"), band="minmax", path=tmp,
+            title=f"{result.dataset['name']}: training (solid) and validation (dashed)")
+
+
 def run(args, dataset, output):
     """Counts parameters (Table II), trains every model (Table III), writes the report;
     returns 0."""
@@ -209,9 +366,10 @@ def run(args, dataset, output):
         make, _ = model_and_method(name, args)
         keras.backend.clear_session()
         parameters[name] = trainable_parameters(make(dataset.image_shape, dataset.num_classes))
-    keras.backend.clear_session()
-    paper_setting = trainable_parameters(
-        models.QuadSNet((224, 224, 3), 2, filters=tuple(args.filters)))
+    # ... and counted as the paper counts them: the 1000-class ImageNet models, all weights.
+    imagenet = {name: imagenet_parameters(name) for name in APPLICATIONS
+                if name in PAPER_TABLE_II or name in args.models}
+    quadsnet = quadsnet_parameters(args.filters)
 
     # Table III: one compare() per model, merged into one ComparisonResult.
     records, probabilities, labels, first, total_seconds = [], {}, {}, None, 0.0
@@ -241,17 +399,7 @@ def run(args, dataset, output):
     merged.save(output)
 
     # The paper's tables, laid out as in the paper.
-    rows_ii = [[DISPLAY[n], f"{parameters[n]:,}"] for n in args.models]
-    table_ii = ["| model | trainable parameters (ours, this input) |", "|---|---|"]
-    table_ii += [f"| {a} | {b} |" for a, b in rows_ii]
-    table_ii += [
-        "",
-        f"QuadSNet at the paper's setting as far as it is known (RGB, 2 classes; the count does "
-        f"not depend on the input size): {paper_setting:,} trainable parameters with filters "
-        f"{tuple(args.filters)}; the paper reports {PAPER_PARAMETERS:,} "
-        f"({100 * (paper_setting - PAPER_PARAMETERS) / PAPER_PARAMETERS:+.2f}%). The paper "
-        "states neither its filters nor its input size; see `kerasimb.models.QuadSNet`.",
-    ]
+    curves = training_curves(merged, os.path.join(output, FIG2))
     figures = {}
     for label in merged.methods:
         reports = [r["report"] for r in merged.runs
@@ -271,7 +419,19 @@ def run(args, dataset, output):
         "",
         "### Table II: trainable parameters",
         "",
-        *table_ii,
+        *table_ii(parameters, imagenet, quadsnet, args.filters),
+        "",
+        "### Fig. 2: training and validation accuracy and loss per epoch",
+        "",
+        *([f"Every model on {dataset.name}, "
+           + (f"the mean over {len(args.seeds)} seeds (shaded: the lowest and highest seed)"
+              if len(args.seeds) > 1 else f"seed {args.seeds[0]}")
+           + "; solid: training split, dashed: validation split. The training figures are "
+           "the running means over each epoch's batches (with dropout on), the validation "
+           "ones are measured after the epoch. Each model's loss is the one it is trained with "
+           "(the weighted margin loss is on another scale than cross-entropy).", "",
+           f"![Fig. 2]({FIG2})"]
+          if curves else ["No model logged a finished epoch."]),
         "",
         f"### Table III: test split of {dataset.name}, {spread}",
         "",

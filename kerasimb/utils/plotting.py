@@ -1,5 +1,5 @@
 """Plots for experiment reports: class distribution, per-class recall, confusion matrix,
-reliability diagrams.
+reliability diagrams, training curves averaged over seeds.
 
 The small helpers every report plot uses live here too: `legend_outside` (a legend beside the
 axes, never over the data), `integer_ticks` (an axis that counts epochs or trials),
@@ -21,11 +21,13 @@ __all__ = [
     "clipped_errors",
     "draw_grouped_bars",
     "grouped_bar_width",
+    "history_band",
     "integer_ticks",
     "legend_outside",
     "new_figure",
     "plot_class_distribution",
     "plot_confusion_matrix",
+    "plot_mean_training_curves",
     "plot_per_class_recall",
     "plot_reliability",
     "save_figure",
@@ -446,4 +448,144 @@ def plot_reliability(curves, path=None, title=None):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
     figure.suptitle(title or "Reliability", fontsize=10)
+    return save_figure(figure, path)
+
+
+def history_band(histories, key, band="minmax"):
+    """The mean of one logged figure over several runs, per epoch, with a band around it.
+
+    Runs of different lengths (a diverged run stops early) are averaged over the runs that
+    reached each epoch; `None` or NaN values (an undefined figure) are left out of that epoch.
+
+    Args:
+        histories: list of `History.history` dicts (e.g. one per seed).
+        key: str, the logged name (`"loss"`, `"val_accuracy"`, ...).
+        band: `"minmax"` (the lowest and highest run) or `"std"` (mean ± the sample standard
+            deviation; the mean alone with one run). Defaults to `"minmax"`.
+
+    Returns:
+        dict of float arrays, all of one length: `"epoch"` (1, 2, ...), `"mean"`, `"low"`,
+        `"high"`, and `"runs"` (how many runs logged the figure at that epoch); every array is
+        empty when no run logged `key`.
+
+    Raises:
+        ValueError: an unknown `band` or no histories.
+
+    Example:
+
+    >>> out = history_band([{"loss": [1.0, 0.5]}, {"loss": [0.8, 0.3, 0.2]}], "loss")
+    >>> out["epoch"].tolist(), out["mean"].round(2).tolist(), out["high"].tolist()
+    ([1.0, 2.0, 3.0], [0.9, 0.4, 0.2], [1.0, 0.5, 0.2])
+    """
+    if band not in ("minmax", "std"):
+        raise ValueError(
+            "Invalid value received for argument `band`. Expected 'minmax' or 'std'. "
+            f"Received: band={band!r}"
+        )
+    histories = list(histories)
+    if not histories:
+        raise ValueError("Invalid value received for argument `histories`. Expected at least "
+                         "one run's history. Received: histories=[]")
+    series = [[np.nan if v is None else float(v) for v in h.get(key) or []] for h in histories]
+    length = max(len(s) for s in series)
+    table = np.full((len(series), length), np.nan)
+    for row, values in zip(table, series):
+        row[:len(values)] = values
+    present = np.isfinite(table)
+    runs = present.sum(axis=0).astype(np.float64)
+    keep = runs > 0  # epochs no run logged are dropped
+    table, present, runs = table[:, keep], present[:, keep], runs[keep]
+    epochs = np.arange(1, length + 1, dtype=np.float64)[keep]
+    filled = np.where(present, table, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(runs, 1.0)
+    if band == "minmax":
+        low = np.where(present, table, np.inf).min(axis=0)
+        high = np.where(present, table, -np.inf).max(axis=0)
+    else:
+        squares = np.where(present, (table - mean) ** 2, 0.0).sum(axis=0)
+        std = np.sqrt(np.divide(squares, runs - 1.0, out=np.zeros_like(mean), where=runs > 1))
+        low, high = mean - std, mean + std
+    return {"epoch": epochs, "mean": mean, "low": low, "high": high, "runs": runs}
+
+
+@kerasimb_export("kerasimb.utils.plotting.plot_mean_training_curves", serializable=False)
+def plot_mean_training_curves(histories, metrics=("accuracy", "loss"), band="minmax", path=None,
+                              title=None):
+    """Training and validation curves of several models, each the mean over its runs (seeds)
+    with a shaded band: one panel per figure (accuracy, loss, ...), one colour per model, the
+    training value solid and the validation value (`val_<name>`) dashed.
+
+    Every line is labelled `"<model>, training"` or `"<model>, validation"`; its data are
+    `history_band`'s `"epoch"` and `"mean"`, so the figure can be checked against the histories.
+
+    Args:
+        histories: dict `{model: list of History.history dicts}` (one per seed).
+        metrics: sequence of logged names without `val_`. Names no run logged are left out.
+            Defaults to `("accuracy", "loss")`.
+        band: `"minmax"` or `"std"` (see `history_band`). Defaults to `"minmax"`.
+        path: str, path-like or `None`. Where to write a PNG. Defaults to `None`.
+        title: str or `None`. Defaults to `None`.
+
+    Returns:
+        A `matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: no histories, a model without runs, none of `metrics` logged, a bad `band`.
+
+    Example:
+
+    >>> figure = plot_mean_training_curves(
+    ...     {"cnn": [{"loss": [1.0, 0.6], "val_loss": [1.1, 0.9]},
+    ...              {"loss": [0.8, 0.4], "val_loss": [1.3, 0.7]}]}, metrics=("loss",))
+    >>> line = figure.axes[0].lines[0]
+    >>> line.get_label(), line.get_ydata().round(2).tolist()
+    ('cnn, training', [0.9, 0.5])
+    """
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError(
+            "Invalid value received for argument `histories`. Expected a non-empty dict model "
+            f"-> list of histories. Received: histories={histories!r}"
+        )
+    empty = [model for model, runs in histories.items() if not list(runs)]
+    if empty:
+        raise ValueError(
+            "Invalid value received for argument `histories`. Expected at least one history "
+            f"per model. Received: no histories for {empty}"
+        )
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    logged = {key for runs in histories.values() for h in runs for key, v in h.items() if v}
+    names = [m for m in metrics if m in logged or f"val_{m}" in logged]
+    if not names:
+        raise ValueError(
+            "Invalid value received for argument `metrics`. Expected names the histories log, "
+            f"some of {sorted(logged)}. Received: metrics={list(metrics)}"
+        )
+    if band not in ("minmax", "std"):
+        raise ValueError(
+            "Invalid value received for argument `band`. Expected 'minmax' or 'std'. "
+            f"Received: band={band!r}"
+        )
+    figure = new_figure((4.2 * len(names) + 2.2, 3.4))
+    axes = figure.subplots(1, len(names), squeeze=False).ravel()
+    for axis, name in zip(axes, names):
+        for index, (model, runs) in enumerate(histories.items()):
+            colour = f"C{index % 10}"
+            for key, style, kind in ((name, "-", "training"), (f"val_{name}", "--", "validation")):
+                curve = history_band(runs, key, band)
+                if curve["epoch"].size == 0:
+                    continue
+                axis.plot(curve["epoch"], curve["mean"], style, color=colour, linewidth=1.5,
+                          marker="o" if curve["epoch"].size == 1 else None,
+                          label=f"{model}, {kind}")
+                if len(runs) > 1:
+                    axis.fill_between(curve["epoch"], curve["low"], curve["high"], color=colour,
+                                      alpha=0.12 if kind == "training" else 0.08, linewidth=0)
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        integer_ticks(axis)
+        axis.grid(alpha=0.3)
+    legend_outside(axes[-1])
+    if title:
+        figure.suptitle(title)
     return save_figure(figure, path)

@@ -64,6 +64,7 @@ def test_tiny_run(tmp_path):
         assert (out / name).is_file(), name
     runs = json.loads((out / "metrics.json").read_text())["runs"]
     assert len(runs) == 2 and {"without", "with", "epsilon"} <= set(runs[0])
+    check_fig2(out, report, runs)
     # Calibration beside recall: the report's ECE cells are the means of the runs' figures.
     assert "## Calibration without / with the perturbation" in report
     for side in ("without", "with"):
@@ -74,6 +75,40 @@ def test_tiny_run(tmp_path):
                if line.startswith("| small_cnn | ce |") and line.count("|") == 7
                and "±" in line and line.split("|")[3].strip().startswith(cells[0]))
     assert [c.split(" ±")[0].strip() for c in row.split("|")[3:7]] == cells
+
+
+def check_fig2(out, report, runs):
+    """Fig. 2's table: per-class recall, classes by training size (largest first), equal to
+    scikit-learn's on the stored test predictions without and with the perturbation."""
+    from sklearn.metrics import recall_score
+
+    from kerasimb import data
+    from kerasimb.runs import RunStore
+
+    assert "![fig2_per_class_recall_small_cnn.png](fig2_per_class_recall_small_cnn.png)" in report
+    assert (out / "fig2_per_class_recall_small_cnn.png").is_file()
+    y_test = data.load_dataset("digits-lt").test[1]
+    classes = len(runs[0]["class_counts"])
+    totals = np.sum([r["class_counts"] for r in runs], axis=0)
+    order = sorted(range(classes), key=lambda c: (-totals[c], c))
+    store = RunStore(out)
+    recalls = {"without": [], "with": []}
+    for run in runs:
+        with np.load(store.paths("small_cnn/ce", run["seed"])[1]) as arrays:
+            stored = {"without": arrays["probabilities"],
+                      "with": store.load_arrays("small_cnn/ce", run["seed"])[
+                          "perturbed_probabilities"]}
+        for side, probabilities in stored.items():
+            recalls[side].append(recall_score(y_test, probabilities.argmax(axis=1),
+                                              average=None, labels=range(classes)))
+    lines = report.split("| rank | class | training examples | ce w/o | ce w/ perturbation |")[1]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in lines.strip().splitlines()[1:classes + 1]]
+    assert [int(row[1]) for row in rows] == order  # digits-lt's classes are named 0..9
+    for rank, c in enumerate(order):
+        for column, side in ((3, "without"), (4, "with")):
+            values = np.array(recalls[side])[:, c]
+            assert rows[rank][column] == f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
 def test_optimizer_flags_train_the_models_and_name_their_runs():

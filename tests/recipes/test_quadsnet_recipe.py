@@ -50,6 +50,13 @@ def test_recipe_end_to_end_on_digits(tmp_path):
     assert "### Table II: trainable parameters" in report
     assert "| QuadSNet + weighted margin loss |" in report and "| QuadSNet + cross-entropy |" in report
     assert "5,235,944" in report
+    # Table II counted the paper's way (1000-class ImageNet models) beside the paper's figures.
+    assert "| MN | MobileNet | 4,253,864 | 4,253,864 (4,231,976) | not run |" in report
+    assert "equal the paper's figures exactly for DenseNet121, InceptionV3, MobileNet, " \
+        "ResNet50, VGG16, Xception. So" in report
+    # Fig. 2: the training curves, linked.
+    assert "![Fig. 2](fig2_training_curves.png)" in report
+    assert (out / "fig2_training_curves.png").read_bytes()[:4] == b"\x89PNG"
     # The paper's Table III beside ours: QN is QuadSNet with the weighted margin loss.
     assert "## The paper's figures beside ours" in report
     assert ("| QN | method=QuadSNet + weighted margin loss | Accuracy | 0.9800 |") in report
