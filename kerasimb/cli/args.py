@@ -460,14 +460,30 @@ def add_folds_arguments(parser):
     return parser
 
 
+class DefaultSeeds(list):
+    """The `--seeds` default, told apart from seeds given on the command line (`--folds` takes
+    the first of the default seeds, and refuses several given ones)."""
+
+
+def mark_default_seeds(parser):
+    """Makes `parser`'s `--seeds` default a `DefaultSeeds` (after `add_run_arguments`)."""
+    parser.set_defaults(seeds=DefaultSeeds(parser.get_default("seeds")))
+    return parser
+
+
 def check_folds(args):
     """Checks `--folds`, `--fold-as-test` and `--seeds` together, before anything is loaded.
 
+    With `--folds` and `--seeds` left at its default (a parser marked by
+    `mark_default_seeds`), `args.seeds` becomes the first default seed.
+
     Raises:
         UsageError: `--folds` below 2, `--fold-as-test` without `--folds` or with fewer than 3,
-            `--folds` with more than one seed.
+            `--folds` with more than one seed given.
     """
     folds = getattr(args, "folds", None)
+    if folds is not None and len(args.seeds) > 1 and isinstance(args.seeds, DefaultSeeds):
+        args.seeds = [args.seeds[0]]  # --seeds not given: the first default seed
     if folds is not None and folds < 2:
         raise UsageError(f"argument --folds: expected an integer >= 2, received {folds}")
     if getattr(args, "fold_as_test", False):

@@ -4,7 +4,8 @@ import os
 
 from kerasimb.cli.args import (UsageError, add_calibrate_argument, add_file_backed_arguments,
                                add_folds_arguments, add_run_arguments, check_folds, load_dataset,
-                               load_test_dataset, method_names, output_folder, shard_argument)
+                               load_test_dataset, mark_default_seeds, method_names,
+                               output_folder, shard_argument)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
@@ -56,7 +57,7 @@ def add_arguments(parser):
     add_calibrate_argument(parser)
     add_folds_arguments(parser)
     add_file_backed_arguments(parser)
-    return add_run_arguments(parser)
+    return mark_default_seeds(add_run_arguments(parser))
 
 
 def check_versus_baseline(args, names):
