@@ -45,6 +45,7 @@ from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
 from kerasimb.runs.lock import RunLock
 from kerasimb.runs.manifest import check_experiment, lists_unchanged, start_experiment
+from kerasimb.runs.report import run_text
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
 from kerasimb.runs.shard import check_shard, shard_runs, shard_text
@@ -366,7 +367,7 @@ def _divergence_error(run, output_dir):
     loss = info.get("last_finite_loss")
     where = f"; recorded in {output_dir!r}" if output_dir is not None else ""
     return TrainingDiverged(
-        f"`{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']}: "
+        f"`{run['method']}` {run_text(run['seed'])} diverged at epoch {info['epoch']}: "
         f"{info['reason']} (last finite training loss: "
         f"{'none' if loss is None else format(loss, '.4g')}){where}. Lower the learning rate "
         "(`learning_rate`, --learning-rate), or leave out `stop_on_divergence=True` "
@@ -832,8 +833,8 @@ def compare(
             if finished[label, seed] is not None and path and not os.path.exists(path):
                 raise ValueError(
                     "Invalid value received for argument `save_models`. The run of "
-                    f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
-                    "its model; start the folder afresh with `overwrite=True` (`--restart`) "
+                    f"`{label}` {run_text(seed)} in {store.output_dir!r} finished without "
+                    "saving its model; start the folder afresh with `overwrite=True` (`--restart`) "
                     f"to save it. Received: save_models={save_models!r}")
         start_experiment(output_dir, experiment, overwrite=bool(overwrite))
     records = {}  # (label, seed) -> (run record, test probabilities or None when it diverged)
@@ -868,7 +869,7 @@ def compare(
             + _selection_callbacks(select_by, split, method)
             + tensorboard_callbacks(tensorboard, label, seed)
             + freeze_callbacks(freeze_backbone)
-            + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
+            + ([_EpochProgress(bar, f"{label}, {run_text(seed)}", epochs)] if progress else []),
             verbose=verbose, jit_compile=jit_compile,
             **({} if augment is None else {"augment": augment}),
             **({} if training is None else {"optimizer": training}))
@@ -940,7 +941,7 @@ def compare(
             if stop_on_divergence:
                 raise _divergence_error(run, output_dir)
             if progress:
-                bar.write(f"{label}, seed {seed}: diverged at epoch "
+                bar.write(f"{label}, {run_text(seed)}: diverged at epoch "
                           f"{diverged.epoch} ({diverged.reason}); recorded, going on")
 
     def claim_run(label, seed, waiting):
@@ -950,12 +951,12 @@ def compare(
         if not lock.acquire():
             if (label, seed) not in waiting:
                 waiting.add((label, seed))
-                bar.write(f"{label}, seed {seed}: being trained by {lock.describe()} "
+                bar.write(f"{label}, {run_text(seed)}: being trained by {lock.describe()} "
                           f"({lock.path}); waiting for it")
             return False
         try:
             if lock.took_over:
-                bar.write(f"{label}, seed {seed}: took over its lock ({lock.took_over})")
+                bar.write(f"{label}, {run_text(seed)}: took over its lock ({lock.took_over})")
             found = store.load(label, seed, fingerprints[label, seed])
             if found is not None:  # finished by the process that held the lock
                 load_run(label, seed, found)
@@ -971,7 +972,7 @@ def compare(
     try:
         held, waiting = [], set()
         for label, seed in share:
-            bar.set_postfix_str(f"{label}, seed {seed}")
+            bar.set_postfix_str(f"{label}, {run_text(seed)}")
             if finished.get((label, seed)) is not None:
                 load_run(label, seed, finished[label, seed])
                 loaded.append((label, seed))

@@ -35,7 +35,7 @@ from kerasimb.utils.validation import check_int
 __all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "METRIC_NAMES",
            "ORDINAL_METRICS", "calibration_lines", "calibration_table", "comparison_table",
            "counts_in_test_split", "default_metrics", "divergence_notes", "external_lines",
-           "median_table",
+           "median_table", "run_text",
            "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
            "summed_confusion_matrix", "versus_baseline_text", "write_per_class_csv",
            "write_predictions_csv", "write_summary_csv"]
@@ -149,7 +149,8 @@ def divergence_notes(result, methods=None):
         info = run["diverged"]
         loss = info.get("last_finite_loss")
         loss = "none" if loss is None else format(loss, ".4g")
-        notes.append(f"- `{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']} "
+        notes.append(f"- `{run['method']}` {run_text(run['seed'])} diverged at epoch "
+                     f"{info['epoch']} "
                      f"({info.get('reason') or 'non-finite values'}; last finite training loss "
                      f"{loss}): no scores, left out of the mean ± std.")
     return notes
@@ -409,6 +410,15 @@ def counts_in_test_split(result):
     return None if counts is None else [int(c) for c in counts]
 
 
+def run_text(seed):
+    """How a report names a run: `"seed 3"`, or a run's own name such as `"fold0"`.
+
+    >>> run_text(3), run_text("fold0")
+    ('seed 3', 'fold0')
+    """
+    return seed if isinstance(seed, str) else f"seed {seed}"
+
+
 def _folds(result):
     return (result.settings or {}).get("folds") or None
 
@@ -432,7 +442,7 @@ def _balanced_test_note(result):
 def _single_class_warnings(result):
     lines = []
     for method, seed, name in single_class_runs(result):  # one paragraph each
-        lines += [f"**Warning:** `{method}` (seed {seed}) predicts a single class, `{name}`, "
+        lines += [f"**Warning:** `{method}` ({run_text(seed)}) predicts a single class, `{name}`, "
                   "for every test image; its figures describe a constant prediction, not a "
                   "classifier.", ""]
     return lines

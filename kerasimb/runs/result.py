@@ -325,8 +325,8 @@ class ComparisonResult:
         """Returns a JSON-serialisable dict: dataset, settings, summary, every run,
         `median` (`medians()`, with folds), `external` (with an external test set: its
         `dataset`, `summary` and, with folds, `median`; each run's `external_report` is in
-        `runs`), `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per diverged
-        run (empty when none), and `versus_baseline`, `versus_baseline()` (each method's paired
+        `runs`), `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per
+        diverged run (empty when none), and `versus_baseline`, `versus_baseline()` (each method's paired
         difference from the baseline in the main metric with its 95 % interval; empty without
         per-image predictions)."""
         external = self.external_result()
