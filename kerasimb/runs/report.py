@@ -729,7 +729,8 @@ def report_markdown(result, confusion_files=None, files=None):
         "",
         "## Results",
         "",
-        f"Test-split figures, {spread}.",
+        ("Figures on each fold's held-out test fold, " if s.get("fold_as_test")
+         else "Test-split figures, ") + f"{spread}.",
         "",
         comparison_table(result, metrics),
         "",

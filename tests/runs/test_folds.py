@@ -179,6 +179,8 @@ def test_fold_as_test_scores_each_held_out_fold(tmp_path):
     result.save(tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "fold i is the test set" in text and "vs baseline" in text
+    assert "Figures on each fold's held-out test fold, mean ± sample standard deviation over 3 " \
+        "folds." in text
     with np.load(tmp_path / "predictions.npz") as arrays:
         for i, (_, y) in enumerate(tests):
             np.testing.assert_array_equal(arrays[f"y_true/fold{i}"], y)
