@@ -446,8 +446,9 @@ def add_folds_arguments(parser):
     parser.add_argument("--folds", type=int, default=None, metavar="K",
                         help="stratified K-fold cross-validation (K >= 2) instead of one run "
                              "per seed: train and validation images pooled, fold i validates, "
-                             "the test split is the same for every fold; the single --seeds "
-                             "value seeds the split and every fold's training; the report "
+                             "the test split is the same for every fold; one seed (the single "
+                             "--seeds value, or the first default one) seeds the split and "
+                             "every fold's training; the report "
                              "gives mean ± std and the median over the folds")
     parser.add_argument("--fold-as-test", action="store_true",
                         help="with --folds K (K >= 3): pool train, validation and test images; "

@@ -36,8 +36,8 @@ def add_arguments(parser):
                              f"shows all) (default: {' '.join(DEFAULT_METHODS)})")
     parser.add_argument("--save-models", action="store_true",
                         help="save every trained model (with what its predictions need) as "
-                             "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
-                             "evaluate / predict")
+                             "<output>/models/<method>/seed<k>/model.keras (fold<i> with "
+                             "--folds), for kerasimb evaluate / predict")
     parser.add_argument("--baseline", default=None, metavar="NAME",
                         help="the method the others are judged against in the table's 'vs "
                              "baseline' column: each one's paired difference in --main-metric "
