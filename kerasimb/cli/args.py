@@ -454,3 +454,104 @@ def output_folder(args, command, dataset_name):
     args.output_given = args.output is not None
     args.output = path
     return path
+
+
+def add_folds_arguments(parser):
+    """Adds `--folds K`, `--fold-as-test` and `--test-dataset NAME` (stratified K-fold
+    cross-validation and an external test set, `runs.compare(folds=, fold_as_test=,
+    test_dataset=)`) to `compare` and the recipes that reuse them."""
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="stratified K-fold cross-validation (K >= 2) instead of one run "
+                             "per seed: train and validation images pooled, fold i validates, "
+                             "the test split is the same for every fold; one seed (the single "
+                             "--seeds value, or the first default one) seeds the split and "
+                             "every fold's training; the report "
+                             "gives mean ± std and the median over the folds")
+    parser.add_argument("--fold-as-test", action="store_true",
+                        help="with --folds K (K >= 3): pool train, validation and test images; "
+                             "fold i tests, fold i+1 validates, the rest train (figures over K "
+                             "different test sets)")
+    parser.add_argument("--test-dataset", default=None, metavar="NAME",
+                        help="an external test set (a dataset name, as --dataset, loaded with "
+                             "the same --image-size and --data-dir): every trained model is "
+                             "also scored on its test split, in a report section of its own")
+    return parser
+
+
+class DefaultSeeds(list):
+    """The `--seeds` default, told apart from seeds given on the command line (`--folds` takes
+    the first of the default seeds, and refuses several given ones)."""
+
+
+def mark_default_seeds(parser):
+    """Makes `parser`'s `--seeds` default a `DefaultSeeds` (after `add_run_arguments`)."""
+    parser.set_defaults(seeds=DefaultSeeds(parser.get_default("seeds")))
+    return parser
+
+
+def check_folds(args):
+    """Checks `--folds`, `--fold-as-test` and `--seeds` together, before anything is loaded.
+
+    With `--folds` and `--seeds` left at its default (a parser marked by
+    `mark_default_seeds`), `args.seeds` becomes the first default seed.
+
+    Raises:
+        UsageError: `--folds` below 2, `--fold-as-test` without `--folds` or with fewer than 3,
+            `--folds` with more than one seed given.
+    """
+    folds = getattr(args, "folds", None)
+    if folds is not None and len(args.seeds) > 1 and isinstance(args.seeds, DefaultSeeds):
+        args.seeds = [args.seeds[0]]  # --seeds not given: the first default seed
+    if folds is not None and folds < 2:
+        raise UsageError(f"argument --folds: expected an integer >= 2, received {folds}")
+    if getattr(args, "fold_as_test", False):
+        if folds is None:
+            raise UsageError("argument --fold-as-test: needs --folds K (it tests on each "
+                             "held-out fold)")
+        if folds < 3:
+            raise UsageError(f"argument --folds: expected at least 3 with --fold-as-test (one "
+                             f"fold tests, one validates, the rest train), received {folds}")
+    if folds is not None and len(args.seeds) > 1:
+        raise UsageError(f"argument --seeds: expected a single seed with --folds (it seeds the "
+                         f"split and every fold's training), received {args.seeds}")
+
+
+def load_test_dataset(args, dataset):
+    """Loads `--test-dataset` like `--dataset` (same `--data-dir`, `--image-size`,
+    `--download`) and checks it can test models trained on `dataset`; returns the
+    `ImageDataset`, or `None` without `--test-dataset`.
+
+    Raises:
+        UsageError: a dataset that cannot be loaded, other class names or image shape.
+    """
+    from kerasimb import data
+
+    name = getattr(args, "test_dataset", None)
+    if name is None:
+        return None
+    if not isinstance(name, str):  # loaded already
+        return name
+    load_kwargs = {}
+    if args.data_dir is not None:
+        load_kwargs["data_dir"] = args.data_dir
+    if args.image_size is not None:
+        load_kwargs["image_size"] = args.image_size
+    if args.download:
+        load_kwargs["download"] = True
+    loader = _loader(name, data)
+    if loader is not None:
+        accepted = inspect.signature(loader).parameters
+        load_kwargs = {k: v for k, v in load_kwargs.items() if k in accepted}
+    try:
+        external = data.load_dataset(name, **load_kwargs)
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(f"argument --test-dataset: could not load {name!r}: {e}") from None
+    if list(external.class_names) != list(dataset.class_names):
+        raise UsageError(f"argument --test-dataset: expected the classes of {dataset.name} "
+                         f"{list(dataset.class_names)}, received {name!r} with classes "
+                         f"{list(external.class_names)}")
+    if tuple(external.image_shape) != tuple(dataset.image_shape):
+        raise UsageError(f"argument --test-dataset: expected images of shape "
+                         f"{tuple(dataset.image_shape)} like {dataset.name} (pass --image-size), "
+                         f"received {name!r} with images of shape {tuple(external.image_shape)}")
+    return external

@@ -3,8 +3,9 @@
 import os
 
 from kerasimb.cli.args import (UsageError, add_calibrate_argument, add_file_backed_arguments,
-                               add_run_arguments, load_dataset, method_names, output_folder,
-                               shard_argument)
+                               add_folds_arguments, add_run_arguments, check_folds, load_dataset,
+                               load_test_dataset, mark_default_seeds, method_names,
+                               output_folder, shard_argument)
 from kerasimb.recipes.flags import add_recalibrate_bn_argument, recalibration_callbacks
 
 NAME = "compare"
@@ -16,7 +17,9 @@ DESCRIPTION = ("Train each method with the same model, epochs, batch size, learn
                "command with the same --output resumes (also with another --baseline or "
                "--main-metric: they change only the report). --shard K/N splits the runs over "
                "N processes sharing one --output (a Slurm job array, a Kubernetes indexed Job: "
-               "see examples/).")
+               "see examples/). --folds K runs each method once per fold of a stratified "
+               "K-fold cross-validation instead; --test-dataset scores every model on an "
+               "external test set too.")
 
 # One representative of each family that trains through the standard loop: the two baselines,
 # logit adjustment and LDAM-DRW (losses), class sampling and Balanced-MixUp (sampling). Every
@@ -26,15 +29,15 @@ DEFAULT_METHODS = ("ce", "reweight", "logit-adjusted", "ldam-drw", "class-sampli
 
 
 def add_arguments(parser):
-    """Adds `--methods`, `--save-models`, `--baseline`, `--main-metric` and the shared run
-    flags."""
+    """Adds `--methods`, `--save-models`, `--baseline`, `--main-metric`, `--folds`,
+    `--fold-as-test`, `--test-dataset` and the shared run flags."""
     parser.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                         help="methods to compare, e.g. ce ldam-drw ce+perturb (`kerasimb list` "
                              f"shows all) (default: {' '.join(DEFAULT_METHODS)})")
     parser.add_argument("--save-models", action="store_true",
                         help="save every trained model (with what its predictions need) as "
-                             "<output>/models/<method>/seed<k>/model.keras, for kerasimb "
-                             "evaluate / predict")
+                             "<output>/models/<method>/seed<k>/model.keras (fold<i> with "
+                             "--folds), for kerasimb evaluate / predict")
     parser.add_argument("--baseline", default=None, metavar="NAME",
                         help="the method the others are judged against in the table's 'vs "
                              "baseline' column: each one's paired difference in --main-metric "
@@ -52,8 +55,9 @@ def add_arguments(parser):
                              "writes the report (so does rerunning the command without --shard)")
     add_recalibrate_bn_argument(parser)
     add_calibrate_argument(parser)
+    add_folds_arguments(parser)
     add_file_backed_arguments(parser)
-    return add_run_arguments(parser)
+    return mark_default_seeds(add_run_arguments(parser))
 
 
 def check_versus_baseline(args, names):
@@ -96,7 +100,8 @@ def check_shard(args):
 
 
 def _runs_text(pairs):
-    return ", ".join(f"{label} seed {seed}" for label, seed in pairs) or "none"
+    return ", ".join(f"{label} {seed}" if isinstance(seed, str) else f"{label} seed {seed}"
+                     for label, seed in pairs) or "none"
 
 
 def _shard_lines(info, output, total):
@@ -126,33 +131,45 @@ def run(args):
     names = method_names(args.methods) if args.methods is not None else list(DEFAULT_METHODS)
     baseline = check_versus_baseline(args, names)
     check_shard(args)
+    check_folds(args)
     dataset = load_dataset(args)
+    args.test_dataset = load_test_dataset(args, dataset)
     output = output_folder(args, "compare", dataset.name)
     print(dataset.summary())
     print()
     print(f"Comparing {', '.join(names)} with {args.backbone}: {args.epochs} epochs, batch size "
-          f"{args.batch_size}, Adam lr {args.learning_rate:g}, seeds {args.seeds}", flush=True)
+          f"{args.batch_size}, Adam lr {args.learning_rate:g}, "
+          + (f"{args.folds} folds (seed {args.seeds[0]})" if args.folds else
+             f"seeds {args.seeds}"), flush=True)
+    keys = [f"fold{i}" for i in range(args.folds)] if args.folds else list(args.seeds)
     if args.shard is not None:
         labels = [methods.get(name).name or name for name in names]  # as compare names them
-        share = runs.shard_runs([(m, s) for m in labels for s in args.seeds], args.shard)
+        share = runs.shard_runs([(m, s) for m in labels for s in keys], args.shard)
         print(f"Shard {args.shard[0]}/{args.shard[1]}: {_runs_text(share)} ({len(share)} of "
-              f"{len(names) * len(args.seeds)} runs)", flush=True)
+              f"{len(names) * len(keys)} runs)", flush=True)
     result = runs.compare(dataset, methods=names, output_dir=output, save_models=args.save_models,
                           callbacks=recalibration_callbacks(args, dataset),
                           baseline=baseline, main_metric=args.main_metric, shard=args.shard,
                           **runs.compare_kwargs(args))
-    spread = spread_text(args.seeds)
+    spread = (f"mean ± std over {args.folds} folds" if args.folds else spread_text(args.seeds))
+    where = (f"Held-out folds of {dataset.name}" if args.fold_as_test else
+             f"Test split of {dataset.name} ({len(dataset.test[1])} images)")
     if result.shard is not None:
         print()
-        print("\n".join(_shard_lines(result.shard, output, len(names) * len(args.seeds))))
+        print("\n".join(_shard_lines(result.shard, output, len(names) * len(keys))))
         if result.shard["report"]:
-            print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")
+            print(f"\n{where}, {spread}:\n")
             print(result.table())
             saved = sorted(os.path.basename(p) for p in result.shard["report"].values())
             print(f"\nSaved {', '.join(saved)} to {output}")
         return 0
-    print(f"\nTest split of {dataset.name} ({len(dataset.test[1])} images), {spread}:\n")
+    print(f"\n{where}, {spread}:\n")
     print(result.table())
+    external = result.external_result()
+    if external is not None:
+        print(f"\nExternal test set {external.dataset['name']} "
+              f"({external.dataset['test_size']} images), {spread}:\n")
+        print(external.table())
     paths = result.save(output)
     print(f"\nSaved {', '.join(sorted(os.path.basename(p) for p in paths.values()))} to {output}")
     return 0

@@ -35,6 +35,7 @@ from kerasimb.callbacks.divergence import DivergenceMonitor, TrainingDiverged
 from kerasimb.callbacks.freeze import check_freeze_backbone, freeze_callbacks
 from kerasimb.data.augment import resolve_augment
 from kerasimb.data.datasets import load_dataset
+from kerasimb.data.folds import check_fold_count, fold_as_test_datasets, kfold_datasets
 from kerasimb.data.image_dataset import ImageDataset
 from kerasimb.inference.temperature import apply_temperature, fit_temperature
 from kerasimb.methods.optimization import optimizer_class_name, training_config
@@ -44,11 +45,12 @@ from kerasimb.metrics.report import report as metrics_report
 from kerasimb.models.backbones import check_weights, model_fn
 from kerasimb.runs.lock import RunLock
 from kerasimb.runs.manifest import check_experiment, lists_unchanged, start_experiment
+from kerasimb.runs.report import run_text
 from kerasimb.runs.result import ComparisonResult
 from kerasimb.runs.resume import train_resumable
 from kerasimb.runs.shard import check_shard, shard_runs, shard_text
 from kerasimb.runs.store import (RunStore, callback_arrays, check_output_dir,
-                                 dataset_fingerprint, restore_callback_arrays)
+                                 dataset_fingerprint, restore_callback_arrays, run_name)
 from kerasimb.utils import runtime
 from kerasimb.utils.atomic import atomic_path
 from kerasimb.utils.formatting import jsonable, safe_name
@@ -69,7 +71,9 @@ def compare_kwargs(args):
         `distribute`, `jit_compile` (`"on"` -> `True`, `"off"` -> `False`, `"auto"`), `weights`,
         `tensorboard`, `augment` (`"none"` -> `None`), `freeze_backbone`,
         `stop_on_divergence` and `calibrate` (the last three `None`/`False` when `args` lacks
-        them), and `optimizer` (`methods.optimization.training_config` of `--optimizer`,
+        them), `folds` (`--folds`; `None` when absent or 0), `fold_as_test` (`--fold-as-test`)
+        and `test_dataset` (`--test-dataset`, an `ImageDataset` the command loaded, or `None`),
+        and `optimizer` (`methods.optimization.training_config` of `--optimizer`,
         `--momentum`, `--nesterov`, `--weight-decay`, `--lr-schedule`, `--lr-warmup-epochs`,
         `--lr-floor`: `None` for Adam at a constant rate or when `args` lacks them).
 
@@ -101,6 +105,9 @@ def compare_kwargs(args):
         "freeze_backbone": getattr(args, "freeze_backbone", None),
         "stop_on_divergence": bool(getattr(args, "stop_on_divergence", False)),
         "calibrate": bool(getattr(args, "calibrate", False)),
+        "folds": getattr(args, "folds", None) or None,  # (0, a recipe's "no folds", is None)
+        "fold_as_test": bool(getattr(args, "fold_as_test", False)),
+        "test_dataset": getattr(args, "test_dataset", None),
         "optimizer": training_config({
             "optimizer": getattr(args, "optimizer", "adam"),
             "momentum": getattr(args, "momentum", None),
@@ -251,7 +258,7 @@ def _model_path(save_models, output_dir, label, seed):
         return None
     if callable(save_models):
         return os.fspath(save_models(label, seed))
-    return os.path.join(output_dir, "models", safe_name(label), f"seed{seed}", "model.keras")
+    return os.path.join(output_dir, "models", safe_name(label), run_name(seed), "model.keras")
 
 
 def _save_model(path, model):
@@ -266,7 +273,7 @@ def tensorboard_callbacks(folder, label, seed):
     """`[keras.callbacks.TensorBoard]` logging one run under `folder`, or `[]`."""
     if folder is None:
         return []
-    return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), f"seed{seed}"))]
+    return [keras.callbacks.TensorBoard(os.path.join(folder, safe_name(label), run_name(seed)))]
 
 
 # The settings every saved run is checked against (`run_fingerprint`); the optional ones are
@@ -274,7 +281,8 @@ def tensorboard_callbacks(folder, label, seed):
 FINGERPRINT_SETTINGS = ("backbone", "epochs", "batch_size", "learning_rate", "optimizer",
                         "callbacks", "select_by", "mixed_precision", "distribute", "jit_compile")
 OPTIONAL_FINGERPRINT_SETTINGS = ("weights", "augment", "freeze_backbone", "calibrate", "training",
-                                 "test_time_flip")
+                                 "test_time_flip", "folds", "fold_as_test", "fold_seed",
+                                 "test_dataset")
 
 
 @kerasimb_export("kerasimb.runs.run_fingerprint", serializable=False)
@@ -285,7 +293,8 @@ def run_fingerprint(settings, dataset_hash, label, seed):
     The fingerprint holds the comparison's `backbone`, `epochs`, `batch_size`,
     `learning_rate`, `optimizer`, `callbacks`, `select_by`, `mixed_precision`, `distribute`
     and `jit_compile`; `weights`, `augment`, `freeze_backbone`, `calibrate`, `training`
-    (the optimizer's and schedule's settings) and `test_time_flip` when they are not `None`
+    (the optimizer's and schedule's settings), `test_time_flip`, `folds`, `fold_as_test`,
+    `fold_seed` and `test_dataset` (the external test set's fingerprint) when they are not `None`
     (folders made before these options keep resuming); the dataset's fingerprint; the method's
     class, parameters and description; and the seed. The start time, the versions, the other
     seeds and methods, and what only changes the report (`baseline`, `main_metric`) are not
@@ -296,7 +305,7 @@ def run_fingerprint(settings, dataset_hash, label, seed):
             above and `methods` (`{label: {"class", "params", "description"}}`).
         dataset_hash: dict, `dataset_fingerprint(dataset)` of the compared dataset.
         label: str, the method's label (a key of `settings["methods"]`).
-        seed: int, the run's seed.
+        seed: int, the run's seed, or its name (`"fold<i>"` with `compare(folds=)`).
 
     Returns:
         A JSON-compatible dict.
@@ -371,13 +380,83 @@ def _divergence_error(run, output_dir):
     loss = info.get("last_finite_loss")
     where = f"; recorded in {output_dir!r}" if output_dir is not None else ""
     return TrainingDiverged(
-        f"`{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']}: "
+        f"`{run['method']}` {run_text(run['seed'])} diverged at epoch {info['epoch']}: "
         f"{info['reason']} (last finite training loss: "
         f"{'none' if loss is None else format(loss, '.4g')}){where}. Lower the learning rate "
         "(`learning_rate`, --learning-rate), or leave out `stop_on_divergence=True` "
         "(--stop-on-divergence) to record diverged runs and go on with the others.",
         epoch=info["epoch"], last_finite_loss=loss, reason=info["reason"],
         history=run.get("history"))
+
+
+# The name under which a run's external test probabilities are kept with its stored arrays.
+EXTERNAL_ARRAY = "external_test_probabilities"
+
+
+def _check_folds(folds, fold_as_test, seeds):
+    """Returns `(folds, fold_as_test)` checked (`folds` `None` or an int >= 2)."""
+    if not isinstance(fold_as_test, (bool, np.bool_)):
+        raise TypeError("Invalid type received for argument `fold_as_test`. Expected a bool. "
+                        f"Received: fold_as_test={fold_as_test!r}")
+    if folds is None:
+        if fold_as_test:
+            raise ValueError(
+                "Invalid value received for argument `fold_as_test`. Expected False without "
+                "`folds` (it tests on each held-out fold of a K-fold split; pass folds=K, "
+                "--folds K). Received: fold_as_test=True, folds=None")
+        return None, False
+    if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool) and folds < 2:
+        raise ValueError(
+            "Invalid value received for argument `folds`. Expected None or an integer >= 2 "
+            f"(the number of cross-validation folds). Received: folds={folds!r}")
+    folds = check_int(folds, "folds", minimum=2)
+    if fold_as_test and folds < 3:
+        raise ValueError(
+            "Invalid value received for argument `folds`. Expected at least 3 with "
+            "`fold_as_test` (one fold tests, the next validates, the others train). "
+            f"Received: folds={folds}")
+    if len(seeds) > 1:
+        raise ValueError(
+            "Invalid value received for argument `seeds`. Expected a single seed with `folds` "
+            "(it sets the fold split and every fold's training; the folds are the repeats). "
+            f"Received: seeds={seeds}, folds={folds}")
+    return folds, bool(fold_as_test)
+
+
+def _check_test_dataset(test_dataset, dataset):
+    """Raises `ValueError` unless `test_dataset` can test models trained on `dataset`."""
+    if list(test_dataset.class_names) != list(dataset.class_names):
+        raise ValueError(
+            "Invalid value received for argument `test_dataset`. Expected the classes of the "
+            f"compared dataset, in the same order ({list(dataset.class_names)}). Received: "
+            f"test_dataset={test_dataset.name!r} with classes {list(test_dataset.class_names)}")
+    if tuple(test_dataset.image_shape) != tuple(dataset.image_shape):
+        raise ValueError(
+            "Invalid value received for argument `test_dataset`. Expected images of the "
+            f"compared dataset's shape {tuple(dataset.image_shape)} (load it at the same image "
+            f"size, --image-size). Received: test_dataset={test_dataset.name!r} with images of "
+            f"shape {tuple(test_dataset.image_shape)}")
+    if len(test_dataset.test[1]) == 0:
+        raise ValueError(
+            "Invalid value received for argument `test_dataset`. Expected a dataset with test "
+            f"images. Received: test_dataset={test_dataset.name!r} with an empty test split")
+
+
+def _splits(dataset, seeds, folds, fold_as_test):
+    """`{run key: (ImageDataset, training seed)}`: one run per seed, or one per fold."""
+    if not folds:
+        return {seed: (dataset, seed) for seed in seeds}
+    if fold_as_test:
+        y = np.concatenate([dataset.train[1], dataset.val[1], dataset.test[1]])
+        check_fold_count(y, folds, dataset.class_names,
+                         where=f"the training, validation and test splits of {dataset.name}")
+        parts = fold_as_test_datasets(dataset, folds, seed=seeds[0])
+    else:
+        y = np.concatenate([dataset.train[1], dataset.val[1]])
+        check_fold_count(y, folds, dataset.class_names,
+                         where=f"the training and validation splits of {dataset.name}")
+        parts = kfold_datasets(dataset, folds, seed=seeds[0])
+    return {f"fold{i}": (part, seeds[0]) for i, part in enumerate(parts)}
 
 
 def _strategy_text(strategy):
@@ -417,6 +496,9 @@ def compare(
     shard=None,
     optimizer=None,
     test_time_flip=False,
+    folds=None,
+    fold_as_test=False,
+    test_dataset=None,
 ):
     """Trains every method on `dataset` under identical conditions and scores it on the test split.
 
@@ -550,6 +632,27 @@ def compare(
             not resumed with it. A saved model (`save_models`) predicts without the flips; its
             metadata says `test_time_flip` (`kerasimb predict --tta flip` averages them).
             Defaults to `False`.
+        folds: `None` or an int K >= 2: stratified K-fold cross-validation
+            (`data.stratified_folds`) instead of one run per seed. Each method runs once per
+            fold, labelled `fold0` ... `fold<K-1>` (its run is stored as
+            `runs/<method>/fold<i>.json`). By default the training and validation splits are
+            pooled, fold `i` validates and the other folds train, and the test split is the
+            same for every fold (`data.kfold_datasets`). `seeds` must then hold a single seed:
+            it sets the fold split and is the training seed of every fold, so that the folds
+            differ only by their images (more seeds are refused rather than multiplying the
+            runs). The report gives the mean ± std and the median over the folds; `vs baseline`
+            pairs the methods fold by fold. K may not exceed the image count of the smallest
+            class of the pooled images. Defaults to `None`.
+        fold_as_test: bool. With `folds` (K >= 3): pool the training, validation and test
+            splits; fold `i` is the test set, fold `(i + 1) % K` the validation set, the rest
+            train (`data.folds.fold_as_test_datasets`). The figures are then over K different
+            test sets, and the bootstrap pairs each fold with its own test labels.
+            Defaults to `False`.
+        test_dataset: `None`, an `ImageDataset` or a dataset name: an external test set. Every
+            trained run also predicts its test split, scored by `metrics.report` into
+            `run["external_report"]`; the report gets a table of them and `metrics.json` an
+            `external` section. It needs the compared dataset's class names (in the same order)
+            and image shape (load it at the same image size). Defaults to `None`.
 
     Returns:
         A `ComparisonResult`. With `shard`, it has a `shard` attribute, a dict: `"shard"`
@@ -572,6 +675,15 @@ def compare(
             method parameters, `select_by`, ...), unless `overwrite=True`.
         callbacks.TrainingDiverged: (a `ValueError`) a run diverged, or a resumed folder holds
             a diverged run, with `stop_on_divergence=True`.
+        ValueError: `folds` < 2 or above the smallest class's pooled count (the class and its
+            count are named), `folds` with more than one seed, `fold_as_test` without `folds`
+            or with `folds` < 3, a `test_dataset` with other class names or image shape; all
+            raised before any training.
+
+    Example with folds:
+
+    >>> result = compare("digits-lt", ["ce"], epochs=1, folds=3)  # doctest: +SKIP
+    >>> result.medians()["ce"]["balanced_accuracy"]  # doctest: +SKIP
     """
     if not isinstance(dataset, (ImageDataset, str)):
         raise TypeError(
@@ -590,6 +702,12 @@ def compare(
     learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0, min_inclusive=False)
     training = training_config(optimizer)
     seeds = _check_seeds(seeds)
+    folds, fold_as_test = _check_folds(folds, fold_as_test, seeds)
+    if test_dataset is not None and not isinstance(test_dataset, (ImageDataset, str)):
+        raise TypeError(
+            "Invalid type received for argument `test_dataset`. Expected None, an "
+            f"`ImageDataset` or a dataset name. Received: test_dataset of type "
+            f"{type(test_dataset).__name__}")
     policy = runtime.resolve_precision(mixed_precision, "mixed_precision")
     jit_compile = runtime.check_jit_compile(jit_compile)
     strategy = runtime.make_strategy(distribute)
@@ -655,15 +773,22 @@ def compare(
                         f"Received: test_time_flip={test_time_flip!r}")
     if isinstance(dataset, str):  # load only once every other argument is known to be valid
         dataset = load_dataset(dataset)
-    if calibrate and len(dataset.val[1]) < 2:
+    if isinstance(test_dataset, str):
+        test_dataset = load_dataset(test_dataset)
+    if test_dataset is not None:
+        _check_test_dataset(test_dataset, dataset)
+    splits = _splits(dataset, seeds, folds, fold_as_test)  # {run key: (dataset, training seed)}
+    smallest_train = min(len(split.train[1]) for split, _ in splits.values())
+    if calibrate and min(len(split.val[1]) for split, _ in splits.values()) < 2:
         raise ValueError(
             "Invalid value received for argument `calibrate`. Expected False for a dataset "
             f"without a validation split to fit the temperature on ({dataset.name} has "
             f"{len(dataset.val[1])} validation images). Received: calibrate=True")
-    if batch_size > len(dataset.train[1]):  # before any training starts
+    if batch_size > smallest_train:  # before any training starts
         raise ValueError(
             "Invalid value received for argument `batch_size`. Expected at most the number of "
-            f"training examples ({len(dataset.train[1])} in {dataset.name}). "
+            f"training examples ({smallest_train} in {dataset.name}"
+            f"{', its smallest fold' if folds else ''}). "
             f"Received: batch_size={batch_size}"
         )
 
@@ -682,7 +807,12 @@ def compare(
         # folders made before these settings existed keep resuming)
         "training": training,
         "seeds": seeds,
-        "evaluated_on": "test",
+        "evaluated_on": "held-out fold" if fold_as_test else "test",
+        "folds": folds,
+        "fold_as_test": True if fold_as_test else None,
+        "fold_seed": seeds[0] if folds else None,
+        "test_dataset": None if test_dataset is None else {
+            "name": test_dataset.name, "fingerprint": dataset_fingerprint(test_dataset)},
         "callbacks": [type(c).__name__ for c in callbacks],
         "select_by": select_by,
         "mixed_precision": policy,
@@ -715,7 +845,7 @@ def compare(
     if output_dir is not None:
         check_experiment(output_dir, experiment, overwrite=bool(overwrite))
         store = RunStore(output_dir, overwrite=bool(overwrite))
-    order = [(label, seed) for label, _ in method_list for seed in seeds]
+    order = [(label, key) for label, _ in method_list for key in splits]
     share = shard_runs(order, shard)  # every run without a shard
     methods_by_label = dict(method_list)
     fingerprints, finished = {}, {}
@@ -731,11 +861,10 @@ def compare(
             if finished[label, seed] is not None and path and not os.path.exists(path):
                 raise ValueError(
                     "Invalid value received for argument `save_models`. The run of "
-                    f"`{label}` seed {seed} in {store.output_dir!r} finished without saving "
-                    "its model; start the folder afresh with `overwrite=True` (`--restart`) "
+                    f"`{label}` {run_text(seed)} in {store.output_dir!r} finished without "
+                    "saving its model; start the folder afresh with `overwrite=True` (`--restart`) "
                     f"to save it. Received: save_models={save_models!r}")
         start_experiment(output_dir, experiment, overwrite=bool(overwrite))
-    x_test, y_test = dataset.test
     records = {}  # (label, seed) -> (run record, test probabilities or None when it diverged)
     trained, loaded = [], []
     start = time.perf_counter()
@@ -745,22 +874,30 @@ def compare(
                desc=f"compare on {dataset.name}" + (
                    f", shard {shard_text(shard)}" if shard is not None else ""))
 
+    external = {}  # (label, seed) -> external test probabilities
+
     def load_run(label, seed, found):
         run, probs = found
         records[label, seed] = (run, None if "diverged" in run else probs)
-        restore_callback_arrays(callbacks, store.load_arrays(label, seed))
+        arrays = store.load_arrays(label, seed)
+        if test_dataset is not None and EXTERNAL_ARRAY in arrays:
+            external[label, seed] = np.asarray(arrays[EXTERNAL_ARRAY], dtype=np.float32)
+        restore_callback_arrays(callbacks, arrays)
 
     def train_run(label, seed):
         method = methods_by_label[label]
+        split, train_seed = splits[seed]  # (`seed` is the run's key: a seed, or "fold<i>")
+        x_test, y_test = split.test
+        external_probs = None
         keras.backend.clear_session()
         run_start = time.perf_counter()
         train_kwargs = dict(
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
             callbacks=[DivergenceMonitor()] + callbacks
-            + _selection_callbacks(select_by, dataset, method)
+            + _selection_callbacks(select_by, split, method)
             + tensorboard_callbacks(tensorboard, label, seed)
             + freeze_callbacks(freeze_backbone)
-            + ([_EpochProgress(bar, f"{label}, seed {seed}", epochs)] if progress else []),
+            + ([_EpochProgress(bar, f"{label}, {run_text(seed)}", epochs)] if progress else []),
             verbose=verbose, jit_compile=jit_compile,
             **({} if augment is None else {"augment": augment}),
             **({} if training is None else {"optimizer": training}))
@@ -768,23 +905,32 @@ def compare(
         try:
             with runtime.run_context(policy, strategy):
                 if store is None:
-                    model, history = method.train(dataset, make_model, seed=seed,
+                    model, history = method.train(split, make_model, seed=train_seed,
                                                   **train_kwargs)
                     history = history.history
                 else:
                     model, history = train_resumable(store, label, seed,
                                                      fingerprints[label, seed], method,
-                                                     dataset, make_model, **train_kwargs)
+                                                     split, make_model, train_seed=train_seed,
+                                                     **train_kwargs)
                 probs = _predict(method, model, x_test, test_time_flip)
                 _check_finite_probabilities(probs, history)
                 if calibrate:
-                    probs, calibration = _calibrate(method, model, dataset, probs, history,
+                    probs, calibration = _calibrate(method, model, split, probs, history,
                                                     test_time_flip)
+                if test_dataset is not None:
+                    external_probs = _predict(method, model, test_dataset.test[0],
+                                              test_time_flip)
+                    _check_finite_probabilities(external_probs, history)
+                    if calibration:
+                        external_probs = apply_temperature(external_probs,
+                                                           calibration["temperature"])
                 path = _model_path(save_models, output_dir, label, seed)
                 if path:
-                    _save_model(path, method.inference_model(model, dataset, jsonable({
+                    _save_model(path, method.inference_model(model, split, jsonable({
                         "method": label, "params": method.params,
-                        "backbone": backbone_text, "seed": seed, "epochs": epochs,
+                        "backbone": backbone_text, "seed": train_seed,
+                        **({"fold": seed} if folds else {}), "epochs": epochs,
                         "batch_size": batch_size, "learning_rate": learning_rate,
                         **({} if training is None else {"training": training}),
                         "select_by": select_by, "dataset": dataset_fingerprint(dataset),
@@ -799,24 +945,33 @@ def compare(
         run = {
             "method": label,
             "seed": seed,
+            **({"fold": int(seed[len("fold"):]), "training_seed": train_seed} if folds else {}),
             "report": {} if diverged else jsonable(metrics_report(
                 y_test, probs, class_names=dataset.class_names,
-                class_counts=dataset.class_counts)),
+                class_counts=split.class_counts)),
+            **({"external_report": jsonable(metrics_report(
+                test_dataset.test[1], external_probs, class_names=dataset.class_names,
+                class_counts=split.class_counts))}
+               if external_probs is not None and not diverged else {}),
             "history": jsonable({k: list(v) for k, v in history.items()}),
             "seconds": round(seconds, 3),
             **({"diverged": jsonable(diverged.record())} if diverged else {}),
             **({"calibration": jsonable(calibration)} if calibrate and not diverged else {}),
         }
         records[label, seed] = (run, None if diverged else probs)
+        if external_probs is not None and not diverged:
+            external[label, seed] = external_probs
         trained.append((label, seed))
         if store is not None:
             store.save(label, seed, fingerprints[label, seed], run, probs,
-                       arrays=callback_arrays(callbacks))
+                       arrays={**callback_arrays(callbacks), **(
+                           {EXTERNAL_ARRAY: external_probs}
+                           if external_probs is not None and not diverged else {})})
         if diverged:
             if stop_on_divergence:
                 raise _divergence_error(run, output_dir)
             if progress:
-                bar.write(f"{label}, seed {seed}: diverged at epoch "
+                bar.write(f"{label}, {run_text(seed)}: diverged at epoch "
                           f"{diverged.epoch} ({diverged.reason}); recorded, going on")
 
     def claim_run(label, seed, waiting):
@@ -826,12 +981,12 @@ def compare(
         if not lock.acquire():
             if (label, seed) not in waiting:
                 waiting.add((label, seed))
-                bar.write(f"{label}, seed {seed}: being trained by {lock.describe()} "
+                bar.write(f"{label}, {run_text(seed)}: being trained by {lock.describe()} "
                           f"({lock.path}); waiting for it")
             return False
         try:
             if lock.took_over:
-                bar.write(f"{label}, seed {seed}: took over its lock ({lock.took_over})")
+                bar.write(f"{label}, {run_text(seed)}: took over its lock ({lock.took_over})")
             found = store.load(label, seed, fingerprints[label, seed])
             if found is not None:  # finished by the process that held the lock
                 load_run(label, seed, found)
@@ -847,7 +1002,7 @@ def compare(
     try:
         held, waiting = [], set()
         for label, seed in share:
-            bar.set_postfix_str(f"{label}, seed {seed}")
+            bar.set_postfix_str(f"{label}, {run_text(seed)}")
             if finished.get((label, seed)) is not None:
                 load_run(label, seed, finished[label, seed])
                 loaded.append((label, seed))
@@ -883,10 +1038,17 @@ def compare(
     settings["total_seconds"] = round(time.perf_counter() - start, 3)
     settings["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     files = [path for path in files if os.path.isfile(path)]  # (no model for a diverged run)
+    first = next(iter(splits.values()))[0]
     result = ComparisonResult(
-        dataset_info(dataset), settings, [records[key][0] for key in keys], y_test,
+        dataset_info(dataset), settings, [records[key][0] for key in keys],
+        None if fold_as_test else first.test[1],
         {key: records[key][1] for key in keys if records[key][1] is not None},
-        experiment=experiment, files=files)
+        experiment=experiment, files=files,
+        test_labels={k: split.test[1] for k, (split, _) in splits.items()}
+        if fold_as_test else None,
+        external=None if test_dataset is None else {
+            "dataset": dataset_info(test_dataset), "y_true": test_dataset.test[1],
+            "probabilities": {key: external[key] for key in keys if key in external}})
     if shard is not None:
         result.shard = {
             "shard": list(shard), "runs": [list(key) for key in share],

@@ -25,6 +25,7 @@ from kerasimb.methods.optimization import describe_training
 from kerasimb.metrics.calibration import CALIBRATION_METRICS, reliability_bins
 from kerasimb.metrics.report import SCALAR_METRICS
 from kerasimb.runs.manifest import MANIFEST, start_experiment, write_manifest
+from kerasimb.runs.store import run_name
 from kerasimb.utils import plotting
 from kerasimb.utils.atomic import atomic_path, write_json, write_npz, write_text
 from kerasimb.utils.class_figures import per_class_scores
@@ -33,7 +34,8 @@ from kerasimb.utils.validation import check_int
 
 __all__ = ["DEFAULT_METRICS", "FILE_DESCRIPTIONS", "METRIC_DESCRIPTIONS", "METRIC_NAMES",
            "ORDINAL_METRICS", "calibration_lines", "calibration_table", "comparison_table",
-           "counts_in_test_split", "default_metrics", "divergence_notes",
+           "counts_in_test_split", "default_metrics", "divergence_notes", "external_lines",
+           "median_table", "run_text",
            "per_class_recall_table", "report_markdown", "save_comparison", "single_class_runs",
            "summed_confusion_matrix", "versus_baseline_text", "write_per_class_csv",
            "write_predictions_csv", "write_summary_csv"]
@@ -150,7 +152,8 @@ def divergence_notes(result, methods=None):
         info = run["diverged"]
         loss = info.get("last_finite_loss")
         loss = "none" if loss is None else format(loss, ".4g")
-        notes.append(f"- `{run['method']}` seed {run['seed']} diverged at epoch {info['epoch']} "
+        notes.append(f"- `{run['method']}` {run_text(run['seed'])} diverged at epoch "
+                     f"{info['epoch']} "
                      f"({info.get('reason') or 'non-finite values'}; last finite training loss "
                      f"{loss}): no scores, left out of the mean ± std.")
     return notes
@@ -207,11 +210,14 @@ def _versus_notes(result, versus, labels):
         return []
     first = entries[0]
     metric, baseline = first["metric"], first["baseline"]
+    unit = "fold" if _folds(result) else "seed"
     lines = [f"`vs baseline`: paired difference in {METRIC_NAMES.get(metric, metric)} vs "
-             f"`{baseline}`, {first['confidence']:.0%} bootstrap interval over seeds and test "
-             f"images, {first['draws']:,} draws."]
+             f"`{baseline}`, {first['confidence']:.0%} bootstrap interval over {unit}s and "
+             f"test images, {first['draws']:,} draws."]
     all_seeds = list(result.seeds)
-    if len(all_seeds) < 3:
+    if _folds(result):
+        pass  # (K >= 2 folds; the interval's reliability is `paired_bootstrap`'s `reliable`)
+    elif len(all_seeds) < 3:
         count = "1 seed" if len(all_seeds) == 1 else f"{len(all_seeds)} seeds"
         lines.append(f"With {count} the interval is unreliable: fewer than 3 seeds say little "
                      "about the spread between training runs.")
@@ -220,11 +226,11 @@ def _versus_notes(result, versus, labels):
         if entry is None or entry["seeds"] == all_seeds:
             continue
         if not entry["seeds"]:
-            lines.append(f"`{label}` has no seed paired with `{baseline}` (diverged runs).")
+            lines.append(f"`{label}` has no {unit} paired with `{baseline}` (diverged runs).")
             continue
         few = (", too few for a reliable interval" if len(entry["seeds"]) < 3 <= len(all_seeds)
                else "")
-        lines.append(f"`{label}` is paired with `{baseline}` on seeds {entry['seeds']} only "
+        lines.append(f"`{label}` is paired with `{baseline}` on {unit}s {entry['seeds']} only "
                      f"(the others diverged){few}.")
     return lines
 
@@ -294,7 +300,8 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
         body.append([name, *cells])
     labels = [label for _, label in rows]
     compute = getattr(result, "versus_baseline", None) if versus_baseline else None
-    has_predictions = (getattr(result, "y_true", None) is not None
+    has_predictions = ((getattr(result, "y_true", None) is not None
+                        or getattr(result, "test_labels", None) is not None)
                        and bool(getattr(result, "probabilities", None)))
     versus = compute() if compute is not None and has_predictions else {}
     header = [corner, *((column_names or {}).get(m, m) for m in metrics)]
@@ -406,8 +413,23 @@ def counts_in_test_split(result):
     return None if counts is None else [int(c) for c in counts]
 
 
+def run_text(seed):
+    """How a report names a run: `"seed 3"`, or a run's own name such as `"fold0"`.
+
+    >>> run_text(3), run_text("fold0")
+    ('seed 3', 'fold0')
+    """
+    return seed if isinstance(seed, str) else f"seed {seed}"
+
+
+def _folds(result):
+    return (result.settings or {}).get("folds") or None
+
+
 def _spread(result):
     n_seeds = len(result.seeds)
+    if _folds(result):
+        return f"mean ± sample standard deviation over {n_seeds} folds"
     return (f"mean ± sample standard deviation over {n_seeds} seeds" if n_seeds > 1
             else "a single seed (no standard deviation)")
 
@@ -423,7 +445,7 @@ def _balanced_test_note(result):
 def _single_class_warnings(result):
     lines = []
     for method, seed, name in single_class_runs(result):  # one paragraph each
-        lines += [f"**Warning:** `{method}` (seed {seed}) predicts a single class, `{name}`, "
+        lines += [f"**Warning:** `{method}` ({run_text(seed)}) predicts a single class, `{name}`, "
                   "for every test image; its figures describe a constant prediction, not a "
                   "classifier.", ""]
     return lines
@@ -431,6 +453,8 @@ def _single_class_warnings(result):
 
 def _confusion_heading(result):
     seeds = result.seeds
+    if _folds(result):
+        return f"summed over {len(seeds)} folds"
     if len(seeds) == 1:
         return f"seed {seeds[0]}"
     return f"summed over {len(seeds)} seeds"
@@ -579,6 +603,67 @@ def _training_lines(settings):
     return lines
 
 
+def _fold_text(settings):
+    k, seed = settings["folds"], settings.get("fold_seed")
+    if settings.get("fold_as_test"):
+        return (f"{k}-fold stratified cross-validation over the training, validation and test "
+                f"images pooled: fold i is the test set, fold i + 1 (mod {k}) the validation "
+                f"set, the other folds train; the figures are over {k} different test sets "
+                f"(split and training seed {seed})")
+    return (f"{k}-fold stratified cross-validation over the training and validation images "
+            f"pooled: fold i validates, the other folds train; the test split is the same for "
+            f"every fold (split and training seed {seed})")
+
+
+def median_table(result, metrics=None, digits=3):
+    """Returns a markdown table of each method's median over its runs (folds) per metric
+    (`ComparisonResult.medians`), `n/a` where no run has a defined value.
+
+    >>> from kerasimb.runs import ComparisonResult
+    >>> result = ComparisonResult(
+    ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {"folds": 3},
+    ...     [{"method": "ce", "seed": f"fold{i}", "report": {"mcc": v}}
+    ...      for i, v in enumerate([0.5, 0.9, 0.6])])
+    >>> print(median_table(result, ["mcc"]))
+    | method | mcc |
+    |---|---|
+    | ce | 0.600 |
+    """
+    metrics = result.check_metrics(_result_metrics(result, metrics))
+    digits = check_int(digits, "digits", minimum=0)
+    medians = result.medians(metrics)
+    body = [[method, *("n/a" if medians[method][m] is None else f"{medians[method][m]:.{digits}f}"
+                       for m in metrics)] for method in result.methods]
+    return markdown_table(["method", *metrics], body)
+
+
+def _median_lines(result, metrics):
+    if not _folds(result):
+        return []
+    return [f"Median over the {len(result.seeds)} folds:", "", median_table(result, metrics),
+            ""]
+
+
+def external_lines(result):
+    """The `report.md` section of the external test set (`compare(test_dataset=)`): its
+    results table (mean ± std, and the median with folds) and what it holds; `[]` without."""
+    external = result.external_result() if hasattr(result, "external_result") else None
+    if external is None or not external.runs:
+        return []
+    d = external.dataset
+    metrics = external.check_metrics(_result_metrics(external, None))
+    counts = ", ".join(f"{n} {c}" for n, c in zip(d["class_names"], d.get("test_counts", [])))
+    lines = ["## External test set", "",
+             f"Every trained model also scored on the test split of `{d['name']}` "
+             f"({d.get('test_size', '?')} images: {counts}), never used in training or "
+             f"model selection; {_spread(result)}.", "",
+             comparison_table(external, metrics, versus_baseline=True), ""]
+    if _folds(result):
+        lines += [f"Median over the {len(result.seeds)} folds:", "",
+                  median_table(external, metrics), ""]
+    return lines
+
+
 @kerasimb_export("kerasimb.runs.report.report_markdown", serializable=False)
 def report_markdown(result, confusion_files=None, files=None):
     """Returns the text of `report.md`: the dataset, the exact settings, the results table with
@@ -628,10 +713,13 @@ def report_markdown(result, confusion_files=None, files=None):
             f"{s['optimizer']} (learning rate {s['learning_rate']})"
             if s.get("training") is None
             else describe_training(s["training"], s["learning_rate"])),
-        f"- seeds: {s['seeds']} (each seed sets the initial weights and the batch order)",
+        *([f"- folds: {_fold_text(s)}"] if s.get("folds") else [
+            f"- seeds: {s['seeds']} (each seed sets the initial weights and the batch order)"]),
         *_training_lines(s),
-        f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "
-        f"scored after every epoch, {selection}",
+        (f"- evaluation: each fold's held-out test fold; its validation fold scored after "
+         f"every epoch, {selection}" if s.get("fold_as_test") else
+         f"- evaluation: {s['evaluated_on']} split, {d['test_size']} images; validation split "
+         f"scored after every epoch, {selection}"),
         "- methods:",
     ]
     for label, info in s["methods"].items():
@@ -644,10 +732,12 @@ def report_markdown(result, confusion_files=None, files=None):
         "",
         "## Results",
         "",
-        f"Test-split figures, {spread}.",
+        ("Figures on each fold's held-out test fold, " if s.get("fold_as_test")
+         else "Test-split figures, ") + f"{spread}.",
         "",
         comparison_table(result, metrics),
         "",
+        *_median_lines(result, metrics),
         *_single_class_warnings(result),
         *_balanced_test_note(result),
         *[f"- `{m}`: {METRIC_DESCRIPTIONS.get(m, m)}" for m in metrics],
@@ -660,11 +750,18 @@ def report_markdown(result, confusion_files=None, files=None):
         "",
         *(["![recall per class](per_class_recall.png)", ""] if result.scored_methods() else []),
         *calibration_lines(result),
+        *external_lines(result),
     ]
     if confusion_files:
         heading = _confusion_heading(result)
         lines += [f"## Confusion matrices ({heading})", ""]
-        if len(result.seeds) > 1:
+        if s.get("fold_as_test"):
+            lines += ["Each image of the pooled data is counted once, in the fold that tests "
+                      "it; rows are the true classes.", ""]
+        elif _folds(result):
+            lines += [f"Each test image is counted once per fold ({len(result.seeds)} folds "
+                      f"x {d['test_size']} images); rows are the true classes.", ""]
+        elif len(result.seeds) > 1:
             lines += [f"Each test image is counted once per seed ({len(result.seeds)} seeds "
                       f"x {d['test_size']} images); rows are the true classes.", ""]
         for method, name in confusion_files.items():
@@ -857,8 +954,13 @@ def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files
     if result.probabilities and result.y_true is not None:
         write_predictions_csv(result, data_file("predictions.csv"), paths=paths)
     if result.probabilities:
-        arrays = {f"{m}/seed{s}": p for (m, s), p in result.probabilities.items()}
-        write_npz(data_file("predictions.npz"), y_true=result.y_true, **arrays)
+        arrays = {f"{m}/{run_name(s)}": p for (m, s), p in result.probabilities.items()}
+        labels = getattr(result, "test_labels", None)
+        if result.y_true is not None:
+            arrays["y_true"] = result.y_true
+        elif labels is not None:  # each fold's own test labels
+            arrays.update({f"y_true/{run_name(s)}": y for s, y in labels.items()})
+        write_npz(data_file("predictions.npz"), **arrays)
     files = list(paths_written) + [MANIFEST]
 
     counts, names = result.dataset["class_counts"], result.dataset["class_names"]
@@ -877,7 +979,8 @@ def save_comparison(result, output_dir, paths=None, overwrite=False, extra_files
             if len(result.seeds) > 1 else None,
             path=path_of("per_class_recall.png"),
             title=f"{result.dataset['name']}: test recall per class"
-                  + (f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
+                  + (f" (mean ± std over {len(result.seeds)} folds)" if _folds(result) else
+                     f" (mean ± std over {len(result.seeds)} seeds)" if len(result.seeds) > 1
                      else f" (seed {result.seeds[0]})"),
         )
     if _has_calibration(result) and result.y_true is not None:

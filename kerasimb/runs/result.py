@@ -38,6 +38,13 @@ class ComparisonResult:
             dataset, methods and seeds.
         files: paths of the files `compare` wrote or loaded for these runs (finished runs,
             saved models), listed in the manifest of the folder they are in. Defaults to none.
+        test_labels: `None`, or a dict `seed -> int array` of each run key's own test labels
+            when the runs were tested on different images (`compare(folds=K,
+            fold_as_test=True)`; `y_true` is then `None`). Defaults to `None`.
+        external: `None`, or the external test set's results (`compare(test_dataset=)`): a
+            dict with `dataset` (as `dataset` above), `y_true` (its test labels) and
+            `probabilities` (`(method, seed) -> (N, C)` array); each run record then holds
+            `external_report`. Defaults to `None`.
 
     Attributes:
         methods: list of str, the method labels in order.
@@ -58,7 +65,7 @@ class ComparisonResult:
     shard = None
 
     def __init__(self, dataset, settings, runs, y_true=None, probabilities=None,
-                 experiment=None, files=None):
+                 experiment=None, files=None, test_labels=None, external=None):
         self.dataset = dict(dataset)
         self.settings = dict(settings)
         self.runs = list(runs)
@@ -67,6 +74,9 @@ class ComparisonResult:
         self._experiment = None if experiment is None else jsonable(experiment)
         self.files = [str(path) for path in files or ()]
         self._versus = {}  # versus_baseline() results by their arguments (2,000 draws each)
+        self.test_labels = (None if test_labels is None else
+                            {key: np.asarray(y) for key, y in test_labels.items()})
+        self.external = None if external is None else dict(external)
 
     @property
     def experiment(self):
@@ -132,6 +142,40 @@ class ComparisonResult:
         return {method: {m: mean_std([run["report"].get(m) for run in self.runs_of(method)])
                          for m in metrics}
                 for method in self.methods}
+
+    @property
+    def folds(self):
+        """The number of cross-validation folds the runs are (`compare(folds=)`), or `None`
+        when they are seeds."""
+        return self.settings.get("folds") or None
+
+    def medians(self, metrics=None):
+        """Returns `{method: {metric: median}}` over the runs (folds or seeds): `np.median` of
+        the defined values, `None` without one (diverged runs and undefined values left out).
+
+        >>> result = ComparisonResult(
+        ...     {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+        ...     [{"method": "ce", "seed": s, "report": {"mcc": v}}
+        ...      for s, v in [(0, 0.5), (1, 0.9), (2, 0.6)]])
+        >>> result.medians(["mcc"])["ce"]["mcc"]
+        0.6
+        """
+        summary = self.summary(metrics)
+        return {method: {m: (float(np.median([v for v in stat["values"] if v is not None]))
+                             if stat["n"] else None) for m, stat in stats.items()}
+                for method, stats in summary.items()}
+
+    def external_result(self):
+        """The runs scored on the external test set (`compare(test_dataset=)`) as a
+        `ComparisonResult` of their own (each run's `report` is its `external_report`), or
+        `None` without an external test set."""
+        if self.external is None:
+            return None
+        runs = [{**{k: v for k, v in run.items() if k not in ("report", "external_report")},
+                 "report": run.get("external_report", {})} for run in self.runs]
+        return ComparisonResult(self.external["dataset"], self.settings, runs,
+                                self.external.get("y_true"),
+                                self.external.get("probabilities"))
 
     def per_class_recall(self):
         """Returns `{method: {class_name: {"mean", "std", "n", "values"}}}` over seeds."""
@@ -238,7 +282,8 @@ class ComparisonResult:
         cache = self.__dict__.setdefault("_versus", {})  # (also for subclasses' own __init__)
         if key in cache:
             return cache[key]
-        if self.y_true is None or not self.probabilities or len(self.methods) < 2:
+        if ((self.y_true is None and self.test_labels is None) or not self.probabilities
+                or len(self.methods) < 2):
             return {}
         counts = self.dataset.get("class_counts")
         out = {}
@@ -254,7 +299,8 @@ class ComparisonResult:
                                "reliable": False, "verdict": verdict_from_interval(None, None)}
                 continue
             found = paired_bootstrap(
-                self.y_true, [self.probabilities[method, s] for s in seeds],
+                self.y_true if self.test_labels is None else [self.test_labels[s] for s in seeds],
+                [self.probabilities[method, s] for s in seeds],
                 [self.probabilities[baseline, s] for s in seeds], metric=metric, draws=draws,
                 confidence=confidence, seed=seed,
                 class_counts=counts if metric == "smallest_class_recall" else None)
@@ -277,12 +323,21 @@ class ComparisonResult:
 
     def to_json(self):
         """Returns a JSON-serialisable dict: dataset, settings, summary, every run,
-        `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per diverged
-        run (empty when none), and `versus_baseline`, `versus_baseline()` (each method's paired
+        `median` (`medians()`, with folds), `external` (with an external test set: its
+        `dataset`, `summary` and, with folds, `median`; each run's `external_report` is in
+        `runs`), `diverged`, one `{"method", "seed", "epoch", "last_finite_loss", "reason"}` per
+        diverged run (empty when none), and `versus_baseline`, `versus_baseline()` (each method's paired
         difference from the baseline in the main metric with its 95 % interval; empty without
         per-image predictions)."""
+        external = self.external_result()
         return jsonable({"dataset": self.dataset, "settings": self.settings,
                          "summary": self.summary(), "runs": self.runs,
+                         **({"median": self.medians()} if self.folds else {}),
+                         **({"external": {"dataset": external.dataset,
+                                          "summary": external.summary(),
+                                          **({"median": external.medians()}
+                                             if self.folds else {})}}
+                            if external is not None else {}),
                          "diverged": [{"method": run["method"], "seed": run["seed"],
                                        **run["diverged"]} for run in self.diverged()],
                          "versus_baseline": self.versus_baseline() if self.methods else {}})

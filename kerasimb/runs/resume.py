@@ -14,7 +14,8 @@ __all__ = ["train_resumable"]
 
 
 @kerasimb_export("kerasimb.runs.train_resumable", serializable=False)
-def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, **train_kwargs):
+def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, train_seed=None,
+                    **train_kwargs):
     """`method.train(dataset, model_fn, seed=seed, ...)` that survives a killed process.
 
     The run trains with a `callbacks.ResumableBackup` in `store.backup_dir(label, seed)` (after
@@ -26,11 +27,14 @@ def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, 
 
     Args:
         store: `runs.RunStore`.
-        label, seed: the run's name and seed (`seed` is passed to `method.train`).
+        label, seed: the run's name and seed (`seed` is passed to `method.train`); `seed` may
+            be a text naming the run (e.g. `"fold0"`, `store.run_name`), with `train_seed`.
         fingerprint: JSON-compatible dict of every setting the run depends on.
         method: `methods.Method`.
         dataset: `ImageDataset`.
         model_fn: callable `(input_shape, num_classes) -> keras.Model`.
+        train_seed: `None` (`seed`) or the int seed passed to `method.train` when `seed` names
+            the run otherwise. Defaults to `None`.
         **train_kwargs: more `method.train` arguments (`epochs`, `batch_size`, `callbacks`, ...).
 
     Returns:
@@ -51,7 +55,9 @@ def train_resumable(store, label, seed, fingerprint, method, dataset, model_fn, 
         )
     backup = ResumableBackup(store.start(label, seed, fingerprint), delete_checkpoint=False)
     try:
-        model, history = method.train(dataset, model_fn, seed=seed, resume=backup,
+        model, history = method.train(dataset, model_fn,
+                                      seed=seed if train_seed is None else train_seed,
+                                      resume=backup,
                                       **train_kwargs)
     except TrainingDiverged as error:
         error.history = backup.history(error.history)

@@ -32,7 +32,7 @@ from kerasimb.utils.atomic import write_json, write_npz
 from kerasimb.utils.formatting import safe_name
 
 __all__ = ["RunStore", "callback_arrays", "check_output_dir", "dataset_fingerprint",
-           "default_output", "restore_callback_arrays", "setting_differences"]
+           "default_output", "restore_callback_arrays", "run_name", "setting_differences"]
 
 _EXTRA = "extra/"
 
@@ -116,6 +116,16 @@ def restore_callback_arrays(callbacks, arrays):
                                          if k.startswith(prefix)})
 
 
+def run_name(seed):
+    """The name of a run in its method's folder: `"seed<seed>"` for an integer seed, the text
+    itself for a run named otherwise (`compare(folds=)` names its runs `"fold<i>"`).
+
+    >>> run_name(3), run_name("fold0")
+    ('seed3', 'fold0')
+    """
+    return seed if isinstance(seed, str) else f"seed{seed}"
+
+
 def setting_differences(stored, current, prefix=""):
     """Lines `"key: <stored> in the folder, <current> now"` for every setting (nested keys
     joined by dots) that differs between two settings dicts.
@@ -163,7 +173,7 @@ class RunStore:
 
     def paths(self, label, seed):
         """The files of a finished run: `(record .json, arrays .npz)` (they may not exist)."""
-        base = os.path.join(self.output_dir, "runs", safe_name(label), f"seed{seed}")
+        base = os.path.join(self.output_dir, "runs", safe_name(label), run_name(seed))
         return base + ".json", base + ".npz"
 
     def lock_path(self, label, seed):
@@ -181,7 +191,7 @@ class RunStore:
                 return
 
     def backup_dir(self, label, seed):
-        return os.path.join(self.output_dir, "backup", safe_name(label), f"seed{seed}")
+        return os.path.join(self.output_dir, "backup", safe_name(label), run_name(seed))
 
     def _check(self, stored, fingerprint, label, seed, where):
         if stored != fingerprint:
@@ -190,7 +200,7 @@ class RunStore:
                 "Invalid value received for argument `output_dir`. Expected a folder whose "
                 f"saved runs used the same settings, or `overwrite=True` (`--restart`) to "
                 f"discard them. Received: output_dir={self.output_dir!r}, whose {where} of "
-                f"`{label}` seed {seed} was made with other settings ({differences})"
+                f"`{label}` {run_name(seed)} was made with other settings ({differences})"
             )
 
     def finished(self, label, seed):

@@ -36,6 +36,7 @@ def test_run_flags_become_compare_arguments():
                       "mixed_precision": "float32", "distribute": "none", "jit_compile": "auto",
                       "weights": "w.h5", "tensorboard": "tb", "augment": None,
                       "freeze_backbone": 2, "stop_on_divergence": True, "calibrate": False,
+                      "folds": None, "fold_as_test": False, "test_dataset": None,
                       "optimizer": None}
     assert compare_kwargs(_parse("--freeze-backbone"))["freeze_backbone"] is True
     parser = argparse.ArgumentParser()
