@@ -13,7 +13,7 @@ re-weighting (cRW) or class-balanced re-sampling (cRS) for `stage2_epochs` epoch
 | `center-crw` / `center-crs` | CE + 0.001 · center loss | cRW / cRS |
 | `triplet-crw` / `triplet-crs` | CE + 0.001 · triplet loss (margin 50, batch-hard) | cRW / cRS |
 | `supcon-crw` / `supcon-crs` | CE + 1.0 · SupCon (T = 0.05, 3-layer projection) | cRW / cRS |
-| `focal-crw`, `mixup-crw`, `cutmix-crw` | the one-stage baseline's batches and loss | cRW |
+| `focal-crw`, `cb-focal-crw`, `mixup-crw`, `cutmix-crw` | the one-stage baseline's batches and loss | cRW |
 | `ldam-crw` | LDAM (margins on a cosine head, logits 30 · cosine) | cRW |
 
 Stage 2 trains the head for `stage2_epochs` epochs with Adam, its learning rate cosine-decayed
@@ -347,7 +347,7 @@ _STAGE1 = {
 }
 _STAGE2 = {"reweight": "cRW (class re-weighting)", "resample": "cRS (class-balanced re-sampling)"}
 
-for _base in ("focal", "mixup", "cutmix", "ldam"):
+for _base in ("focal", "cb-focal", "mixup", "cutmix", "ldam"):
     if _base in registry.names():  # the two-stage versions of the baselines that exist
         _cls = _two_stage(f"{_base}-crw", None, "reweight",
                           f"two-stage: {_base} (its own batches and loss), then head-only cRW")

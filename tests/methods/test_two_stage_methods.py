@@ -99,7 +99,8 @@ def test_errors():
 def test_two_stage_versions_of_the_baselines():
     from kerasimb.losses import FocalLoss
 
-    for name, base in (("focal-crw", "focal"), ("mixup-crw", "mixup"), ("cutmix-crw", "cutmix")):
+    for name, base in (("focal-crw", "focal"), ("mixup-crw", "mixup"), ("cutmix-crw", "cutmix"),
+                       ("cb-focal-crw", "cb-focal"), ("ldam-crw", "ldam")):
         assert methods.get(name).params["stage1_method"] == base
         assert methods.get(name).params["metric_loss"] is None
     model, history = methods.get("focal-crw", stage2_epochs=1).train(
