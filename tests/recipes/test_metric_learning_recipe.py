@@ -112,7 +112,8 @@ def test_losses_subset_rows_and_verdict():
 def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "ml"
     code = _run(["--epochs", "1", "--seeds", "0", "--stage2-epochs", "1", "--sensitivity", "0.1",
-                 "--no-progress", "--batch-size", "64", "--output", str(out)])
+                 "--no-progress", "--batch-size", "64", "--output", str(out),
+                 "--table2-extra", "ce-drw", "ldam-crw"])
     assert code == 0
     report = (out / "report.md").read_text()
     for text in ("Table 2", "Table 3", "CE + SupCon → cRS", "SC → cRW", "sensitivity",
@@ -128,6 +129,15 @@ def test_tiny_run_writes_report(tmp_path):
     assert "| CE | method=ce on small_cnn | Minor | 0.8006 (80.06) |" in report
     assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 (84.36) |" in report
     assert "could be retrieved" not in report
+    # The extra rows: in Table 2 between the CE rows and the metric-learning rows, and beside
+    # the paper's figures; the stage 2 stated is the paper's.
+    table2 = report.split("## Table 2")[1].split("\n## ")[0]
+    order = [table2.index(f"| {row} |") for row in ("CE → cRS", "CE-DRW", "LDAM → cRW",
+                                                     "CE + center → cRW")]
+    assert order == sorted(order)
+    assert "| LDAM → cRW | method=ldam-crw on small_cnn | All | 0.8236 (82.36) |" in report
+    assert "| CE-DRW | method=ce-drw on small_cnn | Minor | 0.7294 (72.94) |" in report
+    assert "SGD (learning rate 0.1, momentum 0.9, weight decay 0.0005; cosine schedule to 1e-06)" in report
 
 
 def test_minority_group_is_the_papers():
