@@ -68,13 +68,13 @@ def test_rows_use_the_papers_stage2_and_the_extra_rows_are_opt_in():
     extra = [k for k in rows if k not in default]
     assert extra == ["ce-drw", "class-sampling", "reweight", "ldam", "ldam-crw", "ldam-drw",
                      "focal", "focal-crw", "cb-focal", "cb-focal-crw", "mixup", "mixup-crw",
-                     "cutmix", "cutmix-crw"]
+                     "cutmix", "cutmix-crw", "bbn"]
     assert rows["ldam-crw"][0] == "LDAM → cRW" and rows["ldam-crw"][1].params["stage1_method"] == "ldam"
     assert rows["focal-crw"][1].params["stage2_optimizer"] == "paper"
     assert "stage2_optimizer" not in rows["focal"][1].params  # a one-stage method
     some = module.method_rows(parser.parse_args(["--table2-extra", "mixup-crw", "ce-drw"]))
     assert [k for k in some if k not in default] == ["ce-drw", "mixup-crw"]  # the paper's order
-    assert _run(["--table2-extra", "bbn"]) == 2
+    assert _run(["--table2-extra", "bbx"]) == 2
     # Every extra row is compared with the paper's figures on all three datasets.
     for dataset in ("Skin7", "X-ray9", "PathMNIST-LT"):
         (table,) = [t for t in module.PAPER_TABLES
