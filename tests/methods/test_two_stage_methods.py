@@ -213,6 +213,8 @@ def test_ldam_as_stage1_then_crw():
     model, history = method.train(dataset, model_fn("small_cnn", width=4, depth=2), epochs=1,
                                   batch_size=8, seed=0)
     assert model.head == "cosine" and model.head_scale == 30.0
+    revived = TwoStageClassifier.from_config(model.get_config())
+    assert revived.head == "cosine" and type(revived.classifier).__name__ == "CosineClassifier"
     assert "stage2_loss" in history.history
     probs = method.predict(model, dataset.test[0])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
