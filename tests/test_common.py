@@ -44,6 +44,9 @@ EXAMPLES = {
                                      keras.layers.Dense(2)]),
         "image_shape": (4, 1, 1), "class_names": ["a", "b"], "class_counts": [9, 3],
         "logit_scale": 2.0, "temperature": 1.5},
+    "BBN": {  # a tiny feature model (batch, 4) -> (batch, 5)
+        "backbone": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
+        "num_classes": 3, "branch_units": 6, "alpha": 0.5},
     "AdUni": {  # a tiny feature model (batch, 4) -> (batch, 5)
         "encoder": keras.Sequential([keras.Input((4,)), keras.layers.Dense(5)]),
         "num_classes": 3, "class_counts": [10, 5, 2], "projection_dim": 4},

@@ -7,6 +7,7 @@ from kerasimb.methods import perturbed  # noqa: F401  (the "+perturb" modifier: 
 from kerasimb.methods import quadsnet  # noqa: F401  (registers "quadsnet-margin")
 from kerasimb.methods import sampling  # noqa: F401  (class/sqrt/progressive sampling, drs, mixup, cutmix, remix, balanced-mixup)
 from kerasimb.methods import two_stage  # noqa: F401  (ce/center/triplet/supcon -crw and -crs)
+from kerasimb.methods import bbn  # noqa: F401  (registers "bbn")
 from kerasimb.methods.registry import METHODS, MODIFIERS, Method, get, names, register, unregister
 
 __all__ = ["METHODS", "MODIFIERS", "Method", "get", "names", "register", "unregister"]

@@ -1,4 +1,5 @@
-"""The imbalance loss family as named methods: focal, class-balanced, LDAM(-DRW), logit adjustment.
+"""The imbalance loss family as named methods: focal, class-balanced, LDAM(-DRW), CE-DRW, logit
+adjustment.
 
 Every method here trains with instance sampling and the model `model_fn` builds; only the loss
 changes, except the LDAM methods, which replace the model's final `Dense` by a
@@ -10,11 +11,13 @@ changes, except the LDAM methods, which replace the model's final `Dense` by a
 import math
 
 import keras
+from keras import ops
 
 from kerasimb.callbacks.deferred_reweighting import DeferredReweighting
 from kerasimb.layers.cosine_classifier import CosineClassifier
 from kerasimb.layers.logit_adjustment import LogitAdjustment
 from kerasimb.losses.class_balanced import ClassBalancedLoss
+from kerasimb.losses.common import ClassWeightsMixin
 from kerasimb.losses.focal import FocalLoss
 from kerasimb.losses.ldam import LDAMLoss
 from kerasimb.losses.logit_adjusted import LogitAdjustedLoss
@@ -173,15 +176,12 @@ class LDAMDRW(LDAM):
 
     def validate_params(self, params):
         params = super().validate_params(params)
-        params["drw_start"] = check_float(
-            params["drw_start"], "drw_start", 0.0, 1.0, max_inclusive=False
-        )
-        _beta(params)
+        _drw_params(params)
         return params
 
     def start_epoch(self, epochs):
         """The first (0-based) re-weighted epoch of a run of `epochs` epochs."""
-        return int(math.floor(self.params["drw_start"] * epochs))
+        return _drw_start_epoch(self.params, epochs)
 
     def callbacks(self, dataset, epochs):
         return [
@@ -189,6 +189,79 @@ class LDAMDRW(LDAM):
                 dataset.class_counts, self.start_epoch(epochs), beta=self.params["beta"]
             )
         ]
+
+
+def _drw_params(params):
+    params["drw_start"] = check_float(params["drw_start"], "drw_start", 0.0, 1.0,
+                                      max_inclusive=False)
+    _beta(params)
+
+
+def _drw_start_epoch(params, epochs):
+    return int(math.floor(params["drw_start"] * epochs))
+
+
+class _DeferredWeightedCrossEntropy(ClassWeightsMixin, keras.losses.Loss):
+    """Softmax cross-entropy whose per-class weights `callbacks.DeferredReweighting` switches
+    on: each example's loss is multiplied by `sum_c y_c w_c` (`w_y` for one-hot targets), the
+    batch loss is the mean. All weights are 1 until set."""
+
+    def __init__(self, num_classes, name="drw_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = int(num_classes)
+        self._init_class_weights(None, self.num_classes)
+
+    def call(self, y_true, y_pred):
+        logits = ops.cast(y_pred, "float32")
+        if len(y_true.shape) == 1 or y_true.shape[-1] == 1:
+            y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        y_true = ops.cast(y_true, "float32")
+        ce = -ops.sum(y_true * ops.log_softmax(logits, axis=-1), axis=-1)
+        return ops.sum(y_true * self._class_weights, axis=-1) * ce
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+@register("ce-drw")
+class CrossEntropyDRW(Method):
+    """Cross-entropy with deferred re-weighting (Cao et al.'s DRW without LDAM's margins).
+
+    Unweighted softmax cross-entropy until epoch `floor(drw_start * epochs)`, then each example
+    weighted by the effective-number weight of its class, `losses.class_weights(counts,
+    "effective", beta)` (summing to the number of classes), switched by the same
+    `callbacks.DeferredReweighting` as `ldam-drw`. Zeng et al. report it as "CE-DRW" (Table 2).
+
+    Params:
+        drw_start: float in [0, 1). Fraction of the epochs before re-weighting. Defaults to `0.8`.
+        beta: float in [0, 1). Effective-number hyperparameter. Defaults to `0.9999`.
+
+    Example:
+
+    >>> method = CrossEntropyDRW()
+    >>> method.start_epoch(20)
+    16
+    """
+
+    description = "instance sampling + cross-entropy with deferred effective-number re-weighting"
+    reference = "Cao et al., NeurIPS 2019 (DRW)"
+    defaults = {"drw_start": 0.8, "beta": 0.9999}
+    search_space = {"drw_start": ("float", 0.5, 0.9), "beta": ("choice", [0.99, 0.999, 0.9999])}
+
+    def validate_params(self, params):
+        _drw_params(params)
+        return params
+
+    def start_epoch(self, epochs):
+        """The first (0-based) re-weighted epoch of a run of `epochs` epochs."""
+        return _drw_start_epoch(self.params, epochs)
+
+    def loss(self, dataset):
+        return _DeferredWeightedCrossEntropy(dataset.num_classes)
+
+    def callbacks(self, dataset, epochs):
+        return [DeferredReweighting(dataset.class_counts, self.start_epoch(epochs),
+                                    beta=self.params["beta"])]
 
 
 @register("logit-adjusted")

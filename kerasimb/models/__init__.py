@@ -2,6 +2,7 @@
 `model_fn(name)`."""
 
 from kerasimb.models.aduni import AdUni
+from kerasimb.models.bbn import BBN
 from kerasimb.models.backbones import (
     MODELS,
     Backbone,
@@ -19,6 +20,7 @@ from kerasimb.models.two_stage import TwoStageClassifier
 
 __all__ = [
     "AdUni",
+    "BBN",
     "Backbone",
     "MODELS",
     "QuadSNet",

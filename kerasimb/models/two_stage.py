@@ -16,6 +16,7 @@ from keras import ops
 
 from kerasimb.api_export import kerasimb_export
 from kerasimb.data.pipeline import steps_per_epoch
+from kerasimb.layers.cosine_classifier import CosineClassifier
 from kerasimb.layers.projection_head import ProjectionHead
 from kerasimb.losses.center import center_loss
 from kerasimb.losses.center import center_update as wen_center_update
@@ -104,6 +105,10 @@ class TwoStageClassifier(keras.Model):
         base_temperature: float > 0 or `None` (= `temperature`). Defaults to `None`.
         projection_hidden_dim: int >= 1. Defaults to `512`.
         projection_dim: int >= 1. Defaults to `128`.
+        head: `"linear"` (a `Dense` layer with bias) or `"cosine"` (a `layers.CosineClassifier`
+            whose logits are `head_scale` · cosine, the head LDAM trains; see
+            `methods.two_stage`'s `stage1_method="ldam"`). Defaults to `"linear"`.
+        head_scale: float > 0. The cosine head's logit scale. Defaults to `30.0`.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -140,6 +145,8 @@ class TwoStageClassifier(keras.Model):
         base_temperature=None,
         projection_hidden_dim=512,
         projection_dim=128,
+        head="linear",
+        head_scale=30.0,
         **kwargs,
     ):
         if not isinstance(backbone, keras.Model):
@@ -172,13 +179,19 @@ class TwoStageClassifier(keras.Model):
                                            min_inclusive=False)
         projection_hidden_dim = check_int(projection_hidden_dim, "projection_hidden_dim", minimum=1)
         projection_dim = check_int(projection_dim, "projection_dim", minimum=1)
+        check_choice(head, "head", ("linear", "cosine"))
+        head_scale = check_float(head_scale, "head_scale", minimum=0.0, min_inclusive=False)
         kwargs.setdefault("name", "two_stage_classifier")
         super().__init__(**kwargs)
 
         # === Layers ===
         self.backbone = backbone
         self.head_dropout = keras.layers.Dropout(dropout, name="head_dropout")
-        self.classifier = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+        if head == "cosine":
+            self.classifier = CosineClassifier(num_classes, scale=head_scale, dtype="float32",
+                                               name="logits")
+        else:
+            self.classifier = keras.layers.Dense(num_classes, dtype="float32", name="logits")
         self.projection = None
         if metric_loss == "supcon":
             self.projection = ProjectionHead(projection_hidden_dim, projection_dim,
@@ -201,6 +214,8 @@ class TwoStageClassifier(keras.Model):
         self.base_temperature = base_temperature
         self.projection_hidden_dim = projection_hidden_dim
         self.projection_dim = projection_dim
+        self.head = head
+        self.head_scale = head_scale
         self.feature_dim = int(feature_shape[-1])
         self.centers = None
         self.build(backbone.input_shape)
@@ -336,6 +351,8 @@ class TwoStageClassifier(keras.Model):
         validation_data=None,
         seed=0,
         verbose=0,
+        optimizer=None,
+        callbacks=(),
     ):
         """Stage 2: fine-tunes only the linear head, with class re-weighting or re-sampling.
 
@@ -343,8 +360,10 @@ class TwoStageClassifier(keras.Model):
         (BatchNorm uses its moving statistics, which are not updated) and the head alone is
         trained on them, so no backbone weight can change. The head starts from its stage-1
         weights (fine-tuning, as in Zeng et al.) unless `reinitialize=True` (cRT); the feature
-        dropout of stage 1 (`dropout`) is not applied. Adam with a cosine-decayed learning rate
-        over the `epochs`, softmax cross-entropy:
+        dropout of stage 1 (`dropout`) is not applied. Softmax cross-entropy, by default with
+        Adam and a learning rate cosine-decayed from `learning_rate` to 0 over the `epochs`;
+        `optimizer` replaces that (Zeng et al.'s protocol is SGD from 0.1, cosine-decayed to
+        1e-6 over 10 epochs: `methods.two_stage.PAPER_STAGE2`):
 
         - `"reweight"` (cRW): every sample weighted by `losses.class_weights(counts, weighting)`
           of its class, with instance-shuffled batches.
@@ -365,6 +384,12 @@ class TwoStageClassifier(keras.Model):
             validation_data: `None` or `(x_val, y_val)` scored after every epoch.
             seed: int. Seeds the batch order / sampling. Defaults to `0`.
             verbose: `fit` verbosity. Defaults to `0`.
+            optimizer: `None` (Adam with the cosine decay above) or a fresh
+                `keras.optimizers.Optimizer` (with its own learning rate or schedule over the
+                `epochs` × `ceil(N / batch_size)` steps; `learning_rate` is then unused), e.g.
+                `methods.optimization.build_optimizer(...)`. Defaults to `None`.
+            callbacks: Keras callbacks for the head's `fit` (their `model` is the head).
+                Defaults to `()`.
 
         Returns:
             The `keras.callbacks.History` of the head's training.
@@ -378,6 +403,10 @@ class TwoStageClassifier(keras.Model):
         learning_rate = check_float(learning_rate, "learning_rate", minimum=0.0,
                                     min_inclusive=False)
         seed = check_int(seed, "seed", minimum=0)
+        if optimizer is not None and not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise TypeError(
+                "Invalid type received for argument `optimizer`. Expected None or a "
+                f"keras.optimizers.Optimizer. Received: optimizer={optimizer!r}")
         labels = _as_int_labels(y)
         x, labels = check_images_labels(np.asarray(x), labels, self.num_classes)
         counts = check_class_counts(
@@ -388,14 +417,18 @@ class TwoStageClassifier(keras.Model):
         steps = steps_per_epoch(n, batch_size)
 
         if reinitialize:
-            kernel, bias = self.classifier.kernel, self.classifier.bias
+            kernel = self.classifier.kernel
             kernel.assign(keras.initializers.GlorotUniform(seed=seed)(kernel.shape))
-            bias.assign(ops.zeros_like(bias))
+            bias = getattr(self.classifier, "bias", None)  # the cosine head has none
+            if bias is not None:
+                bias.assign(ops.zeros_like(bias))
         inputs = keras.Input((self.feature_dim,), name="features")
         head = keras.Model(inputs, self.classifier(inputs), name="head")
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
+        if optimizer is None:
+            optimizer = keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps))
         head.compile(
-            optimizer=keras.optimizers.Adam(schedule),
+            optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
@@ -426,7 +459,7 @@ class TwoStageClassifier(keras.Model):
             validation = (self.extract_features(x_val), _as_int_labels(y_val))
         return head.fit(
             train, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
-            verbose=verbose, shuffle=False,
+            verbose=verbose, shuffle=False, callbacks=list(callbacks),
         )
 
     # --- Config ----------------------------------------------------------------------------
@@ -450,6 +483,8 @@ class TwoStageClassifier(keras.Model):
             "base_temperature": self.base_temperature,
             "projection_hidden_dim": self.projection_hidden_dim,
             "projection_dim": self.projection_dim,
+            "head": self.head,
+            "head_scale": self.head_scale,
         }
 
     @classmethod

@@ -3,13 +3,17 @@
 Stage 1 trains the model's features and a linear head with cross-entropy plus λ · a metric loss
 (center λ=0.001, triplet margin 50 λ=0.001, SupCon T=0.05 λ=1 through a 3-layer projection),
 with a linear warm-up then cosine learning rate; stage 2 freezes the features and fine-tunes the
-head on the training split with class re-weighting (cRW) or class-balanced re-sampling (cRS).
+head on the training split with class re-weighting (cRW) or class-balanced re-sampling (cRS),
+as in the paper: SGD from 0.1, cosine-decayed to 1e-6 over the stage-2 epochs.
 
 Tables, laid out like the paper's:
 
 - Table 2: every stage-1 loss with cRW and cRS: mean class recall over all classes, over the 3
   most frequent and over the 3 least frequent classes (fewer for datasets with < 6 classes),
-  macro-F1; mean ± std over seeds.
+  macro-F1; mean ± std over seeds. With --table2-extra (e.g. `--table2-extra all`) also the
+  paper's other Table 2 baselines: CE-DRW, RS, RW, LDAM, LDAM → cRW, LDAM-DRW, Focal,
+  Focal → cRW, CB-Focal, CB-Focal → cRW, Mixup, Mixup → cRW, CutMix, CutMix → cRW and BBN
+  (simplified: see `methods.bbn`). They are off by default, to keep the default run short.
 - Table 3 (ablation, unless --no-ablation): CE (one stage), CE+SC (one stage), CE → cRW,
   SC → cRW (SupCon alone in stage 1), CE+SC → cRW.
 - Fig. 2 (with --sensitivity λ1 λ2 ...): the metric-loss coefficient λ of --sensitivity-loss
@@ -38,6 +42,8 @@ import sys
 
 from kerasimb import methods, metrics, runs
 from kerasimb.callbacks import FeatureSnapshot
+from kerasimb.methods.optimization import describe_training
+from kerasimb.methods.two_stage import PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE, TwoStageMethod
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
 from kerasimb.recipes.flags import optimizer_name, optimizer_text, training_text
@@ -77,6 +83,15 @@ LOSSES = (("CE", "ce"), ("CE + center", "center"), ("CE + triplet", "triplet"),
 STAGE2 = (("cRW", "crw"), ("cRS", "crs"))
 TABLE_METRICS = ("balanced_accuracy", "recall_most_frequent", "recall_least_frequent",
                  "macro_f1")
+# The paper's other Table 2 rows, in its order, for --table2-extra: (row label, method name).
+# The two-stage ones ("→ cRW") train their stage 1 with the one-stage method's batches and loss
+# (LDAM on a cosine head) and share the metric-learning rows' stage 2.
+EXTRA_ROWS = (("CE-DRW", "ce-drw"), ("RS", "class-sampling"), ("RW", "reweight"),
+              ("LDAM", "ldam"), ("LDAM → cRW", "ldam-crw"), ("LDAM-DRW", "ldam-drw"),
+              ("Focal", "focal"), ("Focal → cRW", "focal-crw"), ("CB-Focal", "cb-focal"),
+              ("CB-Focal → cRW", "cb-focal-crw"), ("Mixup", "mixup"),
+              ("Mixup → cRW", "mixup-crw"), ("CutMix", "cutmix"),
+              ("CutMix → cRW", "cutmix-crw"), ("BBN", "bbn"))
 
 # The paper's Tables 2 and 3, transcribed as printed (percentages, the std of "All" left out;
 # `kerasimb.recipes.paper` renders them). The report relabels its runs by their row key in
@@ -99,7 +114,7 @@ PAPER_COLUMNS = {"balanced_accuracy": "All", "recall_most_frequent": "Major",
 PAPER_ROWS = {"CE": "ce", "CE → cRW": "ce-crw", "CE → cRS": "ce-crs",
               "CE+CT → cRW": "center-crw", "CE+TP → cRW": "triplet-crw",
               "CE+SC → cRW": "supcon-crw", "CE+SC (no cRW)": "ce+sc",
-              "SC → cRW (no CE)": "sc-crw"}
+              "SC → cRW (no CE)": "sc-crw", **dict(EXTRA_ROWS)}
 
 
 def paper_table(number, dataset, rows):
@@ -115,6 +130,21 @@ PAPER_TABLES = [
         "CE": ("83.12", "85.09", "80.06"),
         "CE → cRW": ("84.11", "85.08", "82.67"),
         "CE → cRS": ("82.17", "85.54", "80.06"),
+        "CE-DRW": ("83.58", "84.46", "82.23"),
+        "RS": ("81.39", "85.69", "77.89"),
+        "RW": ("84.35", "86.36", "86.86"),
+        "LDAM": ("84.37", "85.50", "82.23"),
+        "LDAM → cRW": ("82.36", "84.35", "78.79"),
+        "LDAM-DRW": ("85.21", "85.54", "84.41"),
+        "Focal": ("82.66", "82.93", "81.78"),
+        "Focal → cRW": ("83.62", "83.64", "86.13"),
+        "CB-Focal": ("78.25", "72.52", "80.06"),
+        "CB-Focal → cRW": ("76.95", "75.32", "80.06"),
+        "Mixup": ("81.65", "85.39", "81.87"),
+        "Mixup → cRW": ("83.37", "86.70", "81.78"),
+        "CutMix": ("82.02", "86.03", "79.61"),
+        "CutMix → cRW": ("84.68", "87.30", "83.51"),
+        "BBN": ("73.88", "79.16", "80.51"),
         "CE+CT → cRW": ("85.24", "86.10", "83.51"),
         "CE+TP → cRW": ("86.50", "84.79", "86.13"),
         "CE+SC → cRW": ("86.43", "85.73", "91.75"),
@@ -123,6 +153,21 @@ PAPER_TABLES = [
         "CE": ("50.20", "58.49", "41.82"),
         "CE → cRW": ("51.81", "57.58", "47.79"),
         "CE → cRS": ("51.46", "57.89", "46.50"),
+        "CE-DRW": ("51.04", "58.83", "43.99"),
+        "RS": ("47.86", "59.55", "38.97"),
+        "RW": ("49.44", "57.59", "44.07"),
+        "LDAM": ("49.07", "59.49", "40.20"),
+        "LDAM → cRW": ("48.19", "59.71", "37.78"),
+        "LDAM-DRW": ("52.18", "58.53", "48.94"),
+        "Focal": ("49.86", "57.34", "44.48"),
+        "Focal → cRW": ("51.47", "54.95", "51.51"),
+        "CB-Focal": ("46.30", "42.13", "53.59"),
+        "CB-Focal → cRW": ("46.42", "42.04", "55.16"),
+        "Mixup": ("49.54", "59.47", "42.20"),
+        "Mixup → cRW": ("50.55", "59.37", "45.17"),
+        "CutMix": ("50.97", "59.34", "43.41"),
+        "CutMix → cRW": ("52.87", "55.48", "53.72"),
+        "BBN": ("48.11", "38.80", "61.53"),
         "CE+CT → cRW": ("52.71", "56.43", "53.29"),
         "CE+TP → cRW": ("52.93", "57.90", "48.83"),
         "CE+SC → cRW": ("52.77", "57.80", "49.49"),
@@ -131,6 +176,21 @@ PAPER_TABLES = [
         "CE": ("84.46", "94.34", "70.21"),
         "CE → cRW": ("83.77", "90.66", "71.15"),
         "CE → cRS": ("82.26", "88.96", "70.37"),
+        "CE-DRW": ("84.91", "92.40", "72.94"),
+        "RS": ("84.22", "94.47", "68.08"),
+        "RW": ("79.88", "77.76", "71.88"),
+        "LDAM": ("80.86", "78.10", "73.31"),
+        "LDAM → cRW": ("80.65", "79.52", "72.18"),
+        "LDAM-DRW": ("82.08", "84.39", "72.06"),
+        "Focal": ("84.62", "94.42", "71.86"),
+        "Focal → cRW": ("80.83", "85.76", "69.70"),
+        "CB-Focal": ("82.79", "91.72", "72.75"),
+        "CB-Focal → cRW": ("79.32", "88.92", "68.63"),
+        "Mixup": ("84.26", "96.73", "68.07"),
+        "Mixup → cRW": ("83.01", "91.35", "68.94"),
+        "CutMix": ("84.63", "95.98", "67.38"),
+        "CutMix → cRW": ("85.03", "84.85", "68.61"),
+        "BBN": ("84.22", "94.28", "70.79"),
         "CE+CT → cRW": ("85.81", "94.32", "74.03"),
         "CE+TP → cRW": ("86.50", "94.85", "74.12"),
         "CE+SC → cRW": ("87.45", "96.01", "76.81"),
@@ -156,6 +216,11 @@ def add_arguments(parser):
                         default=[p for _, p in LOSSES], metavar="LOSS",
                         help="stage-1 losses of Table 2 (ce, the baseline, always; default: all)")
     parser.add_argument("--no-ablation", action="store_true", help="leave out Table 3's extra rows")
+    parser.add_argument("--table2-extra", nargs="*", default=[], metavar="METHOD",
+                        choices=["all", *(name for _, name in EXTRA_ROWS)],
+                        help="the paper's other Table 2 baselines to run as well: 'all' or "
+                             "some of " + ", ".join(name for _, name in EXTRA_ROWS)
+                             + " (default: none)")
     parser.add_argument("--sensitivity", type=float, nargs="*", default=[], metavar="LAMBDA",
                         help="metric-loss coefficients for the Fig. 2 sweep (default: none)")
     parser.add_argument("--sensitivity-loss", choices=("center", "triplet", "supcon"),
@@ -171,9 +236,20 @@ def selected_losses(args):
     return [(label, prefix) for label, prefix in LOSSES if prefix in chosen]
 
 
+def selected_extra_rows(args):
+    """`[(row label, method name)]` of the `--table2-extra` rows, in the paper's order."""
+    chosen = set(getattr(args, "table2_extra", None) or ())
+    return [(label, name) for label, name in EXTRA_ROWS if "all" in chosen or name in chosen]
+
+
 def method_rows(args):
-    """Returns `{key: (row label, Method)}` for Table 2, Table 3 and the sweep, in run order."""
-    common = {"stage2_epochs": args.stage2_epochs, "warmup_epochs": args.warmup_epochs}
+    """Returns `{key: (row label, Method)}` for Table 2, Table 3 and the sweep, in run order.
+
+    Every two-stage row gets the paper's stage 2 (`methods.two_stage.PAPER_STAGE2`: SGD from
+    0.1, cosine-decayed to 1e-6) for `--stage2-epochs` epochs.
+    """
+    common = {"stage2_epochs": args.stage2_epochs, "warmup_epochs": args.warmup_epochs,
+              "stage2_optimizer": "paper"}
     rows = {}
     for loss_label, prefix in selected_losses(args):
         for stage2_label, suffix in STAGE2:
@@ -183,6 +259,9 @@ def method_rows(args):
         rows["ce"] = ("CE", methods.get("ce-crw", **{**common, "stage2": None}))
         rows["ce+sc"] = ("CE + SC", methods.get("supcon-crw", **{**common, "stage2": None}))
         rows["sc-crw"] = ("SC → cRW", methods.get("supcon-crw", **{**common, "ce_weight": 0.0}))
+    for label, name in selected_extra_rows(args):
+        two_stage = isinstance(methods.get(name), TwoStageMethod)
+        rows[name] = (label, methods.get(name, **(common if two_stage else {})))
     default = methods.get(f"{args.sensitivity_loss}-crw").metric_weight
     for weight in args.sensitivity:
         if weight != default:
@@ -260,6 +339,25 @@ def verdict(summary, labels, losses=LOSSES):
     return lines
 
 
+def extra_text(extra, args):
+    """The sentence under Table 2 saying how the paper's other baselines were trained."""
+    names = ", ".join(label for label, _ in extra)
+    config = runs.compare_kwargs(args)["optimizer"]
+    constant = config is None or (config.get("lr_schedule", "constant") == "constant"
+                                  and not config.get("warmup_epochs"))
+    return (f"Also run, between the CE rows and the metric-learning rows as in the paper: "
+            f"{names}. One-stage rows train {args.epochs} epochs with {optimizer_text(args)}"
+            + (", without the warm-up and cosine decay of the two-stage rows' stage 1,"
+               if constant else "")
+            + " and their own loss or batches (CE-DRW and LDAM-DRW: effective-number class weights "
+            "(β = 0.9999) from 80% of the epochs; LDAM: margins up to 0.5 on a cosine head "
+            "with scale 30; Focal: γ = 2; RS: class-balanced sampling; RW: inverse-frequency "
+            "weights; BBN: instance- and reversed-sampled branches on shared features, one "
+            "Dense block each instead of a copy of the last residual block, α = 1 − (T/T_max)² "
+            "per epoch, α = 0.5 at test); \"→ cRW\" rows then get the same stage 2 as the "
+            "metric-learning rows.")
+
+
 def plot_sensitivity(points, loss, path):
     import matplotlib.pyplot as plt
 
@@ -330,7 +428,10 @@ def run(args, dataset, output):
     summary = result.summary(TABLE_METRICS)
     spread = spread_text(args.seeds)
 
+    extra = selected_extra_rows(args)
     main_rows = [(rows[f"{p}-{s}"][0], labels[f"{p}-{s}"]) for _, p in losses for _, s in STAGE2]
+    # The paper's order: the CE rows, its other baselines, then the metric-learning rows.
+    main_rows[len(STAGE2):len(STAGE2)] = [(label, labels[name]) for label, name in extra]
     table2 = table(result, main_rows)
     print(f"\nTable 2 layout ({spread}):\n{table2}")
     sections = [
@@ -343,9 +444,10 @@ def run(args, dataset, output):
         f"Settings: `{args.backbone}` features (pooled, before the classifier) with a linear "
         f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, {optimizer_name(args)}, peak learning "
         f"rate {args.learning_rate:g} with {min(args.warmup_epochs, args.epochs // 2)} warm-up "
-        f"epochs then cosine decay, instance-shuffled batches, {training_text(args)}; stage 2: "
-        f"{args.stage2_epochs} epochs on the frozen features of the training split, Adam with "
-        f"cosine decay from {args.learning_rate:g}. cRW: inverse-frequency class weights; cRS: "
+        f"epochs then cosine decay, instance-shuffled batches, {training_text(args)}; stage 2 "
+        f"(the paper's): {args.stage2_epochs} epochs on the frozen features of the training "
+        f"split, {describe_training(PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE)}, the head "
+        "alone trained. cRW: inverse-frequency class weights; cRS: "
         "class-balanced re-sampling. The last epoch is evaluated on the test split "
         f"({len(dataset.test[1])} images), {spread}. \"most / least frequent\": mean recall "
         f"over the {groups[0]} most / {groups[1]} least frequent training classes, the paper's "
@@ -356,6 +458,7 @@ def run(args, dataset, output):
         "",
         table2,
         "",
+        *([extra_text(extra, args), ""] if extra else []),
         "Bold: best mean. Does metric learning beat plain CE with the same stage 2 (mean class "
         "recall; \"beats\" means by more than the larger standard deviation)?",
         "",

@@ -118,3 +118,38 @@ def test_training_small_cnn():
         model, history = method.train(DATA, SMALL, epochs=2, batch_size=8)
         assert np.all(np.isfinite(history.history["loss"]))
         assert method.predict(model, DATA.test[0]).shape == (9, 3)
+
+
+def _weighted_ce_numpy(labels, logits, weights):
+    """Per-example w_y · (−log softmax(z)_y), averaged over the batch."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return (-np.asarray(weights)[labels] * log_p[np.arange(len(labels)), labels]).mean()
+
+
+def test_ce_drw_is_cross_entropy_then_effective_number_weighted():
+    method = methods.get("ce-drw", drw_start=0.6)
+    assert methods.get("ce-drw").params == {"drw_start": 0.8, "beta": 0.9999}
+    assert method.start_epoch(5) == 3 and methods.get("ce-drw").start_epoch(20) == 16
+    loss = method.loss(DATA)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 3)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 2, 1])
+    onehot = keras.utils.to_categorical(labels, 3)
+    assert float(loss(onehot, logits)) == pytest.approx(
+        _weighted_ce_numpy(labels, logits, [1.0, 1.0, 1.0]), rel=1e-5)
+    (drw,) = method.callbacks(DATA, 5)
+    assert isinstance(drw, callbacks.DeferredReweighting) and drw.start_epoch == 3
+    counts = np.asarray(DATA.class_counts, float)  # effective number, β = 0.9999, sum = C
+    effective = (1 - 0.9999) / (1 - 0.9999 ** counts)
+    expected = effective / effective.sum() * 3
+    np.testing.assert_allclose(drw.weights, expected, rtol=1e-6)
+    loss.set_class_weights(drw.weights)
+    assert float(loss(onehot, logits)) == pytest.approx(
+        _weighted_ce_numpy(labels, logits, expected), rel=1e-5)
+    assert float(loss(labels, logits)) == pytest.approx(  # integer labels too
+        _weighted_ce_numpy(labels, logits, expected), rel=1e-5)
+    model, history = method.train(DATA, tiny_model, epochs=5, batch_size=4, seed=0)
+    assert history.history["drw_active"] == [0.0, 0.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="drw_start=1.0"):
+        methods.get("ce-drw", drw_start=1.0)

@@ -56,6 +56,37 @@ def test_rows_tables_and_verdict():
     assert text.splitlines()[2].startswith("| CE → cRW | **0.500** |")
 
 
+def test_rows_use_the_papers_stage2_and_the_extra_rows_are_opt_in():
+    module = _module()
+    parser = recipe_parser("metric_learning")
+    default = module.method_rows(parser.parse_args([]))
+    assert not set(default) & {name for _, name in module.EXTRA_ROWS}  # the default run: as before
+    for key, (_, method) in default.items():
+        assert method.params["stage2_optimizer"] == "paper", key
+        assert method.stage2_learning_rate(1e-3) == 0.1
+    rows = module.method_rows(parser.parse_args(["--table2-extra", "all"]))
+    extra = [k for k in rows if k not in default]
+    assert extra == ["ce-drw", "class-sampling", "reweight", "ldam", "ldam-crw", "ldam-drw",
+                     "focal", "focal-crw", "cb-focal", "cb-focal-crw", "mixup", "mixup-crw",
+                     "cutmix", "cutmix-crw", "bbn"]
+    assert rows["ldam-crw"][0] == "LDAM → cRW" and rows["ldam-crw"][1].params["stage1_method"] == "ldam"
+    assert rows["focal-crw"][1].params["stage2_optimizer"] == "paper"
+    assert "stage2_optimizer" not in rows["focal"][1].params  # a one-stage method
+    some = module.method_rows(parser.parse_args(["--table2-extra", "mixup-crw", "ce-drw"]))
+    assert [k for k in some if k not in default] == ["ce-drw", "mixup-crw"]  # the paper's order
+    assert _run(["--table2-extra", "bbx"]) == 2
+    # Every extra row is compared with the paper's figures on all three datasets.
+    for dataset in ("Skin7", "X-ray9", "PathMNIST-LT"):
+        (table,) = [t for t in module.PAPER_TABLES
+                    if t["source"].startswith("Table 2 ") and dataset + " columns" in t["source"]]
+        mapped = {side["where"]["method"] for side in table["ours"].values()}
+        assert {name for _, name in module.EXTRA_ROWS} <= mapped, dataset
+    skin = module.PAPER_TABLES[0]
+    assert skin["rows"]["CE-DRW"] == {"balanced_accuracy": "83.58",
+                                      "recall_most_frequent": "84.46",
+                                      "recall_least_frequent": "82.23"}
+
+
 def test_bad_flags_exit_2():
     assert _run(["--stage2-epochs", "0"]) == 2
     assert _run(["--sensitivity", "-1"]) == 2
@@ -81,7 +112,8 @@ def test_losses_subset_rows_and_verdict():
 def test_tiny_run_writes_report(tmp_path):
     out = tmp_path / "ml"
     code = _run(["--epochs", "1", "--seeds", "0", "--stage2-epochs", "1", "--sensitivity", "0.1",
-                 "--no-progress", "--batch-size", "64", "--output", str(out)])
+                 "--no-progress", "--batch-size", "64", "--output", str(out),
+                 "--table2-extra", "ce-drw", "ldam-crw"])
     assert code == 0
     report = (out / "report.md").read_text()
     for text in ("Table 2", "Table 3", "CE + SupCon → cRS", "SC → cRW", "sensitivity",
@@ -97,6 +129,15 @@ def test_tiny_run_writes_report(tmp_path):
     assert "| CE | method=ce on small_cnn | Minor | 0.8006 (80.06) |" in report
     assert "| SC → cRW (no CE) | method=sc-crw on small_cnn | All | 0.8436 (84.36) |" in report
     assert "could be retrieved" not in report
+    # The extra rows: in Table 2 between the CE rows and the metric-learning rows, and beside
+    # the paper's figures; the stage 2 stated is the paper's.
+    table2 = report.split("## Table 2")[1].split("\n## ")[0]
+    order = [table2.index(f"| {row} |") for row in ("CE → cRS", "CE-DRW", "LDAM → cRW",
+                                                     "CE + center → cRW")]
+    assert order == sorted(order)
+    assert "| LDAM → cRW | method=ldam-crw on small_cnn | All | 0.8236 (82.36) |" in report
+    assert "| CE-DRW | method=ce-drw on small_cnn | Minor | 0.7294 (72.94) |" in report
+    assert "SGD (learning rate 0.1, momentum 0.9, weight decay 0.0005; cosine schedule to 1e-06)" in report
 
 
 def test_minority_group_is_the_papers():
