@@ -7,7 +7,8 @@ kerasimb.recipes.<recipe>` and `python recipes/<recipe>.py` in a checkout run th
 
 import argparse
 
-from kerasimb.cli.args import Parser, UsageError, add_run_arguments, load_dataset, output_folder
+from kerasimb.cli.args import (Parser, UsageError, add_run_arguments, check_folds, load_dataset,
+                               load_test_dataset, mark_default_seeds, output_folder)
 from kerasimb.recipes import RECIPES
 from kerasimb.recipes.protocol import add_budget_argument, budget_defaults
 
@@ -30,8 +31,8 @@ def recipe_parser(name, recipe):
     the small budget, `recipe.PROTOCOL`), `--budget`, and its own flags."""
     parser = Parser(prog=f"kerasimb run {name}", description=recipe.__doc__.split("\n\n")[0])
     protocol = getattr(recipe, "PROTOCOL", None)
-    add_run_arguments(parser, **{**recipe.DEFAULTS,
-                                 **(protocol.defaults() if protocol else {})})
+    mark_default_seeds(add_run_arguments(parser, **{**recipe.DEFAULTS,
+                                                    **(protocol.defaults() if protocol else {})}))
     if protocol is not None:
         add_budget_argument(parser, protocol)
     recipe.add_arguments(parser)
@@ -77,8 +78,12 @@ def run(args):
                          f"{', '.join(RECIPES)}")
     recipe = recipes.load(args.recipe)
     recipe_args = parse_recipe_args(args.recipe, recipe, args.recipe_args)
+    if hasattr(recipe_args, "fold_as_test"):  # the recipe takes the shared fold flags
+        check_folds(recipe_args)
     recipe.check_arguments(recipe_args)
     dataset = load_dataset(recipe_args, backbones=recipe.backbones(recipe_args))
+    if hasattr(recipe_args, "test_dataset"):
+        recipe_args.test_dataset = load_test_dataset(recipe_args, dataset)
     output = output_folder(recipe_args, args.recipe, dataset.name)
     args.output, args.output_given = output, recipe_args.output_given  # for the Ctrl-C line
     return recipe.run(recipe_args, dataset, output)

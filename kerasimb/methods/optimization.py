@@ -423,7 +423,7 @@ def describe_training(config, learning_rate):
         schedule = f"step schedule x{config['step_factor']:g} every {every}"
     elif kind == "cyclic":
         every = (_epochs(config["cycle_epochs"]) if config["cycle_epochs"]
-                 else "quarter of the run")
+                 else "a quarter of the run")
         schedule = f"cyclic cosine schedule to {config['lr_floor']:g}, cycles of {every}"
     if kind in ("step",) and config["lr_floor"]:
         schedule += f", floor {config['lr_floor']:g}"

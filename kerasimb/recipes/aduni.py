@@ -63,11 +63,10 @@ from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import optimizer_text
+from kerasimb.recipes.flags import optimizer_text, spread_of
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
-from kerasimb.utils.formatting import spread_text
 from kerasimb.utils.plotting import integer_ticks, legend_outside
 
 DEFAULTS = {"epochs": 15, "seeds": (0, 1), "batch_size": 64, "learning_rate": 1e-3}
@@ -75,7 +74,7 @@ BUDGETS = {
     "small": ["--epochs", "15", "--seeds", "0", "1", "--rows", "ce", "paco", "aduni",
               "--no-ablation", "--samplers"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2"],
-    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
+    "paper": ["--budget", "paper", "--folds", "5", "--fixed-alpha-block"],
 }
 PROTOCOL = Protocol(
     "§3.2 of Cong et al., MLMI 2022; momentum 0.9 and weight decay 0.0001 are the authors' "
@@ -207,7 +206,11 @@ def paper_label(row, label):
 
 
 def add_arguments(parser):
-    """Adds the recipe's own flags."""
+    """Adds the recipe's own flags (and the shared `--folds`, `--fold-as-test`,
+    `--test-dataset`: the paper cross-validates)."""
+    from kerasimb.cli.args import add_folds_arguments
+
+    add_folds_arguments(parser)
     parser.add_argument("--rows", nargs="+", default=None, metavar="METHOD",
                         help="method names to run (default: the table's rows that are registered)")
     parser.add_argument("--schedule", default="stretched",
@@ -569,7 +572,7 @@ def run(args, dataset, output):
     flip = resolve_flip(args, dataset.name)
     table1 = table_methods(args, flip)
     rows = table1 + sampler_methods(args, flip)
-    spread = spread_text(args.seeds)
+    spread = spread_of(args)
     print(f"\n{args.backbone}: {', '.join(row for row, _ in rows)}")
     sys.stdout.flush()
     x_feat, y_feat = feature_sample(dataset, args.feature_samples)
@@ -660,6 +663,10 @@ def run(args, dataset, output):
         "which separates the effect of the contrastive feature term from that of the "
         "augmentation and the logit adjustment.",
         "",
+        *PROTOCOL.section(args, getattr(args, "budget", "small"), extra=[
+            ("α schedule", "1 → 0.01 (the authors' compounding schedule over 400 epochs)",
+             f"1 → 0.01 (`{args.schedule}`)"),
+            ("model selection", "not stated", "the last epoch")]),
         f"## Table 1: methods, test split, {spread}",
         "",
         table,

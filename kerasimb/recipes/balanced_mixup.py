@@ -45,17 +45,16 @@ from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text,
+from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text, spread_of,
                                     recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
-from kerasimb.utils.formatting import spread_text
 from kerasimb.utils.plotting import legend_outside
 
 DEFAULTS = {"epochs": 30, "seeds": (0, 1, 2), "batch_size": 32, "learning_rate": 1e-3}
 BUDGETS = {
     "small": ["--epochs", "15", "--seeds", "0", "1", "--alphas", "0.1", "--no-loss-rows"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--alphas", "0.1", "0.2", "0.3"],
-    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
+    "paper": ["--budget", "paper", "--folds", "5"],
 }
 PROTOCOL = Protocol(
     "§2.4 and §3.1 of Galdran et al., MICCAI 2021; the 512×512 images, 30 epochs and plain SGD "
@@ -165,7 +164,11 @@ PAPER_TABLES = [
 
 
 def add_arguments(parser):
-    """Adds the recipe's own flags."""
+    """Adds the recipe's own flags (and the shared `--folds`, `--fold-as-test`,
+    `--test-dataset`: the paper cross-validates)."""
+    from kerasimb.cli.args import add_folds_arguments
+
+    add_folds_arguments(parser)
     parser.add_argument("--backbones", nargs="+", default=None, metavar="NAME",
                         help="run the table once per backbone (default: --backbone)")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.1, 0.2, 0.3],
@@ -351,7 +354,7 @@ def run(args, dataset, output):
     select_by = {"main": metrics[0], "none": None}.get(args.select_by, args.select_by)
     selection = (f"the epoch with the best validation `{select_by}` evaluated"
                  if select_by else "the last epoch evaluated")
-    spread = spread_text(args.seeds)
+    spread = spread_of(args)
     tta = resolve_tta(args, dataset.name)
     sections = [
         f"# Balanced-MixUp (Galdran et al., MICCAI 2021) on {dataset.name}",
@@ -368,6 +371,12 @@ def run(args, dataset, output):
         + (f" BatchNorm moving statistics recomputed from the training images "
            f"({args.recalibrate_bn}, every row; `--recalibrate-bn`)." if args.recalibrate_bn else ""),
         "",
+        *PROTOCOL.section(args, getattr(args, "budget", "small"), extra=[
+            ("model selection", "the best validation epoch of the task's main metric "
+             "(quadratic κ for DR grades, MCC for Hyper-Kvasir)",
+             f"the best validation epoch of `{select_by}`" if select_by else "the last epoch",
+             select_by == metrics[0]),
+            ("test-time augmentation", tta_text("flip"), tta_text(tta))]),
     ]
     all_runs = []
     for backbone in backbones(args):

@@ -24,6 +24,20 @@ def recalibration_callbacks(args, dataset):
                                  when=args.recalibrate_bn)]
 
 
+def spread_of(args):
+    """How a recipe's figures are summarised: over `--folds` (with the shared fold flags) or
+    over `--seeds`, for a report's sentence."""
+    from kerasimb.utils.formatting import spread_text
+
+    folds = getattr(args, "folds", None)
+    if folds and hasattr(args, "fold_as_test"):
+        where = ("each fold's held-out images tested" if args.fold_as_test
+                 else "train+val pooled, the test split fixed")
+        return (f"mean ± std over {folds} folds of a stratified cross-validation ({where}; "
+                f"the medians are in each comparison's report)")
+    return spread_text(args.seeds)
+
+
 def optimizer_text(args):
     """The optimizer the shared flags train with, for a report's settings line, e.g. `"Adam
     (learning rate 0.001)"` or `"SGD (learning rate 0.1, momentum 0.9; cosine schedule to
@@ -32,11 +46,6 @@ def optimizer_text(args):
     from kerasimb.runs.compare import compare_kwargs
 
     return describe_training(compare_kwargs(args)["optimizer"], args.learning_rate)
-
-
-def optimizer_name(args):
-    """The optimizer's class name alone (`"Adam"`, `"SGD"`, `"AdamW"`)."""
-    return optimizer_text(args).split(" (", 1)[0]
 
 
 def training_text(args):

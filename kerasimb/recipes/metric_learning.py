@@ -46,23 +46,23 @@ from kerasimb.methods.optimization import describe_training
 from kerasimb.methods.two_stage import PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE, TwoStageMethod
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import optimizer_name, optimizer_text, training_text
+from kerasimb.recipes.flags import optimizer_text, training_text
 from kerasimb.utils.atomic import atomic_path, write_text
 from kerasimb.utils.embedding_plot import plot_embedding
 from kerasimb.utils.formatting import format_stat, spread_text
 
 DEFAULTS = {"epochs": 20, "seeds": (0, 1, 2), "batch_size": 32, "learning_rate": 1e-3}
 BUDGETS = {
-    "small": ["--epochs", "15", "--seeds", "0", "1", "--no-ablation", "--stage2-epochs", "5",
-              "--warmup-epochs", "2"],
+    "small": ["--epochs", "15", "--seeds", "0", "1", "--no-ablation", "--stage2-epochs", "5"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2", "--no-ablation", "--stage2-epochs",
                "5"],
-    "paper": ["--budget", "paper", "--seeds", "0", "1", "2"],
+    "paper": ["--budget", "paper", "--seeds", "0", "1", "2", "--table2-extra", "all"],
 }
 PROTOCOL = Protocol(
     "§3.1 of Zeng et al., 2022",
     {"optimizer": "sgd", "learning_rate": 1e-3, "momentum": 0.9, "weight_decay": 5e-4,
-     "lr_schedule": "cosine", "lr_warmup_epochs": 5, "lr_floor": 1e-6, "batch_size": 32, "augment": "rotate30", "epochs": 100, "image_size": 224,
+     "lr_schedule": "cosine", "lr_warmup_epochs": 5, "lr_floor": 1e-6, "batch_size": 32,
+     "augment": "rotate30", "epochs": 100, "image_size": 224,
      "backbone": "resnet50", "weights": "imagenet", "seeds": (0, 1, 2)},
     notes={"model": "ResNet50", "evaluation": "mean ± std over three runs"},
     budgets={"small": {"epochs": 20, "lr_warmup_epochs": 1},
@@ -210,8 +210,6 @@ def add_arguments(parser):
     """Adds the recipe's own flags."""
     parser.add_argument("--stage2-epochs", type=int, default=10,
                         help="epochs of the head-only stage 2")
-    parser.add_argument("--warmup-epochs", type=int, default=5,
-                        help="linear warm-up epochs of stage 1 (at most half the epochs)")
     parser.add_argument("--losses", nargs="+", choices=[p for _, p in LOSSES],
                         default=[p for _, p in LOSSES], metavar="LOSS",
                         help="stage-1 losses of Table 2 (ce, the baseline, always; default: all)")
@@ -248,7 +246,7 @@ def method_rows(args):
     Every two-stage row gets the paper's stage 2 (`methods.two_stage.PAPER_STAGE2`: SGD from
     0.1, cosine-decayed to 1e-6) for `--stage2-epochs` epochs.
     """
-    common = {"stage2_epochs": args.stage2_epochs, "warmup_epochs": args.warmup_epochs,
+    common = {"stage2_epochs": args.stage2_epochs, "warmup_epochs": args.lr_warmup_epochs,
               "stage2_optimizer": "paper"}
     rows = {}
     for loss_label, prefix in selected_losses(args):
@@ -339,6 +337,16 @@ def verdict(summary, labels, losses=LOSSES):
     return lines
 
 
+def stage1_text(args):
+    """How stage 1 was optimised: the configured schedule, or (Adam or SGD at a constant rate
+    without warm-up) the method's own linear warm-up then cosine decay."""
+    config = runs.compare_kwargs(args)["optimizer"]
+    if config is not None and (config["lr_schedule"] != "constant" or config["warmup_epochs"]):
+        return optimizer_text(args)
+    return (f"{optimizer_text(args)} as the peak of the method's own schedule, "
+            f"{min(args.lr_warmup_epochs, args.epochs // 2)} warm-up epochs then cosine decay")
+
+
 def extra_text(extra, args):
     """The sentence under Table 2 saying how the paper's other baselines were trained."""
     names = ", ".join(label for label, _ in extra)
@@ -385,8 +393,6 @@ def check_arguments(args):
     """
     if args.stage2_epochs < 1:
         raise ValueError(f"argument --stage2-epochs: expected >= 1, received {args.stage2_epochs}")
-    if args.warmup_epochs < 0:
-        raise ValueError(f"argument --warmup-epochs: expected >= 0, received {args.warmup_epochs}")
     if any(not w >= 0 for w in args.sensitivity):
         raise ValueError(f"argument --sensitivity: expected values >= 0, received "
                          f"{args.sensitivity}")
@@ -442,9 +448,8 @@ def run(args, dataset, output):
         "```",
         "",
         f"Settings: `{args.backbone}` features (pooled, before the classifier) with a linear "
-        f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, {optimizer_name(args)}, peak learning "
-        f"rate {args.learning_rate:g} with {min(args.warmup_epochs, args.epochs // 2)} warm-up "
-        f"epochs then cosine decay, instance-shuffled batches, {training_text(args)}; stage 2 "
+        f"head; stage 1: {args.epochs} epochs, batch size {args.batch_size}, "
+        f"{stage1_text(args)}, instance-shuffled batches, {training_text(args)}; stage 2 "
         f"(the paper's): {args.stage2_epochs} epochs on the frozen features of the training "
         f"split, {describe_training(PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE)}, the head "
         "alone trained. cRW: inverse-frequency class weights; cRS: "
@@ -454,6 +459,12 @@ def run(args, dataset, output):
         "groups (3 and 3; 2 least frequent for the 7 skin-lesion classes of Skin7 / "
         "DermaMNIST; 1 each for a binary task).",
         "",
+        *PROTOCOL.section(args, getattr(args, "budget", "small"), extra=[
+            ("stage 2", "head only, 10 epochs, "
+             + describe_training(PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE),
+             f"head only, {args.stage2_epochs} epochs, "
+             + describe_training(PAPER_STAGE2, PAPER_STAGE2_LEARNING_RATE)),
+            ("model selection", "the last epoch", "the last epoch")]),
         "## Table 2: stage-1 loss × stage-2 re-balancing",
         "",
         table2,

@@ -79,7 +79,8 @@ class Protocol:
         Args:
             args: the recipe's parsed flags.
             extra: more `(item, paper, this run)` rows (model selection, test-time augmentation,
-                the second stage, ...), appended in order.
+                the second stage, ...), appended in order; a fourth element, a bool, says
+                whether the two agree where their words differ.
         """
         from kerasimb.methods.optimization import describe_training
         from kerasimb.recipes.flags import optimizer_text, training_text
@@ -121,8 +122,9 @@ class Protocol:
                  "(`--budget paper` trains at the paper's epochs and image size). Rows marked ≠ "
                  "depart from the paper.", "",
                  "| | paper | this run |", "|---|---|---|"]
-        for item, paper, ours in self.rows(args, extra):
-            mark = "" if _same(paper, ours) else " ≠"
+        for item, paper, ours, *same in self.rows(args, extra):
+            agree = same[0] if same else _same(paper, ours)
+            mark = "" if agree else " ≠"
             lines.append(f"| {item}{mark} | {paper} | {ours} |")
         return lines + [""]
 

@@ -415,6 +415,9 @@ def run(args, dataset, output):
     spread = spread_text(args.seeds)
     section = [
         "",
+        *PROTOCOL.section(args, getattr(args, "budget", "small"), extra=[
+            ("QuadSNet's loss", "the class-weighted margin loss (Eq. 2)",
+             "the class-weighted margin loss (squared hinge, as Sabour et al.)")]),
         "## The paper's tables",
         "",
         "### Table II: trainable parameters",

@@ -80,12 +80,16 @@ def test_unknown_budget_is_one_usage_line(capsys):
 
 def test_section_marks_departures_and_agreements():
     args = parse_recipe_args("fake", fake_recipe(), [])
-    lines = protocol().section(args, extra=[("test-time augmentation", "flip", "flip")])
+    lines = protocol().section(args, extra=[("test-time augmentation", "flip", "flip"),
+                                            ("selection", "best κ", "best `quadratic_kappa`",
+                                             True),
+                                            ("stage 2", "10 epochs", "5 epochs")])
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ")}
     # Same training configuration: the optimizer row is not marked; the epochs, model, weights
     # and image size depart at the small budget.
     assert "optimizer and schedule" in rows and "batch size" in rows
     assert "augmentation" in rows and "test-time augmentation" in rows
+    assert "selection" in rows and "stage 2 ≠" in rows  # told they agree / words differ
     assert "epochs ≠" in rows and "model ≠" in rows and "pretrained weights ≠" in rows
     assert "image size ≠" in rows and "evaluation ≠" in rows
     assert "| 200 | 12 |" in rows["epochs ≠"]
