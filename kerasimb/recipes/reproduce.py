@@ -77,8 +77,9 @@ from kerasimb.utils.atomic import write_json, write_text
 from kerasimb.utils.formatting import format_stat, mean_std
 from kerasimb.utils.validation import check_choice, check_float, check_int
 
-__all__ = ["BUDGETS", "check_claim", "claims", "combine", "evaluate_claims", "recipe_command",
-           "report_markdown", "reproduce", "run_recipes", "seed_interval", "verdict"]
+__all__ = ["BUDGETS", "check_claim", "claims", "combine", "evaluate_claims", "protocol_table",
+           "recipe_command", "report_markdown", "reproduce", "run_recipes", "seed_interval",
+           "verdict"]
 
 HOLDS, NOT_SHOWN, REVERSED, NOT_RUN = "holds", "not shown", "reversed", "not run"
 BOTH_LEVELS, SEEDS_ONLY = "seeds and test images", "seeds only"
@@ -481,10 +482,25 @@ def evaluate_claims(output, statuses, claim_list):
                             "reason": f"recipe {status['status']}: {status['error']}"})
             continue
         result = check_claim(claim, os.path.join(output, claim["recipe"]))
+        result["protocol"] = protocol_table(os.path.join(output, claim["recipe"], "report.md"))
         if result["source"]:
             result["source"] = os.path.relpath(result["source"], output)
         results.append(result)
     return results
+
+
+def protocol_table(report):
+    """The rows of the "## Protocol" table of a recipe's `report` (markdown lines, the paper's
+    protocol beside the run's, departures marked ≠), or `[]` when it has none."""
+    try:
+        with open(report, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return []
+    if "\n## Protocol\n" not in text:
+        return []
+    section = text.split("\n## Protocol\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
 
 
 def _fmt(stat):
@@ -555,6 +571,12 @@ def report_markdown(results, statuses=None, settings=None):
                          "this claim's method and baseline, or they were not run")
         if r["source"]:
             lines.append(f"- our figures from `{r['source']}`")
+        if r.get("protocol"):
+            departures = [row.split("|")[1].replace("≠", "").strip()
+                          for row in r["protocol"][2:] if "≠" in row.split("|")[1]]
+            lines += ["- protocol: the paper's beside this run's"
+                      + (f" (departures: {', '.join(departures)})" if departures else
+                         " (no departure)"), "", *r["protocol"], ""]
         for metric, pm in r["per_metric"].items():
             if pm.get("level") == SEEDS_ONLY:
                 lines.append(f"- `{metric}`: verdict from the seeds only ({pm['num_seeds']} "

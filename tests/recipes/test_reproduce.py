@@ -269,3 +269,25 @@ def test_reproduce_rejects_bad_arguments_before_running(tmp_path):
     with pytest.raises(ValueError, match="`timeout`"):
         reproduce.reproduce(output=str(tmp_path), timeout=0)
     assert not os.listdir(tmp_path)
+
+
+def test_protocol_table_is_read_from_the_recipe_report_and_shown_per_paper(tmp_path):
+    from kerasimb.recipes.reproduce import evaluate_claims, protocol_table, report_markdown
+
+    folder = tmp_path / "quadsnet"
+    folder.mkdir()
+    (folder / "report.md").write_text(
+        "# QuadSNet\n\nSettings.\n\n## Protocol\n\nThe paper's protocol.\n\n"
+        "| | paper | this run |\n|---|---|---|\n| epochs ≠ | 100 | 10 |\n"
+        "| batch size | 32 | 32 |\n\n## The paper's tables\n\n| a | b |\n", encoding="utf-8")
+    rows = protocol_table(str(folder / "report.md"))
+    assert rows == ["| | paper | this run |", "|---|---|---|", "| epochs ≠ | 100 | 10 |",
+                    "| batch size | 32 | 32 |"]
+    assert protocol_table(str(tmp_path / "missing.md")) == []
+    claim = {**load("quadsnet").CLAIMS[0], "recipe": "quadsnet"}
+    results = evaluate_claims(str(tmp_path), {"quadsnet": {"status": "ok", "error": None}},
+                              [claim])
+    assert results[0]["protocol"] == rows
+    text = report_markdown(results)
+    assert "- protocol: the paper's beside this run's (departures: epochs)" in text
+    assert "| epochs ≠ | 100 | 10 |" in text
