@@ -14,6 +14,8 @@ start in well under a second; the library is imported by the functions that use 
 import argparse
 import inspect
 
+from kerasimb.recipes.flags import add_folds_arguments  # noqa: F401  (re-exported for compare)
+
 # Defaults of `kerasimb compare`, chosen so that the bare command trains the default methods
 # on digits-lt (242 training images of 28x28) with 3 seeds in about two minutes on a 2-core CPU:
 # SmallCNN reaches ~100% training accuracy in 30 epochs of Adam at its usual 1e-3 (8 steps an
@@ -454,28 +456,6 @@ def output_folder(args, command, dataset_name):
     args.output_given = args.output is not None
     args.output = path
     return path
-
-
-def add_folds_arguments(parser):
-    """Adds `--folds K`, `--fold-as-test` and `--test-dataset NAME` (stratified K-fold
-    cross-validation and an external test set, `runs.compare(folds=, fold_as_test=,
-    test_dataset=)`) to `compare` and the recipes that reuse them."""
-    parser.add_argument("--folds", type=int, default=None, metavar="K",
-                        help="stratified K-fold cross-validation (K >= 2) instead of one run "
-                             "per seed: train and validation images pooled, fold i validates, "
-                             "the test split is the same for every fold; one seed (the single "
-                             "--seeds value, or the first default one) seeds the split and "
-                             "every fold's training; the report "
-                             "gives mean ± std and the median over the folds")
-    parser.add_argument("--fold-as-test", action="store_true",
-                        help="with --folds K (K >= 3): pool train, validation and test images; "
-                             "fold i tests, fold i+1 validates, the rest train (figures over K "
-                             "different test sets)")
-    parser.add_argument("--test-dataset", default=None, metavar="NAME",
-                        help="an external test set (a dataset name, as --dataset, loaded with "
-                             "the same --image-size and --data-dir): every trained model is "
-                             "also scored on its test split, in a report section of its own")
-    return parser
 
 
 class DefaultSeeds(list):

@@ -63,7 +63,7 @@ from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import optimizer_text, spread_of
+from kerasimb.recipes.flags import add_folds_arguments, optimizer_text, spread_of
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
@@ -208,8 +208,6 @@ def paper_label(row, label):
 def add_arguments(parser):
     """Adds the recipe's own flags (and the shared `--folds`, `--fold-as-test`,
     `--test-dataset`: the paper cross-validates)."""
-    from kerasimb.cli.args import add_folds_arguments
-
     add_folds_arguments(parser)
     parser.add_argument("--rows", nargs="+", default=None, metavar="METHOD",
                         help="method names to run (default: the table's rows that are registered)")

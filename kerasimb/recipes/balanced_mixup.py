@@ -45,7 +45,8 @@ from kerasimb import data, methods, runs
 from kerasimb.callbacks.best_weights import SELECTABLE
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import (add_recalibrate_bn_argument, optimizer_text, spread_of,
+from kerasimb.recipes.flags import (add_folds_arguments, add_recalibrate_bn_argument,
+                                    optimizer_text, spread_of,
                                     recalibration_callbacks, training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.plotting import legend_outside
@@ -166,8 +167,6 @@ PAPER_TABLES = [
 def add_arguments(parser):
     """Adds the recipe's own flags (and the shared `--folds`, `--fold-as-test`,
     `--test-dataset`: the paper cross-validates)."""
-    from kerasimb.cli.args import add_folds_arguments
-
     add_folds_arguments(parser)
     parser.add_argument("--backbones", nargs="+", default=None, metavar="NAME",
                         help="run the table once per backbone (default: --backbone)")

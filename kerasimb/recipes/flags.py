@@ -3,6 +3,28 @@ run flags of every command. Light at import (no TensorFlow): the command line's 
 
 
 
+def add_folds_arguments(parser):
+    """Adds `--folds K`, `--fold-as-test` and `--test-dataset NAME` (stratified K-fold
+    cross-validation and an external test set, `runs.compare(folds=, fold_as_test=,
+    test_dataset=)`) to `compare` and the recipes that reuse them."""
+    parser.add_argument("--folds", type=int, default=None, metavar="K",
+                        help="stratified K-fold cross-validation (K >= 2) instead of one run "
+                             "per seed: train and validation images pooled, fold i validates, "
+                             "the test split is the same for every fold; one seed (the single "
+                             "--seeds value, or the first default one) seeds the split and "
+                             "every fold's training; the report "
+                             "gives mean ± std and the median over the folds")
+    parser.add_argument("--fold-as-test", action="store_true",
+                        help="with --folds K (K >= 3): pool train, validation and test images; "
+                             "fold i tests, fold i+1 validates, the rest train (figures over K "
+                             "different test sets)")
+    parser.add_argument("--test-dataset", default=None, metavar="NAME",
+                        help="an external test set (a dataset name, as --dataset, loaded with "
+                             "the same --image-size and --data-dir): every trained model is "
+                             "also scored on its test split, in a report section of its own")
+    return parser
+
+
 def add_recalibrate_bn_argument(parser):
     """Adds `--recalibrate-bn [train_end|epoch_end]` (see `recalibration_callbacks`)."""
     parser.add_argument("--recalibrate-bn", nargs="?", const="train_end", default=None,
