@@ -406,13 +406,7 @@ def load_dataset(args, backbones=None):
             except ValueError as e:
                 raise UsageError(f"argument --weights: {e}") from None
     check_distribute(args)
-    load_kwargs = {}
-    if args.data_dir is not None:
-        load_kwargs["data_dir"] = args.data_dir
-    if args.image_size is not None:
-        load_kwargs["image_size"] = args.image_size
-    if args.download:
-        load_kwargs["download"] = True
+    load_kwargs = _load_kwargs(args)
     if getattr(args, "verify_images", False) and not getattr(args, "file_backed", False):
         raise UsageError("argument --verify-images: needs --file-backed (a dataset loaded into "
                          "memory has every file decoded already)")
@@ -496,6 +490,18 @@ def check_folds(args):
                          f"split and every fold's training), received {args.seeds}")
 
 
+def _load_kwargs(args):
+    """The loader keyword arguments that `--data-dir`, `--image-size` and `--download` set."""
+    load_kwargs = {}
+    if args.data_dir is not None:
+        load_kwargs["data_dir"] = args.data_dir
+    if args.image_size is not None:
+        load_kwargs["image_size"] = args.image_size
+    if args.download:
+        load_kwargs["download"] = True
+    return load_kwargs
+
+
 def load_test_dataset(args, dataset):
     """Loads `--test-dataset` like `--dataset` (same `--data-dir`, `--image-size`,
     `--download`) and checks it can test models trained on `dataset`; returns the
@@ -511,13 +517,7 @@ def load_test_dataset(args, dataset):
         return None
     if not isinstance(name, str):  # loaded already
         return name
-    load_kwargs = {}
-    if args.data_dir is not None:
-        load_kwargs["data_dir"] = args.data_dir
-    if args.image_size is not None:
-        load_kwargs["image_size"] = args.image_size
-    if args.download:
-        load_kwargs["download"] = True
+    load_kwargs = _load_kwargs(args)
     loader = _loader(name, data)
     if loader is not None:
         accepted = inspect.signature(loader).parameters
