@@ -84,8 +84,17 @@ def aduni():
     return model, views, Y
 
 
+def bbn():
+    backbone = models.feature_extractor(
+        models.SmallCNN((8, 8, 1), 3, width=4, depth=2, dropout=0.0))
+    model = models.BBN(backbone, 3, branch_units=6, alpha=0.7)
+    model.compile(keras.optimizers.SGD(1e-2, momentum=0.9), ce(), jit_compile=False)
+    reversed_y = one_hot(Y[::-1])
+    return model, (X8, X8[::-1]), (one_hot(Y), reversed_y)
+
+
 BUILDERS = [small_cnn, small_cnn_posthoc_adjusted, two_stage("center"), two_stage("supcon"),
-            aduni,
+            aduni, bbn,
             pytest.param(quadsnet, marks=pytest.mark.slow),  # compiling 4 streams takes a while
             pytest.param(two_stage(None), marks=pytest.mark.slow),
             pytest.param(backbone_classifier, marks=pytest.mark.slow),
@@ -122,7 +131,7 @@ def test_keras_file_round_trip_and_optimizer_resume(build, tmp_path):
 
 def test_every_public_model_class_is_covered():
     """A new public model class must be added to BUILDERS above."""
-    covered = {"SmallCNN", "QuadSNet", "TwoStageClassifier", "AdUni"}
+    covered = {"SmallCNN", "QuadSNet", "TwoStageClassifier", "AdUni", "BBN"}
     classes = {name for name in models.__all__
                if isinstance(getattr(models, name), type)
                and issubclass(getattr(models, name), keras.Model)}

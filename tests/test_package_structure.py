@@ -151,14 +151,16 @@ def test_nothing_outside_cli_imports_cli():
 
 
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("kerasimb.cli"))
-                         + ["kerasimb.recipes.flags"])
+                         + ["kerasimb.recipes.flags", "kerasimb.recipes.protocol"])
 def test_cli_modules_import_no_tensorflow_at_module_level(module):
     """`kerasimb --help` and `kerasimb list` import the cli modules: their module-level imports
     stay away from TensorFlow, Keras and the library parts (imported inside the commands)."""
     with open(MODULES[module], encoding="utf-8") as f:
         tree = ast.parse(f.read())
-    # recipes/__init__ and recipes/flags are light (the latter checked below like a cli module)
-    light = ("kerasimb.cli", "kerasimb.version", "kerasimb.recipes", "kerasimb.recipes.flags")
+    # recipes/__init__, recipes/flags and recipes/protocol are light (the latter two checked
+    # here like a cli module)
+    light = ("kerasimb.cli", "kerasimb.version", "kerasimb.recipes", "kerasimb.recipes.flags",
+             "kerasimb.recipes.protocol")
     for node in tree.body:
         names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                  [node.module] if isinstance(node, ast.ImportFrom) else [])

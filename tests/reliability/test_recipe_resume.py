@@ -156,7 +156,7 @@ def test_perturbed_inference_resumed_equals_uninterrupted(tiny_npz, tmp_path, ki
 
 def _metric_args(dataset, output, *extra):
     return ["--dataset", dataset, "--losses", "ce", "--no-ablation", "--epochs", "2",
-            "--stage2-epochs", "1", "--warmup-epochs", "0", "--batch-size", "8",
+            "--stage2-epochs", "1", "--lr-warmup-epochs", "0", "--batch-size", "8",
             "--learning-rate", "0.01", "--seeds", "0", "--no-progress", "--output",
             str(output), *extra]
 
