@@ -372,7 +372,7 @@ def run(args, dataset, output):
     quadsnet = quadsnet_parameters(args.filters)
 
     # Table III: one compare() per model, merged into one ComparisonResult.
-    records, probabilities, labels, first, total_seconds = [], {}, {}, None, 0.0
+    records, probabilities, labels, first, seconds = [], {}, {}, None, {"total": 0.0, "wall": 0.0}
     for name in args.models:
         make, method = model_and_method(name, args)
         print(f"Training {DISPLAY[name]} ({parameters[name]:,} trainable parameters) ...",
@@ -385,14 +385,16 @@ def run(args, dataset, output):
             **{**runs.compare_kwargs(args), "backbone": make, "weights": None},  # in `make`
         )
         first = first or result
-        total_seconds += result.settings["total_seconds"]
+        seconds["total"] += result.settings["total_seconds"]
+        seconds["wall"] += result.settings["wall_seconds"]
         label = DISPLAY[name]
         labels[label] = {"class": type(method).__name__, "params": dict(method.params),
                          "description": f"{method.description}; model {make!r}"}
         records += [{**record, "method": label} for record in result.runs]
         for (_, seed), probs in result.probabilities.items():
             probabilities[(label, seed)] = probs
-    settings = {**first.settings, "methods": labels, "total_seconds": round(total_seconds, 3),
+    settings = {**first.settings, "methods": labels, "total_seconds": round(seconds["total"], 3),
+                "wall_seconds": round(seconds["wall"], 3),
                 "finished": result.settings["finished"],
                 "backbone": "one per row (see methods)", "models": list(args.models)}
     merged = runs.ComparisonResult(first.dataset, settings, records, first.y_true, probabilities)

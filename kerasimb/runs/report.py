@@ -16,6 +16,7 @@ Example:
 """
 
 import contextlib
+import math
 import os
 
 import numpy as np
@@ -728,7 +729,10 @@ def report_markdown(result, confusion_files=None, files=None):
     versions = ", ".join(f"{k} {v}" for k, v in s.get("versions", {}).items())
     lines += [
         f"- software: {versions}",
-        f"- total time: {s.get('total_seconds', 0.0):.1f} s",
+        f"- total time: {s.get('total_seconds', 0.0):.1f} s of training"
+        + (f" (this call {s['wall_seconds']:.1f} s: runs finished earlier were loaded, not "
+           "retrained)" if s.get("wall_seconds", math.inf) < 0.5 * s.get("total_seconds", 0.0)
+           else ""),
         "",
         "## Results",
         "",

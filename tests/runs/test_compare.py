@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from kerasimb import experiment, methods, runs
 from kerasimb.data import ImageDataset
 from kerasimb.runs import DEFAULT_METRICS, ComparisonResult, compare
+from kerasimb.runs.report import report_markdown
 from kerasimb.models import model_fn
 
 SEEDS = [0, 1]
@@ -358,6 +359,11 @@ def test_baseline_and_main_metric_change_the_report_not_the_runs(tmp_path, monke
     forward = first.versus_baseline(baseline="ce", metric="mcc")["reweight"]
     assert turned["difference"] == pytest.approx(-forward["difference"])
     assert turned["reliable"] is True and turned["seeds"] == [0, 1, 2]
+    # The report's total time is the runs' own training time, not the seconds it took to load them.
+    trained = sum(run["seconds"] for run in first.runs)
+    assert again.settings["total_seconds"] == pytest.approx(trained, abs=1e-3)
+    assert again.settings["wall_seconds"] < trained
+    assert f"total time: {trained:.1f} s of training (this call" in report_markdown(again)
     again.save(tmp_path)  # the same experiment: the folder takes it
     with open(os.path.join(tmp_path, "metrics.json")) as f:
         assert json.load(f)["versus_baseline"]["ce"]["metric"] == "mcc"
