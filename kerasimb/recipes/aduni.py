@@ -157,7 +157,8 @@ def paper_table(number, dataset, rows):
     """One dataset's columns of the paper's Table 1 or 2 as a `PAPER_TABLES` entry: `rows` is
     `{paper row: (Acc, Macro F1) as printed}` (the means; the ± spreads are left out)."""
     return paper.table(f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
-                       PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows, PAPER_ROWS)
+                       PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows, PAPER_ROWS,
+                       baseline="CE" if number == 1 else "α 0.01, w/o sampling")
 
 
 PAPER_TABLES = [

@@ -115,7 +115,8 @@ def paper_table(number, setting, metrics, backbone, prefer, rows):
     `{paper row: figures as printed, in the order of metrics}`."""
     return paper.table(f"Table {number} of {PAPER_SOURCE}, {backbone} columns",
                        setting.format(backbone=backbone), metrics, rows, PAPER_RUNS, scale=100,
-                       prefer={"backbone": prefer}, ordinal=number == 1)
+                       prefer={"backbone": prefer}, baseline="Instance-sampling",
+                       ordinal=number == 1)
 
 
 ORDINAL_COLUMNS = {"quadratic_kappa": "quad-κ", "mcc": "MCC", "kendall_tau": "Kendall-τ"}

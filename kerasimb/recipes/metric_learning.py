@@ -122,7 +122,7 @@ def paper_table(number, dataset, rows):
     `{paper row: (All, Major, Minor) as printed}`."""
     return paper.table(f"Table {number} of {PAPER_SOURCE}, {dataset} columns",
                        PAPER_DATASETS[dataset] + PAPER_PROTOCOL, PAPER_COLUMNS, rows, PAPER_ROWS,
-                       scale=100)
+                       scale=100, baseline="CE")
 
 
 PAPER_TABLES = [

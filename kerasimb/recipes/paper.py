@@ -14,7 +14,14 @@ A recipe module declares `PAPER_TABLES`, a list of tables transcribed from its p
   name}`, the field defaulting to `"report"`);
 - `prefer` (optional): `{key: value}`; when some selected runs have these values, only those are
   compared (e.g. the paper's backbone when the recipe ran it), else all are, and the cell says
-  which runs they were.
+  which runs they were;
+- `baseline` (optional): the paper row each row is measured against, one label for the whole
+  table or `{row: baseline row}`.
+
+The paper's figures were measured on its data (rarely ours), so no report prints "ours minus the
+paper's" as if the two measured one task: the paper's figure stands beside ours as "paper (their
+data)", and what can be compared is a method's effect within one table, row minus baseline row,
+in the paper and in our runs, and whether the two point the same way.
 
 `side_by_side(tables, runs)` returns the markdown section a report prints; `compare(table, runs)`
 the rows as data, which `kerasimb reproduce` also uses.
@@ -69,13 +76,24 @@ def select_runs(table, row, runs):
     return preferred if prefer and preferred else chosen
 
 
+def baseline_of(table, row):
+    """The paper row that `row` is measured against in `table` (`None`: no baseline, or `row`
+    is it, or the baseline is not among the table's rows)."""
+    base = table.get("baseline")
+    base = base.get(row) if isinstance(base, dict) else base
+    return base if base in table["rows"] and base != row else None
+
+
 def compare(table, runs):
-    """`[{"row", "metric", "paper", "ours", "n", "gap", "runs"}]` for every mapped row and metric
-    the paper prints: `paper` on our scale, `ours` as `mean_std` of the selected runs' values
-    (`n` 0 when none), `gap` = our mean − the paper's figure (`None` without ours), `runs` the
-    distinct backbones (or methods) the values came from."""
+    """`[{"row", "metric", "paper", "ours", "n", "runs", "baseline", "paper_effect",
+    "ours_effect"}]` for every mapped row and metric the paper prints: `paper` on our scale,
+    `ours` as `mean_std` of the selected runs' values (`n` 0 when none), `runs` the distinct
+    backbones (or methods) the values came from; `baseline` the row's baseline row
+    (`baseline_of`), `paper_effect` the paper's row − baseline figure and `ours_effect` our
+    mean's (`None` where either side is missing)."""
     out = []
     field_of = {row: selector(side)["field"] for row, side in table["ours"].items()}
+    means = {}
     for row in table["ours"]:
         chosen = select_runs(table, row, runs)
         for metric in table["metrics"]:
@@ -83,29 +101,48 @@ def compare(table, runs):
             if paper is None:
                 continue
             stat = mean_std([r[field_of[row]].get(metric) for r in chosen])
-            gap = None if stat["mean"] is None else stat["mean"] - paper
+            means[row, metric] = stat["mean"]
             where = sorted({str(r.get("backbone", r.get("model", ""))) for r in chosen} - {""})
             out.append({"row": row, "metric": metric, "paper": paper, "ours": stat,
-                        "n": stat["n"], "gap": gap, "runs": where})
+                        "n": stat["n"], "runs": where, "baseline": baseline_of(table, row)})
+    for c in out:
+        base = c["baseline"]
+        theirs = None if base is None else paper_value(table, base, c["metric"])
+        c["paper_effect"] = None if theirs is None else c["paper"] - theirs
+        mine = means.get((base, c["metric"]))
+        c["ours_effect"] = (None if mine is None or c["ours"]["mean"] is None
+                            else c["ours"]["mean"] - mine)
     return out
 
 
-def gap_text(gap):
-    """`+0.012` / `−0.034` (a true minus sign), `n/a` without a gap."""
-    return "n/a" if gap is None else f"{gap:+.3f}".replace("-", "\u2212")
+def signed(value):
+    """`+0.012` / `−0.034` (a true minus sign), `n/a` for `None`."""
+    return "n/a" if value is None else f"{value:+.3f}".replace("-", "\u2212")
+
+
+def direction(paper_effect, ours_effect):
+    """`"same"` when the paper's effect and ours have one sign, `"opposite"` when not, `""`
+    when either is missing or zero."""
+    if not paper_effect or not ours_effect:
+        return ""
+    return "same" if (paper_effect > 0) == (ours_effect > 0) else "opposite"
 
 
 def table_markdown(table, runs):
-    """One table's markdown: its source and setting, then `| paper row | ours from | metric |
-    paper (on our scale, as printed in brackets when that differs) | ours | ours − paper |` per
-    mapped row and metric that was run (the rows not run
-    are named below it)."""
+    """One table's markdown: its source and setting, then `| paper's row | ours: runs | metric
+    | paper (their data; on our scale, as printed in brackets when that differs) | ours |` per
+    mapped row and metric that was run, and, when the table has a `baseline`, each row's
+    effect (row − baseline) in the paper and in ours and whether they point the same way (the
+    rows not run are named below it)."""
     scale = table.get("scale", 1)
+    effects = table.get("baseline") is not None
+    header = "| paper's row | ours: runs | metric | paper (their data) | ours (mean ± std, n) |"
+    if effects:
+        header += " vs baseline row: paper | vs baseline row: ours | direction |"
     lines = [f"**{table['source']}** — the paper's setting: {table['setting']}."
              + (f" The paper prints percentages; they are divided by {scale:g} here to match "
                 "our fractions (as printed in brackets)." if scale != 1 else ""), "",
-             "| paper's row | ours: runs | metric | paper | ours (mean ± std, n) | ours − paper |",
-             "|---|---|---|---|---|---|"]
+             header, "|---" * header.count(" | ") + "|---|"]
     comparisons = compare(table, runs)
     for c in comparisons:
         if not c["n"]:
@@ -119,8 +156,15 @@ def table_markdown(table, runs):
         ours = f"{format_stat(c['ours'])} (n={c['n']})"
         printed = table["rows"][c["row"]][c["metric"]]
         theirs = f"{c['paper']:.4f}" + (f" ({printed})" if scale != 1 else "")
-        lines.append(f"| {c['row']} | {ours_from} | {table['metrics'][c['metric']]} | "
-                     f"{theirs} | {ours} | {gap_text(c['gap'])} |")
+        cells = [c["row"], ours_from, table["metrics"][c["metric"]], theirs, ours]
+        if effects:
+            if c["baseline"] is None:
+                cells += ["baseline" if c["row"] in _baselines(table) else "", "", ""]
+            else:
+                cells += [f"{signed(c['paper_effect'])} (vs {c['baseline']})",
+                          signed(c["ours_effect"]),
+                          direction(c["paper_effect"], c["ours_effect"])]
+        lines.append("| " + " | ".join(cells) + " |")
     missing = list(dict.fromkeys(c["row"] for c in comparisons if not c["n"]))
     if len(missing) == len(table["ours"]):
         lines = lines[:2] + ["None of this table's rows was run here: "
@@ -130,15 +174,21 @@ def table_markdown(table, runs):
     return "\n".join(lines)
 
 
+def _baselines(table):
+    base = table.get("baseline")
+    return set(base.values()) if isinstance(base, dict) else {base}
+
+
 def side_by_side(tables, runs, note=""):
     """The report section: heading, the caveat that settings differ, each table."""
     lines = [f"## {TITLE}", "",
              "Each row of the paper's table that this recipe runs, beside our figure for the "
-             "same method and metric on this run's test split. The gap is ours minus the "
-             "paper's. The paper's setting (dataset, image size, epochs, pretrained weights, "
-             "backbone) differs from this run's unless the setting line says otherwise, so the "
-             "gap measures the difference of settings as much as of implementations; the "
-             "direction of a method's effect within one table is the comparable part."
+             "same method and metric on this run's test split. The paper's figures come from "
+             "its own data and setting (dataset, image size, epochs, pretrained weights, "
+             "backbone: the line above each table), so they are no target for ours and no "
+             "difference between the two is printed. The comparable part is a method's effect "
+             "within one table: each row minus the table's baseline row, in the paper and in "
+             "our runs, and whether the two point the same way (`direction`)."
              + (f" {note}" if note else ""), ""]
     for table in tables:
         lines += [table_markdown(table, runs), ""]

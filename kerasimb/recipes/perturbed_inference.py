@@ -115,6 +115,7 @@ def paper_table(setting, backbone, rows):
                          "field": "with" if label.endswith("+ours") else "without"}
                  for label in rows},
         "prefer": {"backbone": backbone.lower()},
+        "baseline": {label: label[:-len("+ours")] for label in rows if label.endswith("+ours")},
     }
 
 

@@ -39,9 +39,10 @@ metric is, and is `"not shown"` otherwise. A claim whose recipe is missing, fail
 no matching runs is `"not run"`, with the reason.
 
 Beside each claim the report prints the paper's own figures for the claim's method and
-baseline rows, ours and the gap (ours − paper), and the paper's method − baseline difference
-beside ours, from the recipe's `PAPER_TABLES` (`paper_rows`, `kerasimb.recipes.paper`): the rows
-whose selector is the claim's method or baseline selector.
+baseline rows ("paper (their data)": measured on the paper's data, so no difference to ours is
+printed) beside ours, and the paper's method − baseline difference beside ours, the comparable
+part, from the recipe's `PAPER_TABLES` (`paper_rows`, `kerasimb.recipes.paper`): the rows whose
+selector is the claim's method or baseline selector.
 
 Example:
 
@@ -439,18 +440,19 @@ def _tail(path, lines=3):
 def paper_rows(claim, runs):
     """The paper's printed figures for the claim's method and baseline rows beside ours (from
     the recipe's `PAPER_TABLES`, `kerasimb.recipes.paper`): `[{"side", "source", "setting",
-    "row", "metric", "paper", "ours", "n", "gap"}]`, empty when the recipe has no such rows."""
+    "row", "metric", "paper", "ours", "std", "n"}]`, empty when the recipe has no such rows."""
     name = claim.get("recipe")
     tables = getattr(load(name), "PAPER_TABLES", []) if name in RECIPES else []
     return [{"side": side, "source": table["source"], "setting": table["setting"],
              "row": c["row"], "metric": c["metric"], "paper": c["paper"],
-             "ours": c["ours"]["mean"], "std": c["ours"]["std"], "n": c["n"], "gap": c["gap"]}
+             "ours": c["ours"]["mean"], "std": c["ours"]["std"], "n": c["n"]}
             for side, table, c in paper.claim_rows(tables, claim, runs)]
 
 
 def paper_lines(rows):
-    """The report's lines for `paper_rows`: per source, metric and side, the paper's figure,
-    ours and the gap, then the paper's method − baseline difference beside ours."""
+    """The report's lines for `paper_rows`: per source, metric and side, the paper's figure (on
+    its data) and ours, then the paper's method − baseline difference beside ours and whether
+    the two point the same way."""
     lines = []
     for source in dict.fromkeys(r["source"] for r in rows):
         mine = [r for r in rows if r["source"] == source]
@@ -459,15 +461,16 @@ def paper_lines(rows):
             by_side = {r["side"]: r for r in mine if r["metric"] == metric}
             for side, r in by_side.items():
                 ours = format_stat({"mean": r["ours"], "std": r["std"]})
-                lines.append(f"  - `{metric}`, {side} (paper's row {r['row']}): paper "
-                             f"{r['paper']:.4f}, ours {ours} (n={r['n']}), ours − paper "
-                             f"{paper.gap_text(r['gap'])}")
+                lines.append(f"  - `{metric}`, {side} (paper's row {r['row']}): paper (their "
+                             f"data) {r['paper']:.4f}, ours {ours} (n={r['n']})")
             if len(by_side) == 2 and None not in (by_side["method"]["ours"],
                                                   by_side["baseline"]["ours"]):
                 theirs = by_side["method"]["paper"] - by_side["baseline"]["paper"]
                 ours = by_side["method"]["ours"] - by_side["baseline"]["ours"]
-                lines.append(f"  - `{metric}`, method − baseline: paper "
-                             f"{paper.gap_text(theirs)}, ours {paper.gap_text(ours)}")
+                same = paper.direction(theirs, ours)
+                lines.append(f"  - `{metric}`, method − baseline: paper {paper.signed(theirs)}, "
+                             f"ours {paper.signed(ours)}" + (f" ({same} direction)" if same
+                                                             else ""))
     return lines
 
 

@@ -28,6 +28,7 @@ TABLE = {
              "CE+ours": {"where": {"method": "ce"}, "field": "with"},
              "RS": {"where": {"method": "rs"}, "field": "without"}},
     "prefer": {"backbone": "resnet50"},
+    "baseline": {"CE+ours": "CE"},
 }
 RUNS = [{"method": "ce", "backbone": "small_cnn", "seed": s,
          "without": {"mcr": m, "scr": 0.4}, "with": {"mcr": m + 0.1, "scr": 0.5}}
@@ -40,12 +41,17 @@ def test_rendering_puts_the_paper_beside_ours_row_by_row():
         "**Table 9 of Someone et al., 2099** — the paper's setting: a made-up dataset. The paper "
         "prints percentages; they are divided by 100 here to match our fractions (as printed "
         "in brackets).")
+    assert ("| paper's row | ours: runs | metric | paper (their data) | ours (mean ± std, n) | "
+            "vs baseline row: paper | vs baseline row: ours | direction |") in text
+    assert "ours − paper" not in text  # their data, not ours: no difference is printed
+    # ours: mean ± sample std of (0.6, 0.7) and (0.7, 0.8); effects by hand: paper 82.5 − 80
+    # = +0.025, ours 0.75 − 0.65 = +0.100, the same direction.
     for row in ("| CE | method=ce [without] on small_cnn | MCR | 0.8000 (80.00) | "
-                "0.650 ± 0.071 (n=2) | \u22120.150 |",
+                "0.650 ± 0.071 (n=2) | baseline |  |  |",
                 "| CE | method=ce [without] on small_cnn | SCR | 0.5000 (50.00) | "
-                "0.400 ± 0.000 (n=2) | \u22120.100 |",
+                "0.400 ± 0.000 (n=2) | baseline |  |  |",
                 "| CE+ours | method=ce [with] on small_cnn | MCR | 0.8250 (82.50) | "
-                "0.750 ± 0.071 (n=2) | \u22120.075 |"):
+                "0.750 ± 0.071 (n=2) | +0.025 (vs CE) | +0.100 | same |"):
         assert row in text, row
     assert "CE+ours | method=ce [with] on small_cnn | SCR" not in text  # the paper prints none
     assert text.splitlines()[-1] == "Rows of this table not run here: RS."
@@ -59,8 +65,11 @@ def test_prefer_narrows_to_the_papers_backbone_when_it_was_run():
                     "without": {"mcr": 0.81, "scr": 0.5}, "with": {"mcr": 0.9, "scr": 0.6}}]
     rows = {(c["row"], c["metric"]): c for c in paper.compare(TABLE, runs)}
     assert rows["CE", "mcr"]["ours"]["mean"] == pytest.approx(0.81)
-    assert rows["CE", "mcr"]["gap"] == pytest.approx(0.01) and rows["CE", "mcr"]["n"] == 1
-    assert rows["RS", "mcr"]["n"] == 0 and rows["RS", "mcr"]["gap"] is None
+    assert rows["CE", "mcr"]["n"] == 1 and rows["CE", "mcr"]["baseline"] is None
+    assert rows["CE+ours", "mcr"]["ours"]["mean"] == pytest.approx(0.9)
+    assert rows["CE+ours", "mcr"]["ours_effect"] == pytest.approx(0.9 - 0.81)
+    assert rows["CE+ours", "mcr"]["paper_effect"] == pytest.approx(0.025)
+    assert rows["RS", "mcr"]["n"] == 0 and rows["RS", "mcr"]["ours_effect"] is None
     assert "None of this table's rows was run here" in paper.table_markdown(TABLE, [])
 
 
@@ -163,7 +172,30 @@ def test_no_text_says_the_papers_tables_are_missing():
             assert phrase not in text, (path, phrase)
 
 
-def test_reproduce_shows_the_papers_figures_and_the_gap(tmp_path):
+def test_direction_compares_signs_and_says_nothing_without_both():
+    assert paper.direction(0.02, 0.1) == "same" and paper.direction(-0.02, -0.1) == "same"
+    assert paper.direction(0.02, -0.1) == "opposite"
+    assert paper.direction(None, 0.1) == paper.direction(0.02, 0.0) == ""
+
+
+def test_a_table_without_a_baseline_prints_no_effect_columns():
+    table = {key: value for key, value in TABLE.items() if key != "baseline"}
+    text = paper.table_markdown(table, RUNS)
+    assert "direction" not in text
+    assert "| CE | method=ce [without] on small_cnn | MCR | 0.8000 (80.00) | " \
+           "0.650 ± 0.071 (n=2) |" in text.splitlines()
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_measures_rows_against_a_baseline_row_of_the_table(name):
+    for table in getattr(load(name), "PAPER_TABLES", []):
+        rows = [row for row in table["rows"] if paper.baseline_of(table, row)]
+        assert rows or len(table["rows"]) <= 2, table["source"]
+        for row in rows:
+            assert paper.baseline_of(table, row) in table["rows"]
+
+
+def test_reproduce_shows_the_papers_figures_and_the_effects(tmp_path):
     runs = [{"method": "ce", "backbone": "small_cnn", "seed": s,
              "without": {"mcr": 0.6 + s / 100, "scr": 0.3},
              "with": {"mcr": 0.7 + s / 100, "scr": 0.5}} for s in range(3)]
@@ -175,9 +207,12 @@ def test_reproduce_shows_the_papers_figures_and_the_gap(tmp_path):
     rows = {(r["source"], r["side"], r["metric"]): r for r in result["paper_rows"]}
     first = "Table 2 of Chen et al., MICCAI 2021, Skin7 columns, ResNet50 block"
     assert rows[first, "method", "mcr"]["paper"] == pytest.approx(0.8642)
-    assert rows[first, "baseline", "mcr"]["gap"] == pytest.approx(0.61 - 0.8454)
+    assert rows[first, "baseline", "mcr"]["ours"] == pytest.approx(0.61)
+    assert "gap" not in rows[first, "baseline", "mcr"]
     text = reproduce.report_markdown([result])
     assert f"- paper's figures beside ours, from {first} (" in text
-    assert ("  - `mcr`, method (paper's row CE+ours): paper 0.8642, ours 0.710 ± 0.010 (n=3), "
-            "ours − paper \u22120.154") in text
-    assert "  - `mcr`, method − baseline: paper +0.019, ours +0.100" in text
+    assert ("  - `mcr`, method (paper's row CE+ours): paper (their data) 0.8642, ours "
+            "0.710 ± 0.010 (n=3)") in text
+    assert "ours − paper" not in text
+    # 86.42 − 84.54 = +1.88 points; ours 0.71 − 0.61
+    assert "  - `mcr`, method − baseline: paper +0.019, ours +0.100 (same direction)" in text
