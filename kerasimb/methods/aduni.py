@@ -91,6 +91,7 @@ class UnifiedContrastiveMethod(Method):
     """
 
     reference = "Cong et al., MLMI 2022; Cui et al., ICCV 2021 (PaCo)"
+    own_views = True  # two views augmented by its `augment` parameter
     defaults = {
         "alpha": 1.0,
         "alpha_max": 1.0,

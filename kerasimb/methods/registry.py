@@ -55,6 +55,10 @@ class Method:
     - `predict(model, x, batch_size)` -> class probabilities `(N, C)`.
     - `train(...)` runs them all; override it for methods with several stages.
 
+    A method that builds its own augmented views of each image (`own_views = True`: AdUni and
+    PaCo's two views) refuses `train(augment=)`; `runs.compare(augment=)` trains it on its own
+    views and the other methods on the augmented images.
+
     Hyperparameters are the keys of the class attribute `defaults`; an instance holds its values
     in `params` (validated by `validate_params`). `hyperparameters(hp)` declares the ones in the
     class attribute `search_space` (`{param: spec}`, see `kerasimb.methods.search_space`) for
@@ -69,6 +73,7 @@ class Method:
     reference = ""
     defaults = {}
     search_space = {}  # {param: spec} for Keras Tuner; see kerasimb.methods.search_space
+    own_views = False  # True: trains on views it augments itself (refuses `augment`)
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))

@@ -25,9 +25,10 @@ adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-
 `aduni-fixed-alpha` with `alpha=0.01`, without a sampler and with each of `--samplers`.
 
 The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
-jitter); the other rows see the images unaugmented, as everywhere in `kerasimb compare`. The
-views' flips follow the paper (horizontal and vertical) except on digits-lt, where a flipped
-digit is another digit (`--flip none` there by default).
+jitter); the other rows on one augmented image (`--augment`, by default `standard`: flips,
+±15° rotation, crop, colour jitter), since the paper re-implements its baselines "with the same
+setting". The views' flips follow the paper (horizontal and vertical) except on digits-lt, where
+a flipped digit is another digit (`--flip none` there by default).
 
     kerasimb run aduni --dataset digits-lt --epochs 30 --seeds 0 1
     kerasimb run aduni --dataset medmnist:pneumoniamnist_lt.npz --epochs 8 --batch-size 64
@@ -63,7 +64,8 @@ from kerasimb.callbacks import AlphaSchedule, FeatureSnapshot
 from kerasimb.methods.aduni import UnifiedContrastiveMethod
 from kerasimb.recipes import paper
 from kerasimb.recipes.protocol import Protocol
-from kerasimb.recipes.flags import add_folds_arguments, optimizer_text, spread_of
+from kerasimb.recipes.flags import (add_folds_arguments, optimizer_text, spread_of,
+                                    training_text)
 from kerasimb.utils.atomic import write_text
 from kerasimb.utils.class_figures import model_features, per_class_f1, plot_per_class_f1
 from kerasimb.utils.embedding_plot import plot_embedding
@@ -80,11 +82,13 @@ PROTOCOL = Protocol(
     "§3.2 of Cong et al., MLMI 2022; momentum 0.9 and weight decay 0.0001 are the authors' "
     "code's",
     {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
-     "lr_schedule": "cosine", "lr_floor": 1e-3, "batch_size": 128, "epochs": 400,
+     "lr_schedule": "cosine", "lr_floor": 1e-3, "batch_size": 128, "augment": "standard",
+     "epochs": 400,
      "image_size": 384, "backbone": "resnet18", "folds": 5},
     notes={"model": "ResNet18",
            "augmentation": "resize, random affine transformation, horizontal and vertical "
-                           "flips, colour jitter (two views per image for the contrastive rows)"},
+                           "flips, colour jitter for every method (two views per image for "
+                           "the contrastive rows)"},
     budgets={"small": {"epochs": 15},
              "paper": {"epochs": 400, "image_size": 384, "backbone": "resnet18"}})
 CLAIMS = [{
@@ -248,14 +252,8 @@ def check_arguments(args):
     """Checks the recipe's flags before any data is loaded.
 
     Raises:
-        ValueError: an unknown `--rows` method, a negative queue or sample count, or
-            `--augment` (the contrastive rows augment their two views themselves; the other
-            rows are trained unaugmented, as the paper's baselines).
+        ValueError: an unknown `--rows` method, a negative queue or sample count.
     """
-    if args.augment != "none":
-        raise ValueError(f"argument --augment: does not apply to this recipe (its contrastive "
-                         f"rows augment their two views themselves, see --flip; the other rows "
-                         f"train unaugmented), received {args.augment!r}")
     for name in args.rows or ():
         try:
             methods.get(name)
@@ -656,8 +654,9 @@ def run(args, dataset, output):
         + "; PaCo + AduC the same with AduC's α schedule; \"AdUni without AduC\" AdUni's "
         "batch-only loss with α fixed at 1.0 (AduC's starting value, the authors' `--alpha 1` "
         "without `--adp_alpha`)."
-        + " The other rows train on unaugmented single images. "
-        "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
+        + (" The other rows train on single images, " + training_text(args) + ". "
+           if args.augment != "none" else " The other rows train on unaugmented single images. ")
+        + "The α = 0 row is an ablation: AdUni's model, views and loss with α = 0 throughout (the "
         "class term alone, a logit-adjusted cross-entropy with the batch in the denominator), "
         "which separates the effect of the contrastive feature term from that of the "
         "augmentation and the logit adjustment.",
@@ -684,7 +683,8 @@ def run(args, dataset, output):
               f"and loss with α held at {FIXED_ALPHA:g} from the first epoch to the last (no "
               "schedule), without a sampler and with each sampler."
               if args.fixed_alpha_block else "")
-           + (" CE rows: the same samplers with cross-entropy on unaugmented images."
+           + (" CE rows: the same samplers with cross-entropy on single images ("
+              + training_text(args) + ")."
               if args.sampler_baselines else ""),
            "",
            table2,

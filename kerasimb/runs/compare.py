@@ -568,7 +568,9 @@ def compare(
             `<folder>/<method>/seed<seed>/` (`keras.callbacks.TensorBoard`). Defaults to `None`.
         augment: `None` or an augmentation of every method's training images
             (`Method.train(augment=)`: `"flip"`, `"standard"`, a dict of `data.augment_batch`
-            arguments). Defaults to `None` (each method's own: none for most).
+            arguments); a method that augments its own views (`Method.own_views`: AdUni,
+            PaCo) trains on those instead. Defaults to `None` (each method's own: none for
+            most).
         weights: `None`, `"imagenet"` or the path of a weights file: pretrained weights of a
             `keras.applications` backbone named by `backbone` (`models.check_weights`: offline,
             `"imagenet"` fails at once). Defaults to `None`.
@@ -821,6 +823,8 @@ def compare(
         "weights": weights,
         "augment": augment if augment is None or isinstance(augment, (str, dict, bool))
         else repr(augment),
+        # the methods that trained on their own views instead of `augment` (report only)
+        "own_views": [label for label, m in method_list if m.own_views] if augment else None,
         "freeze_backbone": freeze_backbone,
         "baseline": baseline,  # these two only change the report, never a run's fingerprint
         "main_metric": main_metric,
@@ -899,7 +903,7 @@ def compare(
             + freeze_callbacks(freeze_backbone)
             + ([_EpochProgress(bar, f"{label}, {run_text(seed)}", epochs)] if progress else []),
             verbose=verbose, jit_compile=jit_compile,
-            **({} if augment is None else {"augment": augment}),
+            **({} if augment is None or method.own_views else {"augment": augment}),
             **({} if training is None else {"optimizer": training}))
         diverged, calibration = None, None
         try:

@@ -594,7 +594,11 @@ def _training_lines(settings):
                                                  f"`{os.path.basename(str(weights))}`"))
     augment = settings.get("augment")
     if augment:
-        lines.append(f"- augmentation of the training images: {AUGMENT_TEXT.get(augment, augment)}")
+        own = settings.get("own_views")
+        lines.append(f"- augmentation of the training images: {AUGMENT_TEXT.get(augment, augment)}"
+                     + (f" ({', '.join(f'`{m}`' for m in own)}: "
+                        f"{'its' if len(own) == 1 else 'their'} own two augmented views instead)"
+                        if own else ""))
     freeze = settings.get("freeze_backbone")
     if freeze is True:
         lines.append("- backbone frozen throughout (only the head trained)")

@@ -94,7 +94,7 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     ("balanced_mixup", ["--alphas", "0"], "argument --alphas: expected values > 0"),
     ("metric_learning", ["--stage2-epochs", "0"], "argument --stage2-epochs: expected >= 1"),
     ("aduni", ["--feature-samples", "0"], "argument --feature-samples: expected >= 1"),
-    ("aduni", ["--augment", "flip"], "argument --augment: does not apply to this recipe"),
+    ("aduni", ["--paco-queue", "-1"], "argument --paco-queue: expected >= 0"),
     ("perturbed_inference", ["--stop-on-divergence"],
      "argument --stop-on-divergence: does not apply to this recipe"),
     ("balanced_mixup", ["--freeze-backbone"], "argument --freeze-backbone: needs --weights"),
