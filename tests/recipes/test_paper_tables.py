@@ -195,6 +195,18 @@ def test_every_recipe_measures_rows_against_a_baseline_row_of_the_table(name):
             assert paper.baseline_of(table, row) in table["rows"]
 
 
+def test_two_stage_rows_are_measured_against_ce_with_the_same_stage_2():
+    """Zeng et al.'s claim is about the stage-1 loss: CE+SC → cRW against CE → cRW."""
+    table = load("metric_learning").PAPER_TABLES[0]
+    assert paper.baseline_of(table, "CE+SC → cRW") == "CE → cRW"
+    assert paper.baseline_of(table, "Focal → cRW") == "CE → cRW"
+    assert paper.baseline_of(table, "CE → cRW") == "CE"
+    assert paper.baseline_of(table, "CE → cRS") == "CE"
+    assert paper.baseline_of(table, "CE") is None
+    effects = {(r["row"], r["metric"]): r["paper_effect"] for r in paper.compare(table, [])}
+    assert effects["CE+SC → cRW", "balanced_accuracy"] == pytest.approx(0.8643 - 0.8411)
+
+
 def test_reproduce_shows_the_papers_figures_and_the_effects(tmp_path):
     runs = [{"method": "ce", "backbone": "small_cnn", "seed": s,
              "without": {"mcr": 0.6 + s / 100, "scr": 0.3},
