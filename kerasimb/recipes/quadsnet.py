@@ -66,6 +66,9 @@ PROTOCOL = Protocol(
     {"optimizer": "adam", "learning_rate": 1e-4, "batch_size": 32, "augment": "none",
      "backbone": "quadsnet"},
     notes={"model": "QuadSNet against six keras.applications CNNs",
+           "pretrained weights": "ImageNet for the six keras.applications CNNs; none for "
+                                 "QuadSNet (trained from scratch)",
+           "epochs": "not stated",
            "image size": "not stated (the same for every model)",
            "evaluation": "fixed train / validation / test splits"},
     budgets={"small": {"epochs": 10}, "paper": {"epochs": 100}})

@@ -118,3 +118,20 @@ def test_hflip_and_rotate30_presets():
     r = resolve_augment("rotate30").kwargs
     assert (r["flip"], r["max_rotation"], r["min_crop"]) == ("horizontal", 30.0, 0.56)
     assert np.asarray(augment_batch(x, [0, 1], **r)).shape == x.shape
+
+
+def test_notes_replace_the_weights_and_epochs_cells_and_unstated_epochs_say_so():
+    args = parse_recipe_args("fake", fake_recipe(), [])
+    unstated = {k: v for k, v in PAPER.items() if k != "epochs"}
+    plain = Protocol("§4 of a paper", unstated)
+    rows = {line.split("|")[1].strip(): line for line in plain.section(args)
+            if line.startswith("| ")}
+    assert rows["epochs ≠"].split("|")[2:4] == [" not stated ", " 12 "]
+    noted = Protocol("§4 of a paper", unstated,
+                     notes={"pretrained weights": "ImageNet for the baselines; none for ours",
+                            "epochs": "until convergence"})
+    rows = {line.split("|")[1].strip(): line for line in noted.section(args)
+            if line.startswith("| ")}
+    assert rows["pretrained weights ≠"].split("|")[2].strip() == (
+        "ImageNet for the baselines; none for ours")
+    assert rows["epochs ≠"].split("|")[2].strip() == "until convergence"
