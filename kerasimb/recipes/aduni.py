@@ -691,7 +691,8 @@ def run(args, dataset, output):
            "",
            "Bold: best mean of this table.",
            ""] if table2 else []),
-        *runs.report.calibration_lines(result, folder="compare"),
+        *runs.report.calibration_lines(result, folder="compare", names={
+            label: row for (row, _), label in zip(rows, labels)}),
         "## Per-class F1 (the paper's Fig. 5)",
         "",
         f"F1 of every class on the test split ({spread}; error bars: std over seeds), from the "

@@ -488,10 +488,11 @@ def _has_calibration(result):
 
 
 @kerasimb_export("kerasimb.runs.report.calibration_table", serializable=False)
-def calibration_table(result, digits=3):
+def calibration_table(result, digits=3, names=None):
     """Returns a markdown table of the calibration figures (`metrics.CALIBRATION_METRICS`), one
     row per method, `mean ± std` over seeds; with temperature scaling (`compare(calibrate=
     True)`) each cell reads `before → after` and a column gives the fitted temperature.
+    `names` (`{method label: row name}`) shows a recipe's row names instead of the labels.
 
     Example:
 
@@ -505,6 +506,7 @@ def calibration_table(result, digits=3):
     | ce | 0.200 | 0.100 | 0.300 | 0.500 |
     """
     digits = check_int(digits, "digits", minimum=0)
+    names = dict(names or {})
     metrics = result.check_metrics(CALIBRATION_METRICS)
     summary = result.summary(metrics)
     calibrated = _calibrated(result)
@@ -512,7 +514,8 @@ def calibration_table(result, digits=3):
     for method in result.methods:
         runs = [run for run in result.runs_of(method) if not run.get("diverged")]
         if not runs:
-            body.append([method, *(["diverged"] * (len(metrics) + calibrated))])
+            body.append([names.get(method, method),
+                         *(["diverged"] * (len(metrics) + calibrated))])
             continue
         cells = []
         if calibrated:
@@ -525,12 +528,12 @@ def calibration_table(result, digits=3):
                                                for run in runs]), digits)
                 after = f"{before} → {after}"
             cells.append(after)
-        body.append([method, *cells])
+        body.append([names.get(method, method), *cells])
     return markdown_table(["method", *(["temperature"] if calibrated else []), *metrics], body)
 
 
 @kerasimb_export("kerasimb.runs.report.calibration_lines", serializable=False)
-def calibration_lines(result, heading="Calibration", folder=""):
+def calibration_lines(result, heading="Calibration", folder="", names=None):
     """The calibration section of a report as a list of lines (none when the runs hold no
     calibration figures): its table, the metrics explained and the reliability diagrams.
 
@@ -539,6 +542,7 @@ def calibration_lines(result, heading="Calibration", folder=""):
         heading: str. The section's `##` heading. Defaults to `"Calibration"`.
         folder: str. Where `reliability.png` is relative to the report (a recipe's report
             links the one `save_comparison` wrote in a sub-folder). Defaults to `""`.
+        names: `None` or `{method label: row name}` for the table (`calibration_table`).
     """
     if not _has_calibration(result) or not result.scored_methods():
         return []
@@ -550,7 +554,7 @@ def calibration_lines(result, heading="Calibration", folder=""):
         lines += ["", "Temperature scaling: one temperature per run, fitted on the validation "
                       "split (minimum negative log-likelihood), divides the logits; each cell "
                       "reads before → after. It never changes the predicted class."]
-    lines += ["", calibration_table(result), "",
+    lines += ["", calibration_table(result, names=names), "",
               *[f"- `{m}`: {METRIC_DESCRIPTIONS[m]}" for m in CALIBRATION_METRICS], "",
               f"![reliability diagrams]({folder.rstrip('/') + '/' if folder else ''}"
               "reliability.png)", ""]

@@ -31,3 +31,19 @@ def test_augment_goes_to_single_image_methods_and_own_view_methods_keep_their_vi
 def test_a_method_with_its_own_views_still_refuses_augment_when_trained_directly():
     with pytest.raises(ValueError, match="augment"):
         methods.get("aduni").train_dataset(tiny_dataset(), 8, 0, augment="flip")
+
+
+def test_calibration_table_shows_a_recipes_row_names():
+    from kerasimb.runs import ComparisonResult
+    from kerasimb.runs.report import calibration_lines, calibration_table
+
+    result = ComparisonResult(
+        {"name": "toy", "class_names": ["a", "b"], "class_counts": [9, 1]}, {},
+        [{"method": "aduni(sampling=0.0)", "seed": 0,
+          "report": {"ece": 0.2, "classwise_ece": 0.1, "brier": 0.3, "nll": 0.5}}])
+    named = calibration_table(result, names={"aduni(sampling=0.0)": "AdUni + up-sampling"})
+    assert "| AdUni + up-sampling | 0.200 | 0.100 | 0.300 | 0.500 |" in named
+    assert "aduni(sampling=0.0)" not in named
+    assert "| aduni(sampling=0.0) | 0.200 |" in calibration_table(result)
+    assert named in "\n".join(calibration_lines(
+        result, names={"aduni(sampling=0.0)": "AdUni + up-sampling"}))
