@@ -343,7 +343,9 @@ class ImbalanceHyperModel(_HyperModel):
                 callbacks=[*freeze_callbacks(self.freeze_backbone), *callbacks],
                 verbose=verbose,
                 jit_compile=self.jit_compile,
-                **({} if self.augment is None else {"augment": self.augment}),
+                # (a method with its own augmented views trains on those, as in `runs.compare`)
+                **({} if self.augment is None or method.own_views
+                   else {"augment": self.augment}),
                 **({} if self.optimizer is None else {"optimizer": self.optimizer}),
             )
         return method, model, history

@@ -209,3 +209,22 @@ def test_width_choices_are_exactly_the_searched_widths(dataset):
         hm.declare_hyperparameters(hp)
         assert hp._hps["width"][0].values == list(widths)
         assert hp.get("width") == default
+
+
+def test_augment_goes_to_single_image_methods_only(dataset, monkeypatch):
+    from kerasimb import methods
+
+    seen = []
+
+    def spy(self, *args, **kwargs):
+        seen.append((self.name, kwargs.get("augment")))
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(methods.Method, "train", spy)
+    hm = tuning.ImbalanceHyperModel(dataset, methods=["ce", "aduni"], augment="flip", **TINY)
+    for name in ("ce", "aduni"):
+        hp = keras_tuner.HyperParameters()
+        hp.Fixed("method", name)
+        with pytest.raises(RuntimeError, match="stop"):
+            hm.train(hp)
+    assert seen == [("ce", "flip"), ("aduni", None)]
