@@ -3,6 +3,8 @@ circle, no underscore name taken from another file, nothing but the command impo
 
 import ast
 import os
+import pathlib
+import re
 
 import pytest
 
@@ -168,3 +170,12 @@ def test_cli_modules_import_no_tensorflow_at_module_level(module):
             assert name.split(".")[0] not in ("tensorflow", "keras"), (module, name)
             assert not name.startswith("kerasimb") or name in light or \
                 name.startswith("kerasimb.cli."), (module, name)
+
+
+def test_tests_import_their_helpers_by_file_name_not_as_a_tests_package():
+    # CI runs `pytest` (rootdir-relative "prepend" imports: each test folder is on sys.path and
+    # tests/ is not a package), so `from tests.x import y` only works under `python -m pytest`.
+    tests_root = pathlib.Path(__file__).parent
+    offenders = [str(path.relative_to(tests_root)) for path in sorted(tests_root.rglob("*.py"))
+                 if re.search(r"^\s*(from|import) tests[.\s]", path.read_text(), re.MULTILINE)]
+    assert offenders == []

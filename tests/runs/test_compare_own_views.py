@@ -4,7 +4,7 @@ import pytest
 from kerasimb import methods
 from kerasimb.runs import compare
 from kerasimb.runs.report import report_markdown
-from tests.runs.test_compare import TINY_MODEL, tiny_dataset
+from test_compare import TINY_MODEL, tiny_dataset
 
 
 def test_augment_goes_to_single_image_methods_and_own_view_methods_keep_their_views(
