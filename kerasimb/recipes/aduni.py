@@ -23,6 +23,7 @@ class over the epochs): `aduni` with `sampling=0.0 / 0.5 / "progressive"`. `--sa
 adds CE with the same samplers (`class-sampling`, `sqrt-sampling`, `progressive-sampling`).
 `--fixed-alpha-block` adds Table 2's other block, α held at 0.01 throughout:
 `aduni-fixed-alpha` with `alpha=0.01`, without a sampler and with each of `--samplers`.
+`--samplers none` leaves the sampler rows out.
 
 The contrastive rows train on two augmented views per image (flips, rotation, crop, colour
 jitter); the other rows on one augmented image (`--augment`, by default `standard`: flips,
@@ -54,6 +55,7 @@ if __name__ == "__main__":  # `python -m kerasimb.recipes.aduni` is `python -m k
     runpy.run_module("kerasimb", run_name="__main__")
 
 
+import argparse
 import os
 import sys
 
@@ -74,7 +76,7 @@ from kerasimb.utils.plotting import integer_ticks, legend_outside
 DEFAULTS = {"epochs": 15, "seeds": (0, 1), "batch_size": 64, "learning_rate": 1e-3}
 BUDGETS = {
     "small": ["--epochs", "15", "--seeds", "0", "1", "--rows", "ce", "paco", "aduni",
-              "--no-ablation", "--samplers"],
+              "--no-ablation", "--samplers", "none"],
     "medium": ["--epochs", "30", "--seeds", "0", "1", "2"],
     "paper": ["--budget", "paper", "--folds", "5", "--fixed-alpha-block"],
 }
@@ -133,6 +135,18 @@ SAMPLERS = (
      "progressive-sampling"),
 )
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+
+
+class SamplersAction(argparse.Action):
+    """`--samplers up sqrt ...` keeps the names given; `--samplers none` stores `[]` (no Table 2
+    sampler rows). `none` beside a sampler's name is refused: it could only be a slip."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if "none" in values and len(values) > 1:
+            raise argparse.ArgumentError(
+                self, f"`none` means no sampler rows and cannot be combined with samplers, "
+                      f"received {' '.join(values)}")
+        setattr(namespace, self.dest, [] if values == ["none"] else list(values))
 
 # The paper's Tables 1 and 2, transcribed as printed (fractions; `kerasimb.recipes.paper`
 # renders them). The report relabels its runs (`paper_label`): Table 1's rows by their method
@@ -229,10 +243,11 @@ def add_arguments(parser):
     parser.add_argument("--paco-queue", type=int, default=1024, metavar="Q",
                         help="the memory queue of the PaCo and PaCo + AduC rows, in keys; 0 for "
                              "the batch alone (default: %(default)s, the paper's PaCo)")
-    parser.add_argument("--samplers", nargs="*", default=[s[0] for s in SAMPLERS],
-                        choices=[s[0] for s in SAMPLERS], metavar="SAMPLER",
+    parser.add_argument("--samplers", nargs="+", default=[s[0] for s in SAMPLERS],
+                        choices=[*(s[0] for s in SAMPLERS), "none"], metavar="SAMPLER",
+                        action=SamplersAction,
                         help="Table 2: AdUni with these samplers (up, sqrt, progressive; "
-                             "default: all three; none given: no Table 2 rows)")
+                             "default: all three), or `none` for no sampler rows")
     parser.add_argument("--sampler-baselines", action="store_true",
                         help="Table 2 also trains CE with the same samplers")
     parser.add_argument("--fixed-alpha-block", action="store_true",

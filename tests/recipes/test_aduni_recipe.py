@@ -139,6 +139,19 @@ def test_tiny_run_writes_report(tmp_path):
     assert "block has no row" not in report and (out / "class_losses.png").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--samplers"], "expected at least one argument"),
+    (["--samplers", "none", "up"], "cannot be combined with samplers, received none up"),
+    (["--samplers", "upsampling"], "invalid choice: 'upsampling'"),
+])
+def test_samplers_flag_refuses_an_empty_or_mixed_list_in_one_line(capsys, argv, message):
+    # `--samplers` given alone used to mean "no sampler rows", the opposite of its default.
+    assert _run(argv) == 2
+    err = capsys.readouterr().err
+    assert "--samplers" in err and message in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
 def test_table2_rows_and_sampler_flags():
     from kerasimb import methods
 
@@ -154,7 +167,7 @@ def test_table2_rows_and_sampler_flags():
     extra = module.sampler_methods(args)
     assert [m.name for _, m in extra] == ["aduni"] + (
         ["sqrt-sampling"] if "sqrt-sampling" in methods.names() else [])
-    assert module.sampler_methods(recipe_parser("aduni").parse_args(["--samplers"])) == []
+    assert module.sampler_methods(recipe_parser("aduni").parse_args(["--samplers", "none"])) == []
     # Table 2: the no-sampler row first (Table 1's AdUni row), then the samplers in order.
     rows = [("CE", None), ("AdUni (AduC)", None),
             ("AdUni + square-root sampling (q = ½)", None),
@@ -201,7 +214,7 @@ def test_fixed_alpha_block_rows_labels_and_table2_order():
         ("AdUni + up-sampling (class-balanced, q = 0)", "a+up"),
         ("AdUni + progressive sampling (instance → class)", "a+pro")]
     # Without samplers the block is its one row, still a Table 2.
-    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers"])
+    args = recipe_parser("aduni").parse_args(["--fixed-alpha-block", "--samplers", "none"])
     extra = module.sampler_methods(args, "none")
     assert [row for row, _ in extra] == ["AdUni, α = 0.01 fixed"]
     assert module.table2_rows(extra, ["f"], []) == [("AdUni, α = 0.01 fixed, no sampling", "f")]

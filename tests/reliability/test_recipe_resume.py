@@ -319,7 +319,7 @@ def test_tune_sigterm_in_a_later_trial(tiny_npz, tmp_path):
 
 
 def _aduni_args(dataset, output):
-    return ["--dataset", dataset, "--rows", "ce", "aduni", "--no-ablation", "--samplers",
+    return ["--dataset", dataset, "--rows", "ce", "aduni", "--no-ablation", "--samplers", "none",
             "--feature-samples", "15", "--embedding", "pca", "--epochs", "2", "--batch-size",
             "8", "--learning-rate", "0.01", "--seeds", "0", "--no-progress", "--output",
             str(output)]
