@@ -498,15 +498,26 @@ def feature_sample(dataset, n, seed=0):
     return x, y
 
 
-def snapshot_runs(rows, labels, seeds, snapshots):
-    """`[(row, label, features)]` of the first seed of every `models.AdUni` row, or `None` when
-    the snapshots do not line up with those runs (some were resumed from disk)."""
+def runs_per_row(args):
+    """How many runs each row trains: one per fold with `--folds K`, else one per seed."""
+    return args.folds or len(args.seeds)
+
+
+def first_run_name(args):
+    """The run whose features are pictured: `"fold 0"` with `--folds`, else `"seed <first>"`."""
+    return "fold 0" if args.folds else f"seed {args.seeds[0]}"
+
+
+def snapshot_runs(rows, labels, per_row, snapshots):
+    """`[(row, label, features)]` of the first run (seed or fold) of every `models.AdUni` row,
+    or `None` when the snapshots do not line up with those runs (some were resumed from disk).
+    `per_row` is the number of runs of each row (`runs_per_row`)."""
     trained = [(row, label) for (row, method), label in zip(rows, labels)
                if isinstance(method, UnifiedContrastiveMethod)]
     features = [s for s in snapshots if s is not None and np.ndim(s) == 2 and np.shape(s)[1]]
-    if len(features) != len(trained) * len(seeds):
+    if len(features) != len(trained) * per_row:
         return None
-    return [(row, label, features[i * len(seeds)]) for i, (row, label) in enumerate(trained)]
+    return [(row, label, features[i * per_row]) for i, (row, label) in enumerate(trained)]
 
 
 def encoder_features(model, x):
@@ -619,7 +630,7 @@ def run(args, dataset, output):
     plot_per_class_f1({row: f1[label][0] for row, label in plotted},
                       dataset.class_names,
                       errors={row: f1[label][1] for row, label in plotted}
-                      if len(args.seeds) > 1 else None,
+                      if runs_per_row(args) > 1 else None,
                       path=os.path.join(output, "per_class_f1.png"),
                       title=f"Per-class F1 on the test split ({spread})")
     f1_table = "\n".join([
@@ -629,14 +640,15 @@ def run(args, dataset, output):
           for (row, _), label in zip(rows, result.methods)],
     ])
     feature_lines = []
-    pictured = None if args.no_features else snapshot_runs(rows, result.methods, args.seeds,
+    pictured = None if args.no_features else snapshot_runs(rows, result.methods,
+                                                              runs_per_row(args),
                                                               snapshot.snapshots)
     if pictured:
         for k, (row, label, features) in enumerate(pictured, start=1):
             name = f"features_{k}.png"
             plot_embedding(features, y_feat, dataset.class_names, method=args.embedding,
                            path=os.path.join(output, name), seed=0,
-                           title=f"{row}, seed {args.seeds[0]}")
+                           title=f"{row}, {first_run_name(args)}")
             feature_lines += [f"{row}:", "", f"![features of {row}]({name})", ""]
     elif args.no_features:
         feature_lines = ["Not drawn (`--no-features`).", ""]
@@ -710,7 +722,8 @@ def run(args, dataset, output):
             label: row for (row, _), label in zip(rows, labels)}),
         "## Per-class F1 (the paper's Fig. 5)",
         "",
-        f"F1 of every class on the test split ({spread}; error bars: std over seeds), from the "
+        f"F1 of every class on the test split ({spread}; error bars: std over "
+        f"{'folds' if args.folds else 'seeds'}), from the "
         "runs' confusion matrices (every row in the table; Table 1's rows in the plot).",
         "",
         f1_table,
@@ -722,7 +735,7 @@ def run(args, dataset, output):
         "",
         f"{'t-SNE' if args.embedding == 'tsne' else 'PCA'} of the encoder's pooled features "
         f"(the input of both the classifier and the projection head) of {len(y_feat)} test "
-        f"images, coloured by true class, after the last epoch of seed {args.seeds[0]}, for "
+        f"images, coloured by true class, after the last epoch of {first_run_name(args)}, for "
         "every row trained with `models.AdUni`.",
         "",
         *feature_lines,

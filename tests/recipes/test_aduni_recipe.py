@@ -78,12 +78,21 @@ def test_per_class_f1_and_feature_snapshots_line_up(tmp_path):
     labels = ["ce", "paco", "aduni"]
     a, b, c, d = (np.full((4, 3), v) for v in range(4))
     # Two seeds: CE records None twice, then paco (a, b) and aduni (c, d).
-    pictured = module.snapshot_runs(rows, labels, [0, 1], [None, None, a, b, c, d])
+    pictured = module.snapshot_runs(rows, labels, 2, [None, None, a, b, c, d])
     assert [(r, l) for r, l, _ in pictured] == [("PaCo", "paco"), ("AdUni", "aduni")]
     assert pictured[0][2] is a and pictured[1][2] is c  # the first seed of each
-    assert module.snapshot_runs(rows, labels, [0, 1], [a, b, c]) is None  # resumed runs
+    assert module.snapshot_runs(rows, labels, 2, [a, b, c]) is None  # resumed runs
     empty = np.zeros((4, 0))  # what `encoder_features` records for models without an encoder
-    assert len(module.snapshot_runs(rows, labels, [0, 1], [empty, empty, a, b, c, d])) == 2
+    assert len(module.snapshot_runs(rows, labels, 2, [empty, empty, a, b, c, d])) == 2
+    # Five folds of one seed: five runs per row, the first fold's features pictured (the
+    # recipe said "resumed from disk" and drew nothing when it counted seeds instead).
+    folds = recipe_parser("aduni").parse_args(["--folds", "5"])
+    assert module.runs_per_row(folds) == 5 and module.first_run_name(folds) == "fold 0"
+    seeds = recipe_parser("aduni").parse_args(["--seeds", "3", "4"])
+    assert module.runs_per_row(seeds) == 2 and module.first_run_name(seeds) == "seed 3"
+    five = [np.full((4, 3), v) for v in range(10)]
+    pictured = module.snapshot_runs(rows, labels, module.runs_per_row(folds), [None] * 5 + five)
+    assert pictured[0][2] is five[0] and pictured[1][2] is five[5]
     cnn = SmallCNN((8, 8, 1), 2, width=2, depth=1)
     assert module.encoder_features(cnn, np.zeros((3, 8, 8, 1))).shape == (3, 0)
     args = recipe_parser("aduni").parse_args([])
