@@ -204,16 +204,19 @@ def versus_baseline_text(comparison, digits=3):
     return f"{difference} [{low}, {high}]"
 
 
-def _versus_notes(result, versus, labels):
-    """The sentences under the table that say what the `vs baseline` column holds."""
+def _versus_notes(result, versus, labels, names=None):
+    """The sentences under the table that say what the `vs baseline` column holds; `names`
+    (`{label: row name}`) names the baseline by its row, e.g. "instance sampling (`ce`)"."""
     entries = [versus[label] for label in labels if label in versus]
     if not entries:
         return []
     first = entries[0]
     metric, baseline = first["metric"], first["baseline"]
+    shown = (names or {}).get(baseline, baseline)
+    named = f"`{baseline}`" if shown == baseline else f"{shown} (`{baseline}`)"
     unit = "fold" if _folds(result) else "seed"
     lines = [f"`vs baseline`: paired difference in {METRIC_NAMES.get(metric, metric)} vs "
-             f"`{baseline}`, {first['confidence']:.0%} bootstrap interval over {unit}s and "
+             f"{named}, {first['confidence']:.0%} bootstrap interval over {unit}s and "
              f"test images, {first['draws']:,} draws."]
     all_seeds = list(result.seeds)
     if _folds(result):
@@ -312,7 +315,9 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
             row.append("baseline" if label not in versus else
                        versus_baseline_text(versus[label], digits))
     parts = [markdown_table(header, body)]
-    parts += [" ".join(_versus_notes(result, versus, labels))] if versus else []
+    parts += ([" ".join(_versus_notes(result, versus, labels, dict((label, name)
+                                                                     for name, label in rows)))]
+              if versus else [])
     notes = divergence_notes(result, labels)
     parts += ["\n".join(notes)] if notes else []
     return "\n\n".join(parts)

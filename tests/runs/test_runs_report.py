@@ -316,6 +316,10 @@ def test_baseline_and_main_metric_come_from_the_settings():
     assert result.versus_baseline()["ce"]["metric"] == "macro_f1"
     assert "| reweight |" in result.table() and "| baseline |" in result.table()
     assert "paired difference in macro-F1 vs `reweight`" in result.table()
+    # A recipe's row names name the baseline too (the column says "baseline" on that row).
+    named = result.table(rows=[("re-weighting", "reweight"), ("CE", "ce")])
+    assert "paired difference in macro-F1 vs re-weighting (`reweight`)" in named
+    assert "| re-weighting |" in named and "| CE |" in named
     result.settings["baseline"] = "a method of another comparison"
     assert result.baseline == "ce"
     with pytest.raises(ValueError, match=r"`baseline`.*\['ce', 'reweight'\].*baseline='nope'"):
