@@ -315,9 +315,8 @@ def comparison_table(result, metrics=None, digits=3, rows=None, bold_best=False,
             row.append("baseline" if label not in versus else
                        versus_baseline_text(versus[label], digits))
     parts = [markdown_table(header, body)]
-    parts += ([" ".join(_versus_notes(result, versus, labels, dict((label, name)
-                                                                     for name, label in rows)))]
-              if versus else [])
+    names = {label: name for name, label in rows}
+    parts += [" ".join(_versus_notes(result, versus, labels, names))] if versus else []
     notes = divergence_notes(result, labels)
     parts += ["\n".join(notes)] if notes else []
     return "\n\n".join(parts)

@@ -161,6 +161,18 @@ def test_samplers_flag_refuses_an_empty_or_mixed_list_in_one_line(capsys, argv, 
     assert len(err.strip().splitlines()) == 1, err
 
 
+def test_a_folds_run_pictures_the_first_fold_and_draws_fold_error_bars(tmp_path):
+    out = tmp_path / "aduni"
+    code = _run(["--dataset", "digits-lt", "--epochs", "1", "--folds", "2", "--rows", "ce",
+                 "aduni", "--no-ablation", "--samplers", "none", "--no-progress",
+                 "--batch-size", "64", "--feature-samples", "30", "--embedding", "pca",
+                 "--output", str(out)])
+    assert code == 0
+    report = (out / "report.md").read_text()
+    assert "resumed from disk" not in report and (out / "features_1.png").exists()
+    assert "after the last epoch of fold 0" in report and "error bars: std over folds" in report
+
+
 def test_table2_rows_and_sampler_flags():
     from kerasimb import methods
 
